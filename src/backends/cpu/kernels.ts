@@ -1,0 +1,60 @@
+/**
+ * @module backends/cpu/kernels
+ *
+ * The contract between the CPU backend and its compute kernels. Every tensor
+ * lives in one linear memory (a WebAssembly.Memory for the fast kernels, a
+ * plain ArrayBuffer for the reference), addressed by byte offsets ("pointers").
+ * Kernels are synchronous: the CPU backend wraps them behind the async Backend
+ * interface.
+ *
+ * Two implementations pass one conformance suite (kernels.conformance.ts):
+ * - `createReferenceKernels()`: plain TypeScript loops, the semantic reference.
+ * - `createWasmKernels()`: WebAssembly SIMD, split across worker threads.
+ */
+
+/** Storage dtypes of weight matrices as the kernels read them. */
+export type WeightDType = "f32" | "bf16";
+
+/** Parameters of one causal attention call over a contiguous KV store. */
+export interface AttentionParams {
+  /** Number of query rows (tokens) in this call. */
+  readonly numQueries: number;
+  /** Absolute position of the first query; query r sits at position qPos0 + r. */
+  readonly qPos0: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  /** Token capacity of the KV store per KV head (its row stride is capacity * headDim). */
+  readonly kvCapacity: number;
+  /** Softmax scale, normally 1 / sqrt(headDim). */
+  readonly scale: number;
+}
+
+export interface CpuKernels {
+  /** Current backing buffer; re-read after alloc(), which may grow it. */
+  buffer(): ArrayBufferLike;
+  /** Reserves numBytes, 64-byte aligned, never moving earlier allocations. Returns the pointer. */
+  alloc(numBytes: number): number;
+  /** Number of threads the kernels split their work across. */
+  readonly numThreads: number;
+
+  /**
+   * out[m, n] = sum_k x[m, k] * w[n, k] + (bias ? bias[n] : 0)
+   * x: f32 [M, K]; w: wDType [N, K] (row-major, as HF stores Linear weights);
+   * bias: f32 [N] or 0 for none; out: f32 [M, N]. out must not alias x.
+   */
+  matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void;
+
+  /**
+   * Causal grouped-query attention of queries against a contiguous KV store.
+   * q:   f32 [numQueries, numHeads, headDim]
+   * k,v: f32 [numKvHeads, kvCapacity, headDim] (keys already rotated)
+   * out: f32 [numQueries, numHeads, headDim]
+   * Query r of head h (KV head h / (numHeads / numKvHeads)) attends to keys
+   * 0 ..= qPos0 + r with softmax(scale * q.k); computed with an online softmax.
+   */
+  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void;
+
+  /** Frees threads and memory; the instance is unusable afterwards. */
+  dispose(): void;
+}

@@ -1,0 +1,101 @@
+/**
+ * @module backends/cpu/referenceKernels
+ *
+ * Plain TypeScript kernels: the semantic reference every faster kernel is
+ * checked against, and the fallback where WebAssembly SIMD is unavailable.
+ */
+import type { AttentionParams, CpuKernels, WeightDType } from "./kernels.js";
+
+const ALIGN = 64;
+
+/** Bump allocator over a growable ArrayBuffer-backed store. */
+class ReferenceKernels implements CpuKernels {
+  readonly numThreads = 1;
+  #buffer: ArrayBuffer;
+  #top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
+
+  constructor(initialBytes: number) {
+    this.#buffer = new ArrayBuffer(initialBytes);
+  }
+
+  buffer(): ArrayBufferLike {
+    return this.#buffer;
+  }
+
+  alloc(numBytes: number): number {
+    const ptr = this.#top;
+    const end = ptr + Math.ceil(numBytes / ALIGN) * ALIGN;
+    if (end > this.#buffer.byteLength) {
+      const grown = new ArrayBuffer(Math.max(end, this.#buffer.byteLength * 2));
+      new Uint8Array(grown).set(new Uint8Array(this.#buffer));
+      this.#buffer = grown;
+    }
+    this.#top = end;
+    return ptr;
+  }
+
+  matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void {
+    const buf = this.#buffer;
+    const xs = new Float32Array(buf, x, M * K);
+    const ys = new Float32Array(buf, out, M * N);
+    const bs = bias ? new Float32Array(buf, bias, N) : null;
+    const ws = wDType === "f32" ? new Float32Array(buf, w, N * K) : bf16ToF32(new Uint16Array(buf, w, N * K));
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += xs[m * K + k] * ws[n * K + k];
+        ys[m * N + n] = acc + (bs ? bs[n] : 0);
+      }
+    }
+  }
+
+  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void {
+    const { numQueries, qPos0, numHeads, numKvHeads, headDim: d, kvCapacity, scale } = p;
+    const buf = this.#buffer;
+    const qs = new Float32Array(buf, q, numQueries * numHeads * d);
+    const os = new Float32Array(buf, out, numQueries * numHeads * d);
+    const ks = new Float32Array(buf, k, numKvHeads * kvCapacity * d);
+    const vs = new Float32Array(buf, v, numKvHeads * kvCapacity * d);
+    const group = numHeads / numKvHeads;
+    const scores = new Float32Array(qPos0 + numQueries);
+    for (let r = 0; r < numQueries; r++) {
+      const numKeys = qPos0 + r + 1;
+      for (let h = 0; h < numHeads; h++) {
+        const kvBase = Math.floor(h / group) * kvCapacity * d;
+        const qBase = (r * numHeads + h) * d;
+        let max = -Infinity;
+        for (let j = 0; j < numKeys; j++) {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += qs[qBase + i] * ks[kvBase + j * d + i];
+          scores[j] = dot * scale;
+          if (scores[j] > max) max = scores[j];
+        }
+        let sum = 0;
+        for (let j = 0; j < numKeys; j++) {
+          scores[j] = Math.exp(scores[j] - max);
+          sum += scores[j];
+        }
+        for (let i = 0; i < d; i++) {
+          let acc = 0;
+          for (let j = 0; j < numKeys; j++) acc += scores[j] * vs[kvBase + j * d + i];
+          os[qBase + i] = acc / sum;
+        }
+      }
+    }
+  }
+
+  dispose(): void {
+    this.#buffer = new ArrayBuffer(0);
+  }
+}
+
+/** Widens bf16 bit patterns to f32 exactly (bf16 is the top half of an f32). */
+export function bf16ToF32(src: Uint16Array): Float32Array {
+  const bits = new Uint32Array(src.length);
+  for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  return new Float32Array(bits.buffer);
+}
+
+export function createReferenceKernels(initialBytes = 1 << 20): CpuKernels {
+  return new ReferenceKernels(initialBytes);
+}
