@@ -1,0 +1,104 @@
+/**
+ * @module bench/bench
+ *
+ * Measures prefill and decode speed of a model at a given context length:
+ * median of several runs after a warm-up, with achieved GFLOP/s.
+ */
+import { createRandom } from "../generate/sampler.js";
+import type { Model } from "../engine/model.js";
+import { decodeFlops, prefillFlops } from "./flops.js";
+
+export interface BenchOptions {
+  /** Prompt length in tokens. */
+  readonly context: number;
+  /** Tokens decoded after the prompt. */
+  readonly decode: number;
+  /** Measured runs (after one warm-up); the median is reported. */
+  readonly repeat: number;
+  /** Prompt ids; seeded random ids of the vocabulary when absent. */
+  readonly promptIds?: readonly number[];
+}
+
+export interface BenchResult {
+  readonly model: string;
+  readonly backend: string;
+  readonly threads: number;
+  readonly context: number;
+  readonly decode: number;
+  readonly prefill_ms: number;
+  readonly decode_ms_per_token: number;
+  readonly prefill_tokens_per_s: number;
+  readonly decode_tokens_per_s: number;
+  readonly prefill_gflops: number;
+  readonly decode_gflops: number;
+}
+
+export async function runBench(model: Model, options: BenchOptions, threads: number, log: (line: string) => void = () => {}): Promise<BenchResult> {
+  const { context, decode, repeat } = options;
+  const ids = options.promptIds ? [...options.promptIds].slice(0, context) : randomIds(model, context);
+  model.validatePrompt(ids, decode);
+  const prefillTimes: number[] = [];
+  const decodeTimes: number[] = [];
+  for (let run = 0; run <= repeat; run++) {
+    const cache = model.createCache(context + decode);
+    const t0 = performance.now();
+    let logits = await model.prefill(ids, cache);
+    const t1 = performance.now();
+    let next = argmaxOf(logits);
+    for (let i = 0; i < decode; i++) {
+      logits = await model.step(next, cache);
+      next = argmaxOf(logits);
+    }
+    const t2 = performance.now();
+    if (run === 0) {
+      log(`warm-up: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
+      continue;
+    }
+    prefillTimes.push(t1 - t0);
+    decodeTimes.push(t2 - t1);
+    log(`run ${run}/${repeat}: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
+  }
+  const prefillMs = median(prefillTimes);
+  const decodeMs = median(decodeTimes);
+  const c = model.config;
+  return {
+    model: model.name,
+    backend: model.backend.name,
+    threads,
+    context,
+    decode,
+    prefill_ms: round(prefillMs),
+    decode_ms_per_token: round(decode ? decodeMs / decode : 0),
+    prefill_tokens_per_s: round((context / prefillMs) * 1000),
+    decode_tokens_per_s: round(decode ? (decode / decodeMs) * 1000 : 0),
+    prefill_gflops: round(prefillFlops(c, context) / prefillMs / 1e6),
+    decode_gflops: round(decode ? decodeFlops(c, context, decode) / decodeMs / 1e6 : 0),
+  };
+}
+
+function randomIds(model: Model, n: number): number[] {
+  const random = createRandom(1234);
+  const eos = model.eosTokenIds;
+  const ids: number[] = [];
+  while (ids.length < n) {
+    const id = Math.floor(random() * model.config.vocabSize);
+    if (!eos.has(id)) ids.push(id);
+  }
+  return ids;
+}
+
+function argmaxOf(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/**
+ * @module cli
+ *
+ * The `wgkv` command. User errors print one line and exit 1; anything else is
+ * a bug and keeps its stack trace.
+ */
+import { Command, CommanderError } from "commander";
+import { benchCommand } from "./cli/bench.js";
+import { forwardCommand } from "./cli/forward.js";
+import { generateCommand } from "./cli/generate.js";
+import { isUserError } from "./errors.js";
+
+const program = new Command("wgkv")
+  .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand()]) program.addCommand(cmd.exitOverride());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander has already printed its one-line message (or the help text)
+    process.exit(err.exitCode);
+  }
+  if (isUserError(err)) {
+    process.stderr.write(`wgkv: error: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}

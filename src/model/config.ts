@@ -1,0 +1,193 @@
+/**
+ * @module model/config
+ *
+ * Parses a Hugging Face `config.json` (transformers 4.x or 5.x style) into one
+ * validated, readonly ModelConfig. Everything downstream trusts these fields.
+ */
+import { causeText, ModelLoadError, UnsupportedModelError } from "../errors.js";
+
+export type Architecture = "llama" | "mistral" | "qwen2" | "qwen3";
+
+/** RoPE frequency scaling as configured by `rope_scaling` / `rope_parameters`. */
+export type RopeScaling =
+  | { readonly type: "default" }
+  | { readonly type: "linear"; readonly factor: number }
+  | {
+      readonly type: "llama3";
+      readonly factor: number;
+      readonly lowFreqFactor: number;
+      readonly highFreqFactor: number;
+      readonly originalMaxPositions: number;
+    };
+
+export interface ModelConfig {
+  readonly architecture: Architecture;
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling;
+  readonly maxPositions: number;
+  readonly tieWordEmbeddings: boolean;
+  /** q/k/v projections carry biases (Qwen2, or Llama with attention_bias). */
+  readonly attentionBias: boolean;
+  /** o_proj carries a bias (Llama attention_bias only). */
+  readonly outputBias: boolean;
+  readonly mlpBias: boolean;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3). */
+  readonly qkNorm: boolean;
+  /** Sliding-window attention span, if the model uses one (Mistral v0.1). */
+  readonly slidingWindow: number | null;
+  readonly bosTokenId: number | null;
+  readonly eosTokenIds: readonly number[];
+  /** Storage dtype the checkpoint declares (informative only). */
+  readonly dtype: string | null;
+}
+
+const ARCHITECTURES: Record<string, Architecture> = {
+  LlamaForCausalLM: "llama",
+  MistralForCausalLM: "mistral",
+  Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
+};
+const MODEL_TYPES: Record<string, Architecture> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3" };
+
+/** Names of the supported architectures, for error messages. */
+export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
+
+type Json = Record<string, unknown>;
+
+/** Parses config.json text; `file` names it in errors. */
+export function parseModelConfig(text: string, file: string): ModelConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ModelLoadError(`${file}: not valid JSON (${causeText(err)})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ModelLoadError(`${file}: expected a JSON object`);
+  }
+  return configFromJson(raw as Json, file);
+}
+
+function configFromJson(json: Json, file: string): ModelConfig {
+  const architecture = detectArchitecture(json, file);
+  const int = (key: string, fallback?: number) => readInt(json, key, file, fallback);
+  const hiddenSize = int("hidden_size");
+  const numHeads = int("num_attention_heads");
+  const numKvHeads = int("num_key_value_heads", numHeads);
+  const headDim = json.head_dim == null ? hiddenSize / numHeads : int("head_dim");
+  if (!Number.isInteger(headDim)) throw new ModelLoadError(`${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`);
+  if (numHeads % numKvHeads !== 0) {
+    throw new ModelLoadError(`${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  }
+  if (headDim % 2 !== 0) throw new ModelLoadError(`${file}: head_dim ${headDim} must be even for RoPE`);
+  const act = json.hidden_act ?? "silu";
+  if (act !== "silu") throw new UnsupportedModelError(`${file}: hidden_act "${String(act)}" is not supported (only silu)`);
+  const rope = readRope(json, file);
+  const attentionBias = architecture === "qwen2" ? true : json.attention_bias === true;
+  return Object.freeze({
+    architecture,
+    vocabSize: int("vocab_size"),
+    hiddenSize,
+    intermediateSize: int("intermediate_size"),
+    numLayers: int("num_hidden_layers"),
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: readNumber(json, "rms_norm_eps", file, 1e-6),
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
+    maxPositions: int("max_position_embeddings", 4096),
+    tieWordEmbeddings: json.tie_word_embeddings === true,
+    attentionBias,
+    outputBias: architecture === "llama" && json.attention_bias === true,
+    mlpBias: json.mlp_bias === true,
+    qkNorm: architecture === "qwen3",
+    slidingWindow: readSlidingWindow(json, architecture),
+    bosTokenId: typeof json.bos_token_id === "number" ? json.bos_token_id : null,
+    eosTokenIds: readTokenIds(json.eos_token_id),
+    dtype: typeof json.dtype === "string" ? json.dtype : typeof json.torch_dtype === "string" ? json.torch_dtype : null,
+  });
+}
+
+function detectArchitecture(json: Json, file: string): Architecture {
+  const archs = Array.isArray(json.architectures) ? (json.architectures as unknown[]) : [];
+  for (const a of archs) if (typeof a === "string" && ARCHITECTURES[a]) return ARCHITECTURES[a];
+  if (archs.length === 0 && typeof json.model_type === "string" && MODEL_TYPES[json.model_type]) return MODEL_TYPES[json.model_type];
+  const named = archs.length ? archs.join(", ") : typeof json.model_type === "string" ? json.model_type : "none given";
+  throw new UnsupportedModelError(`${file}: unsupported architecture ${named}; supported: ${SUPPORTED_ARCHITECTURES.join(", ")}`);
+}
+
+function readRope(json: Json, file: string): { theta: number; scaling: RopeScaling } {
+  // transformers 5.x folds theta and scaling into rope_parameters; 4.x keeps rope_theta + rope_scaling.
+  const params = (json.rope_parameters ?? json.rope_scaling ?? null) as Json | null;
+  if (params !== null && (typeof params !== "object" || Array.isArray(params))) {
+    throw new ModelLoadError(`${file}: rope_parameters/rope_scaling must be an object or null`);
+  }
+  const theta = readNumber(params ?? {}, "rope_theta", file, readNumber(json, "rope_theta", file, 10000));
+  const type = String(params?.rope_type ?? params?.type ?? "default");
+  const field = (key: string, fallback?: number) => readNumber(params ?? {}, key, `${file} rope parameters`, fallback);
+  switch (type) {
+    case "default":
+      return { theta, scaling: { type: "default" } };
+    case "linear":
+      return { theta, scaling: { type: "linear", factor: field("factor") } };
+    case "llama3":
+      return {
+        theta,
+        scaling: {
+          type: "llama3",
+          factor: field("factor"),
+          lowFreqFactor: field("low_freq_factor"),
+          highFreqFactor: field("high_freq_factor"),
+          originalMaxPositions: field("original_max_position_embeddings"),
+        },
+      };
+    default:
+      throw new UnsupportedModelError(`${file}: rope_type "${type}" is not supported (supported: default, linear, llama3)`);
+  }
+}
+
+function readSlidingWindow(json: Json, architecture: Architecture): number | null {
+  const window = json.sliding_window;
+  if (typeof window !== "number") return null;
+  if (architecture === "qwen2" || architecture === "qwen3") return json.use_sliding_window === true ? window : null;
+  return window;
+}
+
+function readTokenIds(value: unknown): number[] {
+  if (typeof value === "number") return [value];
+  if (Array.isArray(value)) return value.filter((v): v is number => typeof v === "number");
+  return [];
+}
+
+function readInt(json: Json, key: string, file: string, fallback?: number): number {
+  const value = json[key];
+  if (value === undefined || value === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ModelLoadError(`${file}: missing required field "${key}"`);
+  }
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new ModelLoadError(`${file}: field "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function readNumber(json: Json, key: string, file: string, fallback?: number): number {
+  const value = json[key];
+  if (value === undefined || value === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ModelLoadError(`${file}: missing required field "${key}"`);
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new ModelLoadError(`${file}: field "${key}" must be a number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,107 @@
+/**
+ * @module model/weights
+ *
+ * Maps a Hugging Face checkpoint's tensor names onto the transformer's
+ * weights, checks every shape against the config, and uploads each tensor
+ * straight from its file range into backend memory.
+ */
+import type { Backend, Tensor } from "../backends/backend.js";
+import { ModelLoadError } from "../errors.js";
+import { describeFile, type FileSource } from "../io/fileSource.js";
+import type { ModelConfig } from "./config.js";
+import { readSafetensorsIndex, type TensorEntry } from "./safetensors.js";
+
+export interface LayerWeights {
+  readonly inputNorm: Tensor; //        [H]
+  readonly wq: Tensor; //               [numHeads * headDim, H]
+  readonly wk: Tensor; //               [numKvHeads * headDim, H]
+  readonly wv: Tensor; //               [numKvHeads * headDim, H]
+  readonly wo: Tensor; //               [H, numHeads * headDim]
+  readonly bq: Tensor | null;
+  readonly bk: Tensor | null;
+  readonly bv: Tensor | null;
+  readonly bo: Tensor | null;
+  readonly qNorm: Tensor | null; //     [headDim] (Qwen3)
+  readonly kNorm: Tensor | null; //     [headDim] (Qwen3)
+  readonly postAttentionNorm: Tensor; // [H]
+  readonly wGate: Tensor; //            [I, H]
+  readonly wUp: Tensor; //              [I, H]
+  readonly wDown: Tensor; //            [H, I]
+  readonly bGate: Tensor | null;
+  readonly bUp: Tensor | null;
+  readonly bDown: Tensor | null;
+}
+
+export interface ModelWeights {
+  readonly embedTokens: Tensor; // [V, H]
+  readonly layers: readonly LayerWeights[];
+  readonly finalNorm: Tensor; //   [H]
+  readonly lmHead: Tensor; //      [V, H] (the embedding table when tied)
+}
+
+/** Reports bytes loaded so far, for progress output. */
+export type LoadProgress = (loadedBytes: number, totalBytes: number) => void;
+
+export async function loadWeights(source: FileSource, config: ModelConfig, backend: Backend, onProgress?: LoadProgress): Promise<ModelWeights> {
+  const index = await readSafetensorsIndex(source);
+  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim, vocabSize: V } = config;
+  const totalBytes = [...index.values()].reduce((sum, e) => sum + e.byteLength, 0);
+  // Missing tensors are reported against the weight file (or the shard index when sharded).
+  const weightFiles = [...new Set([...index.values()].map((e) => e.file))];
+  const weightsWhere = describeFile(source, weightFiles.length > 1 ? "model.safetensors.index.json" : (weightFiles[0] ?? "model.safetensors"));
+  let loadedBytes = 0;
+
+  const load = async (name: string, shape: number[], kind: "matrix" | "vector"): Promise<Tensor> => {
+    const entry = index.get(name);
+    if (!entry) throw new ModelLoadError(`${weightsWhere}: tensor "${name}" is missing (config.json's ${config.architecture} layout needs it)`);
+    checkShape(source, entry, shape);
+    const bytes = await source.readRange(entry.file, entry.offset, entry.byteLength);
+    if (bytes.length !== entry.byteLength) throw new ModelLoadError(`${describeFile(source, entry.file)}: truncated while reading "${name}"`);
+    const tensor = backend.uploadWeight({ dtype: entry.dtype, shape, bytes }, kind);
+    loadedBytes += entry.byteLength;
+    onProgress?.(loadedBytes, totalBytes);
+    return tensor;
+  };
+  const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape, "vector") : Promise.resolve(null));
+
+  const embedTokens = await load("model.embed_tokens.weight", [V, H], "matrix");
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const qDim = numHeads * headDim;
+    const kvDim = numKvHeads * headDim;
+    layers.push({
+      inputNorm: await load(`${p}input_layernorm.weight`, [H], "vector"),
+      wq: await load(`${p}self_attn.q_proj.weight`, [qDim, H], "matrix"),
+      wk: await load(`${p}self_attn.k_proj.weight`, [kvDim, H], "matrix"),
+      wv: await load(`${p}self_attn.v_proj.weight`, [kvDim, H], "matrix"),
+      wo: await load(`${p}self_attn.o_proj.weight`, [H, qDim], "matrix"),
+      bq: await maybe(`${p}self_attn.q_proj.bias`, [qDim], config.attentionBias),
+      bk: await maybe(`${p}self_attn.k_proj.bias`, [kvDim], config.attentionBias),
+      bv: await maybe(`${p}self_attn.v_proj.bias`, [kvDim], config.attentionBias),
+      bo: await maybe(`${p}self_attn.o_proj.bias`, [H], config.outputBias),
+      qNorm: await maybe(`${p}self_attn.q_norm.weight`, [headDim], config.qkNorm),
+      kNorm: await maybe(`${p}self_attn.k_norm.weight`, [headDim], config.qkNorm),
+      postAttentionNorm: await load(`${p}post_attention_layernorm.weight`, [H], "vector"),
+      wGate: await load(`${p}mlp.gate_proj.weight`, [I, H], "matrix"),
+      wUp: await load(`${p}mlp.up_proj.weight`, [I, H], "matrix"),
+      wDown: await load(`${p}mlp.down_proj.weight`, [H, I], "matrix"),
+      bGate: await maybe(`${p}mlp.gate_proj.bias`, [I], config.mlpBias),
+      bUp: await maybe(`${p}mlp.up_proj.bias`, [I], config.mlpBias),
+      bDown: await maybe(`${p}mlp.down_proj.bias`, [H], config.mlpBias),
+    });
+  }
+  const finalNorm = await load("model.norm.weight", [H], "vector");
+  // NOTE: some tied checkpoints still store lm_head.weight; the embedding is authoritative when tied.
+  const lmHead = config.tieWordEmbeddings ? embedTokens : await load("lm_head.weight", [V, H], "matrix");
+  return { embedTokens, layers, finalNorm, lmHead };
+}
+
+function checkShape(source: FileSource, entry: TensorEntry, expected: number[]): void {
+  const same = entry.shape.length === expected.length && entry.shape.every((d, i) => d === expected[i]);
+  if (!same) {
+    throw new ModelLoadError(
+      `${describeFile(source, entry.file)}: tensor "${entry.name}" has shape [${entry.shape.join(", ")}], config.json implies [${expected.join(", ")}]`,
+    );
+  }
+}
