@@ -9,7 +9,7 @@ import { Command, CommanderError } from "commander";
 import { benchCommand } from "./cli/bench.js";
 import { forwardCommand } from "./cli/forward.js";
 import { generateCommand } from "./cli/generate.js";
-import { isUserError } from "./errors.js";
+import { causeText, isUserError } from "./errors.js";
 
 const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
@@ -25,7 +25,7 @@ try {
     process.exit(err.exitCode);
   }
   if (isUserError(err)) {
-    process.stderr.write(`wgkv: error: ${err.message}\n`);
+    process.stderr.write(`wgkv: error: ${causeText(err)}\n`);
     process.exit(1);
   }
   throw err;

@@ -10,6 +10,11 @@
  * op takes `numTokens`, the rows of that chunk actually in use.
  */
 
+import type { GateWeights } from "../gate/gateWeights.js";
+
+/** Storage type of KV pages: f32 is exact; f16 and bf16 halve the memory. */
+export type KvDType = "f32" | "f16" | "bf16";
+
 /** Element types a tensor can be stored in. bf16 is used for weights only. */
 export type DType = "f32" | "bf16";
 
@@ -32,11 +37,28 @@ export interface RopeTable {
   readonly invFreq: Float32Array;
 }
 
-/** Contiguous per-layer KV store: k, v are f32 [numKvHeads, capacity, headDim]. */
-export interface KvLayerStore {
+/** Page storage of the dual cache: k, v are kvDType [numPages, 16, headDim]; slot = page * 16 + offset. */
+export interface KvPool {
   readonly k: Tensor;
   readonly v: Tensor;
-  readonly capacity: number;
+  readonly numPages: number;
+  readonly headDim: number;
+  readonly kvDType: KvDType;
+}
+
+/** One layer's block tables as the attention kernel reads them (see backends/cpu/pagedAttention.ts). */
+export interface HostBlockTables {
+  readonly rowStride: number;
+  readonly blockTables: Int32Array; //   [Hkv, rowStride] W/16 ring pages, then the global pages to read
+  readonly numRing: Int32Array; //       [Hkv]
+  readonly numGlobal: Int32Array; //     [Hkv]
+  readonly ringPositions: Int32Array; // [Hkv, W]
+  readonly ringAdmitted: Uint8Array; //  [Hkv, W]
+}
+
+/** A write gate uploaded to a backend. */
+export interface GateHandle {
+  readonly gate: GateWeights;
 }
 
 export interface Backend {
@@ -64,12 +86,28 @@ export interface Backend {
   /** x += y over numTokens rows. */
   addInPlace(x: Tensor, y: Tensor, numTokens: number): void;
 
-  /** A KV store for one layer with room for `capacity` tokens. */
-  createKvStore(numKvHeads: number, capacity: number, headDim: number): KvLayerStore;
-  /** Writes k, v: [T, numKvHeads, headDim] at positions startPos.. of the store. */
-  writeKv(store: KvLayerStore, k: Tensor, v: Tensor, numTokens: number, startPos: number): void;
-  /** Causal GQA attention of q: [T, numHeads, headDim] at startPos.. over the store; out like q. */
-  attention(out: Tensor, q: Tensor, store: KvLayerStore, numTokens: number, startPos: number, numHeads: number): void;
+  /** dst[0..numTokens) rows = src rows (same row width). */
+  copyRows(dst: Tensor, src: Tensor, numTokens: number): void;
+
+  /** Page storage for `numPages` pages of 16 tokens. */
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool;
+  /** Writes k, v: [T, Hkv, d] into the slots slotMapping [Hkv, T] names (-1: not written). */
+  writeSlots(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Int32Array, numTokens: number): void;
+  /** Copies K and V of slot from[i] to slot to[i]; no source is a destination. */
+  copySlots(pool: KvPool, from: Int32Array, to: Int32Array): void;
+  /** Reads the keys of `slots` back as f32 [n, headDim]. */
+  readKeys(pool: KvPool, slots: Int32Array): Promise<Float32Array>;
+  /**
+   * Attention of a chunk of queries q: [T, Hq, d] at positions startPos.. over
+   * each KV head's ring (masked by the visibility rule), its listed global
+   * pages, and the chunk's own keys k, v: [T, Hkv, d] (causal). out like q.
+   */
+  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, tables: HostBlockTables, numTokens: number, startPos: number, numHeads: number, window: number): void;
+
+  /** Makes a write gate usable by gateScores. */
+  uploadGate(gate: GateWeights): GateHandle;
+  /** Write-gate scores g of one layer: kPre, kPost [T, Hkv, d] -> [Hkv, T]. */
+  gateScores(gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, numTokens: number): Promise<Float32Array>;
 
   /** Frees all memory and threads. */
   dispose(): void;

@@ -40,16 +40,17 @@ export async function runBench(model: Model, options: BenchOptions, threads: num
   const prefillTimes: number[] = [];
   const decodeTimes: number[] = [];
   for (let run = 0; run <= repeat; run++) {
-    const cache = model.createCache(context + decode);
+    const kv = model.createSequence(context + decode);
     const t0 = performance.now();
-    let logits = await model.prefill(ids, cache);
+    let logits = await model.prefill(ids, kv);
     const t1 = performance.now();
     let next = argmaxOf(logits);
     for (let i = 0; i < decode; i++) {
-      logits = await model.step(next, cache);
+      logits = await model.step(next, kv);
       next = argmaxOf(logits);
     }
     const t2 = performance.now();
+    kv.release();
     if (run === 0) {
       log(`warm-up: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
       continue;

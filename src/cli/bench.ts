@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { availableParallelism } from "node:os";
 import { runBench, type BenchResult } from "../bench/bench.js";
+import { InvalidInputError } from "../errors.js";
 import { addModelOptions, loadModelFromFlags, parseIntFlag, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags {
@@ -29,6 +30,13 @@ export function benchCommand(): Command {
       const model = await loadModelFromFlags(flags);
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {
+        for (const context of contexts) {
+          if (context + decode > model.config.maxPositions) {
+            throw new InvalidInputError(
+              `--context ${context} + --decode ${decode} exceed max_position_embeddings ${model.config.maxPositions} in ${model.name.replace(/\/+$/, "")}/config.json`,
+            );
+          }
+        }
         const results: BenchResult[] = [];
         for (const context of contexts) {
           const result = await runBench(model, { context, decode, repeat }, threads, (line) => process.stderr.write(`[context ${context}] ${line}\n`));

@@ -27,20 +27,55 @@ export function addModelOptions(cmd: Command): Command {
 
 export function parseIntFlag(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  const n = value.trim() === "" ? NaN : Number(value); // Number("") is 0
   if (!Number.isInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
 export function parseFloatFlag(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  const n = value.trim() === "" ? NaN : Number(value);
   if (!Number.isFinite(n)) throw new InvalidInputError(`${flag} must be a number, got "${value}"`);
   return n;
 }
 
+/** A number flag in [min, max] (`minExclusive` makes the lower bound open); the message names the flag and the range. */
+export function parseRangeFlag(flag: string, value: string | undefined, min: number, max: number, minExclusive = false): number | undefined {
+  const n = parseFloatFlag(flag, value);
+  if (n === undefined) return undefined;
+  if ((minExclusive ? n <= min : n < min) || n > max) {
+    const range = max === Infinity ? `${minExclusive ? ">" : ">="} ${min}` : `in ${minExclusive ? "(" : "["}${min}, ${max}]`;
+    throw new InvalidInputError(`${flag} must be a number ${range}, got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Checks prompt ids against the model like Model.validatePrompt, with
+ * messages that name the flag (or argument) the ids and the new-token count came from.
+ */
+export function validatePromptFlags(model: Model, ids: readonly number[], newTokens: number, promptName: string, newTokensFlag: string): void {
+  const { vocabSize, maxPositions } = model.config;
+  const configFile = `${model.name.replace(/\/+$/, "")}/config.json`;
+  ids.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new InvalidInputError(`${promptName}: token id ${id} at index ${i} is out of range (vocab_size is ${vocabSize} in ${configFile})`);
+    }
+  });
+  if (ids.length > maxPositions) {
+    throw new InvalidInputError(`${promptName}: ${ids.length} tokens exceed max_position_embeddings ${maxPositions} in ${configFile}`);
+  }
+  if (ids.length + newTokens > maxPositions) {
+    throw new InvalidInputError(
+      `${newTokensFlag} ${newTokens}: ${ids.length} prompt tokens + ${newTokens} new tokens exceed max_position_embeddings ${maxPositions} in ${configFile}`,
+    );
+  }
+  model.validatePrompt(ids, newTokens);
+}
+
 /** Loads the model named by the flags, reporting progress on stderr for large files. */
 export async function loadModelFromFlags(flags: ModelFlags): Promise<Model> {
+  if (flags.model.trim().length === 0) throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
   if (!(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
     throw new InvalidInputError(`--backend must be one of ${BACKEND_NAMES.join(", ")}, got "${flags.backend}"`);
   }

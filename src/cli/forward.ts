@@ -9,7 +9,7 @@ import { Command } from "commander";
 import { generateAll } from "../engine/generate.js";
 import { InvalidInputError } from "../errors.js";
 import { argmax } from "../generate/sampler.js";
-import { addModelOptions, loadModelFromFlags, parseIntFlag, type ModelFlags } from "./common.js";
+import { addModelOptions, loadModelFromFlags, parseIntFlag, validatePromptFlags, type ModelFlags } from "./common.js";
 
 interface ForwardFlags extends ModelFlags {
   ids: string;
@@ -28,13 +28,18 @@ export function forwardCommand(): Command {
       const numGenerate = parseIntFlag("--generate", flags.generate);
       const model = await loadModelFromFlags(flags);
       try {
-        model.validatePrompt(ids, numGenerate ?? 0);
+        validatePromptFlags(model, ids, numGenerate ?? 0, "--ids", "--generate");
         const V = model.config.vocabSize;
         const argmaxes: number[] = [];
-        const cache = model.createCache(ids.length);
-        const last = await model.prefill(ids, cache, (logits, _first, numTokens) => {
-          for (let t = 0; t < numTokens; t++) argmaxes.push(argmax(logits, t * V, V));
-        });
+        const kv = model.createSequence(ids.length);
+        let last: Float32Array;
+        try {
+          last = await model.prefill(ids, kv, (logits, _first, numTokens) => {
+            for (let t = 0; t < numTokens; t++) argmaxes.push(argmax(logits, t * V, V));
+          });
+        } finally {
+          kv.release();
+        }
         const out: { argmax: number[]; last_logits: number[]; greedy?: number[] } = { argmax: argmaxes, last_logits: Array.from(last) };
         if (numGenerate !== undefined) out.greedy = (await generateAll(model, ids, { maxNewTokens: numGenerate, temperature: 0 })).tokenIds;
         process.stdout.write(JSON.stringify(out) + "\n");

@@ -6,8 +6,8 @@
 import { Command } from "commander";
 import { text as readStream } from "node:stream/consumers";
 import { InvalidInputError } from "../errors.js";
-import { generate, type Prompt } from "../index.js";
-import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
+import { generateFromIds, promptToIds, type Prompt } from "../index.js";
+import { addModelOptions, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type ModelFlags } from "./common.js";
 
 interface GenerateFlags extends ModelFlags {
   chat?: boolean;
@@ -33,20 +33,24 @@ export function generateCommand(): Command {
     .option("--stop <text>", "stop before this string (repeatable)", (value: string, prev: string[]) => [...prev, value], [] as string[])
     .option("--stats", "print token counts and speed on stderr")
     .action(async (promptArg: string | undefined, flags: GenerateFlags) => {
-      const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
-      if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
+      // Flags are checked before the prompt is read or the model loaded, so a typo fails fast.
+      const maxNewTokens = parseIntFlag("--max-tokens", flags.maxTokens)!;
       const options = {
-        maxNewTokens: parseIntFlag("--max-tokens", flags.maxTokens),
-        temperature: parseFloatFlag("--temperature", flags.temperature),
+        maxNewTokens,
+        temperature: parseRangeFlag("--temperature", flags.temperature, 0, Infinity),
         topK: parseIntFlag("--top-k", flags.topK, 0),
-        topP: parseFloatFlag("--top-p", flags.topP),
+        topP: parseRangeFlag("--top-p", flags.topP, 0, 1, true),
         seed: parseIntFlag("--seed", flags.seed, 0),
         stop: flags.stop,
       };
+      const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
+      if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
       const model = await loadModelFromFlags(flags);
       try {
         const prompt: Prompt = flags.chat ? { messages: [{ role: "user", content: text }] } : text;
-        const stream = generate(model, prompt, options);
+        const ids = promptToIds(model, prompt);
+        validatePromptFlags(model, ids, maxNewTokens, "the prompt", "--max-tokens");
+        const stream = generateFromIds(model, ids, options);
         let step = await stream.next();
         while (!step.done) {
           process.stdout.write(step.value.text);

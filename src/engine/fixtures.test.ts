@@ -15,10 +15,15 @@ import type { Model } from "./model.js";
 async function runPrompt(model: Model, ids: readonly number[]): Promise<{ argmax: number[]; last: Float32Array }> {
   const V = model.config.vocabSize;
   const argmaxes: number[] = [];
-  const last = await model.prefill(ids, model.createCache(ids.length), (logits, _first, n) => {
-    for (let t = 0; t < n; t++) argmaxes.push(argmax(logits, t * V, V));
-  });
-  return { argmax: argmaxes, last };
+  const kv = model.createSequence(ids.length);
+  try {
+    const last = await model.prefill(ids, kv, (logits, _first, n) => {
+      for (let t = 0; t < n; t++) argmaxes.push(argmax(logits, t * V, V));
+    });
+    return { argmax: argmaxes, last };
+  } finally {
+    kv.release();
+  }
 }
 
 for (const name of ARCH_FIXTURES) {

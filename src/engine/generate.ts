@@ -7,6 +7,8 @@
 import { InvalidInputError } from "../errors.js";
 import { Sampler, type SamplingOptions } from "../generate/sampler.js";
 import { scanStops } from "../generate/stopStrings.js";
+import type { KvSettings } from "../kv/kvSettings.js";
+import type { KvReport, SequenceKv } from "../kv/sequenceKv.js";
 import type { Model } from "./model.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -16,6 +18,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stop?: readonly string[];
   /** Aborts between tokens. */
   readonly signal?: AbortSignal;
+  /** KV cache settings for this generation (admission, selection, eviction, window, page dtype). */
+  readonly kv?: Partial<KvSettings>;
 }
 
 export type FinishReason = "eos" | "stop" | "length" | "aborted";
@@ -36,6 +40,8 @@ export interface GenerationResult {
   /** Wall-clock milliseconds of the prefill and of all decode steps. */
   readonly prefillMs: number;
   readonly decodeMs: number;
+  /** The KV cache at the end: admitted counts and bytes resident, peak and under full attention. */
+  readonly kv: KvReport;
 }
 
 /** Streams tokens for a prompt given as token ids; returns the summary when done. */
@@ -45,11 +51,27 @@ export async function* generateFromIds(model: Model, promptIds: readonly number[
   model.validatePrompt(promptIds, maxNewTokens);
   const sampler = new Sampler(options);
   const stops = options.stop ?? [];
-  const tokenizer = model.tokenizer;
 
-  const cache = model.createCache(promptIds.length + maxNewTokens);
+  const kv = model.createSequence(promptIds.length + maxNewTokens, options.kv);
+  try {
+    return yield* decodeLoop(model, kv, promptIds, maxNewTokens, sampler, stops, options.signal);
+  } finally {
+    kv.release();
+  }
+}
+
+async function* decodeLoop(
+  model: Model,
+  kv: SequenceKv,
+  promptIds: readonly number[],
+  maxNewTokens: number,
+  sampler: Sampler,
+  stops: readonly string[],
+  signal: AbortSignal | undefined,
+): AsyncGenerator<GenerationChunk, GenerationResult> {
+  const tokenizer = model.tokenizer;
   const t0 = performance.now();
-  let logits = await model.prefill(promptIds, cache);
+  let logits = await model.prefill(promptIds, kv);
   const prefillMs = performance.now() - t0;
 
   const tokenIds: number[] = [];
@@ -58,7 +80,7 @@ export async function* generateFromIds(model: Model, promptIds: readonly number[
   let finishReason: FinishReason = "length";
   const t1 = performance.now();
   while (tokenIds.length < maxNewTokens) {
-    if (options.signal?.aborted) {
+    if (signal?.aborted) {
       finishReason = "aborted";
       break;
     }
@@ -88,13 +110,13 @@ export async function* generateFromIds(model: Model, promptIds: readonly number[
       yield { tokenId: id, text: "" };
     }
     if (tokenIds.length >= maxNewTokens) break;
-    logits = await model.step(id, cache);
+    logits = await model.step(id, kv);
   }
   if (finishReason !== "stop" && tokenizer) {
     text = tokenizer.decode(tokenIds.filter((t) => !model.eosTokenIds.has(t)), { skipSpecialTokens: true });
     if (text.length > emitted) yield { tokenId: -1, text: text.slice(emitted) };
   }
-  return { tokenIds, text, finishReason, numPromptTokens: promptIds.length, prefillMs, decodeMs: performance.now() - t1 };
+  return { tokenIds, text, finishReason, numPromptTokens: promptIds.length, prefillMs, decodeMs: performance.now() - t1, kv: kv.report() };
 }
 
 /** Collects a whole generation (no streaming). */

@@ -8,7 +8,10 @@ import type { Backend } from "../backends/backend.js";
 import { causeText, InvalidInputError, ModelLoadError } from "../errors.js";
 import { describeFile, type FileSource } from "../io/fileSource.js";
 import { parseModelConfig, type ModelConfig } from "../model/config.js";
-import { Transformer, type DenseKvCache } from "../model/transformer.js";
+import { Transformer } from "../model/transformer.js";
+import { KvCacheManager } from "../kv/kvCacheManager.js";
+import { resolveKvSettings, type KvSettings } from "../kv/kvSettings.js";
+import type { SequenceKv } from "../kv/sequenceKv.js";
 import type { RopeFrequencyDType } from "../model/rope.js";
 import { loadWeights, type LoadProgress } from "../model/weights.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer.js";
@@ -17,12 +20,16 @@ export interface ModelLoadOptions {
   readonly onProgress?: LoadProgress;
   /** Precision of RoPE inverse frequencies (default f32, as transformers computes them). */
   readonly ropeFreqDType?: RopeFrequencyDType;
-  /** Tokens per prefill chunk (default 512): bounds activation memory. */
+  /** Tokens per prefill chunk (default 512, at most the local window): bounds activation memory. */
   readonly prefillChunk?: number;
+  /** Default KV cache behaviour (full attention, f32 pages, W = 256 unless given). */
+  readonly kv?: Partial<KvSettings>;
 }
 
 export class Model {
   readonly prefillChunk: number;
+  readonly kvSettings: KvSettings;
+  readonly #kvManager: KvCacheManager;
 
   private constructor(
     readonly name: string,
@@ -35,6 +42,8 @@ export class Model {
     options: ModelLoadOptions,
   ) {
     this.prefillChunk = options.prefillChunk ?? 512;
+    this.kvSettings = resolveKvSettings(options.kv);
+    this.#kvManager = new KvCacheManager(config, transformer.backend);
   }
 
   static async load(source: FileSource, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
@@ -71,24 +80,34 @@ export class Model {
     }
   }
 
-  createCache(capacity: number): DenseKvCache {
-    return this.transformer.createCache(Math.min(capacity, this.config.maxPositions));
+  /**
+   * A new sequence with room for `capacity` tokens; release() it when done.
+   * `settings` override the model's KV settings for this sequence.
+   */
+  createSequence(capacity: number, settings?: Partial<KvSettings>): SequenceKv {
+    const resolved = settings ? resolveKvSettings({ ...this.kvSettings, ...settings }) : this.kvSettings;
+    return this.#kvManager.createSequence(Math.min(capacity, this.config.maxPositions), resolved);
+  }
+
+  /** The KV pools' invariants and free pages (tests). */
+  checkKvInvariants(): ReturnType<KvCacheManager["checkInvariants"]> {
+    return this.#kvManager.checkInvariants();
   }
 
   /**
-   * Runs ids through the model in chunks, appending to `cache`. With
-   * `onLogits`, logits of every position are passed on ([T, V] per chunk, first position
-   * index given); otherwise only the last position's logits [V] are returned.
+   * Runs ids through the model in chunks, appending to `kv`. With `onLogits`,
+   * logits of every position are passed on ([T, V] per chunk, first position
+   * given); otherwise only the last position's logits [V] are returned.
    */
-  async prefill(ids: readonly number[], cache: DenseKvCache, onLogits?: (logits: Float32Array, firstPosition: number, numTokens: number) => void): Promise<Float32Array> {
+  async prefill(ids: readonly number[], kv: SequenceKv, onLogits?: (logits: Float32Array, firstPosition: number, numTokens: number) => void): Promise<Float32Array> {
     // NOTE: all-position logits need a [T, V] buffer; smaller chunks keep it modest.
-    const chunk = onLogits ? Math.min(this.prefillChunk, 64) : this.prefillChunk;
+    const chunk = Math.min(onLogits ? 64 : this.prefillChunk, kv.maxChunk);
     let last: Float32Array | null = null;
     for (let start = 0; start < ids.length; start += chunk) {
       const part = Int32Array.from(ids.slice(start, start + chunk));
-      const first = cache.length;
+      const first = kv.numTokens;
       const isLast = start + chunk >= ids.length;
-      const logits = await this.transformer.forward(part, cache, onLogits ? "all" : isLast ? "last" : "none");
+      const logits = await this.transformer.forward(part, kv, onLogits ? "all" : isLast ? "last" : "none");
       if (onLogits && logits) {
         onLogits(logits, first, part.length);
         last = logits.slice((part.length - 1) * this.config.vocabSize);
@@ -98,8 +117,8 @@ export class Model {
   }
 
   /** One decode step: appends `id` and returns next-token logits [V]. */
-  async step(id: number, cache: DenseKvCache): Promise<Float32Array> {
-    return (await this.transformer.forward(Int32Array.of(id), cache, "last"))!;
+  async step(id: number, kv: SequenceKv): Promise<Float32Array> {
+    return (await this.transformer.forward(Int32Array.of(id), kv, "last"))!;
   }
 
   dispose(): void {

@@ -127,13 +127,14 @@ function detectArchitecture(json: Json, file: string): Architecture {
 
 function readRope(json: Json, file: string): { theta: number; scaling: RopeScaling } {
   // transformers 5.x folds theta and scaling into rope_parameters; 4.x keeps rope_theta + rope_scaling.
-  const params = (json.rope_parameters ?? json.rope_scaling ?? null) as Json | null;
+  const ropeKey = json.rope_parameters != null ? "rope_parameters" : "rope_scaling";
+  const params = (json[ropeKey] ?? null) as Json | null;
   if (params !== null && (typeof params !== "object" || Array.isArray(params))) {
-    throw new ModelLoadError(`${file}: rope_parameters/rope_scaling must be an object or null`);
+    throw new ModelLoadError(`${file}: ${ropeKey} must be an object or null, got ${JSON.stringify(params)}`);
   }
-  const theta = readNumber(params ?? {}, "rope_theta", file, readNumber(json, "rope_theta", file, 10000));
+  const theta = readNumber(params ?? {}, "rope_theta", file, readNumber(json, "rope_theta", file, 10000), `${ropeKey}.rope_theta`);
   const type = String(params?.rope_type ?? params?.type ?? "default");
-  const field = (key: string, fallback?: number) => readNumber(params ?? {}, key, `${file} rope parameters`, fallback);
+  const field = (key: string, fallback?: number) => readNumber(params ?? {}, key, file, fallback, `${ropeKey}.${key}`);
   switch (type) {
     case "default":
       return { theta, scaling: { type: "default" } };
@@ -151,7 +152,7 @@ function readRope(json: Json, file: string): { theta: number; scaling: RopeScali
         },
       };
     default:
-      throw new UnsupportedModelError(`${file}: rope_type "${type}" is not supported (supported: default, linear, llama3)`);
+      throw new UnsupportedModelError(`${file}: ${ropeKey} rope_type "${type}" is not supported (supported: default, linear, llama3)`);
   }
 }
 
@@ -180,14 +181,15 @@ function readInt(json: Json, key: string, file: string, fallback?: number): numb
   return value;
 }
 
-function readNumber(json: Json, key: string, file: string, fallback?: number): number {
+/** `label` is the field's name in messages (a dotted path for nested fields). */
+function readNumber(json: Json, key: string, file: string, fallback?: number, label = key): number {
   const value = json[key];
   if (value === undefined || value === null) {
     if (fallback !== undefined) return fallback;
-    throw new ModelLoadError(`${file}: missing required field "${key}"`);
+    throw new ModelLoadError(`${file}: missing required field "${label}"`);
   }
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new ModelLoadError(`${file}: field "${key}" must be a number, got ${JSON.stringify(value)}`);
+    throw new ModelLoadError(`${file}: field "${label}" must be a number, got ${JSON.stringify(value)}`);
   }
   return value;
 }

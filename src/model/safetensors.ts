@@ -102,6 +102,6 @@ function parseEntry(name: string, info: unknown, file: string, where: string, da
   const numel = (shape as number[]).reduce((a, b) => a * b, 1);
   const byteLength = numel * BYTES_PER_ELEMENT[dtype as StoredDType];
   if (end - begin !== byteLength) throw bad(`spans ${end - begin} bytes but shape [${shape.join(", ")}] of ${dtype} needs ${byteLength}`);
-  if (dataStart + end > fileSize) throw bad(`ends at byte ${dataStart + end} but the file has ${fileSize} (truncated file?)`);
+  if (dataStart + end > fileSize) throw bad(`ends at byte ${dataStart + end} but the file has only ${fileSize} bytes (truncated file?)`);
   return { name, file, dtype: dtype as StoredDType, shape: shape as number[], offset: dataStart + begin, byteLength };
 }

@@ -7,7 +7,8 @@
  * (T = tokens in the chunk, H = hidden, I = intermediate, V = vocab,
  * Hq/Hkv = query/KV heads, d = head dim).
  */
-import type { Backend, KvLayerStore, RopeTable, Tensor } from "../backends/backend.js";
+import type { Backend, RopeTable, Tensor } from "../backends/backend.js";
+import type { SequenceKv } from "../kv/sequenceKv.js";
 import type { ModelConfig } from "./config.js";
 import { createRopeTable, type RopeFrequencyDType } from "./rope.js";
 import type { ModelWeights } from "./weights.js";
@@ -19,6 +20,7 @@ interface RunState {
   readonly xb: Tensor; //      [T, H]       normed input of a sub-block
   readonly q: Tensor; //       [T, Hq * d]
   readonly k: Tensor; //       [T, Hkv * d]
+  readonly kPre: Tensor; //    [T, Hkv * d]  keys before RoPE, for the write gate
   readonly v: Tensor; //       [T, Hkv * d]
   readonly attn: Tensor; //    [T, Hq * d]  attention output before o_proj
   readonly proj: Tensor; //    [T, H]       output of o_proj / down_proj
@@ -26,12 +28,6 @@ interface RunState {
   readonly up: Tensor; //      [T, I]
   readonly last: Tensor; //    [1, H]       one row picked for logits
   readonly logits: Tensor; //  [T, V]       or [1, V] when only the last row is needed
-}
-
-/** A sequence's dense KV cache: one store per layer, filled up to `length`. */
-export interface DenseKvCache {
-  readonly layers: readonly KvLayerStore[];
-  length: number;
 }
 
 /** Which logits a forward call returns. */
@@ -50,21 +46,16 @@ export class Transformer {
     this.rope = createRopeTable(config, ropeFreqDType);
   }
 
-  createCache(capacity: number): DenseKvCache {
-    const { numLayers, numKvHeads, headDim } = this.config;
-    const layers = Array.from({ length: numLayers }, () => this.backend.createKvStore(numKvHeads, capacity, headDim));
-    return { layers, length: 0 };
-  }
-
   /**
-   * Runs `ids` (at most `maxChunk` of them) at positions cache.length.. and
+   * Runs `ids` (at most kv.maxChunk of them) at positions kv.numTokens.. and
    * appends their K/V. Returns logits [1, V] for "last", [T, V] for "all".
    */
-  async forward(ids: Int32Array, cache: DenseKvCache, mode: LogitsMode): Promise<Float32Array | null> {
+  async forward(ids: Int32Array, kv: SequenceKv, mode: LogitsMode): Promise<Float32Array | null> {
     const T = ids.length;
     const { config: c, weights: w, backend: b } = this;
     const s = this.#state(T, mode === "all");
-    const startPos = cache.length;
+    const startPos = kv.numTokens;
+    const needsPreRopeKeys = kv.settings.admission.needsGateScores;
 
     b.embed(s.x, w.embedTokens, ids);
     for (let l = 0; l < c.numLayers; l++) {
@@ -78,10 +69,10 @@ export class Transformer {
         b.rmsNorm(s.q, s.q, lw.qNorm, T * c.numHeads, c.rmsNormEps);
         b.rmsNorm(s.k, s.k, lw.kNorm, T * c.numKvHeads, c.rmsNormEps);
       }
+      if (needsPreRopeKeys) b.copyRows(s.kPre, s.k, T);
       b.rope(s.q, this.rope, T, c.numHeads, startPos);
       b.rope(s.k, this.rope, T, c.numKvHeads, startPos);
-      b.writeKv(cache.layers[l], s.k, s.v, T, startPos);
-      b.attention(s.attn, s.q, cache.layers[l], T, startPos, c.numHeads);
+      await kv.attend(l, s.attn, s.q, s.k, s.v, needsPreRopeKeys ? s.kPre : null, T, startPos);
       b.matmul(s.proj, s.attn, lw.wo, lw.bo, T);
       b.addInPlace(s.x, s.proj, T);
       // ---- MLP block
@@ -92,7 +83,7 @@ export class Transformer {
       b.matmul(s.proj, s.gate, lw.wDown, lw.bDown, T);
       b.addInPlace(s.x, s.proj, T);
     }
-    cache.length += T;
+    await kv.endChunk();
 
     if (mode === "none") return null;
     if (mode === "all") {
@@ -120,6 +111,7 @@ export class Transformer {
         xb: t(maxTokens, H),
         q: t(maxTokens, numHeads * d),
         k: t(maxTokens, numKvHeads * d),
+        kPre: t(maxTokens, numKvHeads * d),
         v: t(maxTokens, numKvHeads * d),
         attn: t(maxTokens, numHeads * d),
         proj: t(maxTokens, H),

@@ -5,7 +5,11 @@
  * (matmul, attention) in CpuKernels, the light elementwise ones in plain
  * TypeScript over views of that memory.
  */
-import type { Backend, DType, KvLayerStore, RopeTable, Tensor, WeightData } from "../backend.js";
+import type { GateWeights } from "../../gate/gateWeights.js";
+import { f16BitsToF32 } from "../../util/halfFloat.js";
+import type { Backend, DType, GateHandle, HostBlockTables, KvDType, KvPool, RopeTable, Tensor, WeightData } from "../backend.js";
+import { CpuKvOps, type CpuKvPool } from "./cpuKvOps.js";
+import { cpuGateScores, createCpuGate, type CpuGate } from "./cpuGate.js";
 import type { CpuKernels } from "./kernels.js";
 
 /** A CPU tensor: a pointer into the kernels' memory plus its shape. */
@@ -27,8 +31,10 @@ function cpu(t: Tensor): CpuTensor {
 
 export class CpuBackend implements Backend {
   readonly name: string;
+  readonly #kv: CpuKvOps;
   constructor(readonly kernels: CpuKernels, name = "cpu") {
     this.name = name;
+    this.#kv = new CpuKvOps(kernels);
   }
 
   #f32(t: CpuTensor, numel = t.numel): Float32Array {
@@ -150,42 +156,38 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < n; i++) xs[i] += ys[i];
   }
 
-  createKvStore(numKvHeads: number, capacity: number, headDim: number): KvLayerStore {
-    return {
-      k: this.createTensor([numKvHeads, capacity, headDim]),
-      v: this.createTensor([numKvHeads, capacity, headDim]),
-      capacity,
-    };
+  copyRows(dst: Tensor, src: Tensor, numTokens: number): void {
+    const d = cpu(dst);
+    const width = d.numel / d.shape[0];
+    this.#f32(d, width * numTokens).set(this.#f32(cpu(src), width * numTokens));
   }
 
-  writeKv(store: KvLayerStore, k: Tensor, v: Tensor, numTokens: number, startPos: number): void {
-    const [numKvHeads, capacity, headDim] = store.k.shape as [number, number, number];
-    for (const [src, dst] of [
-      [cpu(k), cpu(store.k)],
-      [cpu(v), cpu(store.v)],
-    ] as const) {
-      const s = this.#f32(src, numTokens * numKvHeads * headDim);
-      const d = this.#f32(dst);
-      for (let t = 0; t < numTokens; t++) {
-        for (let h = 0; h < numKvHeads; h++) {
-          const from = (t * numKvHeads + h) * headDim;
-          d.set(s.subarray(from, from + headDim), (h * capacity + startPos + t) * headDim);
-        }
-      }
-    }
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool {
+    return this.#kv.createPool(numPages, headDim, kvDType);
   }
 
-  attention(out: Tensor, q: Tensor, store: KvLayerStore, numTokens: number, startPos: number, numHeads: number): void {
-    const [numKvHeads, capacity, headDim] = store.k.shape as [number, number, number];
-    this.kernels.attention(cpu(out).ptr, cpu(q).ptr, cpu(store.k).ptr, cpu(store.v).ptr, {
-      numQueries: numTokens,
-      qPos0: startPos,
-      numHeads,
-      numKvHeads,
-      headDim,
-      kvCapacity: capacity,
-      scale: 1 / Math.sqrt(headDim),
-    });
+  writeSlots(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Int32Array, numTokens: number): void {
+    this.#kv.writeSlots(pool as CpuKvPool, cpu(k), cpu(v), slotMapping, numTokens);
+  }
+
+  copySlots(pool: KvPool, from: Int32Array, to: Int32Array): void {
+    this.#kv.copySlots(pool as CpuKvPool, from, to);
+  }
+
+  async readKeys(pool: KvPool, slots: Int32Array): Promise<Float32Array> {
+    return this.#kv.readKeys(pool as CpuKvPool, slots);
+  }
+
+  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, tables: HostBlockTables, numTokens: number, startPos: number, numHeads: number, window: number): void {
+    this.#kv.attention(cpu(out), cpu(q), cpu(k), cpu(v), pool as CpuKvPool, tables, numTokens, startPos, numHeads, window);
+  }
+
+  uploadGate(gate: GateWeights): GateHandle {
+    return createCpuGate(this.kernels, gate);
+  }
+
+  async gateScores(gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, numTokens: number): Promise<Float32Array> {
+    return cpuGateScores(this.kernels, gate as CpuGate, layer, cpu(kPre).ptr, cpu(kPost).ptr, numTokens);
   }
 
   dispose(): void {
@@ -204,16 +206,7 @@ export function decodeToF32(data: WeightData, out: Float32Array): void {
     const bits = new Uint32Array(out.buffer, out.byteOffset, n);
     for (let i = 0; i < n; i++) bits[i] = view.getUint16(i * 2, true) << 16;
   } else {
-    for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
+    for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
   }
 }
 
-/** IEEE half to float, including subnormals, infinities and NaN. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}

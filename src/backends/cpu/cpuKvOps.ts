@@ -1,0 +1,144 @@
+/**
+ * @module backends/cpu/cpuKvOps
+ *
+ * The CPU backend's side of the dual cache: page storage, slot writes and
+ * copies (with f16/bf16 rounding), and paged attention, native when the
+ * kernels provide it and in plain TypeScript otherwise.
+ */
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
+import type { HostBlockTables, KvDType, KvPool } from "../backend.js";
+import type { CpuTensor } from "./cpuBackend.js";
+import type { CpuKernels } from "./kernels.js";
+import { PAGE_SIZE, type PagedAttentionKernel, type PagedAttentionParams, type PagedAttentionPointers } from "./pagedAttention.js";
+import { jsPagedAttention } from "./pagedAttentionJs.js";
+
+export interface CpuKvPool extends KvPool {
+  readonly kPtr: number;
+  readonly vPtr: number;
+}
+
+const BYTES: Record<KvDType, number> = { f32: 4, f16: 2, bf16: 2 };
+
+function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttentionKernel {
+  return typeof (k as Partial<PagedAttentionKernel>).pagedAttention === "function";
+}
+
+export class CpuKvOps {
+  #scratchPtr = 0;
+  #scratchBytes = 0;
+
+  constructor(readonly kernels: CpuKernels) {}
+
+  createPool(numPages: number, headDim: number, kvDType: KvDType): CpuKvPool {
+    const bytes = numPages * PAGE_SIZE * headDim * BYTES[kvDType];
+    const kPtr = this.kernels.alloc(bytes);
+    const vPtr = this.kernels.alloc(bytes);
+    const shape = [numPages, PAGE_SIZE, headDim];
+    const handle = { shape, dtype: "f32" as const };
+    return { k: handle, v: handle, numPages, headDim, kvDType, kPtr, vPtr };
+  }
+
+  /** Element view of a pool side: Float32Array for f32, Uint16Array bits otherwise. */
+  #view(pool: CpuKvPool, ptr: number): Float32Array | Uint16Array {
+    const n = pool.numPages * PAGE_SIZE * pool.headDim;
+    return pool.kvDType === "f32" ? new Float32Array(this.kernels.buffer(), ptr, n) : new Uint16Array(this.kernels.buffer(), ptr, n);
+  }
+
+  writeSlots(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: Int32Array, numTokens: number): void {
+    const d = pool.headDim;
+    const numKvHeads = slotMapping.length / numTokens;
+    const encode = encoder(pool.kvDType);
+    for (const [src, ptr] of [
+      [k, pool.kPtr],
+      [v, pool.vPtr],
+    ] as const) {
+      const from = new Float32Array(this.kernels.buffer(), src.ptr, numTokens * numKvHeads * d);
+      const to = this.#view(pool, ptr);
+      for (let h = 0; h < numKvHeads; h++) {
+        for (let t = 0; t < numTokens; t++) {
+          const slot = slotMapping[h * numTokens + t];
+          if (slot < 0) continue;
+          const a = (t * numKvHeads + h) * d;
+          const b = slot * d;
+          if (encode) for (let i = 0; i < d; i++) to[b + i] = encode(from[a + i]);
+          else (to as Float32Array).set(from.subarray(a, a + d), b);
+        }
+      }
+    }
+  }
+
+  copySlots(pool: CpuKvPool, from: Int32Array, to: Int32Array): void {
+    const d = pool.headDim;
+    for (const ptr of [pool.kPtr, pool.vPtr]) {
+      const view = this.#view(pool, ptr);
+      for (let i = 0; i < from.length; i++) view.copyWithin(to[i] * d, from[i] * d, from[i] * d + d);
+    }
+  }
+
+  readKeys(pool: CpuKvPool, slots: Int32Array): Float32Array {
+    const d = pool.headDim;
+    const view = this.#view(pool, pool.kPtr);
+    const out = new Float32Array(slots.length * d);
+    const decode = decoder(pool.kvDType);
+    for (let n = 0; n < slots.length; n++) {
+      for (let i = 0; i < d; i++) out[n * d + i] = decode ? decode(view[slots[n] * d + i]) : view[slots[n] * d + i];
+    }
+    return out;
+  }
+
+  attention(out: CpuTensor, q: CpuTensor, k: CpuTensor, v: CpuTensor, pool: CpuKvPool, tables: HostBlockTables, numTokens: number, startPos: number, numHeads: number, window: number): void {
+    const numKvHeads = tables.numRing.length;
+    const params: PagedAttentionParams = {
+      numQueries: numTokens,
+      qPos0: startPos,
+      numHeads,
+      numKvHeads,
+      headDim: pool.headDim,
+      scale: 1 / Math.sqrt(pool.headDim),
+      window,
+      rowStride: tables.rowStride,
+      kvDType: pool.kvDType,
+    };
+    const ptrs = this.#uploadTables(tables, { out: out.ptr, q: q.ptr, kFresh: k.ptr, vFresh: v.ptr, kPages: pool.kPtr, vPages: pool.vPtr });
+    if (hasPagedAttention(this.kernels)) this.kernels.pagedAttention(ptrs, params);
+    else jsPagedAttention(this.kernels.buffer(), ptrs, params);
+  }
+
+  /** Copies the host block tables into kernel memory (one scratch region, grown as needed). */
+  #uploadTables(t: HostBlockTables, base: Omit<PagedAttentionPointers, "blockTables" | "numRing" | "numGlobal" | "ringPositions" | "ringAdmitted">): PagedAttentionPointers {
+    const align = (n: number) => Math.ceil(n / 64) * 64;
+    const sizes = [t.blockTables.byteLength, t.numRing.byteLength, t.numGlobal.byteLength, t.ringPositions.byteLength, t.ringAdmitted.byteLength].map(align);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total > this.#scratchBytes) {
+      this.#scratchBytes = Math.max(total, this.#scratchBytes * 2);
+      this.#scratchPtr = this.kernels.alloc(this.#scratchBytes);
+    }
+    const buffer = this.kernels.buffer();
+    const ptrs: number[] = [];
+    let at = this.#scratchPtr;
+    [t.blockTables, t.numRing, t.numGlobal, t.ringPositions, t.ringAdmitted].forEach((array, i) => {
+      new Uint8Array(buffer, at, array.byteLength).set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      ptrs.push(at);
+      at += sizes[i];
+    });
+    const [blockTables, numRing, numGlobal, ringPositions, ringAdmitted] = ptrs;
+    return { ...base, blockTables, numRing, numGlobal, ringPositions, ringAdmitted };
+  }
+}
+
+function encoder(dtype: KvDType): ((x: number) => number) | null {
+  return dtype === "f16" ? f32ToF16Bits : dtype === "bf16" ? f32ToBf16Bits : null;
+}
+
+function decoder(dtype: KvDType): ((bits: number) => number) | null {
+  if (dtype === "f16") return f16BitsToF32;
+  if (dtype === "bf16") {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    return (bits) => {
+      u[0] = bits << 16;
+      return f[0];
+    };
+  }
+  return null;
+}

@@ -1,0 +1,161 @@
+/**
+ * @module backends/cpu/wasm/wasmKernels
+ *
+ * The fast CpuKernels: WebAssembly SIMD kernels (assembly/) on one shared
+ * memory, each call split across a KernelThreadPool. Platform-neutral: worker
+ * threads come from an injected factory (src/platform/node/ has Node's).
+ */
+import type { AttentionParams, CpuKernels, WeightDType } from "../kernels.js";
+import {
+  ARGS, CONTROL_BYTES, KernelThreadPool, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE,
+  type KernelWorkerFactory, type KernelWorkerHandle,
+} from "./threadPool.js";
+import { compileKernelModule, createKernelMemory, instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "./wasmModule.js";
+
+export interface WasmKernelsOptions {
+  /** Threads to split each call across, the caller's included (default 1 without a worker factory). */
+  readonly numThreads?: number;
+  /** Initial memory size in bytes (default 16 MiB). */
+  readonly initialBytes?: number;
+  /** Most the memory may grow to, in bytes (default 4 GiB; less where the runtime refuses to reserve it). */
+  readonly maxBytes?: number;
+  /** Starts the numThreads - 1 worker threads; required when numThreads > 1. */
+  readonly workerFactory?: KernelWorkerFactory;
+}
+
+const ALIGN = 64;
+/** Per-thread attention scratch: row state (m, l, acc[headDim]) for a task's rows plus a key block's scores. */
+const SCRATCH_BYTES = 256 * 1024;
+/** Below this many multiply-adds a matmul runs on the calling thread alone: waking workers costs more. */
+const MIN_PARALLEL_MACS = 1 << 16;
+/** Most query rows (query × head) one attention task holds; they share each K/V block while it is in L1. */
+const MAX_TASK_ROWS = 24;
+
+class WasmKernels implements CpuKernels {
+  readonly numThreads: number;
+  readonly #memory: WebAssembly.Memory;
+  readonly #pool: KernelThreadPool;
+  readonly #exports: KernelExports;
+  #top: number;
+  #disposed = false;
+
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, pool: KernelThreadPool, top: number) {
+    this.#memory = memory;
+    this.#exports = exports;
+    this.#pool = pool;
+    this.#top = top;
+    this.numThreads = pool.numThreads;
+  }
+
+  buffer(): ArrayBufferLike {
+    return this.#memory.buffer;
+  }
+
+  alloc(numBytes: number): number {
+    if (!Number.isInteger(numBytes) || numBytes < 0) throw new RangeError(`alloc: bad size ${numBytes}`);
+    return bumpAlloc(this.#memory, this.#top, numBytes, (top) => (this.#top = top));
+  }
+
+  matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void {
+    this.#checkLive();
+    if (M === 0 || N === 0) return;
+    const ctl = this.#pool.ctl;
+    ctl[OP] = wDType === "f32" ? OP_MATMUL_F32 : OP_MATMUL_BF16;
+    ctl[ARGS] = out; ctl[ARGS + 1] = x; ctl[ARGS + 2] = w; ctl[ARGS + 3] = bias;
+    ctl[ARGS + 4] = M; ctl[ARGS + 5] = N; ctl[ARGS + 6] = K;
+    const parts = M * N * K < MIN_PARALLEL_MACS ? 1 : this.numThreads;
+    // Split rows of w unless there are too few of them to share out evenly.
+    ctl[ARGS + 7] = Math.ceil(N / 4) >= 4 * parts || M < 4 * parts ? 1 : 0;
+    this.#pool.run(parts);
+  }
+
+  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void {
+    this.#checkLive();
+    const { numQueries, qPos0, numHeads, numKvHeads, headDim, kvCapacity, scale } = p;
+    if (numQueries === 0) return;
+    if (numHeads % numKvHeads !== 0) throw new RangeError(`attention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+    if (qPos0 + numQueries > kvCapacity) throw new RangeError(`attention: keys up to ${qPos0 + numQueries} exceed kvCapacity ${kvCapacity}`);
+    const group = numHeads / numKvHeads;
+    const threads = this.numThreads;
+    // Tasks are (block of queries) × (KV head) × (chunk of its heads). Keep a
+    // KV head's query heads together (they share K/V rows) unless that leaves
+    // a thread idle; give each task several queries when there are plenty.
+    const headChunks = Math.min(group, Math.ceil(threads / (numQueries * numKvHeads)));
+    const headsPerTask = Math.ceil(group / headChunks);
+    const maxRows = Math.min(MAX_TASK_ROWS, this.#maxScratchRows(headDim));
+    if (headsPerTask > maxRows) throw new RangeError(`attention: headDim ${headDim} × ${headsPerTask} heads exceeds the kernel scratch`);
+    const fairQueries = Math.floor((numQueries * numKvHeads) / (4 * threads));
+    const queriesPerTask = Math.max(1, Math.min(Math.floor(maxRows / headsPerTask), fairQueries));
+    const ctl = this.#pool.ctl;
+    ctl[OP] = OP_ATTENTION;
+    ctl[ARGS] = out; ctl[ARGS + 1] = q; ctl[ARGS + 2] = k; ctl[ARGS + 3] = v;
+    ctl[ARGS + 4] = numQueries; ctl[ARGS + 5] = qPos0; ctl[ARGS + 6] = numHeads; ctl[ARGS + 7] = numKvHeads;
+    ctl[ARGS + 8] = headDim; ctl[ARGS + 9] = kvCapacity; this.#pool.ctlF32[ARGS + 10] = scale;
+    ctl[ARGS + 11] = queriesPerTask; ctl[ARGS + 12] = headsPerTask;
+    this.#pool.run(threads);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#pool.dispose();
+  }
+
+  #maxScratchRows(headDim: number): number {
+    let rows = Math.floor(SCRATCH_BYTES / 4 / (headDim + 2));
+    while (rows > 1 && this.#exports.attentionScratchBytes(rows, headDim) > SCRATCH_BYTES) rows--;
+    return rows;
+  }
+
+  #checkLive(): void {
+    if (this.#disposed) throw new Error("wasm kernels used after dispose()");
+  }
+}
+
+/** Reserves numBytes (rounded up to 64) at `top`, growing the memory as needed; returns the pointer. */
+function bumpAlloc(memory: WebAssembly.Memory, top: number, numBytes: number, setTop: (top: number) => void): number {
+  const end = top + Math.ceil(numBytes / ALIGN) * ALIGN;
+  const size = memory.buffer.byteLength;
+  if (end > size) {
+    // Grow at least geometrically so repeated small allocations don't grow page by page.
+    const wanted = Math.max(end, Math.min(size * 2, size + (256 << 20)));
+    const pages = Math.ceil((wanted - size) / WASM_PAGE_BYTES);
+    const minPages = Math.ceil((end - size) / WASM_PAGE_BYTES);
+    try {
+      memory.grow(pages);
+    } catch {
+      try {
+        memory.grow(minPages);
+      } catch (cause) {
+        throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes`, { cause });
+      }
+    }
+  }
+  setTop(end);
+  return top;
+}
+
+/** Creates the wasm kernels; numThreads > 1 needs a workerFactory. */
+export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<CpuKernels> {
+  const numThreads = options.numThreads ?? 1;
+  if (!Number.isInteger(numThreads) || numThreads < 1) throw new RangeError(`numThreads must be a positive integer, got ${numThreads}`);
+  if (numThreads > 1 && !options.workerFactory) throw new Error("createWasmKernels: numThreads > 1 needs a workerFactory");
+  const module = await compileKernelModule();
+  const memory = createKernelMemory(options.initialBytes ?? 16 << 20, options.maxBytes ?? 4 * 2 ** 30);
+  const exports = await instantiateKernels(module, memory);
+  let top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
+  const scratch = bumpAlloc(memory, top, SCRATCH_BYTES * numThreads, (t) => (top = t));
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
+  const ctl = new Int32Array(control);
+  ctl[SCRATCH_BASE] = scratch;
+  ctl[SCRATCH_STRIDE] = SCRATCH_BYTES;
+  const workers: KernelWorkerHandle[] = [];
+  try {
+    for (let index = 1; index < numThreads; index++) workers.push(options.workerFactory!({ module, memory, control, index }));
+    await Promise.all(workers.map((w) => w.ready));
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    throw e;
+  }
+  return new WasmKernels(memory, exports, new KernelThreadPool(exports, control, workers), top);
+}

@@ -1,0 +1,77 @@
+/**
+ * @module backends/cpu/wasm/wasmModule
+ *
+ * Loads the compiled kernels (assembly/, embedded by scripts/build-wasm.mjs)
+ * and creates the shared memory they run on. Platform-neutral: works wherever
+ * WebAssembly SIMD and SharedArrayBuffer exist (Node, cross-origin-isolated pages).
+ */
+import { kernelsWasmBase64 } from "./kernelsWasm.generated.js";
+
+export const WASM_PAGE_BYTES = 65536;
+/** The module declares this many pages (4 GiB) as its memory maximum. */
+export const MAX_WASM_PAGES = 65536;
+
+/** The exports of assembly/index.ts. Pointers are byte offsets; each call does one thread's share. */
+export interface KernelExports {
+  matmulF32(out: number, x: number, w: number, bias: number, N: number, K: number, m0: number, m1: number, n0: number, n1: number): void;
+  matmulBf16(out: number, x: number, w: number, bias: number, N: number, K: number, m0: number, m1: number, n0: number, n1: number): void;
+  attention(
+    out: number, q: number, k: number, v: number,
+    numQueries: number, qPos0: number, numHeads: number, numKvHeads: number, headDim: number, kvCapacity: number, scale: number,
+    queriesPerTask: number, headsPerTask: number, task0: number, taskStep: number, scratch: number,
+  ): void;
+  attentionScratchBytes(rows: number, headDim: number): number;
+}
+
+/** Thrown where this runtime lacks what the wasm kernels need; callers fall back to the reference kernels. */
+export class WasmKernelsUnsupportedError extends Error {
+  override readonly name = "WasmKernelsUnsupportedError";
+}
+
+let modulePromise: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the kernels once per process (or page); the module can be posted to workers. */
+export function compileKernelModule(): Promise<WebAssembly.Module> {
+  modulePromise ??= (async () => {
+    if (typeof SharedArrayBuffer === "undefined") {
+      throw new WasmKernelsUnsupportedError("SharedArrayBuffer is unavailable (in browsers the page must be cross-origin isolated)");
+    }
+    const bytes = base64ToBytes(kernelsWasmBase64);
+    try {
+      return await WebAssembly.compile(bytes);
+    } catch (cause) {
+      throw new WasmKernelsUnsupportedError("this runtime cannot compile the kernels (WebAssembly SIMD and threads are required)", { cause });
+    }
+  })();
+  return modulePromise;
+}
+
+export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}
+
+/**
+ * A shared memory of at least initialBytes that can grow to maxBytes. Shared
+ * memories reserve their maximum up front, so where the runtime refuses that
+ * reservation we retry with halved maxima down to the initial size.
+ */
+export function createKernelMemory(initialBytes: number, maxBytes: number): WebAssembly.Memory {
+  const initial = Math.max(1, Math.ceil(initialBytes / WASM_PAGE_BYTES));
+  let maximum = Math.min(MAX_WASM_PAGES, Math.max(initial, Math.ceil(maxBytes / WASM_PAGE_BYTES)));
+  for (;;) {
+    try {
+      return new WebAssembly.Memory({ initial, maximum, shared: true });
+    } catch (cause) {
+      if (maximum <= initial) throw new WasmKernelsUnsupportedError(`cannot reserve a shared memory of ${maximum} pages`, { cause });
+      maximum = Math.max(initial, maximum >>> 1);
+    }
+  }
+}
+
+function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}

@@ -1,0 +1,118 @@
+/**
+ * @module dev/kernelBench
+ *
+ * Kernel lab: GFLOP/s of matmul and attention for the reference kernels and
+ * the wasm kernels on 1 and on 2+ threads, on the default model's shapes
+ * (hidden 384, 6 heads × 64, 2 KV heads, MLP 1024, vocab 8192).
+ *
+ *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention] [--m=1,64,256,512]
+ *
+ * Timings are the best of several batches. The reference is slow: it is timed only for M <= 256 and attention at <= 4K keys.
+ */
+import type { AttentionParams, CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
+import { createReferenceKernels } from "../backends/cpu/referenceKernels.js";
+import { createWasmKernels } from "../backends/cpu/wasm/wasmKernels.js";
+import { createNodeWasmKernels } from "../platform/node/kernelWorkers.js";
+import { availableParallelism } from "node:os";
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const withRef = !args.includes("--no-ref");
+const only = flag("only");
+const Ms = (flag("m") ?? "1,64,256,512").split(",").map(Number);
+const NKs: readonly (readonly [number, number, string])[] = [
+  [384, 384, "q/o proj"], [128, 384, "k/v proj"], [1024, 384, "mlp up"], [384, 1024, "mlp down"], [8192, 384, "lm head"],
+];
+const ATTENTION: readonly (readonly [number, number, string])[] = [
+  [1, 1024, "decode 1K"], [1, 4096, "decode 4K"], [1, 8192, "decode 8K"], [256, 1024, "prefill 256 × 1K"],
+];
+
+interface Impl { readonly name: string; readonly kernels: CpuKernels; readonly canRun: (flops: number) => boolean }
+
+/**
+ * Seconds per call: the best batch mean over ~0.4 s of batches of >= 5 ms each.
+ * NOTE: the best, not the mean, because other processes share the cores.
+ */
+function time(fn: () => void): number {
+  let t0 = performance.now();
+  fn(); // warm-up
+  const first = (performance.now() - t0) / 1000;
+  if (first > 1) return first;
+  const batch = Math.max(1, Math.ceil(0.005 / Math.max(first, 1e-7)));
+  let best = Infinity;
+  const start = performance.now();
+  for (let n = 0; n < 3 || performance.now() - start < 400; n++) {
+    t0 = performance.now();
+    for (let i = 0; i < batch; i++) fn();
+    best = Math.min(best, (performance.now() - t0) / 1000 / batch);
+  }
+  return best;
+}
+
+function fillRandom(k: CpuKernels, ptr: number, numBytes: number): void {
+  const words = new Uint32Array(k.buffer(), ptr, numBytes >> 2);
+  // Keep values finite and modest: a random exponent near 1, random sign and mantissa.
+  for (let i = 0; i < words.length; i++) words[i] = (((Math.random() * 0x7fffff) | 0) | (Math.random() < 0.5 ? 0x3f000000 : 0xbf000000)) >>> 0;
+}
+
+function benchMatmul(impl: Impl, M: number, N: number, K: number, dtype: WeightDType): number | null {
+  const flops = 2 * M * N * K;
+  if (!impl.canRun(flops)) return null;
+  const k = impl.kernels;
+  const x = k.alloc(M * K * 4), w = k.alloc(N * K * 4), out = k.alloc(M * N * 4);
+  fillRandom(k, x, M * K * 4);
+  fillRandom(k, w, N * K * 4);
+  return flops / time(() => k.matmul(out, x, w, dtype, 0, M, N, K)) / 1e9;
+}
+
+function benchAttention(impl: Impl, numQueries: number, numKeys: number): [number, number] | null {
+  const p: AttentionParams = {
+    numQueries, qPos0: numKeys - numQueries, numHeads: 6, numKvHeads: 2, headDim: 64, kvCapacity: numKeys, scale: 1 / 8,
+  };
+  let flops = 0;
+  for (let r = 0; r < numQueries; r++) flops += 4 * (p.qPos0 + r + 1) * p.headDim * p.numHeads;
+  if (!impl.canRun(flops)) return null;
+  const k = impl.kernels;
+  const qBytes = numQueries * p.numHeads * p.headDim * 4, kvBytes = p.numKvHeads * numKeys * p.headDim * 4;
+  const q = k.alloc(qBytes), kk = k.alloc(kvBytes), v = k.alloc(kvBytes), out = k.alloc(qBytes);
+  for (const [ptr, n] of [[q, qBytes], [kk, kvBytes], [v, kvBytes]] as const) fillRandom(k, ptr, n);
+  const seconds = time(() => k.attention(out, q, kk, v, p));
+  return [flops / seconds / 1e9, seconds * 1e3];
+}
+
+const fmt = (v: number | null): string => (v === null ? "-" : v.toFixed(2)).padStart(9);
+
+async function main(): Promise<void> {
+  const cores = availableParallelism();
+  const refBudget = (flops: number): boolean => withRef && flops <= 2 * 256 * 8192 * 384;
+  const impls: Impl[] = [
+    { name: "ref JS", kernels: createReferenceKernels(64 << 20), canRun: refBudget },
+    { name: "wasm 1T", kernels: await createWasmKernels({ numThreads: 1 }), canRun: () => true },
+    { name: `wasm ${Math.max(2, cores)}T`, kernels: await createNodeWasmKernels({ numThreads: Math.max(2, cores) }), canRun: () => true },
+  ];
+  const header = impls.map((i) => i.name.padStart(9)).join("");
+  if (only !== "attention") {
+    console.log(`matmul out[M,N] = x[M,K]·w[N,K]^T, GFLOP/s (last column: ms per call, ${impls[2].name})`);
+    console.log(`${"M".padStart(4)} ${"N".padStart(5)} ${"K".padStart(5)} ${"what".padEnd(9)} dtype${header}       ms`);
+    for (const M of Ms) {
+      for (const [N, K, what] of NKs) {
+        for (const dtype of ["bf16", "f32"] as const) {
+          const g = impls.map((impl) => benchMatmul(impl, M, N, K, dtype));
+          const ms = g[2] ? (2 * M * N * K) / g[2] / 1e6 : null;
+          console.log(`${String(M).padStart(4)} ${String(N).padStart(5)} ${String(K).padStart(5)} ${what.padEnd(9)} ${dtype.padEnd(5)}${g.map(fmt).join("")}${fmt(ms)}`);
+        }
+      }
+    }
+  }
+  if (only !== "matmul") {
+    console.log(`\nattention (6 heads, 2 KV heads, headDim 64), GFLOP/s (last column: ms per call, ${impls[2].name})`);
+    console.log(`${"case".padEnd(26)}${header}       ms`);
+    for (const [numQueries, numKeys, what] of ATTENTION) {
+      const r = impls.map((impl) => benchAttention(impl, numQueries, numKeys));
+      console.log(`${what.padEnd(26)}${r.map((x) => fmt(x && x[0])).join("")}${fmt(r[2] && r[2][1])}`);
+    }
+  }
+  for (const impl of impls) impl.kernels.dispose();
+}
+
+await main();

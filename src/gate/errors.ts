@@ -1,0 +1,26 @@
+/**
+ * @module gate/errors
+ *
+ * User-facing faults of gate files. Each message is one line that names the
+ * file and says what to do; the CLI and server map these classes to exit
+ * codes / HTTP statuses in one place.
+ */
+
+/** A gate file that cannot be read: malformed, truncated, or an unsupported layout or dtype. */
+export class GateFormatError extends Error {
+  override name = "GateFormatError";
+}
+
+/**
+ * A pickle (inside a `.pt` file) that uses an opcode or a global outside the
+ * small subset that `torch.save` writes for a dict of tensors. Such a file is
+ * refused, never executed.
+ */
+export class UnsafePickleError extends GateFormatError {
+  override name = "UnsafePickleError";
+}
+
+/** A well-formed gate whose tensors do not fit the model (wrong layer count, KV heads or head dim). */
+export class GateShapeError extends Error {
+  override name = "GateShapeError";
+}

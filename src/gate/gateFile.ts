@@ -1,0 +1,107 @@
+/**
+ * @module gate/gateFile
+ *
+ * Gate files in both formats: the official PyTorch checkpoints (`.pt`) and the
+ * project's own safetensors format: the same tensor names and shapes, f32,
+ * plus `__metadata__` strings `format`, `window`, `tau`, `expand`, `model`,
+ * `lambda` (each may be absent). The format is sniffed from the bytes, never
+ * from the file name.
+ */
+import { isZip } from "../util/zip.js";
+import { GateFormatError } from "./errors.js";
+import { buildGateWeights, gateExpand, gateTensors, type GateModelShape, type GateWeights } from "./gateWeights.js";
+import { readSafetensors, writeSafetensors } from "./safetensors.js";
+import { readTorchCheckpoint } from "./torchCheckpoint.js";
+import { saveTorchCheckpoint } from "./torchSave.js";
+
+/** What a gate file says about how the gate was trained and should be used. */
+export interface GateMetadata {
+  /** Local window W the gate was trained with (tokens). */
+  readonly window?: number;
+  /** Admission threshold: admitted iff g > tau. */
+  readonly tau?: number;
+  /** Expand factor e (hiddenPerHead / headDim). */
+  readonly expand?: number;
+  /** The model the gate belongs to: a name or an architecture summary. */
+  readonly model?: string;
+  /** The sparsity weight lambda of the training loss. */
+  readonly lambda?: number;
+}
+
+/** `pt`: a torch.save zip; `safetensors`: the project's format. */
+export type GateFileFormat = "pt" | "safetensors";
+
+/** A gate read from a file. */
+export interface LoadedGate {
+  readonly gate: GateWeights;
+  readonly meta: GateMetadata;
+  readonly format: GateFileFormat;
+}
+
+const FORMAT_TAG = "wgkv-gate";
+const NUMERIC_KEYS = ["window", "tau", "expand", "lambda"] as const;
+
+/** `pt` when the bytes are a zip (`PK\x03\x04`), else `safetensors`. */
+export function sniffGateFormat(bytes: Uint8Array): GateFileFormat {
+  return isZip(bytes) ? "pt" : "safetensors";
+}
+
+function parseMetadata(strings: Readonly<Record<string, string>>, fileName: string): GateMetadata {
+  const meta: Record<string, number | string> = {};
+  for (const key of NUMERIC_KEYS) {
+    const s = strings[key];
+    if (s === undefined) continue;
+    const value = Number(s);
+    if (s.trim() === "" || !Number.isFinite(value) || (key === "window" && !(Number.isInteger(value) && value > 0))) {
+      throw new GateFormatError(`gate file ${fileName}: metadata ${key}='${s}' is not a valid number`);
+    }
+    meta[key] = value;
+  }
+  if (strings["model"] !== undefined) meta["model"] = strings["model"];
+  return meta as GateMetadata;
+}
+
+/**
+ * Reads a gate file of either format. With `model`, every tensor is checked
+ * against the model's dimensions (else they are inferred from the file).
+ * Throws `GateFormatError` (unreadable file) or `GateShapeError` (another model's gate).
+ */
+export function loadGate(bytes: Uint8Array, fileName: string, model?: GateModelShape): LoadedGate {
+  if (sniffGateFormat(bytes) === "pt") {
+    const gate = buildGateWeights(readTorchCheckpoint(bytes, fileName), fileName, model);
+    return { gate, meta: { expand: gateExpand(gate) }, format: "pt" };
+  }
+  const { tensors, metadata } = readSafetensors(bytes, fileName);
+  const gate = buildGateWeights(tensors, fileName, model);
+  const meta = parseMetadata(metadata, fileName);
+  if (meta.expand !== undefined && meta.expand !== gateExpand(gate)) {
+    throw new GateFormatError(`gate file ${fileName}: metadata expand=${meta.expand} but conv1 implies ${gateExpand(gate)}`);
+  }
+  return { gate, meta: { ...meta, expand: gateExpand(gate) }, format: "safetensors" };
+}
+
+/** Serializes a gate to the project's safetensors format (f32; `expand` always recorded). */
+export function saveGateSafetensors(gate: GateWeights, meta: GateMetadata = {}): Uint8Array {
+  const strings: Record<string, string> = { format: FORMAT_TAG };
+  for (const [key, value] of Object.entries({ ...meta, expand: gateExpand(gate) })) {
+    if (value !== undefined) strings[key] = String(value);
+  }
+  return writeSafetensors(gateTensors(gate), strings);
+}
+
+/**
+ * Converts a gate file (either format) to `outputFormat`; `meta` adds to or
+ * overrides what the input records. A `.pt` output has the official layout,
+ * which has no place for metadata.
+ */
+export function convertGate(
+  inputBytes: Uint8Array,
+  inputName: string,
+  outputFormat: GateFileFormat = "safetensors",
+  meta: GateMetadata = {},
+): Uint8Array {
+  const loaded = loadGate(inputBytes, inputName);
+  if (outputFormat === "pt") return saveTorchCheckpoint(gateTensors(loaded.gate), { archiveName: "archive" });
+  const defined = Object.fromEntries(Object.entries(meta).filter(([, v]) => v !== undefined));
+  return saveGateSafetensors(loaded.gate, { ...loaded.meta, ...defined });
+}

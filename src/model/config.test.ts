@@ -1,0 +1,215 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ModelLoadError, UnsupportedModelError, WgkvError } from "../errors.js";
+import { parseModelConfig, SUPPORTED_ARCHITECTURES } from "./config.js";
+
+const FILE = "/models/m/config.json";
+
+/** A small Llama config in transformers 4.x style; `extra` overrides (undefined deletes). */
+function llama(extra: Record<string, unknown> = {}): string {
+  const base: Record<string, unknown> = {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_size: 64,
+    intermediate_size: 160,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    num_hidden_layers: 2,
+    vocab_size: 512,
+    max_position_embeddings: 1024,
+    rms_norm_eps: 1e-5,
+    hidden_act: "silu",
+    rope_theta: 500000,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    tie_word_embeddings: false,
+    torch_dtype: "bfloat16",
+  };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete base[k];
+    else base[k] = v;
+  }
+  return JSON.stringify(base);
+}
+
+const parse = (extra: Record<string, unknown> = {}) => parseModelConfig(llama(extra), FILE);
+
+/** Asserts a one-line error of `cls` whose message names the file and matches `pattern`. */
+function assertFails(text: string, cls: typeof WgkvError, pattern: RegExp): void {
+  assert.throws(
+    () => parseModelConfig(text, FILE),
+    (err: unknown) => {
+      assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
+      const message = (err as Error).message;
+      assert.ok(message.startsWith(`${FILE}: `), message);
+      assert.ok(!message.includes("\n"), `message is not one line: ${JSON.stringify(message)}`);
+      assert.match(message, pattern);
+      return true;
+    },
+  );
+}
+
+describe("parseModelConfig", () => {
+  test("transformers 4.x style: rope_theta + rope_scaling llama3", () => {
+    const c = parse({
+      rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
+    });
+    assert.equal(c.architecture, "llama");
+    assert.equal(c.ropeTheta, 500000);
+    assert.deepEqual(c.ropeScaling, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 });
+    assert.equal(c.vocabSize, 512);
+    assert.equal(c.hiddenSize, 64);
+    assert.equal(c.intermediateSize, 160);
+    assert.equal(c.numLayers, 2);
+    assert.equal(c.numHeads, 4);
+    assert.equal(c.numKvHeads, 2);
+    assert.equal(c.rmsNormEps, 1e-5);
+    assert.equal(c.maxPositions, 1024);
+    assert.equal(c.dtype, "bfloat16");
+    assert.equal(c.attentionBias, false);
+    assert.equal(c.outputBias, false);
+    assert.equal(c.mlpBias, false);
+    assert.equal(c.qkNorm, false);
+    assert.equal(c.slidingWindow, null);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  test("4.x style with the older `type` key and linear scaling", () => {
+    const c = parse({ rope_scaling: { type: "linear", factor: 2 } });
+    assert.deepEqual(c.ropeScaling, { type: "linear", factor: 2 });
+    assert.equal(c.ropeTheta, 500000);
+  });
+
+  test("transformers 5.x style: rope_parameters carries theta and type", () => {
+    const c = parse({
+      rope_theta: undefined,
+      torch_dtype: undefined,
+      dtype: "float32",
+      rope_parameters: { rope_theta: 1e6, rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    });
+    assert.equal(c.ropeTheta, 1e6);
+    assert.deepEqual(c.ropeScaling, { type: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+    assert.equal(c.dtype, "float32");
+    const plain = parse({ rope_theta: undefined, rope_parameters: { rope_theta: 10000, rope_type: "default" } });
+    assert.equal(plain.ropeTheta, 10000);
+    assert.deepEqual(plain.ropeScaling, { type: "default" });
+  });
+
+  test("defaults: rope theta 10000, no scaling, kv heads = heads, max positions 4096, eps 1e-6", () => {
+    const c = parse({ rope_theta: undefined, num_key_value_heads: undefined, max_position_embeddings: undefined, rms_norm_eps: undefined, rope_scaling: null });
+    assert.equal(c.ropeTheta, 10000);
+    assert.deepEqual(c.ropeScaling, { type: "default" });
+    assert.equal(c.numKvHeads, 4);
+    assert.equal(c.maxPositions, 4096);
+    assert.equal(c.rmsNormEps, 1e-6);
+  });
+
+  test("head_dim defaults to hidden_size / num_attention_heads; an explicit one wins", () => {
+    assert.equal(parse().headDim, 16);
+    assert.equal(parse({ head_dim: null }).headDim, 16);
+    assert.equal(parse({ head_dim: 32 }).headDim, 32); // Qwen3-style: heads * head_dim != hidden_size
+  });
+
+  test("architecture from model_type when architectures is absent", () => {
+    assert.equal(parse({ architectures: undefined, model_type: "mistral" }).architecture, "mistral");
+  });
+
+  test("Qwen2 turns q/k/v biases on, not o_proj's", () => {
+    const c = parse({ architectures: ["Qwen2ForCausalLM"], model_type: "qwen2" });
+    assert.equal(c.architecture, "qwen2");
+    assert.equal(c.attentionBias, true);
+    assert.equal(c.outputBias, false);
+    assert.equal(c.qkNorm, false);
+  });
+
+  test("Llama attention_bias turns on q/k/v and o_proj biases; mlp_bias the MLP's", () => {
+    const c = parse({ attention_bias: true, mlp_bias: true });
+    assert.equal(c.attentionBias, true);
+    assert.equal(c.outputBias, true);
+    assert.equal(c.mlpBias, true);
+  });
+
+  test("Qwen3 turns qkNorm on and keeps biases off", () => {
+    const c = parse({ architectures: ["Qwen3ForCausalLM"], model_type: "qwen3", head_dim: 32, attention_bias: false });
+    assert.equal(c.architecture, "qwen3");
+    assert.equal(c.qkNorm, true);
+    assert.equal(c.attentionBias, false);
+    assert.equal(c.headDim, 32);
+  });
+
+  test("sliding window: Mistral always, Qwen only with use_sliding_window", () => {
+    assert.equal(parse({ architectures: ["MistralForCausalLM"], sliding_window: 4096 }).slidingWindow, 4096);
+    assert.equal(parse({ architectures: ["Qwen2ForCausalLM"], sliding_window: 4096, use_sliding_window: false }).slidingWindow, null);
+    assert.equal(parse({ architectures: ["Qwen2ForCausalLM"], sliding_window: 4096, use_sliding_window: true }).slidingWindow, 4096);
+    assert.equal(parse({ architectures: ["MistralForCausalLM"], sliding_window: null }).slidingWindow, null);
+  });
+
+  test("eos_token_id as a number, an array or null; bos as a number or null", () => {
+    assert.deepEqual(parse({ eos_token_id: 2 }).eosTokenIds, [2]);
+    assert.deepEqual(parse({ eos_token_id: [128001, 128008, 128009] }).eosTokenIds, [128001, 128008, 128009]);
+    assert.deepEqual(parse({ eos_token_id: null }).eosTokenIds, []);
+    assert.deepEqual(parse({ eos_token_id: undefined }).eosTokenIds, []);
+    assert.equal(parse({ bos_token_id: 1 }).bosTokenId, 1);
+    assert.equal(parse({ bos_token_id: null }).bosTokenId, null);
+  });
+
+  test("tie_word_embeddings is on only when true", () => {
+    assert.equal(parse({ tie_word_embeddings: true }).tieWordEmbeddings, true);
+    assert.equal(parse({ tie_word_embeddings: false }).tieWordEmbeddings, false);
+    assert.equal(parse({ tie_word_embeddings: undefined }).tieWordEmbeddings, false);
+  });
+
+  test("SUPPORTED_ARCHITECTURES lists the four architectures", () => {
+    assert.deepEqual([...SUPPORTED_ARCHITECTURES].sort(), ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"]);
+  });
+});
+
+describe("parseModelConfig errors name the file, one line each", () => {
+  test("not JSON, even when V8 quotes text with newlines", () => {
+    assertFails("{ nope", ModelLoadError, /not valid JSON/);
+    assertFails("x\n\n{\n", ModelLoadError, /not valid JSON/);
+    assertFails("", ModelLoadError, /not valid JSON/);
+  });
+
+  test("JSON that is not an object", () => {
+    assertFails("[1, 2]", ModelLoadError, /expected a JSON object/);
+    assertFails("null", ModelLoadError, /expected a JSON object/);
+    assertFails("42", ModelLoadError, /expected a JSON object/);
+  });
+
+  test("unsupported architecture lists the supported ones", () => {
+    for (const text of [llama({ architectures: ["GPT2LMHeadModel"] }), llama({ architectures: undefined, model_type: "gpt2" }), llama({ architectures: undefined, model_type: undefined })]) {
+      assertFails(text, UnsupportedModelError, /unsupported architecture .*supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM/);
+    }
+    assertFails(llama({ architectures: ["GPT2LMHeadModel"] }), UnsupportedModelError, /GPT2LMHeadModel/);
+  });
+
+  test("missing or non-integer required fields", () => {
+    for (const key of ["hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "vocab_size"]) {
+      assertFails(llama({ [key]: undefined }), ModelLoadError, new RegExp(`missing required field "${key}"`));
+    }
+    assertFails(llama({ vocab_size: 0 }), ModelLoadError, /"vocab_size" must be a positive integer, got 0/);
+    assertFails(llama({ hidden_size: 64.5 }), ModelLoadError, /"hidden_size" must be a positive integer/);
+    assertFails(llama({ num_hidden_layers: "2" }), ModelLoadError, /"num_hidden_layers" must be a positive integer, got "2"/);
+    assertFails(llama({ max_position_embeddings: -1 }), ModelLoadError, /"max_position_embeddings"/);
+    assertFails(llama({ rms_norm_eps: "tiny" }), ModelLoadError, /"rms_norm_eps" must be a number/);
+  });
+
+  test("head shapes that do not fit", () => {
+    assertFails(llama({ hidden_size: 66 }), ModelLoadError, /hidden_size 66 is not divisible by num_attention_heads 4/);
+    assertFails(llama({ num_key_value_heads: 3 }), ModelLoadError, /num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
+    assertFails(llama({ head_dim: 15 }), ModelLoadError, /head_dim 15 must be even/);
+  });
+
+  test("unsupported activation", () => {
+    assertFails(llama({ hidden_act: "gelu" }), UnsupportedModelError, /hidden_act "gelu" is not supported/);
+  });
+
+  test("rope settings", () => {
+    assertFails(llama({ rope_scaling: { rope_type: "yarn", factor: 4 } }), UnsupportedModelError, /rope_scaling rope_type "yarn" is not supported \(supported: default, linear, llama3\)/);
+    assertFails(llama({ rope_scaling: "llama3" }), ModelLoadError, /rope_scaling must be an object or null, got "llama3"/);
+    assertFails(llama({ rope_scaling: { rope_type: "llama3", factor: 8 } }), ModelLoadError, /missing required field "rope_scaling.low_freq_factor"/);
+    assertFails(llama({ rope_scaling: { rope_type: "linear" } }), ModelLoadError, /missing required field "rope_scaling.factor"/);
+    assertFails(llama({ rope_parameters: { rope_theta: "big" } }), ModelLoadError, /field "rope_parameters.rope_theta" must be a number, got "big"/);
+  });
+});

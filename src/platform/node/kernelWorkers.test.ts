@@ -1,0 +1,19 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { runKernelConformance } from "../../backends/cpu/kernels.conformance.js";
+import { createNodeWasmKernels } from "./kernelWorkers.js";
+
+runKernelConformance("wasm, 2 threads", () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20 }));
+
+test("forgotten kernel workers do not keep node alive", async () => {
+  const url = new URL("./kernelWorkers.js", import.meta.url).href;
+  const script = `const { createNodeWasmKernels } = await import(${JSON.stringify(url)});
+    const k = await createNodeWasmKernels({ numThreads: 2 });
+    const p = k.alloc(64 * 64 * 4);
+    k.matmul(p, p, p, "f32", 0, 1, 64, 63); // touch the workers once, then never dispose
+    console.log(k.numThreads);`;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { timeout: 10_000 });
+  assert.equal(stdout.trim(), "2");
+});
