@@ -13,7 +13,7 @@
 // in the thread's scratch; the block's scores live in a KEY_BLOCK scratch.
 import { expF32, expF32x4, hsum, hsum4 } from "./simdMath";
 
-export const KEY_BLOCK: i32 = 64;
+export const KEY_BLOCK: i32 = 128;
 
 export function attention(
   out: usize, q: usize, k: usize, v: usize,

@@ -8,6 +8,8 @@ import { InvalidInputError } from "../errors.js";
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from "../index.js";
 import { BACKEND_NAMES, type BackendName } from "../platform/node/backend.js";
 import type { RopeFrequencyDType } from "../model/rope.js";
+import type { KvSettings } from "../kv/kvSettings.js";
+import { resolveKvOptions } from "../platform/node/kvOptions.js";
 
 export interface ModelFlags {
   model: string;
@@ -71,6 +73,41 @@ export function validatePromptFlags(model: Model, ids: readonly number[], newTok
     );
   }
   model.validatePrompt(ids, newTokens);
+}
+
+export interface KvFlags {
+  gate?: string;
+  window?: string;
+  tau?: string;
+  admission?: string;
+  selection?: string;
+  eviction?: string;
+  kvDtype?: string;
+}
+
+/** Adds the KV cache flags: gate, window, tau and the three policies. */
+export function addKvOptions(cmd: Command): Command {
+  return cmd
+    .option("--gate <file>", "write-gate checkpoint (.pt official layout or wgkv safetensors); implies --admission gate")
+    .option("--window <w>", "local window in tokens, a multiple of 16 (default 256)")
+    .option("--tau <t>", "gate threshold: a token is admitted iff g > tau (default 0.1)")
+    .option("--admission <policy>", "full | local | sinks:N | random:RATE | gate")
+    .option("--selection <policy>", "all | quest:BUDGET (decode reads the best pages within BUDGET tokens)")
+    .option("--eviction <policy>", "none | snapkv:BUDGET (keep at most BUDGET global tokens per head)")
+    .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
+}
+
+/** KV settings from the flags, for `model`. */
+export async function kvSettingsFromFlags(model: Model, flags: KvFlags): Promise<Partial<KvSettings>> {
+  return resolveKvOptions(model, {
+    gate: flags.gate,
+    window: parseIntFlag("--window", flags.window),
+    tau: parseFloatFlag("--tau", flags.tau),
+    admission: flags.admission,
+    selection: flags.selection,
+    eviction: flags.eviction,
+    kvDType: flags.kvDtype,
+  });
 }
 
 /** Loads the model named by the flags, reporting progress on stderr for large files. */

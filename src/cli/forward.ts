@@ -2,51 +2,74 @@
  * @module cli/forward
  *
  * `wgkv forward`: runs token ids as one prompt and prints one JSON object
- * `{"argmax": [per position], "last_logits": [...], "greedy": [...]}`.
+ * `{"argmax": [per position], "last_logits": [...], "greedy": [...],
+ * "admitted": [[per KV head] per layer], "kv_bytes": {...}}`.
  * Validation scripts depend on this exact shape.
  */
 import { Command } from "commander";
 import { generateAll } from "../engine/generate.js";
+import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
 import { argmax } from "../generate/sampler.js";
-import { addModelOptions, loadModelFromFlags, parseIntFlag, validatePromptFlags, type ModelFlags } from "./common.js";
+import type { KvSettings } from "../kv/kvSettings.js";
+import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
-interface ForwardFlags extends ModelFlags {
+interface ForwardFlags extends ModelFlags, KvFlags {
   ids: string;
   generate?: string;
+  prefill?: string;
   json?: boolean;
 }
 
 export function forwardCommand(): Command {
-  return addModelOptions(new Command("forward"))
-    .description("run token ids through the model and print argmax per position, last logits and greedy ids as JSON")
+  return addKvOptions(addModelOptions(new Command("forward")))
+    .description("run token ids through the model and print argmax per position, last logits, greedy ids and KV figures as JSON")
     .requiredOption("--ids <list>", "comma-separated token ids, e.g. 1,2,3")
     .option("--generate <n>", "also generate n greedy ids (stops early on an end-of-sequence id)")
+    .option("--prefill <p>", "prefill the first p ids, then feed the rest one at a time (default: all at once)")
     .option("--json", "print JSON (the only output format)")
     .action(async (flags: ForwardFlags) => {
       const ids = parseIds(flags.ids);
       const numGenerate = parseIntFlag("--generate", flags.generate);
+      const numPrefill = parseIntFlag("--prefill", flags.prefill);
+      if (numPrefill !== undefined && numPrefill > ids.length) throw new InvalidInputError(`--prefill ${numPrefill} exceeds the ${ids.length} ids given`);
       const model = await loadModelFromFlags(flags);
       try {
+        const kv = await kvSettingsFromFlags(model, flags);
         validatePromptFlags(model, ids, numGenerate ?? 0, "--ids", "--generate");
-        const V = model.config.vocabSize;
-        const argmaxes: number[] = [];
-        const kv = model.createSequence(ids.length);
-        let last: Float32Array;
-        try {
-          last = await model.prefill(ids, kv, (logits, _first, numTokens) => {
-            for (let t = 0; t < numTokens; t++) argmaxes.push(argmax(logits, t * V, V));
-          });
-        } finally {
-          kv.release();
-        }
-        const out: { argmax: number[]; last_logits: number[]; greedy?: number[] } = { argmax: argmaxes, last_logits: Array.from(last) };
-        if (numGenerate !== undefined) out.greedy = (await generateAll(model, ids, { maxNewTokens: numGenerate, temperature: 0 })).tokenIds;
-        process.stdout.write(JSON.stringify(out) + "\n");
+        const out = await runForward(model, ids, numPrefill ?? ids.length, kv);
+        const result: typeof out & { greedy?: number[] } = out;
+        if (numGenerate !== undefined) result.greedy = (await generateAll(model, ids, { maxNewTokens: numGenerate, temperature: 0, kv })).tokenIds;
+        process.stdout.write(JSON.stringify(result) + "\n");
       } finally {
         model.dispose();
       }
     });
+}
+
+/** Prefills `numPrefill` ids, feeds the rest one by one, and reports argmax per position and the cache. */
+async function runForward(model: Model, ids: number[], numPrefill: number, kvSettings: Partial<KvSettings>) {
+  const V = model.config.vocabSize;
+  const argmaxes: number[] = [];
+  const kv = model.createSequence(ids.length, kvSettings);
+  try {
+    let last = await model.prefill(ids.slice(0, numPrefill), kv, (logits, _first, numTokens) => {
+      for (let t = 0; t < numTokens; t++) argmaxes.push(argmax(logits, t * V, V));
+    });
+    for (const id of ids.slice(numPrefill)) {
+      last = await model.step(id, kv);
+      argmaxes.push(argmax(last));
+    }
+    const report = kv.report();
+    return {
+      argmax: argmaxes,
+      last_logits: Array.from(last),
+      admitted: report.admittedByHead,
+      kv_bytes: { resident: report.residentBytes, peak: report.peakBytes, full_attention: report.fullAttentionBytes },
+    };
+  } finally {
+    kv.release();
+  }
 }
 
 function parseIds(text: string): number[] {

@@ -5,9 +5,10 @@
  * file and says what to do; the CLI and server map these classes to exit
  * codes / HTTP statuses in one place.
  */
+import { WgkvError } from "../errors.js";
 
 /** A gate file that cannot be read: malformed, truncated, or an unsupported layout or dtype. */
-export class GateFormatError extends Error {
+export class GateFormatError extends WgkvError {
   override name = "GateFormatError";
 }
 
@@ -21,6 +22,6 @@ export class UnsafePickleError extends GateFormatError {
 }
 
 /** A well-formed gate whose tensors do not fit the model (wrong layer count, KV heads or head dim). */
-export class GateShapeError extends Error {
+export class GateShapeError extends WgkvError {
   override name = "GateShapeError";
 }

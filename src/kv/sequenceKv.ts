@@ -20,7 +20,12 @@ export interface KvReport extends CacheStats {
   readonly admittedByHead: number[][];
 }
 
+/** Receives every layer's gate scores [Hkv, T] for positions startPos.. (tracing and tests). */
+export type GateScoreListener = (layer: number, startPos: number, numTokens: number, scores: Float32Array) => void;
+
 export class SequenceKv {
+  /** Set to observe the write gate's scores as they are computed. */
+  onGateScores: GateScoreListener | null = null;
   readonly #flags: Uint8Array; //            [Hkv, T] admit flags of the current chunk
   readonly #tables: HostBlockTables;
   readonly #observed: ObservationQueries | null;
@@ -75,6 +80,7 @@ export class SequenceKv {
     const H = this.config.numKvHeads;
     const T = numTokens;
     const gateScores = admission.needsGateScores ? await this.backend.gateScores(gate!, layer, kPre!, k, T) : null;
+    if (gateScores && this.onGateScores) this.onGateScores(layer, startPos, T, gateScores);
     const flags = this.#flags.subarray(0, H * T);
     admission.decide({ layer, numKvHeads: H, numTokens: T, startPos, gateScores }, flags);
 

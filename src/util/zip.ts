@@ -12,9 +12,10 @@
  * Compressed, encrypted, multi-disk or malformed archives are refused with a
  * {@link ZipFormatError}; nothing is decompressed.
  */
+import { WgkvError } from "../errors.js";
 
 /** A zip archive that this reader cannot or will not read. */
-export class ZipFormatError extends Error {
+export class ZipFormatError extends WgkvError {
   override name = "ZipFormatError";
 }
 
