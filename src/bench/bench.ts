@@ -1,11 +1,13 @@
 /**
  * @module bench/bench
  *
- * Measures prefill and decode speed of a model at a given context length:
- * median of several runs after a warm-up, with achieved GFLOP/s.
+ * Measures prefill and decode speed and KV memory of a model at a given
+ * context length under one KV setting: median of several runs after a
+ * warm-up, with achieved GFLOP/s (counted as for full attention).
  */
 import { createRandom } from "../generate/sampler.js";
 import type { Model } from "../engine/model.js";
+import type { KvSettings } from "../kv/kvSettings.js";
 import { decodeFlops, prefillFlops } from "./flops.js";
 
 export interface BenchOptions {
@@ -15,65 +17,93 @@ export interface BenchOptions {
   readonly decode: number;
   /** Measured runs (after one warm-up); the median is reported. */
   readonly repeat: number;
-  /** Prompt ids; seeded random ids of the vocabulary when absent. */
+  /** Prompt ids (at least `context` of them); seeded random ids of the vocabulary when absent. */
   readonly promptIds?: readonly number[];
+  readonly kv?: Partial<KvSettings>;
 }
 
 export interface BenchResult {
   readonly model: string;
   readonly backend: string;
   readonly threads: number;
+  readonly policy: string;
   readonly context: number;
   readonly decode: number;
   readonly prefill_ms: number;
+  /** Of which in the attention kernel. */
+  readonly prefill_attention_ms: number;
   readonly decode_ms_per_token: number;
   readonly prefill_tokens_per_s: number;
   readonly decode_tokens_per_s: number;
   readonly prefill_gflops: number;
   readonly decode_gflops: number;
+  readonly kv_resident_bytes: number;
+  readonly kv_peak_bytes: number;
+  readonly kv_full_attention_bytes: number;
+  /** Admitted (layer, KV head, token) entries over all of them. */
+  readonly admitted_fraction: number;
 }
 
 export async function runBench(model: Model, options: BenchOptions, threads: number, log: (line: string) => void = () => {}): Promise<BenchResult> {
   const { context, decode, repeat } = options;
-  const ids = options.promptIds ? [...options.promptIds].slice(0, context) : randomIds(model, context);
+  const ids = options.promptIds ? options.promptIds.slice(0, context) : randomIds(model, context);
   model.validatePrompt(ids, decode);
   const prefillTimes: number[] = [];
+  const attentionTimes: number[] = [];
   const decodeTimes: number[] = [];
+  let report = null;
+  let policy = "";
   for (let run = 0; run <= repeat; run++) {
-    const kv = model.createSequence(context + decode);
-    const t0 = performance.now();
-    let logits = await model.prefill(ids, kv);
-    const t1 = performance.now();
-    let next = argmaxOf(logits);
-    for (let i = 0; i < decode; i++) {
-      logits = await model.step(next, kv);
-      next = argmaxOf(logits);
+    const kv = model.createSequence(context + decode, options.kv);
+    try {
+      const t0 = performance.now();
+      let logits = await model.prefill(ids, kv);
+      const t1 = performance.now();
+      const attentionMs = kv.attentionMs;
+      let next = argmaxOf(logits);
+      for (let i = 0; i < decode; i++) {
+        logits = await model.step(next, kv);
+        next = argmaxOf(logits);
+      }
+      const t2 = performance.now();
+      report = kv.report();
+      const st = kv.settings;
+      policy = [st.admission.name, st.selection.name, st.eviction.name, `w${st.window}`, st.kvDType].join("/");
+      if (run === 0) {
+        log(`warm-up: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
+        continue;
+      }
+      prefillTimes.push(t1 - t0);
+      attentionTimes.push(attentionMs);
+      decodeTimes.push(t2 - t1);
+      log(`run ${run}/${repeat}: prefill ${(t1 - t0).toFixed(0)} ms (attention ${attentionMs.toFixed(0)} ms), decode ${(t2 - t1).toFixed(0)} ms`);
+    } finally {
+      kv.release();
     }
-    const t2 = performance.now();
-    kv.release();
-    if (run === 0) {
-      log(`warm-up: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
-      continue;
-    }
-    prefillTimes.push(t1 - t0);
-    decodeTimes.push(t2 - t1);
-    log(`run ${run}/${repeat}: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
   }
   const prefillMs = median(prefillTimes);
   const decodeMs = median(decodeTimes);
   const c = model.config;
+  const numEntries = report!.numTokens * c.numLayers * c.numKvHeads;
+  const numAdmitted = report!.admittedByHead.flat().reduce((a, b) => a + b, 0);
   return {
     model: model.name,
     backend: model.backend.name,
     threads,
+    policy,
     context,
     decode,
     prefill_ms: round(prefillMs),
+    prefill_attention_ms: round(median(attentionTimes)),
     decode_ms_per_token: round(decode ? decodeMs / decode : 0),
     prefill_tokens_per_s: round((context / prefillMs) * 1000),
     decode_tokens_per_s: round(decode ? (decode / decodeMs) * 1000 : 0),
     prefill_gflops: round(prefillFlops(c, context) / prefillMs / 1e6),
     decode_gflops: round(decode ? decodeFlops(c, context, decode) / decodeMs / 1e6 : 0),
+    kv_resident_bytes: report!.residentBytes,
+    kv_peak_bytes: report!.peakBytes,
+    kv_full_attention_bytes: report!.fullAttentionBytes,
+    admitted_fraction: round(numAdmitted / numEntries, 4),
   };
 }
 
@@ -100,6 +130,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
 }

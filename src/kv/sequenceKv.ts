@@ -26,6 +26,8 @@ export type GateScoreListener = (layer: number, startPos: number, numTokens: num
 export class SequenceKv {
   /** Set to observe the write gate's scores as they are computed. */
   onGateScores: GateScoreListener | null = null;
+  /** Wall-clock milliseconds spent in the attention kernel (benchmarks). */
+  attentionMs = 0;
   readonly #flags: Uint8Array; //            [Hkv, T] admit flags of the current chunk
   readonly #tables: HostBlockTables;
   readonly #observed: ObservationQueries | null;
@@ -86,7 +88,9 @@ export class SequenceKv {
 
     const queries = T === 1 && selection.tracksKeys ? await this.backend.read(q, this.config.numHeads * this.config.headDim) : null;
     this.#fillTables(layer, queries);
+    const t0 = performance.now();
     this.backend.pagedAttention(out, q, k, v, this.pool, this.#tables, T, startPos, this.config.numHeads, window);
+    this.attentionMs += performance.now() - t0;
     if (this.#observed) this.#observed.push(layer, await this.backend.read(q, T * this.config.numHeads * this.config.headDim), T);
 
     const { slotMapping, promotions } = this.cache.allocateLayer(layer, T, flags);

@@ -82,7 +82,10 @@ export function gateAdmission(tau: number): AdmissionPolicy {
       const scores = r.gateScores;
       if (!scores) throw new Error("gate admission needs gate scores");
       const n = r.numKvHeads * r.numTokens;
-      for (let i = 0; i < n; i++) flags[i] = scores[i] > tau ? 1 : 0;
+      // NOTE: compared in f32, as torch compares an f32 tensor with a Python float:
+      // a score equal to f32(tau) is not admitted (in f64 it would exceed 0.1).
+      const threshold = Math.fround(tau);
+      for (let i = 0; i < n; i++) flags[i] = scores[i] > threshold ? 1 : 0;
     },
   };
 }

@@ -23,7 +23,7 @@ export function parseAdmission(spec: string, tau: number): AdmissionPolicy {
       return sinksAndLocal(positiveInt("--admission sinks:N", arg));
     case "random": {
       const rate = Number(arg);
-      if (arg === undefined || !(rate >= 0 && rate <= 1)) throw new InvalidInputError(`--admission random:RATE needs a rate in [0, 1], got "${spec}"`);
+      if (arg === undefined || arg === "" || !(rate >= 0 && rate <= 1)) throw new InvalidInputError(`--admission random:RATE needs a rate in [0, 1], got "${spec}"`);
       return randomAdmission(rate);
     }
     case "gate":

@@ -13,10 +13,13 @@ import { createReferenceKernels } from "./referenceKernels.js";
 
 const TOLERANCE = 1e-5;
 
-/** [M, N, K]: M=1 (decode), K=1, K and N tails, M tails, small N with large M, the model's shapes. */
+/**
+ * [M, N, K]: M=1 (decode), K=1, K and N tails, M tails, small N with large M, the model's shapes.
+ * The larger ones (M·N·K >= 64K) are big enough for threaded kernels to split them.
+ */
 const MATMUL_SHAPES: readonly (readonly [number, number, number])[] = [
   [1, 1, 1], [1, 3, 5], [1, 4, 4], [2, 5, 1], [3, 7, 9], [4, 4, 8], [5, 3, 17], [7, 13, 33],
-  [1, 384, 384], [1, 130, 127], [9, 130, 127], [17, 64, 384], [64, 128, 384], [33, 66, 1024], [260, 6, 36], [70, 200, 3],
+  [1, 384, 384], [1, 130, 127], [9, 130, 127], [17, 64, 384], [64, 128, 384], [33, 66, 1024], [260, 6, 64], [70, 200, 5],
 ];
 
 type AttentionCase = Omit<AttentionParams, "kvCapacity" | "scale"> & { readonly qGain?: number };
@@ -31,6 +34,7 @@ const ATTENTION_CASES: readonly AttentionCase[] = [
   { numQueries: 1, qPos0: 2999, numHeads: 6, numKvHeads: 2, headDim: 64, qGain: 4 },
   { numQueries: 9, qPos0: 70, numHeads: 3, numKvHeads: 1, headDim: 20 },
   { numQueries: 4, qPos0: 5, numHeads: 2, numKvHeads: 1, headDim: 6 },
+  { numQueries: 2, qPos0: 90, numHeads: 32, numKvHeads: 1, headDim: 16 },
 ];
 
 export function runKernelConformance(name: string, create: () => Promise<CpuKernels>): void {
@@ -77,6 +81,12 @@ export function runKernelConformance(name: string, create: () => Promise<CpuKern
     test("matmul on unaligned pointers (inputs at odd element offsets)", () => {
       checkMatmul(kernels, reference, "f32", true, 5, 9, 13, 99, 1);
       checkMatmul(kernels, reference, "bf16", true, 6, 10, 11, 98, 1);
+    });
+
+    test("a call on memory out of bounds throws, and the kernels stay usable", () => {
+      const end = kernels.buffer().byteLength;
+      assert.throws(() => kernels.matmul(kernels.alloc(4 * 1024), end, end, "f32", 0, 4, 256, 256));
+      checkMatmul(kernels, reference, "f32", false, 4, 256, 256, 97, 0);
     });
 
     test("attention matches the reference (causal, GQA, online softmax)", () => {

@@ -6,11 +6,10 @@
  * from the control block until told to quit.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { runKernelWorkerLoop, SEQ, type KernelWorkerInit } from "../../backends/cpu/wasm/threadPool.js";
+import { runKernelWorkerLoop, type KernelWorkerInit } from "../../backends/cpu/wasm/threadPool.js";
 import { instantiateKernels } from "../../backends/cpu/wasm/wasmModule.js";
 
 const init = workerData as KernelWorkerInit;
 const exports = await instantiateKernels(init.module, init.memory);
-const seen = Atomics.load(new Int32Array(init.control), SEQ);
 parentPort!.postMessage("ready");
-runKernelWorkerLoop(exports, init.control, init.index, seen);
+runKernelWorkerLoop(exports, init.control, init.index);

@@ -6,40 +6,31 @@
  * never postMessage: decode issues dozens of small kernels per token, so a
  * dispatch must cost microseconds.
  *
+ * A call is cut into numChunks chunks that every thread, main included,
+ * claims one at a time from a shared counter (dynamic scheduling: a thread
+ * that the OS descheduled, or that drew costly chunks, simply takes fewer).
+ *
  * Protocol (Int32 slots of `control`):
- * - main writes OP and the kernel's args, sets PENDING = number of workers,
- *   bumps SEQ and notifies it; it then computes part 0 itself and waits for
- *   PENDING to drop to 0.
- * - a worker waits for SEQ to change, computes part `index` of OP, and
- *   decrements PENDING (notifying main when it was the last).
- * NOTE: args are only rewritten once PENDING is 0, i.e. after every worker
- * has finished reading them. Both sides spin briefly before sleeping in
- * Atomics.wait: back-to-back kernels then skip the futex round trip.
+ * - main makes SEQ odd, writes OP, args, NUM_CHUNKS, BASE = NEXT and DONE = 0,
+ *   makes SEQ even (a seqlock: workers only trust what they read between two
+ *   equal even SEQ values) and notifies the workers.
+ * - every thread claims chunk i = NEXT - BASE by compare-exchanging NEXT to
+ *   NEXT + 1 while i < NUM_CHUNKS, runs it, and increments DONE; main returns
+ *   once DONE == NUM_CHUNKS.
+ * NOTE: NEXT only ever grows, across calls. A worker that wakes late holds a
+ * stale BASE, sees i >= NUM_CHUNKS and claims nothing; a successful claim
+ * proves the call is still running, so main cannot be rewriting the args the
+ * chunk then reads. Both sides spin briefly before sleeping in Atomics.wait,
+ * so back-to-back kernels skip the futex round trip.
  *
  * Platform-neutral: workers come from an injected KernelWorkerFactory.
  */
 import type { KernelExports } from "./wasmModule.js";
+import { runChunk } from "./chunks.js";
+import { BASE, DONE, FAILED, MESSAGE, MESSAGE_CHARS, NEXT, NUM_CHUNKS, OP, OP_QUIT, SEQ } from "./controlBlock.js";
 
-// ---- control block layout (Int32 slots) ------------------------------------
-export const SEQ = 0;
-export const PENDING = 1;
-export const OP = 2;
-export const FAILED = 3;
-export const NUM_PARTS = 4;
-export const SCRATCH_BASE = 5;
-export const SCRATCH_STRIDE = 6;
-/** Kernel args start here; a float arg is read through a Float32Array at its slot. */
-export const ARGS = 8;
-const MESSAGE = 32;
-const MESSAGE_CHARS = 224;
-export const CONTROL_BYTES = (MESSAGE + MESSAGE_CHARS) * 4;
 
-export const OP_QUIT = -1;
-export const OP_MATMUL_F32 = 1;
-export const OP_MATMUL_BF16 = 2;
-export const OP_ATTENTION = 3;
-
-/** Polls of a control slot before sleeping in Atomics.wait (tens of microseconds). */
+/** Polls of a control slot before sleeping in Atomics.wait (some tens of microseconds). */
 const SPIN_POLLS = 20000;
 
 /** What a worker needs to join the pool; every field can be posted to a worker. */
@@ -47,7 +38,7 @@ export interface KernelWorkerInit {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   readonly control: SharedArrayBuffer;
-  /** This worker's part index, 1 .. numThreads - 1 (main computes part 0). */
+  /** This worker's thread index, 1 .. numThreads - 1 (main is 0); selects its scratch. */
   readonly index: number;
 }
 
@@ -58,44 +49,6 @@ export interface KernelWorkerHandle {
 }
 
 export type KernelWorkerFactory = (init: KernelWorkerInit) => KernelWorkerHandle;
-
-/** Computes part `part` of the kernel described in the control block. */
-export function runPart(exports: KernelExports, ctl: Int32Array, ctlF32: Float32Array, part: number): void {
-  const numParts = ctl[NUM_PARTS];
-  const a = ARGS;
-  switch (ctl[OP]) {
-    case OP_MATMUL_F32:
-    case OP_MATMUL_BF16: {
-      // args: out x w bias M N K splitOverN
-      const M = ctl[a + 4], N = ctl[a + 5], K = ctl[a + 6];
-      let m0 = 0, m1 = M, n0 = 0, n1 = N;
-      // Shares are whole 4-row blocks, so only the last share has a tail.
-      if (ctl[a + 7]) [n0, n1] = share(N, part, numParts);
-      else [m0, m1] = share(M, part, numParts);
-      if (m0 >= m1 || n0 >= n1) return;
-      const fn = ctl[OP] === OP_MATMUL_F32 ? exports.matmulF32 : exports.matmulBf16;
-      fn(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], N, K, m0, m1, n0, n1);
-      return;
-    }
-    case OP_ATTENTION:
-      // args: out q k v numQueries qPos0 numHeads numKvHeads headDim kvCapacity scale queriesPerTask headsPerTask
-      exports.attention(
-        ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[a + 9],
-        ctlF32[a + 10], ctl[a + 11], ctl[a + 12], part, numParts, ctl[SCRATCH_BASE] + part * ctl[SCRATCH_STRIDE],
-      );
-      return;
-    default:
-      throw new Error(`unknown kernel op ${ctl[OP]}`);
-  }
-}
-
-/** [begin, end) of part `part` when `total` rows are dealt out in blocks of 4. */
-function share(total: number, part: number, numParts: number): [number, number] {
-  const blocks = Math.ceil(total / 4);
-  const begin = Math.floor((blocks * part) / numParts) * 4;
-  const end = Math.floor((blocks * (part + 1)) / numParts) * 4;
-  return [Math.min(begin, total), Math.min(end, total)];
-}
 
 /** Main side: owns the workers and runs one kernel call at a time. */
 export class KernelThreadPool {
@@ -117,26 +70,31 @@ export class KernelThreadPool {
     return this.#workers.length + 1;
   }
 
-  /** Runs the kernel whose OP and args are in the control block, split in `numParts` (1 = main only). */
-  run(numParts: number): void {
+  /** Opens a call: returns the control block, whose OP and args the caller then writes before run(). */
+  begin(): Int32Array {
+    // Odd: workers ignore the block until run(). (Already odd if a call was abandoned before run().)
+    if ((this.ctl[SEQ] & 1) === 0) Atomics.add(this.ctl, SEQ, 1);
+    return this.ctl;
+  }
+
+  /** Runs the call written since begin() as numChunks chunks, on every thread if `parallel`, else on this one. */
+  run(numChunks: number, parallel: boolean): void {
     const ctl = this.ctl;
-    ctl[NUM_PARTS] = numParts;
-    if (numParts === 1) return runPart(this.#exports, ctl, this.ctlF32, 0);
-    const numWorkers = numParts - 1;
-    Atomics.store(ctl, PENDING, numWorkers);
-    Atomics.add(ctl, SEQ, 1);
-    Atomics.notify(ctl, SEQ, numWorkers);
-    let error: unknown;
-    try {
-      runPart(this.#exports, ctl, this.ctlF32, 0);
-    } catch (e) {
-      error = e;
+    ctl[NUM_CHUNKS] = numChunks;
+    ctl[BASE] = Atomics.load(ctl, NEXT);
+    ctl[DONE] = 0;
+    Atomics.add(ctl, SEQ, 1); // even: the call is readable
+    if (!parallel || this.#workers.length === 0) {
+      for (let i = 0; i < numChunks; i++) runChunk(this.#exports, ctl, this.ctlF32, i, 0);
+      return;
     }
-    // NOTE: wait even when part 0 failed: workers still touch the memory.
+    Atomics.notify(ctl, SEQ);
+    const error = claimChunks(this.#exports, ctl, this.ctlF32, 0, ctl[BASE], numChunks);
+    // NOTE: wait even when a chunk failed here: workers may still be writing memory.
     for (let polls = 0; ; polls++) {
-      const pending = Atomics.load(ctl, PENDING);
-      if (pending === 0) break;
-      if (polls >= SPIN_POLLS && this.#canBlock) Atomics.wait(ctl, PENDING, pending);
+      const done = Atomics.load(ctl, DONE);
+      if (done === numChunks) break;
+      if (polls >= SPIN_POLLS && this.#canBlock) Atomics.wait(ctl, DONE, done);
     }
     if (error !== undefined) throw error;
     if (ctl[FAILED]) {
@@ -146,33 +104,53 @@ export class KernelThreadPool {
   }
 
   dispose(): void {
-    Atomics.store(this.ctl, OP, OP_QUIT);
+    this.begin();
+    this.ctl[OP] = OP_QUIT;
     Atomics.add(this.ctl, SEQ, 1);
     Atomics.notify(this.ctl, SEQ);
     for (const worker of this.#workers) worker.terminate();
   }
 }
 
-/** Worker side: serves kernel calls until OP_QUIT. Blocks the calling thread. */
-export function runKernelWorkerLoop(exports: KernelExports, control: SharedArrayBuffer, index: number, seen: number): void {
-  const ctl = new Int32Array(control);
-  const ctlF32 = new Float32Array(control);
+/** Claims and runs chunks of the current call until none is left; returns main's first error. */
+function claimChunks(exports: KernelExports, ctl: Int32Array, ctlF32: Float32Array, thread: number, base: number, numChunks: number): unknown {
+  let error: unknown;
   for (;;) {
-    let seq: number;
-    for (let polls = 0; (seq = Atomics.load(ctl, SEQ)) === seen; polls++) {
-      if (polls >= SPIN_POLLS) Atomics.wait(ctl, SEQ, seen);
-    }
-    seen = seq;
-    if (ctl[OP] === OP_QUIT) return;
-    if (index < ctl[NUM_PARTS]) {
-      try {
-        runPart(exports, ctl, ctlF32, index);
-      } catch (e) {
-        writeMessage(ctl, `worker ${index}: ${e instanceof Error ? e.message : String(e)}`);
+    const next = Atomics.load(ctl, NEXT);
+    const chunk = (next - base) | 0;
+    if (chunk < 0 || chunk >= numChunks) return error;
+    if (Atomics.compareExchange(ctl, NEXT, next, (next + 1) | 0) !== next) continue;
+    try {
+      runChunk(exports, ctl, ctlF32, chunk, thread);
+    } catch (e) {
+      error ??= e;
+      // A worker reports before counting the chunk done, so main sees it in this call.
+      if (thread !== 0) {
+        writeMessage(ctl, `thread ${thread}: ${e instanceof Error ? e.message : String(e)}`);
         Atomics.store(ctl, FAILED, 1);
       }
-      if (Atomics.sub(ctl, PENDING, 1) === 1) Atomics.notify(ctl, PENDING);
     }
+    if (Atomics.add(ctl, DONE, 1) + 1 === numChunks) Atomics.notify(ctl, DONE);
+  }
+}
+
+/** Worker side: serves kernel calls until OP_QUIT. Blocks the calling thread. */
+export function runKernelWorkerLoop(exports: KernelExports, control: SharedArrayBuffer, thread: number): void {
+  const ctl = new Int32Array(control);
+  const ctlF32 = new Float32Array(control);
+  let seen = Atomics.load(ctl, SEQ);
+  for (let polls = 0; ; polls++) {
+    const seq = Atomics.load(ctl, SEQ);
+    if (seq === seen || (seq & 1) === 1) {
+      if (polls >= SPIN_POLLS) Atomics.wait(ctl, SEQ, seq);
+      continue;
+    }
+    const op = ctl[OP], base = ctl[BASE], numChunks = ctl[NUM_CHUNKS];
+    if (Atomics.load(ctl, SEQ) !== seq) continue; // torn read: main is writing the next call
+    seen = seq;
+    polls = 0;
+    if (op === OP_QUIT) return;
+    claimChunks(exports, ctl, ctlF32, thread, base, numChunks);
   }
 }
 

@@ -6,10 +6,9 @@
  * threads come from an injected factory (src/platform/node/ has Node's).
  */
 import type { AttentionParams, CpuKernels, WeightDType } from "../kernels.js";
-import {
-  ARGS, CONTROL_BYTES, KernelThreadPool, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE,
-  type KernelWorkerFactory, type KernelWorkerHandle,
-} from "./threadPool.js";
+import { planMatmul } from "./chunks.js";
+import { ARGS, CONTROL_BYTES, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE } from "./controlBlock.js";
+import { KernelThreadPool, type KernelWorkerFactory, type KernelWorkerHandle } from "./threadPool.js";
 import { compileKernelModule, createKernelMemory, instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "./wasmModule.js";
 
 export interface WasmKernelsOptions {
@@ -59,14 +58,12 @@ class WasmKernels implements CpuKernels {
   matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void {
     this.#checkLive();
     if (M === 0 || N === 0) return;
-    const ctl = this.#pool.ctl;
+    const ctl = this.#pool.begin();
     ctl[OP] = wDType === "f32" ? OP_MATMUL_F32 : OP_MATMUL_BF16;
     ctl[ARGS] = out; ctl[ARGS + 1] = x; ctl[ARGS + 2] = w; ctl[ARGS + 3] = bias;
     ctl[ARGS + 4] = M; ctl[ARGS + 5] = N; ctl[ARGS + 6] = K;
-    const parts = M * N * K < MIN_PARALLEL_MACS ? 1 : this.numThreads;
-    // Split rows of w unless there are too few of them to share out evenly.
-    ctl[ARGS + 7] = Math.ceil(N / 4) >= 4 * parts || M < 4 * parts ? 1 : 0;
-    this.#pool.run(parts);
+    const numChunks = planMatmul(ctl, M, N, this.numThreads);
+    this.#pool.run(numChunks, M * N * K >= MIN_PARALLEL_MACS);
   }
 
   attention(out: number, q: number, k: number, v: number, p: AttentionParams): void {
@@ -80,19 +77,19 @@ class WasmKernels implements CpuKernels {
     // Tasks are (block of queries) × (KV head) × (chunk of its heads). Keep a
     // KV head's query heads together (they share K/V rows) unless that leaves
     // a thread idle; give each task several queries when there are plenty.
+    const maxRows = this.#maxTaskRows(headDim);
     const headChunks = Math.min(group, Math.ceil(threads / (numQueries * numKvHeads)));
-    const headsPerTask = Math.ceil(group / headChunks);
-    const maxRows = Math.min(MAX_TASK_ROWS, this.#maxScratchRows(headDim));
-    if (headsPerTask > maxRows) throw new RangeError(`attention: headDim ${headDim} × ${headsPerTask} heads exceeds the kernel scratch`);
+    const headsPerTask = Math.min(maxRows, Math.ceil(group / headChunks));
     const fairQueries = Math.floor((numQueries * numKvHeads) / (4 * threads));
     const queriesPerTask = Math.max(1, Math.min(Math.floor(maxRows / headsPerTask), fairQueries));
-    const ctl = this.#pool.ctl;
+    const ctl = this.#pool.begin();
     ctl[OP] = OP_ATTENTION;
     ctl[ARGS] = out; ctl[ARGS + 1] = q; ctl[ARGS + 2] = k; ctl[ARGS + 3] = v;
     ctl[ARGS + 4] = numQueries; ctl[ARGS + 5] = qPos0; ctl[ARGS + 6] = numHeads; ctl[ARGS + 7] = numKvHeads;
     ctl[ARGS + 8] = headDim; ctl[ARGS + 9] = kvCapacity; this.#pool.ctlF32[ARGS + 10] = scale;
     ctl[ARGS + 11] = queriesPerTask; ctl[ARGS + 12] = headsPerTask;
-    this.#pool.run(threads);
+    const numTasks = Math.ceil(numQueries / queriesPerTask) * numKvHeads * Math.ceil(group / headsPerTask);
+    this.#pool.run(numTasks, true);
   }
 
   dispose(): void {
@@ -101,8 +98,8 @@ class WasmKernels implements CpuKernels {
     this.#pool.dispose();
   }
 
-  #maxScratchRows(headDim: number): number {
-    let rows = Math.floor(SCRATCH_BYTES / 4 / (headDim + 2));
+  #maxTaskRows(headDim: number): number {
+    let rows = MAX_TASK_ROWS;
     while (rows > 1 && this.#exports.attentionScratchBytes(rows, headDim) > SCRATCH_BYTES) rows--;
     return rows;
   }

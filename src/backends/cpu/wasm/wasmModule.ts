@@ -18,7 +18,7 @@ export interface KernelExports {
   attention(
     out: number, q: number, k: number, v: number,
     numQueries: number, qPos0: number, numHeads: number, numKvHeads: number, headDim: number, kvCapacity: number, scale: number,
-    queriesPerTask: number, headsPerTask: number, task0: number, taskStep: number, scratch: number,
+    queriesPerTask: number, headsPerTask: number, taskBegin: number, taskEnd: number, scratch: number,
   ): void;
   attentionScratchBytes(rows: number, headDim: number): number;
 }

@@ -1,0 +1,56 @@
+/**
+ * @module backends/cpu/wasm/chunks
+ *
+ * How each kernel call is cut into chunks that threads claim (threadPool.ts),
+ * and how one chunk is run. Args sit in the control block from slot ARGS on:
+ *
+ *   matmul:    out x w bias M N K splitOverN
+ *   attention: out q k v numQueries qPos0 numHeads numKvHeads headDim kvCapacity scale(f32) queriesPerTask headsPerTask
+ */
+import type { KernelExports } from "./wasmModule.js";
+import { ARGS, NUM_CHUNKS, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE } from "./controlBlock.js";
+
+/** Runs chunk `chunk` of the call in the control block on thread `thread` (whose scratch it may use). */
+export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float32Array, chunk: number, thread: number): void {
+  const a = ARGS, numChunks = ctl[NUM_CHUNKS];
+  const op = ctl[OP];
+  if (op === OP_MATMUL_F32 || op === OP_MATMUL_BF16) {
+    const M = ctl[a + 4], N = ctl[a + 5], K = ctl[a + 6];
+    let m0 = 0, m1 = M, n0 = 0, n1 = N;
+    if (ctl[a + 7]) [n0, n1] = rowShare(N, chunk, numChunks);
+    else [m0, m1] = rowShare(M, chunk, numChunks);
+    if (m0 >= m1 || n0 >= n1) return;
+    const fn = op === OP_MATMUL_F32 ? exports.matmulF32 : exports.matmulBf16;
+    fn(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], N, K, m0, m1, n0, n1);
+  } else if (op === OP_ATTENTION) {
+    // Tasks run costliest first (the last query blocks of a causal prefill see the most keys).
+    const task = numChunks - 1 - chunk;
+    exports.attention(
+      ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[a + 9],
+      ctlF32[a + 10], ctl[a + 11], ctl[a + 12], task, task + 1, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
+    );
+  } else {
+    throw new Error(`unknown kernel op ${op}`);
+  }
+}
+
+/** [begin, end) of chunk `chunk` when `total` rows are dealt out in whole blocks of 4. */
+function rowShare(total: number, chunk: number, numChunks: number): [number, number] {
+  const blocks = Math.ceil(total / 4);
+  const begin = Math.floor((blocks * chunk) / numChunks) * 4;
+  const end = Math.floor((blocks * (chunk + 1)) / numChunks) * 4;
+  return [Math.min(begin, total), Math.min(end, total)];
+}
+
+/** Chunks per thread for a matmul: a few, so that a slow thread hands its share to the others. */
+const MATMUL_CHUNKS_PER_THREAD = 4;
+
+/** Writes a matmul's split into the args; returns its number of chunks. */
+export function planMatmul(ctl: Int32Array, M: number, N: number, numThreads: number): number {
+  const wanted = numThreads * MATMUL_CHUNKS_PER_THREAD;
+  const nBlocks = Math.ceil(N / 4), mBlocks = Math.ceil(M / 4);
+  // Split the rows of w unless there are too few of them (large M, small N).
+  const splitOverN = nBlocks >= wanted || nBlocks >= mBlocks;
+  ctl[ARGS + 7] = splitOverN ? 1 : 0;
+  return Math.max(1, Math.min(wanted, splitOverN ? nBlocks : mBlocks));
+}

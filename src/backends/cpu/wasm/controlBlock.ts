@@ -1,0 +1,28 @@
+/**
+ * @module backends/cpu/wasm/controlBlock
+ *
+ * Layout of the shared control block (Int32 slots) through which main and the
+ * kernel workers coordinate; threadPool.ts documents the protocol.
+ */
+
+export const SEQ = 0;
+export const DONE = 1;
+export const NEXT = 2;
+export const OP = 3;
+export const FAILED = 4;
+export const NUM_CHUNKS = 5;
+export const BASE = 6;
+/** Pointer to the threads' scratch areas, SCRATCH_STRIDE bytes each, thread t at SCRATCH_BASE + t * stride. */
+export const SCRATCH_BASE = 7;
+export const SCRATCH_STRIDE = 8;
+/** Kernel args start here; a float arg is read through a Float32Array at its slot. */
+export const ARGS = 10;
+/** A failing worker's message, one UTF-16 code unit per slot, 0-terminated. */
+export const MESSAGE = 32;
+export const MESSAGE_CHARS = 224;
+export const CONTROL_BYTES = (MESSAGE + MESSAGE_CHARS) * 4;
+
+export const OP_QUIT = -1;
+export const OP_MATMUL_F32 = 1;
+export const OP_MATMUL_BF16 = 2;
+export const OP_ATTENTION = 3;
