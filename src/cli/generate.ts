@@ -7,9 +7,10 @@ import { Command } from "commander";
 import { text as readStream } from "node:stream/consumers";
 import { InvalidInputError } from "../errors.js";
 import { generateFromIds, promptToIds, type Prompt } from "../index.js";
-import { addModelOptions, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type ModelFlags } from "./common.js";
+import type { KvReport } from "../kv/sequenceKv.js";
+import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
-interface GenerateFlags extends ModelFlags {
+interface GenerateFlags extends ModelFlags, KvFlags {
   chat?: boolean;
   maxTokens: string;
   temperature: string;
@@ -21,7 +22,7 @@ interface GenerateFlags extends ModelFlags {
 }
 
 export function generateCommand(): Command {
-  return addModelOptions(new Command("generate"))
+  return addKvOptions(addModelOptions(new Command("generate")))
     .description("stream a completion of a prompt (read from stdin when not given)")
     .argument("[prompt]", "prompt text")
     .option("--chat", "apply the chat template to the prompt as one user message")
@@ -31,7 +32,7 @@ export function generateCommand(): Command {
     .option("--top-p <p>", "sample from the smallest set with probability >= p")
     .option("--seed <n>", "random seed for sampling")
     .option("--stop <text>", "stop before this string (repeatable)", (value: string, prev: string[]) => [...prev, value], [] as string[])
-    .option("--stats", "print token counts and speed on stderr")
+    .option("--stats", "print speed, admitted fraction per layer and head, and KV memory against full attention on stderr")
     .action(async (promptArg: string | undefined, flags: GenerateFlags) => {
       // Flags are checked before the prompt is read or the model loaded, so a typo fails fast.
       const maxNewTokens = parseIntFlag("--max-tokens", flags.maxTokens)!;
@@ -50,7 +51,8 @@ export function generateCommand(): Command {
         const prompt: Prompt = flags.chat ? { messages: [{ role: "user", content: text }] } : text;
         const ids = promptToIds(model, prompt);
         validatePromptFlags(model, ids, maxNewTokens, "the prompt", "--max-tokens");
-        const stream = generateFromIds(model, ids, options);
+        const kv = await kvSettingsFromFlags(model, flags);
+        const stream = generateFromIds(model, ids, { ...options, kv });
         let step = await stream.next();
         while (!step.done) {
           process.stdout.write(step.value.text);
@@ -64,9 +66,27 @@ export function generateCommand(): Command {
             `prompt ${r.numPromptTokens} tokens in ${r.prefillMs.toFixed(0)} ms (${((r.numPromptTokens / r.prefillMs) * 1000).toFixed(0)} tok/s); ` +
               `generated ${r.tokenIds.length} tokens (${decodeRate.toFixed(1)} tok/s); finish: ${r.finishReason}\n`,
           );
+          process.stderr.write(formatKvStats(r.kv));
         }
       } finally {
         model.dispose();
       }
     });
+}
+
+/** Admitted fraction per layer and KV head, and KV memory against full attention. */
+export function formatKvStats(kv: KvReport): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+  const lines = [
+    `KV cache: ${kv.numTokens} tokens; resident ${mib(kv.residentBytes)}, peak ${mib(kv.peakBytes)}, full attention ${mib(kv.fullAttentionBytes)} ` +
+      `(resident ${((kv.residentBytes / Math.max(1, kv.fullAttentionBytes)) * 100).toFixed(1)}% of full)`,
+    "admitted fraction per layer (one column per KV head):",
+  ];
+  kv.admittedByHead.forEach((heads, layer) => {
+    lines.push(`  layer ${String(layer).padStart(2)}: ${heads.map((n) => (n / Math.max(1, kv.numTokens)).toFixed(3)).join("  ")}`);
+  });
+  const total = kv.admittedByHead.flat().reduce((a, b) => a + b, 0);
+  const entries = kv.numTokens * kv.admittedByHead.length * (kv.admittedByHead[0]?.length ?? 0);
+  lines.push(`  overall: ${(total / Math.max(1, entries)).toFixed(3)}`);
+  return lines.join("\n") + "\n";
 }
