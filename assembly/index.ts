@@ -3,3 +3,5 @@
 // computes one thread's share of a call; the host splits the work.
 export { matmulF32, matmulBf16 } from "./matmul";
 export { attention, attentionScratchBytes } from "./attention";
+export { pagedAttentionTask, pagedAttentionScratchBytes } from "./pagedAttention";
+export { pagedAttentionReduce } from "./pagedReduce";

@@ -43,6 +43,11 @@ export function benchCommand(): Command {
       const model = await loadModelFromFlags(flags);
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {
+        for (const context of contexts) {
+          if (context + decode > model.config.maxPositions) {
+            throw new InvalidInputError(`--context ${context} + --decode ${decode} exceed max_position_embeddings ${model.config.maxPositions} in ${model.name.replace(/\/+$/, "")}/config.json`);
+          }
+        }
         const kv = await kvSettingsFromFlags(model, flags);
         const promptIds = flags.text ? await promptFromText(model, flags.text, Math.max(...contexts)) : undefined;
         const compare = kv.admission?.name !== "full" || kv.selection?.name !== "all" || kv.eviction?.name !== "none";

@@ -5,12 +5,17 @@
  * the wasm kernels on 1 and on 2+ threads, on the default model's shapes
  * (hidden 384, 6 heads × 64, 2 KV heads, MLP 1024, vocab 8192).
  *
- *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention] [--m=1,64,256,512]
+ *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention|paged] [--m=1,64,256,512] [--window=ms]
  *
- * Timings are the best of several batches. The reference is slow: it is timed only for M <= 256 and attention at <= 4K keys.
+ * Timings are the best of several batches over --window ms per cell (default 400; longer windows
+ * ride out other processes on a shared machine). The reference is slow: it is timed only for M <= 256 and attention at <= 4K keys.
+ * Paged attention (pagedAttentionBench.ts) compares the TypeScript fallback ("ref JS" column) with the wasm kernel.
  */
 import type { AttentionParams, CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
 import { createReferenceKernels } from "../backends/cpu/referenceKernels.js";
+import { hasPagedAttention } from "../backends/cpu/cpuKvOps.js";
+import { jsPagedAttention } from "../backends/cpu/pagedAttentionJs.js";
+import { setUpPagedCall, type PagedShape } from "./pagedAttentionBench.js";
 import { createWasmKernels } from "../backends/cpu/wasm/wasmKernels.js";
 import { createNodeWasmKernels } from "../platform/node/kernelWorkers.js";
 import { availableParallelism } from "node:os";
@@ -20,6 +25,7 @@ const flag = (name: string): string | undefined => args.find((a) => a.startsWith
 const withRef = !args.includes("--no-ref");
 const only = flag("only");
 const Ms = (flag("m") ?? "1,64,256,512").split(",").map(Number);
+const windowMs = Number(flag("window") ?? 400);
 const NKs: readonly (readonly [number, number, string])[] = [
   [384, 384, "q/o proj"], [128, 384, "k/v proj"], [1024, 384, "mlp up"], [384, 1024, "mlp down"], [8192, 384, "lm head"],
 ];
@@ -27,10 +33,23 @@ const ATTENTION: readonly (readonly [number, number, string])[] = [
   [1, 1024, "decode 1K"], [1, 4096, "decode 4K"], [1, 8192, "decode 8K"], [256, 1024, "prefill 256 × 1K"],
 ];
 
+const PAGED: readonly (PagedShape & { what: string })[] = [
+  { numQueries: 1, context: 256, kvDType: "f32", what: "decode 256" },
+  { numQueries: 1, context: 1024, kvDType: "f32", what: "decode 1K" },
+  { numQueries: 1, context: 4096, kvDType: "f32", what: "decode 4K" },
+  { numQueries: 1, context: 8192, kvDType: "f32", what: "decode 8K" },
+  { numQueries: 1, context: 8192, kvDType: "bf16", what: "decode 8K bf16" },
+  { numQueries: 1, context: 8192, kvDType: "f16", what: "decode 8K f16" },
+  { numQueries: 1, context: 8192, kvDType: "f32", numGlobal: [100, 7900], what: "decode 8K ragged" },
+  { numQueries: 256, context: 768, kvDType: "f32", what: "prefill 256 @ 768" },
+  { numQueries: 256, context: 3840, kvDType: "f32", what: "prefill 256 @ 3840" },
+  { numQueries: 256, context: 3840, kvDType: "f16", what: "prefill 256 @ 3840 f16" },
+];
+
 interface Impl { readonly name: string; readonly kernels: CpuKernels; readonly canRun: (flops: number) => boolean }
 
 /**
- * Seconds per call: the best batch mean over ~0.4 s of batches of >= 5 ms each.
+ * Seconds per call: the best batch mean over windowMs of batches of >= 5 ms each.
  * NOTE: the best, not the mean, because other processes share the cores.
  */
 function time(fn: () => void): number {
@@ -41,7 +60,7 @@ function time(fn: () => void): number {
   const batch = Math.max(1, Math.ceil(0.005 / Math.max(first, 1e-7)));
   let best = Infinity;
   const start = performance.now();
-  for (let n = 0; n < 3 || performance.now() - start < 400; n++) {
+  for (let n = 0; n < 3 || performance.now() - start < windowMs; n++) {
     t0 = performance.now();
     for (let i = 0; i < batch; i++) fn();
     best = Math.min(best, (performance.now() - t0) / 1000 / batch);
@@ -80,6 +99,16 @@ function benchAttention(impl: Impl, numQueries: number, numKeys: number): [numbe
   return [flops / seconds / 1e9, seconds * 1e3];
 }
 
+function benchPaged(impl: Impl, shape: PagedShape): [number, number] | null {
+  const k = impl.kernels;
+  // NOTE: the TypeScript fallback is timed only on decode shapes: prefill ones take it seconds
+  if (!hasPagedAttention(k) && (!withRef || shape.numQueries > 1)) return null;
+  const call = setUpPagedCall(k, shape);
+  const run = hasPagedAttention(k) ? () => k.pagedAttention(call.ptrs, call.params) : () => jsPagedAttention(k.buffer(), call.ptrs, call.params);
+  const seconds = time(run);
+  return [call.flops / seconds / 1e9, seconds * 1e3];
+}
+
 const fmt = (v: number | null): string => (v === null ? "-" : v.toFixed(2)).padStart(9);
 
 async function main(): Promise<void> {
@@ -91,7 +120,7 @@ async function main(): Promise<void> {
     { name: `wasm ${Math.max(2, cores)}T`, kernels: await createNodeWasmKernels({ numThreads: Math.max(2, cores) }), canRun: () => true },
   ];
   const header = impls.map((i) => i.name.padStart(9)).join("");
-  if (only !== "attention") {
+  if (only === undefined || only === "matmul") {
     console.log(`matmul out[M,N] = x[M,K]·w[N,K]^T, GFLOP/s (last column: ms per call, ${impls[2].name})`);
     console.log(`${"M".padStart(4)} ${"N".padStart(5)} ${"K".padStart(5)} ${"what".padEnd(9)} dtype${header}       ms`);
     for (const M of Ms) {
@@ -104,7 +133,15 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (only !== "matmul") {
+  if (only === undefined || only === "paged") {
+    console.log(`\npaged attention (6 heads, 2 KV heads, headDim 64, W 256, full attention), GFLOP/s (last column: ms per call, ${impls[2].name})`);
+    console.log(`${"case".padEnd(26)}${header}       ms`);
+    for (const shape of PAGED) {
+      const r = impls.map((impl) => benchPaged(impl, shape));
+      console.log(`${shape.what.padEnd(26)}${r.map((x) => fmt(x && x[0])).join("")}${fmt(r[2] && r[2][1])}`);
+    }
+  }
+  if (only === undefined || only === "attention") {
     console.log(`\nattention (6 heads, 2 KV heads, headDim 64), GFLOP/s (last column: ms per call, ${impls[2].name})`);
     console.log(`${"case".padEnd(26)}${header}       ms`);
     for (const [numQueries, numKeys, what] of ATTENTION) {

@@ -19,7 +19,7 @@ export interface CpuKvPool extends KvPool {
 
 const BYTES: Record<KvDType, number> = { f32: 4, f16: 2, bf16: 2 };
 
-function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttentionKernel {
+export function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttentionKernel {
   return typeof (k as Partial<PagedAttentionKernel>).pagedAttention === "function";
 }
 

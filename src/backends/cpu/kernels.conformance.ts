@@ -89,6 +89,24 @@ export function runKernelConformance(name: string, create: () => Promise<CpuKern
       checkMatmul(kernels, reference, "f32", false, 4, 256, 256, 97, 0);
     });
 
+    test("back-to-back calls of mixed sizes into one output stay exact", () => {
+      // Alternates a call small enough to run unsplit with two split ones whose
+      // inputs differ, all writing `out`: a thread finishing a call late would show.
+      const [M, N, K] = [4, 256, 128];
+      const xs = [randomF32(M * K, 11), randomF32(M * K, 12)].map((x) => upload(kernels, x, 0));
+      const w = upload(kernels, randomF32(N * K, 13), 0);
+      const out = kernels.alloc(M * N * 4);
+      const expected = xs.map((x) => {
+        kernels.matmul(out, x, w, "f32", 0, M, N, K);
+        return new Float32Array(kernels.buffer(), out, M * N).slice();
+      });
+      for (let i = 0; i < 300; i++) {
+        kernels.matmul(out, xs[i & 1], w, "f32", 0, 1, 8, 16);
+        kernels.matmul(out, xs[i & 1], w, "f32", 0, M, N, K);
+        assert.deepEqual(new Float32Array(kernels.buffer(), out, M * N), expected[i & 1], `iteration ${i}`);
+      }
+    });
+
     test("attention matches the reference (causal, GQA, online softmax)", () => {
       let seed = 100;
       for (const c of ATTENTION_CASES) checkAttention(kernels, reference, c, seed++);

@@ -6,6 +6,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { CpuKernels } from "../../backends/cpu/kernels.js";
+import type { PagedAttentionKernel } from "../../backends/cpu/pagedAttention.js";
 import type { KernelWorkerFactory, KernelWorkerInit } from "../../backends/cpu/wasm/threadPool.js";
 import { createWasmKernels, type WasmKernelsOptions } from "../../backends/cpu/wasm/wasmKernels.js";
 
@@ -34,6 +35,6 @@ export const nodeKernelWorkerFactory: KernelWorkerFactory = (init: KernelWorkerI
 };
 
 /** The wasm kernels on Node, split across numThreads (default: the number of cores). */
-export function createNodeWasmKernels(options: Omit<WasmKernelsOptions, "workerFactory"> = {}): Promise<CpuKernels> {
+export function createNodeWasmKernels(options: Omit<WasmKernelsOptions, "workerFactory"> = {}): Promise<CpuKernels & PagedAttentionKernel> {
   return createWasmKernels({ ...options, numThreads: options.numThreads ?? availableParallelism(), workerFactory: nodeKernelWorkerFactory });
 }

@@ -6,9 +6,12 @@
  *
  *   matmul:    out x w bias M N K splitOverN
  *   attention: out q k v numQueries qPos0 numHeads numKvHeads headDim kvCapacity scale(f32) queriesPerTask headsPerTask
+ *   paged attention (task or reduce): descriptor (pagedAttentionPlan.ts; the tasks are already ordered costliest first)
  */
 import type { KernelExports } from "./wasmModule.js";
-import { ARGS, NUM_CHUNKS, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE } from "./controlBlock.js";
+import {
+  ARGS, NUM_CHUNKS, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, OP_PAGED_ATTENTION, OP_PAGED_REDUCE, SCRATCH_BASE, SCRATCH_STRIDE,
+} from "./controlBlock.js";
 
 /** Runs chunk `chunk` of the call in the control block on thread `thread` (whose scratch it may use). */
 export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float32Array, chunk: number, thread: number): void {
@@ -29,6 +32,10 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
       ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[a + 9],
       ctlF32[a + 10], ctl[a + 11], ctl[a + 12], task, task + 1, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
     );
+  } else if (op === OP_PAGED_ATTENTION) {
+    exports.pagedAttentionTask(ctl[a], chunk, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE]);
+  } else if (op === OP_PAGED_REDUCE) {
+    exports.pagedAttentionReduce(ctl[a], chunk);
   } else {
     throw new Error(`unknown kernel op ${op}`);
   }

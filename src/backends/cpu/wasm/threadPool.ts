@@ -13,7 +13,8 @@
  * Protocol (Int32 slots of `control`):
  * - main makes SEQ odd, writes OP, args, NUM_CHUNKS, BASE = NEXT and DONE = 0,
  *   makes SEQ even (a seqlock: workers only trust what they read between two
- *   equal even SEQ values) and notifies the workers.
+ *   equal even SEQ values) and notifies the workers. A call too small to
+ *   share runs on main alone and leaves SEQ odd, so the workers never wake.
  * - every thread claims chunk i = NEXT - BASE by compare-exchanging NEXT to
  *   NEXT + 1 while i < NUM_CHUNKS, runs it, and increments DONE; main returns
  *   once DONE == NUM_CHUNKS.
@@ -28,7 +29,6 @@
 import type { KernelExports } from "./wasmModule.js";
 import { runChunk } from "./chunks.js";
 import { BASE, DONE, FAILED, MESSAGE, MESSAGE_CHARS, NEXT, NUM_CHUNKS, OP, OP_QUIT, SEQ } from "./controlBlock.js";
-
 
 /** Polls of a control slot before sleeping in Atomics.wait (some tens of microseconds). */
 const SPIN_POLLS = 20000;
@@ -81,13 +81,14 @@ export class KernelThreadPool {
   run(numChunks: number, parallel: boolean): void {
     const ctl = this.ctl;
     ctl[NUM_CHUNKS] = numChunks;
-    ctl[BASE] = Atomics.load(ctl, NEXT);
-    ctl[DONE] = 0;
-    Atomics.add(ctl, SEQ, 1); // even: the call is readable
     if (!parallel || this.#workers.length === 0) {
+      // SEQ stays odd: the workers sleep on, and the next begin() reuses the open call.
       for (let i = 0; i < numChunks; i++) runChunk(this.#exports, ctl, this.ctlF32, i, 0);
       return;
     }
+    ctl[BASE] = Atomics.load(ctl, NEXT);
+    ctl[DONE] = 0;
+    Atomics.add(ctl, SEQ, 1); // even: the call is readable
     Atomics.notify(ctl, SEQ);
     const error = claimChunks(this.#exports, ctl, this.ctlF32, 0, ctl[BASE], numChunks);
     // NOTE: wait even when a chunk failed here: workers may still be writing memory.
@@ -96,11 +97,10 @@ export class KernelThreadPool {
       if (done === numChunks) break;
       if (polls >= SPIN_POLLS && this.#canBlock) Atomics.wait(ctl, DONE, done);
     }
+    const workerFailed = ctl[FAILED] !== 0;
+    ctl[FAILED] = 0;
     if (error !== undefined) throw error;
-    if (ctl[FAILED]) {
-      ctl[FAILED] = 0;
-      throw new Error(`kernel worker failed: ${readMessage(ctl)}`);
-    }
+    if (workerFailed) throw new Error(`kernel worker failed: ${readMessage(ctl)}`);
   }
 
   dispose(): void {

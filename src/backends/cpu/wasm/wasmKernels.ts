@@ -6,10 +6,12 @@
  * threads come from an injected factory (src/platform/node/ has Node's).
  */
 import type { AttentionParams, CpuKernels, WeightDType } from "../kernels.js";
+import type { PagedAttentionKernel, PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { planMatmul } from "./chunks.js";
 import { ARGS, CONTROL_BYTES, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE } from "./controlBlock.js";
 import { KernelThreadPool, type KernelWorkerFactory, type KernelWorkerHandle } from "./threadPool.js";
 import { compileKernelModule, createKernelMemory, instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "./wasmModule.js";
+import { WasmPagedAttention } from "./wasmPagedAttention.js";
 
 export interface WasmKernelsOptions {
   /** Threads to split each call across, the caller's included (default 1 without a worker factory). */
@@ -30,11 +32,12 @@ const MIN_PARALLEL_MACS = 1 << 16;
 /** Most query rows (query × head) one attention task holds; they share each K/V block while it is in L1. */
 const MAX_TASK_ROWS = 24;
 
-class WasmKernels implements CpuKernels {
+class WasmKernels implements CpuKernels, PagedAttentionKernel {
   readonly numThreads: number;
   readonly #memory: WebAssembly.Memory;
   readonly #pool: KernelThreadPool;
   readonly #exports: KernelExports;
+  readonly #paged: WasmPagedAttention;
   #top: number;
   #disposed = false;
 
@@ -44,6 +47,9 @@ class WasmKernels implements CpuKernels {
     this.#pool = pool;
     this.#top = top;
     this.numThreads = pool.numThreads;
+    this.#paged = new WasmPagedAttention({
+      pool, exports, scratchBytes: SCRATCH_BYTES, alloc: (n) => this.alloc(n), buffer: () => this.buffer(),
+    });
   }
 
   buffer(): ArrayBufferLike {
@@ -92,6 +98,12 @@ class WasmKernels implements CpuKernels {
     this.#pool.run(numTasks, true);
   }
 
+  /** WG-KV's paged attention (pagedAttention.ts's contract), split over the pool by wasmPagedAttention.ts. */
+  pagedAttention(ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
+    this.#checkLive();
+    this.#paged.run(ptrs, p);
+  }
+
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -133,7 +145,7 @@ function bumpAlloc(memory: WebAssembly.Memory, top: number, numBytes: number, se
 }
 
 /** Creates the wasm kernels; numThreads > 1 needs a workerFactory. */
-export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<CpuKernels> {
+export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<CpuKernels & PagedAttentionKernel> {
   const numThreads = options.numThreads ?? 1;
   if (!Number.isInteger(numThreads) || numThreads < 1) throw new RangeError(`numThreads must be a positive integer, got ${numThreads}`);
   if (numThreads > 1 && !options.workerFactory) throw new Error("createWasmKernels: numThreads > 1 needs a workerFactory");

@@ -21,6 +21,10 @@ export interface KernelExports {
     queriesPerTask: number, headsPerTask: number, taskBegin: number, taskEnd: number, scratch: number,
   ): void;
   attentionScratchBytes(rows: number, headDim: number): number;
+  /** Paged attention: task `task` (or reduce entry `entry`) of the call described at `desc` (pagedAttentionPlan.ts). */
+  pagedAttentionTask(desc: number, task: number, scratch: number): void;
+  pagedAttentionReduce(desc: number, entry: number): void;
+  pagedAttentionScratchBytes(rows: number, headDim: number): number;
 }
 
 /** Thrown where this runtime lacks what the wasm kernels need; callers fall back to the reference kernels. */

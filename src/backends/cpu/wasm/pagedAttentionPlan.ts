@@ -1,0 +1,124 @@
+/**
+ * @module backends/cpu/wasm/pagedAttentionPlan
+ *
+ * How a paged-attention call (pagedAttention.ts's contract) is cut into tasks
+ * for assembly/pagedAttention.ts, written as a descriptor in kernel memory.
+ *
+ * Base tasks are (block of queries) × (KV head) × (chunk of its query heads),
+ * as in the contiguous attention: a task's rows share every K/V block while it
+ * is in L1. A base task reads all of its KV head's key blocks (ring pages,
+ * global pages, the chunk's keys up to its last query), so its cost is rows ×
+ * blocks, never N². When base tasks are few (decode: one per KV head) and of
+ * very different lengths (ragged heads), they are split along their blocks
+ * into chunks of about equal cost (split-K, DESIGN.md §5); each split writes
+ * partial (m, l, acc) rows and a reduce entry combines them.
+ *
+ * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedAttention.ts:
+ *   0..10  out q kFresh vFresh kPages vPages blockTables numRing numGlobal ringPositions ringAdmitted
+ *   11..19 T qPos0 Hq Hkv d scale W rowStride kvDType(0 f32, 1 f16, 2 bf16)
+ *   20     partials: f32 [partialRows, d + 4]  (m, l, pad, pad, acc[d])
+ *   21     numTasks
+ *   32..   entries of 8 slots: numTasks tasks [g, h0, h1, r0, r1, b0, b1, partialRow (-1: final)],
+ *          then reduce entries [0, h0, h1, r0, r1, firstPartialRow, numSplits, 0]
+ */
+import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
+import { PAGE_SIZE } from "../pagedAttention.js";
+
+export const ENTRIES_AT = 32;
+export const ENTRY = 8;
+/** Floats per partial row: m, l, two pads, acc[d]. */
+export const PARTIAL_HEAD = 4;
+const SLOT_SCALE = 16;
+const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
+
+/** Splits per thread when a call is split along keys: a few, so that a descheduled thread hands work over. */
+const SPLITS_PER_THREAD = 4;
+/** Fewest key blocks (pages) a split holds: below, the partial rows and the reduce cost more than they save. */
+const MIN_SPLIT_BLOCKS = 4;
+
+export interface PagedPlan {
+  /** The entries from slot ENTRIES_AT on: tasks, then reduce entries. */
+  readonly entries: Int32Array;
+  readonly numTasks: number;
+  readonly numReduce: number;
+  readonly partialRows: number;
+  /** Multiply-adds of the call (~2 per key and row element), to decide whether waking threads pays. */
+  readonly macs: number;
+}
+
+interface Task {
+  readonly g: number; readonly h0: number; readonly h1: number; readonly r0: number; readonly r1: number;
+  readonly b0: number; readonly b1: number; readonly partialRow: number; readonly cost: number;
+}
+
+/**
+ * Plans a call. numRing, numGlobal: the KV heads' counts; maxRows: the most
+ * (query, head) rows a task may hold (the thread scratch bounds it).
+ */
+export function planPagedAttention(p: PagedAttentionParams, numRing: Int32Array, numGlobal: Int32Array, numThreads: number, maxRows: number): PagedPlan {
+  const { numQueries: T, numHeads, numKvHeads } = p;
+  const group = numHeads / numKvHeads;
+  const headsPerTask = Math.min(group, maxRows);
+  const headChunks = Math.ceil(group / headsPerTask);
+  const fairQueries = Math.floor((T * numKvHeads * headChunks) / (4 * numThreads));
+  const queriesPerTask = Math.max(1, Math.min(Math.floor(maxRows / headsPerTask), fairQueries));
+
+  const base: Task[] = [];
+  let total = 0;
+  for (let r0 = 0; r0 < T; r0 += queriesPerTask) {
+    const r1 = Math.min(T, r0 + queriesPerTask);
+    const freshBlocks = Math.ceil(r1 / PAGE_SIZE);
+    for (let g = 0; g < numKvHeads; g++) {
+      const blocks = Math.ceil(numRing[g] / PAGE_SIZE) + Math.ceil(numGlobal[g] / PAGE_SIZE) + freshBlocks;
+      for (let c = 0; c < headChunks; c++) {
+        const h0 = g * group + c * headsPerTask, h1 = Math.min(h0 + headsPerTask, (g + 1) * group);
+        const cost = (r1 - r0) * (h1 - h0) * blocks;
+        base.push({ g, h0, h1, r0, r1, b0: 0, b1: blocks, partialRow: -1, cost });
+        total += cost;
+      }
+    }
+  }
+
+  const tasks: Task[] = [];
+  const reduce: number[] = [];
+  let partialRows = 0;
+  const target = total / (numThreads * SPLITS_PER_THREAD);
+  for (const t of base) {
+    const splits = numThreads === 1 ? 1 : Math.max(1, Math.min(Math.ceil(t.cost / target), Math.floor(t.b1 / MIN_SPLIT_BLOCKS)));
+    if (splits === 1) {
+      tasks.push(t);
+      continue;
+    }
+    const rows = (t.r1 - t.r0) * (t.h1 - t.h0);
+    for (let s = 0; s < splits; s++) {
+      const b0 = Math.floor((t.b1 * s) / splits), b1 = Math.floor((t.b1 * (s + 1)) / splits);
+      tasks.push({ ...t, b0, b1, partialRow: partialRows + s * rows, cost: rows * (b1 - b0) });
+    }
+    reduce.push(0, t.h0, t.h1, t.r0, t.r1, partialRows, splits, 0);
+    partialRows += splits * rows;
+  }
+  // costliest first: threads claim tasks in order, so the long ones do not come last
+  tasks.sort((a, b) => b.cost - a.cost);
+
+  const entries = new Int32Array(ENTRY * tasks.length + reduce.length);
+  tasks.forEach((t, i) => entries.set([t.g, t.h0, t.h1, t.r0, t.r1, t.b0, t.b1, t.partialRow], i * ENTRY));
+  entries.set(reduce, ENTRY * tasks.length);
+  return { entries, numTasks: tasks.length, numReduce: reduce.length / ENTRY, partialRows, macs: total * PAGE_SIZE * p.headDim * 2 };
+}
+
+/** Bytes of the descriptor of a plan. */
+export function descriptorBytes(plan: PagedPlan): number {
+  return (ENTRIES_AT + plan.entries.length) * 4;
+}
+
+/** Writes the descriptor at `desc` (partials: the partial rows' area, or 0 when the plan has none). */
+export function writeDescriptor(buffer: ArrayBufferLike, desc: number, ptrs: PagedAttentionPointers, p: PagedAttentionParams, plan: PagedPlan, partials: number): void {
+  const slots = new Int32Array(buffer, desc, ENTRIES_AT + plan.entries.length);
+  slots.set([
+    ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.blockTables, ptrs.numRing, ptrs.numGlobal,
+    ptrs.ringPositions, ptrs.ringAdmitted, p.numQueries, p.qPos0, p.numHeads, p.numKvHeads, p.headDim, 0, p.window,
+    p.rowStride, DTYPE_CODE[p.kvDType], partials, plan.numTasks,
+  ]);
+  new Float32Array(buffer, desc, ENTRIES_AT)[SLOT_SCALE] = p.scale;
+  slots.set(plan.entries, ENTRIES_AT);
+}

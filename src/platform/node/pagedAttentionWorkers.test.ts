@@ -1,0 +1,12 @@
+/**
+ * The wasm paged attention split across two threads (Node workers): the
+ * shared suite and the engine-shaped cases, whose long ragged decodes are
+ * split along keys and reduced (wasm/pagedAttentionPlan.ts).
+ */
+import { runPagedAttentionConformance } from "../../backends/cpu/pagedAttention.conformance.js";
+import { runWasmPagedAttentionCases } from "../../backends/cpu/wasm/pagedAttentionCases.js";
+import { createNodeWasmKernels } from "./kernelWorkers.js";
+
+const create = () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20 });
+runPagedAttentionConformance("wasm, 2 threads", create);
+runWasmPagedAttentionCases("wasm, 2 threads", create);
