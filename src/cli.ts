@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { benchCommand } from "./cli/bench.js";
+import { evalCommand } from "./cli/eval.js";
 import { forwardCommand } from "./cli/forward.js";
 import { gateCommand } from "./cli/gate.js";
 import { generateCommand } from "./cli/generate.js";
@@ -16,7 +17,7 @@ const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
-for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand()]) program.addCommand(cmd.exitOverride());
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand()]) program.addCommand(cmd.exitOverride());
 
 try {
   await program.parseAsync(process.argv);
