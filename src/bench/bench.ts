@@ -5,7 +5,7 @@
  * context length under one KV setting: median of several runs after a
  * warm-up, with achieved GFLOP/s (counted as for full attention).
  */
-import { createRandom } from "../generate/sampler.js";
+import { argmax, createRandom } from "../generate/sampler.js";
 import type { Model } from "../engine/model.js";
 import type { KvSettings } from "../kv/kvSettings.js";
 import { decodeFlops, prefillFlops } from "./flops.js";
@@ -60,10 +60,10 @@ export async function runBench(model: Model, options: BenchOptions, threads: num
       let logits = await model.prefill(ids, kv);
       const t1 = performance.now();
       const attentionMs = kv.attentionMs;
-      let next = argmaxOf(logits);
+      let next = argmax(logits);
       for (let i = 0; i < decode; i++) {
         logits = await model.step(next, kv);
-        next = argmaxOf(logits);
+        next = argmax(logits);
       }
       const t2 = performance.now();
       report = kv.report();
@@ -116,12 +116,6 @@ function randomIds(model: Model, n: number): number[] {
     if (!eos.has(id)) ids.push(id);
   }
   return ids;
-}
-
-function argmaxOf(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
 }
 
 function median(values: number[]): number {

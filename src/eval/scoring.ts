@@ -8,6 +8,7 @@
  * reports) asks whether every answer token is the argmax at its position when
  * the prompt and the answer are fed together.
  */
+import { argmax } from "../generate/sampler.js";
 
 /** Fraction of `expected` found in `answer` (RULER string_match_all, one case). */
 export function stringMatchAll(answer: string, expected: readonly string[]): number {
@@ -22,19 +23,7 @@ export function stringMatchPart(answer: string, expected: readonly string[]): nu
   return expected.some((e) => text.includes(e.toLowerCase())) ? 1 : 0;
 }
 
-/** Index of the largest of `numValues` values at `offset` (the first one on ties, as torch.argmax). */
-export function argmax(values: Float32Array, offset = 0, numValues = values.length - offset): number {
-  let best = 0;
-  let bestValue = -Infinity;
-  for (let i = 0; i < numValues; i++) {
-    const v = values[offset + i];
-    if (v > bestValue) {
-      bestValue = v;
-      best = i;
-    }
-  }
-  return best;
-}
+export { argmax };
 
 /**
  * Collects teacher-forced predictions of an answer from all-position logits.

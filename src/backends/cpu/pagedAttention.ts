@@ -78,23 +78,33 @@ export function createKvReader(buffer: ArrayBufferLike, ptr: number, numElements
   return (i) => f16BitsToF32(bits[i]);
 }
 
+/** Typed views of a paged-attention call's arguments, and the page elements its tables reach. */
+export function pagedAttentionViews(buffer: ArrayBufferLike, ptrs: PagedAttentionPointers, p: PagedAttentionParams) {
+  const { numQueries: T, numHeads, numKvHeads, headDim: d, window: W, rowStride } = p;
+  const tables = new Int32Array(buffer, ptrs.blockTables, numKvHeads * rowStride);
+  let maxPage = 0;
+  for (let i = 0; i < tables.length; i++) if (tables[i] > maxPage) maxPage = tables[i];
+  return {
+    q: new Float32Array(buffer, ptrs.q, T * numHeads * d),
+    out: new Float32Array(buffer, ptrs.out, T * numHeads * d),
+    kFresh: new Float32Array(buffer, ptrs.kFresh, T * numKvHeads * d),
+    vFresh: new Float32Array(buffer, ptrs.vFresh, T * numKvHeads * d),
+    tables,
+    numRing: new Int32Array(buffer, ptrs.numRing, numKvHeads),
+    numGlobal: new Int32Array(buffer, ptrs.numGlobal, numKvHeads),
+    ringPos: new Int32Array(buffer, ptrs.ringPositions, numKvHeads * W),
+    ringAdm: new Uint8Array(buffer, ptrs.ringAdmitted, numKvHeads * W),
+    /** elements of one page store up to the highest page any table names */
+    pageElems: (maxPage + 1) * PAGE_SIZE * d,
+  };
+}
+
 /** The semantic reference: plain loops, f64 accumulation, two-pass softmax. */
 export function referencePagedAttention(buffer: ArrayBufferLike, ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
   const { numQueries: T, qPos0, numHeads, numKvHeads, headDim: d, scale, window: W, rowStride, kvDType } = p;
   if (T > W) throw new Error(`paged attention: chunk of ${T} queries exceeds the window ${W}`);
   const group = numHeads / numKvHeads;
-  const q = new Float32Array(buffer, ptrs.q, T * numHeads * d);
-  const out = new Float32Array(buffer, ptrs.out, T * numHeads * d);
-  const kFresh = new Float32Array(buffer, ptrs.kFresh, T * numKvHeads * d);
-  const vFresh = new Float32Array(buffer, ptrs.vFresh, T * numKvHeads * d);
-  const tables = new Int32Array(buffer, ptrs.blockTables, numKvHeads * rowStride);
-  const numRing = new Int32Array(buffer, ptrs.numRing, numKvHeads);
-  const numGlobal = new Int32Array(buffer, ptrs.numGlobal, numKvHeads);
-  const ringPos = new Int32Array(buffer, ptrs.ringPositions, numKvHeads * W);
-  const ringAdm = new Uint8Array(buffer, ptrs.ringAdmitted, numKvHeads * W);
-  let maxPage = 0;
-  for (let i = 0; i < tables.length; i++) maxPage = Math.max(maxPage, tables[i]);
-  const pageElems = (maxPage + 1) * PAGE_SIZE * d;
+  const { q, out, kFresh, vFresh, tables, numRing, numGlobal, ringPos, ringAdm, pageElems } = pagedAttentionViews(buffer, ptrs, p);
   const kPage = createKvReader(buffer, ptrs.kPages, pageElems, kvDType);
   const vPage = createKvReader(buffer, ptrs.vPages, pageElems, kvDType);
   const ringPages = W / PAGE_SIZE;

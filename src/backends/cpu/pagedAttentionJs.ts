@@ -5,24 +5,13 @@
  * when the kernels have no native version, and fast enough for tests.
  */
 import type { PagedAttentionParams, PagedAttentionPointers } from "./pagedAttention.js";
-import { PAGE_SIZE } from "./pagedAttention.js";
+import { PAGE_SIZE, pagedAttentionViews } from "./pagedAttention.js";
 
 export function jsPagedAttention(buffer: ArrayBufferLike, ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
   const { numQueries: T, qPos0, numHeads, numKvHeads, headDim: d, scale, window: W, rowStride, kvDType } = p;
   if (T > W) throw new Error(`paged attention: chunk of ${T} queries exceeds the window ${W}`);
   const group = numHeads / numKvHeads;
-  const q = new Float32Array(buffer, ptrs.q, T * numHeads * d);
-  const out = new Float32Array(buffer, ptrs.out, T * numHeads * d);
-  const kFresh = new Float32Array(buffer, ptrs.kFresh, T * numKvHeads * d);
-  const vFresh = new Float32Array(buffer, ptrs.vFresh, T * numKvHeads * d);
-  const tables = new Int32Array(buffer, ptrs.blockTables, numKvHeads * rowStride);
-  const numRing = new Int32Array(buffer, ptrs.numRing, numKvHeads);
-  const numGlobal = new Int32Array(buffer, ptrs.numGlobal, numKvHeads);
-  const ringPos = new Int32Array(buffer, ptrs.ringPositions, numKvHeads * W);
-  const ringAdm = new Uint8Array(buffer, ptrs.ringAdmitted, numKvHeads * W);
-  let maxPage = 0;
-  for (let i = 0; i < tables.length; i++) if (tables[i] > maxPage) maxPage = tables[i];
-  const numElems = (maxPage + 1) * PAGE_SIZE * d;
+  const { q, out, kFresh, vFresh, tables, numRing, numGlobal, ringPos, ringAdm, pageElems: numElems } = pagedAttentionViews(buffer, ptrs, p);
   const kRow = rowReader(buffer, ptrs.kPages, numElems, kvDType, d);
   const vRow = rowReader(buffer, ptrs.vPages, numElems, kvDType, d);
   const ringPages = W / PAGE_SIZE;
