@@ -49,8 +49,8 @@ export function withJsPagedAttention(kernels: CpuKernels): PagedAttentionKernels
   });
 }
 
-/** One random case. */
-export interface PagedAttentionCase {
+/** The shape both kinds of case share. */
+export interface CaseShape {
   readonly kvDType: KvDType;
   readonly numKvHeads: number;
   /** Query heads per KV head. */
@@ -59,6 +59,10 @@ export interface PagedAttentionCase {
   readonly window: number;
   readonly numQueries: number;
   readonly qPos0: number;
+}
+
+/** One random case. */
+export interface PagedAttentionCase extends CaseShape {
   /** Global tokens per KV head; length numKvHeads. */
   readonly numGlobal: readonly number[];
   /** Query scale: larger values give peaked softmaxes (the online rescaling path). */
@@ -345,14 +349,7 @@ function randomCaseData(c: PagedAttentionCase): CaseData {
 }
 
 /** A case built from a whole sequence, so the answer also follows from the dense visibility rule. */
-export interface SequenceCase {
-  readonly kvDType: KvDType;
-  readonly numKvHeads: number;
-  readonly group: number;
-  readonly headDim: number;
-  readonly window: number;
-  readonly numQueries: number;
-  readonly qPos0: number;
+export interface SequenceCase extends CaseShape {
   readonly admitRate: number;
   readonly seed: number;
 }
