@@ -4,7 +4,7 @@
 // 16 lanes of d; both fit the 16 xmm registers V8 allocates.
 //
 // scores: f32 [KEY_BLOCK] per row; kBlock, vBlock: f32 [numKeys, d] (row stride d).
-import { expF32, expF32x4, hsum, hsum4 } from "./simdMath";
+import { expF32, expF32x4, hsum, hsum4, madd } from "./simdMath";
 
 /** Scalar part of a·b over [d4, d) (only when d is not a multiple of 4). */
 @inline function dotTail(a: usize, b: usize, d4: i32, d: i32): f32 {
@@ -25,7 +25,7 @@ import { expF32, expF32x4, hsum, hsum4 } from "./simdMath";
 /** One key's score for one row. */
 @inline function score1(qRow: usize, kRow: usize, d4: i32, d: i32, scale: f32): f32 {
   let a = f32x4.splat(0);
-  for (let i = 0; i < d4; i += 4) a = f32x4.add(a, f32x4.mul(v128.load(qRow + (<usize>i << 2)), v128.load(kRow + (<usize>i << 2))));
+  for (let i = 0; i < d4; i += 4) a = madd(v128.load(qRow + (<usize>i << 2)), v128.load(kRow + (<usize>i << 2)), a);
   return (hsum(a) + dotTail(qRow, kRow, d4, d)) * scale;
 }
 
@@ -38,10 +38,10 @@ export function scores1(s: usize, q: usize, kBlock: usize, numKeys: i32, d: i32,
     let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     for (let i = 0; i < d4; i += 4) {
       const o = <usize>i << 2, qv = v128.load(q + o);
-      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + o)));
-      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + o)));
-      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)));
-      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)));
+      a0 = madd(qv, v128.load(k0 + o), a0);
+      a1 = madd(qv, v128.load(k1 + o), a1);
+      a2 = madd(qv, v128.load(k2 + o), a2);
+      a3 = madd(qv, v128.load(k3 + o), a3);
     }
     v128.store(s + (<usize>j << 2), f32x4.mul(addDotTails(hsum4(a0, a1, a2, a3), q, k0, rowBytes, d4, d), sv));
   }
@@ -58,13 +58,13 @@ export function scores2(sa: usize, sb: usize, qa: usize, qb: usize, kBlock: usiz
     for (let i = 0; i < d4; i += 4) {
       const o = <usize>i << 2, qva = v128.load(qa + o), qvb = v128.load(qb + o);
       let kv = v128.load(k0 + o);
-      a0 = f32x4.add(a0, f32x4.mul(qva, kv)); b0 = f32x4.add(b0, f32x4.mul(qvb, kv));
+      a0 = madd(qva, kv, a0); b0 = madd(qvb, kv, b0);
       kv = v128.load(k1 + o);
-      a1 = f32x4.add(a1, f32x4.mul(qva, kv)); b1 = f32x4.add(b1, f32x4.mul(qvb, kv));
+      a1 = madd(qva, kv, a1); b1 = madd(qvb, kv, b1);
       kv = v128.load(k2 + o);
-      a2 = f32x4.add(a2, f32x4.mul(qva, kv)); b2 = f32x4.add(b2, f32x4.mul(qvb, kv));
+      a2 = madd(qva, kv, a2); b2 = madd(qvb, kv, b2);
       kv = v128.load(k3 + o);
-      a3 = f32x4.add(a3, f32x4.mul(qva, kv)); b3 = f32x4.add(b3, f32x4.mul(qvb, kv));
+      a3 = madd(qva, kv, a3); b3 = madd(qvb, kv, b3);
     }
     v128.store(sa + (<usize>j << 2), f32x4.mul(addDotTails(hsum4(a0, a1, a2, a3), qa, k0, rowBytes, d4, d), sv));
     v128.store(sb + (<usize>j << 2), f32x4.mul(addDotTails(hsum4(b0, b1, b2, b3), qb, k0, rowBytes, d4, d), sv));
@@ -119,10 +119,10 @@ export function accumulate1(acc: usize, vBlock: usize, p: usize, numKeys: i32, d
     let vp = vBlock + (<usize>i << 2);
     for (let j = 0; j < numKeys; j++, vp += rowBytes) {
       const pj = v128.load32_splat(p + (<usize>j << 2));
-      t0 = f32x4.add(t0, f32x4.mul(pj, v128.load(vp)));
-      t1 = f32x4.add(t1, f32x4.mul(pj, v128.load(vp, 16)));
-      t2 = f32x4.add(t2, f32x4.mul(pj, v128.load(vp, 32)));
-      t3 = f32x4.add(t3, f32x4.mul(pj, v128.load(vp, 48)));
+      t0 = madd(pj, v128.load(vp), t0);
+      t1 = madd(pj, v128.load(vp, 16), t1);
+      t2 = madd(pj, v128.load(vp, 32), t2);
+      t3 = madd(pj, v128.load(vp, 48), t3);
     }
     rescaleAdd(acc + (<usize>i << 2), alpha, t0, t1, t2, t3);
   }
@@ -139,13 +139,13 @@ export function accumulate2(acca: usize, accb: usize, vBlock: usize, pa: usize, 
     for (let j = 0; j < numKeys; j++, vp += rowBytes) {
       const paj = v128.load32_splat(pa + (<usize>j << 2)), pbj = v128.load32_splat(pb + (<usize>j << 2));
       let v = v128.load(vp);
-      a0 = f32x4.add(a0, f32x4.mul(paj, v)); b0 = f32x4.add(b0, f32x4.mul(pbj, v));
+      a0 = madd(paj, v, a0); b0 = madd(pbj, v, b0);
       v = v128.load(vp, 16);
-      a1 = f32x4.add(a1, f32x4.mul(paj, v)); b1 = f32x4.add(b1, f32x4.mul(pbj, v));
+      a1 = madd(paj, v, a1); b1 = madd(pbj, v, b1);
       v = v128.load(vp, 32);
-      a2 = f32x4.add(a2, f32x4.mul(paj, v)); b2 = f32x4.add(b2, f32x4.mul(pbj, v));
+      a2 = madd(paj, v, a2); b2 = madd(pbj, v, b2);
       v = v128.load(vp, 48);
-      a3 = f32x4.add(a3, f32x4.mul(paj, v)); b3 = f32x4.add(b3, f32x4.mul(pbj, v));
+      a3 = madd(paj, v, a3); b3 = madd(pbj, v, b3);
     }
     rescaleAdd(acca + (<usize>i << 2), alphaA, a0, a1, a2, a3);
     rescaleAdd(accb + (<usize>i << 2), alphaB, b0, b1, b2, b3);
@@ -169,7 +169,7 @@ function accumulateRest(acc: usize, vBlock: usize, p: usize, numKeys: i32, d: i3
   for (; i + 4 <= d; i += 4) {
     let t = f32x4.splat(0);
     let vp = vBlock + (<usize>i << 2);
-    for (let j = 0; j < numKeys; j++, vp += rowBytes) t = f32x4.add(t, f32x4.mul(v128.load32_splat(p + (<usize>j << 2)), v128.load(vp)));
+    for (let j = 0; j < numKeys; j++, vp += rowBytes) t = madd(v128.load32_splat(p + (<usize>j << 2)), v128.load(vp), t);
     const a = acc + (<usize>i << 2);
     v128.store(a, f32x4.add(f32x4.mul(v128.load(a), av), t));
   }

@@ -5,3 +5,5 @@ export { matmulF32, matmulBf16 } from "./matmul";
 export { attention, attentionScratchBytes } from "./attention";
 export { pagedAttentionTask, pagedAttentionScratchBytes } from "./pagedAttention";
 export { pagedAttentionReduce } from "./pagedReduce";
+export { rmsNormRows, siluMulRange, addRange, ropeRows } from "./elementwise";
+export { gateScoresTask, gateScratchBytes } from "./gate";

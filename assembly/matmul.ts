@@ -18,7 +18,7 @@
 //
 // The weight type W is u16 (bf16 bit patterns) or f32, resolved at compile
 // time: each kernel is instantiated once per dtype.
-import { hsum, hsum4 } from "./simdMath";
+import { hsum, hsum4, madd } from "./simdMath";
 
 /** Rows of x per cache tile: MC × K floats of x (96-256 KiB here) stay in L2 while w streams past. */
 const MC: i32 = 64;
@@ -30,14 +30,14 @@ const MC: i32 = 64;
 }
 
 /**
- * v·w[0..4) + vh·w[4..8) lane-wise, for 8 bf16 weights in one vector: interleaving
+ * acc + v·w[0..4) + vh·w[4..8) lane-wise, for 8 bf16 weights in one vector: interleaving
  * zero half-words below them (punpcklwd / punpckhwd) makes each an f32.
  */
-@inline function mulBf16x8(v: v128, vh: v128, w: v128): v128 {
+@inline function maddBf16x8(v: v128, vh: v128, w: v128, acc: v128): v128 {
   const z = i32x4.splat(0);
   const lo = v128.shuffle<u16>(z, w, 0, 8, 1, 9, 2, 10, 3, 11);
   const hi = v128.shuffle<u16>(z, w, 4, 12, 5, 13, 6, 14, 7, 15);
-  return f32x4.add(f32x4.mul(v, lo), f32x4.mul(vh, hi));
+  return madd(vh, hi, madd(v, lo, acc));
 }
 
 @inline function loadW1<W>(p: usize): f32 {
@@ -65,13 +65,13 @@ const MC: i32 = 64;
     const xo = <usize>k << 2, wo = <usize>k * sizeof<W>();
     const u0 = loadW4<W>(w0 + wo), u1 = loadW4<W>(w1 + wo);
     let v = v128.load(x0 + xo);
-    a00 = f32x4.add(a00, f32x4.mul(v, u0)); a01 = f32x4.add(a01, f32x4.mul(v, u1));
+    a00 = madd(v, u0, a00); a01 = madd(v, u1, a01);
     v = v128.load(x1 + xo);
-    a10 = f32x4.add(a10, f32x4.mul(v, u0)); a11 = f32x4.add(a11, f32x4.mul(v, u1));
+    a10 = madd(v, u0, a10); a11 = madd(v, u1, a11);
     v = v128.load(x2 + xo);
-    a20 = f32x4.add(a20, f32x4.mul(v, u0)); a21 = f32x4.add(a21, f32x4.mul(v, u1));
+    a20 = madd(v, u0, a20); a21 = madd(v, u1, a21);
     v = v128.load(x3 + xo);
-    a30 = f32x4.add(a30, f32x4.mul(v, u0)); a31 = f32x4.add(a31, f32x4.mul(v, u1));
+    a30 = madd(v, u0, a30); a31 = madd(v, u1, a31);
   }
   // Two outputs per row: [hsum(a_r0), hsum(a_r1)] for rows r = 0..3, two rows per hsum4.
   const b0 = biasAt(bias, n), b1 = biasAt(bias, n + 1);
@@ -94,17 +94,17 @@ const MC: i32 = 64;
     for (let k = 0; k < kVec; k += 8) {
       const xp = x0 + (<usize>k << 2), wo = <usize>k << 1;
       const v = v128.load(xp), vh = v128.load(xp, 16);
-      a0 = f32x4.add(a0, mulBf16x8(v, vh, v128.load(w0 + wo)));
-      a1 = f32x4.add(a1, mulBf16x8(v, vh, v128.load(w1 + wo)));
-      a2 = f32x4.add(a2, mulBf16x8(v, vh, v128.load(w2 + wo)));
-      a3 = f32x4.add(a3, mulBf16x8(v, vh, v128.load(w3 + wo)));
+      a0 = maddBf16x8(v, vh, v128.load(w0 + wo), a0);
+      a1 = maddBf16x8(v, vh, v128.load(w1 + wo), a1);
+      a2 = maddBf16x8(v, vh, v128.load(w2 + wo), a2);
+      a3 = maddBf16x8(v, vh, v128.load(w3 + wo), a3);
     }
   } else for (let k = 0; k < kVec; k += 4) {
     const v = v128.load(x0 + (<usize>k << 2)), wo = <usize>k * sizeof<W>();
-    a0 = f32x4.add(a0, f32x4.mul(v, loadW4<W>(w0 + wo)));
-    a1 = f32x4.add(a1, f32x4.mul(v, loadW4<W>(w1 + wo)));
-    a2 = f32x4.add(a2, f32x4.mul(v, loadW4<W>(w2 + wo)));
-    a3 = f32x4.add(a3, f32x4.mul(v, loadW4<W>(w3 + wo)));
+    a0 = madd(v, loadW4<W>(w0 + wo), a0);
+    a1 = madd(v, loadW4<W>(w1 + wo), a1);
+    a2 = madd(v, loadW4<W>(w2 + wo), a2);
+    a3 = madd(v, loadW4<W>(w3 + wo), a3);
   }
   const b = bias ? v128.load(bias + (<usize>n << 2)) : f32x4.splat(0);
   v128.store(out + ((<usize>m * N + n) << 2), f32x4.add(hsum4(a0, a1, a2, a3), b));
@@ -116,7 +116,7 @@ const MC: i32 = 64;
   const w0 = w + <usize>n * K * sizeof<W>();
   let a = f32x4.splat(0);
   for (let k = 0; k < kVec; k += 4) {
-    a = f32x4.add(a, f32x4.mul(v128.load(x0 + (<usize>k << 2)), loadW4<W>(w0 + <usize>k * sizeof<W>())));
+    a = madd(v128.load(x0 + (<usize>k << 2)), loadW4<W>(w0 + <usize>k * sizeof<W>()), a);
   }
   store<f32>(out + ((<usize>m * N + n) << 2), hsum(a) + biasAt(bias, n));
 }
@@ -138,7 +138,7 @@ function addKTail<W>(out: usize, x: usize, w: usize, N: i32, K: i32, kVec: i32, 
 // ---- driver ------------------------------------------------------------------
 
 /** Computes the block out[m0..m1, n0..n1] of the product (one thread's share). */
-function matmulRange<W>(out: usize, x: usize, w: usize, bias: usize, N: i32, K: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
+export function matmulRange<W>(out: usize, x: usize, w: usize, bias: usize, N: i32, K: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
   const kVec = sizeof<W>() == 2 ? K & ~7 : K & ~3;
   const n2 = n0 + ((n1 - n0) & ~1), n4 = n0 + ((n1 - n0) & ~3);
   for (let mc = m0; mc < m1; mc += MC) {

@@ -1,4 +1,14 @@
-// SIMD helpers shared by the kernels: horizontal sums and a vector exp.
+// SIMD helpers shared by the kernels: multiply-add, horizontal sums and a vector exp.
+
+/**
+ * a * b + c lane-wise. The module is built twice (scripts/build-wasm.mjs):
+ * with relaxed SIMD this is one fused multiply-add where the CPU has FMA,
+ * which halves the arithmetic of every dot-product loop; without, a mul and an add.
+ */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
 
 /** Sum of the four lanes of an f32x4. */
 @inline export function hsum(v: v128): f32 {
@@ -52,4 +62,32 @@ const SHIFTER: f32 = 12582912.0;
 /** e^x for one value (same approximation as expF32x4). */
 @inline export function expF32(x: f32): f32 {
   return f32x4.extract_lane(expF32x4(f32x4.splat(x)), 0);
+}
+
+// GELU with the exact erf (the write gate's activation, DESIGN.md §2).
+// Abramowitz & Stegun 7.1.26: for x >= 0, erfc(x) = q(t) e^(-x^2) with
+// t = 1 / (1 + p x) and q a quintic, to 1.5e-7 absolute. Writing
+// 1 + erf(z) as erfc(-z) for z < 0 and 2 - erfc(z) otherwise never subtracts
+// nearly equal numbers, so GELU's error stays below |a| * 2e-7.
+const ERF_P: f32 = 0.3275911;
+const ERF_A1: f32 = 0.254829592;
+const ERF_A2: f32 = -0.284496736;
+const ERF_A3: f32 = 1.421413741;
+const ERF_A4: f32 = -1.453152027;
+const ERF_A5: f32 = 1.061405429;
+const INV_SQRT2: f32 = 0.7071067811865476;
+
+/** 0.5 a (1 + erf(a / sqrt 2)) for each lane. */
+@inline export function geluErfF32x4(a: v128): v128 {
+  const x = f32x4.mul(f32x4.abs(a), f32x4.splat(INV_SQRT2));
+  const one = f32x4.splat(1);
+  const t = f32x4.div(one, madd(x, f32x4.splat(ERF_P), one));
+  let q = f32x4.splat(ERF_A5);
+  q = madd(q, t, f32x4.splat(ERF_A4));
+  q = madd(q, t, f32x4.splat(ERF_A3));
+  q = madd(q, t, f32x4.splat(ERF_A2));
+  q = madd(q, t, f32x4.splat(ERF_A1));
+  const erfc = f32x4.mul(f32x4.mul(q, t), expF32x4(f32x4.neg(f32x4.mul(x, x))));
+  const onePlusErf = v128.bitselect(f32x4.sub(f32x4.splat(2), erfc), erfc, f32x4.ge(a, f32x4.splat(0)));
+  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), a), onePlusErf);
 }

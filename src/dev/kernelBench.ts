@@ -5,7 +5,7 @@
  * the wasm kernels on 1 and on 2+ threads, on the default model's shapes
  * (hidden 384, 6 heads × 64, 2 KV heads, MLP 1024, vocab 8192).
  *
- *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention|paged] [--m=1,64,256,512] [--window=ms]
+ *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention|paged] [--m=1,64,256,512] [--window=ms] [--variant=auto|relaxed|baseline]
  *
  * Timings are the best of several batches over --window ms per cell (default 400; longer windows
  * ride out other processes on a shared machine). The reference is slow: it is timed only for M <= 256 and attention at <= 4K keys.
@@ -26,6 +26,7 @@ const withRef = !args.includes("--no-ref");
 const only = flag("only");
 const Ms = (flag("m") ?? "1,64,256,512").split(",").map(Number);
 const windowMs = Number(flag("window") ?? 400);
+const variant = (flag("variant") ?? "auto") as "auto" | "relaxed" | "baseline";
 const NKs: readonly (readonly [number, number, string])[] = [
   [384, 384, "q/o proj"], [128, 384, "k/v proj"], [1024, 384, "mlp up"], [384, 1024, "mlp down"], [8192, 384, "lm head"],
 ];
@@ -114,11 +115,14 @@ const fmt = (v: number | null): string => (v === null ? "-" : v.toFixed(2)).padS
 async function main(): Promise<void> {
   const cores = availableParallelism();
   const refBudget = (flops: number): boolean => withRef && flops <= 2 * 256 * 8192 * 384;
+  // NOTE: the Node kernels first: they enable relaxed SIMD in V8 where it sits behind a flag.
+  const parallel = await createNodeWasmKernels({ numThreads: Math.max(2, cores), variant });
   const impls: Impl[] = [
     { name: "ref JS", kernels: createReferenceKernels(64 << 20), canRun: refBudget },
-    { name: "wasm 1T", kernels: await createWasmKernels({ numThreads: 1 }), canRun: () => true },
-    { name: `wasm ${Math.max(2, cores)}T`, kernels: await createNodeWasmKernels({ numThreads: Math.max(2, cores) }), canRun: () => true },
+    { name: "wasm 1T", kernels: await createWasmKernels({ numThreads: 1, variant }), canRun: () => true },
+    { name: `wasm ${Math.max(2, cores)}T`, kernels: parallel, canRun: () => true },
   ];
+  console.log(`kernels: ${parallel.description}`);
   const header = impls.map((i) => i.name.padStart(9)).join("");
   if (only === undefined || only === "matmul") {
     console.log(`matmul out[M,N] = x[M,K]·w[N,K]^T, GFLOP/s (last column: ms per call, ${impls[2].name})`);

@@ -1,15 +1,16 @@
 /**
  * @module backends/cpu/cpuBackend
  *
- * The CPU backend: tensors in the kernels' linear memory, the heavy ops
- * (matmul, attention) in CpuKernels, the light elementwise ones in plain
- * TypeScript over views of that memory.
+ * The CPU backend: tensors in the kernels' linear memory, every op with
+ * arithmetic in CpuKernels (kernels.ts); here only copies, the embedding
+ * lookup and RoPE's angle table.
  */
 import type { GateWeights } from "../../gate/gateWeights.js";
 import { f16BitsToF32 } from "../../util/halfFloat.js";
 import type { Backend, DType, GateHandle, HostBlockTables, KvDType, KvPool, RopeTable, Tensor, WeightData } from "../backend.js";
 import { CpuKvOps, type CpuKvPool } from "./cpuKvOps.js";
 import { cpuGateScores, createCpuGate, type CpuGate } from "./cpuGate.js";
+import { RopeAngles } from "./ropeAngles.js";
 import type { CpuKernels } from "./kernels.js";
 
 /** A CPU tensor: a pointer into the kernels' memory plus its shape. */
@@ -32,9 +33,11 @@ function cpu(t: Tensor): CpuTensor {
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly #kv: CpuKvOps;
+  readonly #angles: RopeAngles;
   constructor(readonly kernels: CpuKernels, name = "cpu") {
     this.name = name;
     this.#kv = new CpuKvOps(kernels);
+    this.#angles = new RopeAngles(kernels);
   }
 
   #f32(t: CpuTensor, numel = t.numel): Float32Array {
@@ -84,18 +87,8 @@ export class CpuBackend implements Backend {
   }
 
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
-    const w = this.#f32(cpu(weight));
-    const dim = w.length;
-    const xs = this.#f32(cpu(x), rows * dim);
-    const os = this.#f32(cpu(out), rows * dim);
-    for (let r = 0; r < rows; r++) {
-      const base = r * dim;
-      let sumSq = 0;
-      for (let i = 0; i < dim; i++) sumSq += xs[base + i] * xs[base + i];
-      // NOTE: HF computes mean(x^2) in f32 and multiplies by rsqrt; fround keeps us on the same side.
-      const inv = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(sumSq) / dim) + eps));
-      for (let i = 0; i < dim; i++) os[base + i] = w[i] * Math.fround(xs[base + i] * inv);
-    }
+    const w = cpu(weight);
+    this.kernels.rmsNorm(cpu(out).ptr, cpu(x).ptr, w.ptr, rows, w.numel, eps);
   }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, numTokens: number): void {
@@ -105,41 +98,13 @@ export class CpuBackend implements Backend {
   }
 
   rope(x: Tensor, table: RopeTable, numTokens: number, numHeads: number, startPos: number): void {
-    const half = table.invFreq.length;
-    const dim = half * 2;
-    const xs = this.#f32(cpu(x), numTokens * numHeads * dim);
-    const cos = new Float32Array(half);
-    const sin = new Float32Array(half);
-    for (let t = 0; t < numTokens; t++) {
-      const pos = startPos + t;
-      for (let i = 0; i < half; i++) {
-        // NOTE: the angle is rounded to f32 first, as transformers computes it.
-        const angle = Math.fround(pos * table.invFreq[i]);
-        cos[i] = Math.cos(angle);
-        sin[i] = Math.sin(angle);
-      }
-      for (let h = 0; h < numHeads; h++) {
-        const base = (t * numHeads + h) * dim;
-        for (let i = 0; i < half; i++) {
-          const a = xs[base + i];
-          const b = xs[base + half + i];
-          xs[base + i] = a * cos[i] - b * sin[i];
-          xs[base + half + i] = b * cos[i] + a * sin[i];
-        }
-      }
-    }
+    const cosSin = this.#angles.get(table, startPos, numTokens);
+    this.kernels.rope(cpu(x).ptr, cosSin, numTokens, numHeads, table.invFreq.length);
   }
 
   siluMul(out: Tensor, gate: Tensor, up: Tensor, numTokens: number): void {
     const o = cpu(out);
-    const n = (o.numel / o.shape[0]) * numTokens;
-    const os = this.#f32(o, n);
-    const gs = this.#f32(cpu(gate), n);
-    const us = this.#f32(cpu(up), n);
-    for (let i = 0; i < n; i++) {
-      const g = gs[i];
-      os[i] = (g / (1 + Math.exp(-g))) * us[i];
-    }
+    this.kernels.siluMul(o.ptr, cpu(gate).ptr, cpu(up).ptr, (o.numel / o.shape[0]) * numTokens);
   }
 
   copyRow(out: Tensor, x: Tensor, row: number): void {
@@ -150,10 +115,7 @@ export class CpuBackend implements Backend {
 
   addInPlace(x: Tensor, y: Tensor, numTokens: number): void {
     const xt = cpu(x);
-    const n = (xt.numel / xt.shape[0]) * numTokens;
-    const xs = this.#f32(xt, n);
-    const ys = this.#f32(cpu(y), n);
-    for (let i = 0; i < n; i++) xs[i] += ys[i];
+    this.kernels.add(xt.ptr, cpu(y).ptr, (xt.numel / xt.shape[0]) * numTokens);
   }
 
   copyRows(dst: Tensor, src: Tensor, numTokens: number): void {

@@ -1,6 +1,10 @@
 import { createReferenceKernels } from "./referenceKernels.js";
 import { runKernelConformance } from "./kernels.conformance.js";
+import { runLightOpConformance } from "./lightOps.conformance.js";
 import { createWasmKernels } from "./wasm/wasmKernels.js";
 
+// The relaxed-SIMD build runs in platform/node/kernelWorkers.test.ts, where Node enables it.
+const baseline = () => createWasmKernels({ numThreads: 1, variant: "baseline" });
 runKernelConformance("reference", async () => createReferenceKernels());
-runKernelConformance("wasm, 1 thread", () => createWasmKernels({ numThreads: 1 }));
+runKernelConformance("wasm SIMD, 1 thread", baseline);
+runLightOpConformance("wasm SIMD, 1 thread", baseline);

@@ -148,14 +148,15 @@ function checkAttention(kernels: CpuKernels, reference: CpuKernels, c: Attention
 }
 
 /** Copies data into fresh memory of k, `skew` elements past a 64-byte boundary; returns its pointer. */
-function upload(k: CpuKernels, data: Float32Array | Uint16Array, skew: number): number {
+export function upload(k: CpuKernels, data: Float32Array | Uint16Array, skew: number): number {
   const offset = skew * data.BYTES_PER_ELEMENT;
   const ptr = k.alloc(data.byteLength + offset) + offset;
   new Uint8Array(k.buffer(), ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return ptr;
 }
 
-function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+/** max |actual - expected| / max |expected| <= tolerance (NaN fails). */
+export function assertClose(actual: Float32Array, expected: Float32Array, what: string, tolerance = TOLERANCE): void {
   let maxErr = 0, maxRef = 0;
   for (let i = 0; i < expected.length; i++) {
     maxErr = Math.max(maxErr, Math.abs(actual[i] - expected[i]));
@@ -163,7 +164,7 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   }
   // NaN anywhere makes maxErr NaN, which fails the comparison below.
   const rel = maxErr / (maxRef || 1);
-  assert.ok(rel <= TOLERANCE, `${what}: relative error ${rel} > ${TOLERANCE}`);
+  assert.ok(rel <= tolerance, `${what}: relative error ${rel} > ${tolerance}`);
 }
 
 /** Seeded uniform [-1, 1) values (mulberry32). */

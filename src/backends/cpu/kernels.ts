@@ -30,6 +30,14 @@ export interface AttentionParams {
   readonly scale: number;
 }
 
+/** Dimensions of a gate call: T tokens, H KV heads of head dim d, E hidden units per head. */
+export interface GateShape {
+  readonly T: number;
+  readonly H: number;
+  readonly d: number;
+  readonly E: number;
+}
+
 export interface CpuKernels {
   /** Current backing buffer; re-read after alloc(), which may grow it. */
   buffer(): ArrayBufferLike;
@@ -37,6 +45,8 @@ export interface CpuKernels {
   alloc(numBytes: number): number;
   /** Number of threads the kernels split their work across. */
   readonly numThreads: number;
+  /** What runs the kernels, for reports (e.g. "wasm relaxed SIMD (FMA), 2 threads"). */
+  readonly description: string;
 
   /**
    * out[m, n] = sum_k x[m, k] * w[n, k] + (bias ? bias[n] : 0)
@@ -54,6 +64,28 @@ export interface CpuKernels {
    * 0 ..= qPos0 + r with softmax(scale * q.k); computed with an online softmax.
    */
   attention(out: number, q: number, k: number, v: number, p: AttentionParams): void;
+
+  /**
+   * out[r, :] = weight * (x[r, :] / sqrt(mean(x[r, :]^2) + eps)), as transformers' RMSNorm in f32.
+   * x, out: f32 [rows, dim] (out may be x); weight: f32 [dim].
+   */
+  rmsNorm(out: number, x: number, weight: number, rows: number, dim: number, eps: number): void;
+  /** out[i] = silu(gate[i]) * up[i] over n floats (out may be gate). */
+  siluMul(out: number, gate: number, up: number, n: number): void;
+  /** x[i] += y[i] over n floats. */
+  add(x: number, y: number, n: number): void;
+  /**
+   * Rotary embedding in place: x f32 [T, numHeads, 2 * half]; cosSin f32
+   * [T, 2, half] holds token t's cos, then sin, per frequency. The halves (a, b)
+   * of each head become (a cos - b sin, b cos + a sin).
+   */
+  rope(x: number, cosSin: number, T: number, numHeads: number, half: number): void;
+  /**
+   * Write-gate scores g of one layer (DESIGN.md §2; gate/gateMath.ts is the f64 reference).
+   * layer: the layer's weights packed as gateLayout.ts describes; kPre, kPost: f32 [T, H, d]
+   * (keys before and after RoPE); scores: f32 [H, T].
+   */
+  gateScores(scores: number, kPre: number, kPost: number, layer: number, p: GateShape): void;
 
   /** Frees threads and memory; the instance is unusable afterwards. */
   dispose(): void;

@@ -98,21 +98,21 @@ export function runPagedAttentionConformance(name: string, createKernels: () => 
     });
 
     test("the suite sees a wrong answer (a kernel that ignores the admit flags fails it)", () => {
-      const broken: PagedAttentionKernels = {
-        numThreads: kernels.numThreads,
-        buffer: () => kernels.buffer(),
-        alloc: (n) => kernels.alloc(n),
-        matmul: (...args) => kernels.matmul(...args),
-        attention: (...args) => kernels.attention(...args),
-        dispose: () => {},
-        pagedAttention: (ptrs, p) => {
-          const adm = new Uint8Array(kernels.buffer(), ptrs.ringAdmitted, p.numKvHeads * p.window);
-          const saved = adm.slice();
-          adm.fill(1);
-          kernels.pagedAttention(ptrs, p);
-          adm.set(saved);
-        },
+      const ignoreAdmitFlags: PagedAttentionKernels["pagedAttention"] = (ptrs, p) => {
+        const adm = new Uint8Array(kernels.buffer(), ptrs.ringAdmitted, p.numKvHeads * p.window);
+        const saved = adm.slice();
+        adm.fill(1);
+        kernels.pagedAttention(ptrs, p);
+        adm.set(saved);
       };
+      // every other member is the real kernels' (bound, since they hold private state)
+      const broken = new Proxy(kernels, {
+        get: (target, key) => {
+          if (key === "pagedAttention") return ignoreAdmitFlags;
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
       const c: PagedAttentionCase = { kvDType: "f32", numKvHeads: 2, group: 2, headDim: 16, window: 32, numQueries: 32, qPos0: 40, numGlobal: [9, 21], qGain: 1, seed: 4242 };
       assert.throws(() => checkCase(broken, c), /relative error/);
       assert.throws(() => checkDenseRule(broken, { kvDType: "f32", numKvHeads: 2, group: 2, headDim: 16, window: 32, numQueries: 32, qPos0: 90, admitRate: 0.3, seed: 4243 }), /dense/);

@@ -4,13 +4,15 @@
  * Plain TypeScript kernels: the semantic reference every faster kernel is
  * checked against, and the fallback where WebAssembly SIMD is unavailable.
  */
-import type { AttentionParams, CpuKernels, WeightDType } from "./kernels.js";
+import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "./kernels.js";
+import { referenceAdd, referenceGateScores, referenceRmsNorm, referenceRope, referenceSiluMul } from "./referenceOps.js";
 
 const ALIGN = 64;
 
 /** Bump allocator over a growable ArrayBuffer-backed store. */
 class ReferenceKernels implements CpuKernels {
   readonly numThreads = 1;
+  readonly description = "TypeScript reference, 1 thread";
   #buffer: ArrayBuffer;
   #top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
 
@@ -82,6 +84,26 @@ class ReferenceKernels implements CpuKernels {
         }
       }
     }
+  }
+
+  rmsNorm(out: number, x: number, weight: number, rows: number, dim: number, eps: number): void {
+    referenceRmsNorm(this.#buffer, out, x, weight, rows, dim, eps);
+  }
+
+  siluMul(out: number, gate: number, up: number, n: number): void {
+    referenceSiluMul(this.#buffer, out, gate, up, n);
+  }
+
+  add(x: number, y: number, n: number): void {
+    referenceAdd(this.#buffer, x, y, n);
+  }
+
+  rope(x: number, cosSin: number, T: number, numHeads: number, half: number): void {
+    referenceRope(this.#buffer, x, cosSin, T, numHeads, half);
+  }
+
+  gateScores(scores: number, kPre: number, kPost: number, layer: number, p: GateShape): void {
+    referenceGateScores(this.#buffer, scores, kPre, kPost, layer, p);
   }
 
   dispose(): void {

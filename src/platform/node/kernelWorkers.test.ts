@@ -3,9 +3,24 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { runKernelConformance } from "../../backends/cpu/kernels.conformance.js";
+import { runLightOpConformance } from "../../backends/cpu/lightOps.conformance.js";
 import { createNodeWasmKernels } from "./kernelWorkers.js";
 
-runKernelConformance("wasm, 2 threads", () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20 }));
+const relaxed = (numThreads: number) => () => createNodeWasmKernels({ numThreads, initialBytes: 1 << 20, variant: "relaxed" });
+runKernelConformance("wasm relaxed SIMD, 1 thread", relaxed(1));
+runLightOpConformance("wasm relaxed SIMD, 1 thread", relaxed(1));
+runKernelConformance("wasm relaxed SIMD, 2 threads", relaxed(2));
+runLightOpConformance("wasm relaxed SIMD, 2 threads", relaxed(2));
+runLightOpConformance("wasm SIMD, 2 threads", () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20, variant: "baseline" }));
+
+test("Node runs the relaxed-SIMD build by default (it enables the V8 flag where needed)", async () => {
+  const k = await createNodeWasmKernels({ numThreads: 1 });
+  try {
+    assert.match(k.description, /relaxed SIMD/);
+  } finally {
+    k.dispose();
+  }
+});
 
 test("forgotten kernel workers do not keep node alive", async () => {
   const url = new URL("./kernelWorkers.js", import.meta.url).href;

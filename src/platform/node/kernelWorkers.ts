@@ -4,11 +4,13 @@
  * Node's side of the wasm CPU kernels: worker threads from node:worker_threads.
  */
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { CpuKernels } from "../../backends/cpu/kernels.js";
 import type { PagedAttentionKernel } from "../../backends/cpu/pagedAttention.js";
 import type { KernelWorkerFactory, KernelWorkerInit } from "../../backends/cpu/wasm/threadPool.js";
 import { createWasmKernels, type WasmKernelsOptions } from "../../backends/cpu/wasm/wasmKernels.js";
+import { supportsRelaxedSimd } from "../../backends/cpu/wasm/wasmModule.js";
 
 const ENTRY = new URL("./kernelWorkerEntry.js", import.meta.url);
 
@@ -34,7 +36,17 @@ export const nodeKernelWorkerFactory: KernelWorkerFactory = (init: KernelWorkerI
   return { ready, terminate: () => void worker.terminate() };
 };
 
+/**
+ * Node 20 ships relaxed SIMD behind a V8 flag (on by default from Node 22).
+ * Wasm features are read when a module is compiled, so setting the flag
+ * before the first compile turns it on for this process and its workers.
+ */
+function enableRelaxedSimd(): void {
+  if (!supportsRelaxedSimd()) setFlagsFromString("--experimental-wasm-relaxed-simd");
+}
+
 /** The wasm kernels on Node, split across numThreads (default: the number of cores). */
 export function createNodeWasmKernels(options: Omit<WasmKernelsOptions, "workerFactory"> = {}): Promise<CpuKernels & PagedAttentionKernel> {
+  if (options.variant !== "baseline") enableRelaxedSimd();
   return createWasmKernels({ ...options, numThreads: options.numThreads ?? availableParallelism(), workerFactory: nodeKernelWorkerFactory });
 }

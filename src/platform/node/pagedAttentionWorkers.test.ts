@@ -7,6 +7,6 @@ import { runPagedAttentionConformance } from "../../backends/cpu/pagedAttention.
 import { runWasmPagedAttentionCases } from "../../backends/cpu/wasm/pagedAttentionCases.js";
 import { createNodeWasmKernels } from "./kernelWorkers.js";
 
-const create = () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20 });
-runPagedAttentionConformance("wasm, 2 threads", create);
-runWasmPagedAttentionCases("wasm, 2 threads", create);
+const create = () => createNodeWasmKernels({ numThreads: 2, initialBytes: 1 << 20, variant: "relaxed" });
+runPagedAttentionConformance("wasm relaxed SIMD, 2 threads", create);
+runWasmPagedAttentionCases("wasm relaxed SIMD, 2 threads", create);

@@ -29,3 +29,10 @@ export const OP_ATTENTION = 3;
 /** Paged attention: ARGS holds the descriptor pointer (pagedAttentionPlan.ts); a chunk is a task, then a reduce entry. */
 export const OP_PAGED_ATTENTION = 4;
 export const OP_PAGED_REDUCE = 5;
+/** The light ops (assembly/elementwise.ts); a chunk is a share of rows, tokens or elements. */
+export const OP_RMS_NORM = 6;
+export const OP_SILU_MUL = 7;
+export const OP_ADD = 8;
+export const OP_ROPE = 9;
+/** The write gate (assembly/gate.ts); a chunk is one KV head's share of tokens. */
+export const OP_GATE = 10;

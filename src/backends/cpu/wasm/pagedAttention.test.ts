@@ -8,6 +8,6 @@ import { createWasmKernels } from "./wasmKernels.js";
 import { runPagedAttentionConformance } from "../pagedAttention.conformance.js";
 import { runWasmPagedAttentionCases } from "./pagedAttentionCases.js";
 
-const create = () => createWasmKernels({ numThreads: 1, initialBytes: 1 << 20 });
-runPagedAttentionConformance("wasm, 1 thread", create);
-runWasmPagedAttentionCases("wasm, 1 thread", create);
+const create = () => createWasmKernels({ numThreads: 1, initialBytes: 1 << 20, variant: "baseline" });
+runPagedAttentionConformance("wasm SIMD, 1 thread", create);
+runWasmPagedAttentionCases("wasm SIMD, 1 thread", create);

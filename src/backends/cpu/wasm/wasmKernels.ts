@@ -5,12 +5,15 @@
  * memory, each call split across a KernelThreadPool. Platform-neutral: worker
  * threads come from an injected factory (src/platform/node/ has Node's).
  */
-import type { AttentionParams, CpuKernels, WeightDType } from "../kernels.js";
+import { GATE_NORM_EPS } from "../../../gate/gateMath.js";
+import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "../kernels.js";
 import type { PagedAttentionKernel, PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { planMatmul } from "./chunks.js";
-import { ARGS, CONTROL_BYTES, OP, OP_ATTENTION, OP_MATMUL_BF16, OP_MATMUL_F32, SCRATCH_BASE, SCRATCH_STRIDE } from "./controlBlock.js";
+import {
+  ARGS, CONTROL_BYTES, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, SCRATCH_BASE, SCRATCH_STRIDE,
+} from "./controlBlock.js";
 import { KernelThreadPool, type KernelWorkerFactory, type KernelWorkerHandle } from "./threadPool.js";
-import { compileKernelModule, createKernelMemory, instantiateKernels, WASM_PAGE_BYTES, type KernelExports } from "./wasmModule.js";
+import { compileKernelModule, createKernelMemory, instantiateKernels, resolveKernelVariant, WASM_PAGE_BYTES, type KernelExports, type KernelVariant } from "./wasmModule.js";
 import { WasmPagedAttention } from "./wasmPagedAttention.js";
 
 export interface WasmKernelsOptions {
@@ -22,6 +25,8 @@ export interface WasmKernelsOptions {
   readonly maxBytes?: number;
   /** Starts the numThreads - 1 worker threads; required when numThreads > 1. */
   readonly workerFactory?: KernelWorkerFactory;
+  /** Which build of the kernels to run (default "auto": relaxed SIMD where the runtime has it). */
+  readonly variant?: KernelVariant | "auto";
 }
 
 const ALIGN = 64;
@@ -31,9 +36,16 @@ const SCRATCH_BYTES = 256 * 1024;
 const MIN_PARALLEL_MACS = 1 << 16;
 /** Most query rows (query × head) one attention task holds; they share each K/V block while it is in L1. */
 const MAX_TASK_ROWS = 24;
+/** Below this many floats a light op (norm, SiLU, add, RoPE) runs on the calling thread alone. */
+const MIN_PARALLEL_FLOATS = 1 << 14;
+/** Shares per thread of a light op: they are uniform, two let a late thread hand half over. */
+const LIGHT_CHUNKS_PER_THREAD = 2;
+/** Gate tokens per chunk at least: one tile of the fused kernel (assembly/gate.ts). */
+const MIN_GATE_TOKENS = 16;
 
 class WasmKernels implements CpuKernels, PagedAttentionKernel {
   readonly numThreads: number;
+  readonly description: string;
   readonly #memory: WebAssembly.Memory;
   readonly #pool: KernelThreadPool;
   readonly #exports: KernelExports;
@@ -41,7 +53,8 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
   #top: number;
   #disposed = false;
 
-  constructor(memory: WebAssembly.Memory, exports: KernelExports, pool: KernelThreadPool, top: number) {
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, pool: KernelThreadPool, top: number, variant: KernelVariant) {
+    this.description = `wasm ${variant === "relaxed" ? "relaxed SIMD (FMA)" : "SIMD"}, ${pool.numThreads} thread${pool.numThreads > 1 ? "s" : ""}`;
     this.#memory = memory;
     this.#exports = exports;
     this.#pool = pool;
@@ -98,6 +111,46 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     this.#pool.run(numTasks, true);
   }
 
+  rmsNorm(out: number, x: number, weight: number, rows: number, dim: number, eps: number): void {
+    const ctl = this.#beginLight(OP_RMS_NORM);
+    ctl[ARGS] = out; ctl[ARGS + 1] = x; ctl[ARGS + 2] = weight; ctl[ARGS + 3] = rows; ctl[ARGS + 4] = dim;
+    this.#pool.ctlF32[ARGS + 5] = eps;
+    this.#runLight(rows, rows * dim);
+  }
+
+  siluMul(out: number, gate: number, up: number, n: number): void {
+    const ctl = this.#beginLight(OP_SILU_MUL);
+    ctl[ARGS] = out; ctl[ARGS + 1] = gate; ctl[ARGS + 2] = up; ctl[ARGS + 3] = n;
+    this.#runLight(n, n);
+  }
+
+  add(x: number, y: number, n: number): void {
+    const ctl = this.#beginLight(OP_ADD);
+    ctl[ARGS] = x; ctl[ARGS + 1] = y; ctl[ARGS + 2] = n;
+    this.#runLight(n, n);
+  }
+
+  rope(x: number, cosSin: number, T: number, numHeads: number, half: number): void {
+    const ctl = this.#beginLight(OP_ROPE);
+    ctl[ARGS] = x; ctl[ARGS + 1] = cosSin; ctl[ARGS + 2] = T; ctl[ARGS + 3] = numHeads; ctl[ARGS + 4] = half;
+    this.#runLight(T, T * numHeads * half * 2);
+  }
+
+  gateScores(scores: number, kPre: number, kPost: number, layer: number, { T, H, d, E }: GateShape): void {
+    this.#checkLive();
+    if (T === 0) return;
+    if (this.#exports.gateScratchBytes(d, E) > SCRATCH_BYTES) throw new RangeError(`gate: head dim ${d} with ${E} hidden units is too large for the thread scratch`);
+    // a few chunks per thread, each at least a tile of tokens of one KV head
+    const tokensPerChunk = Math.max(MIN_GATE_TOKENS, Math.ceil((T * H) / (this.numThreads * LIGHT_CHUNKS_PER_THREAD * H)));
+    const ctl = this.#pool.begin();
+    ctl[OP] = OP_GATE;
+    ctl[ARGS] = scores; ctl[ARGS + 1] = kPre; ctl[ARGS + 2] = kPost; ctl[ARGS + 3] = layer;
+    ctl[ARGS + 4] = T; ctl[ARGS + 5] = H; ctl[ARGS + 6] = d; ctl[ARGS + 7] = E;
+    this.#pool.ctlF32[ARGS + 8] = GATE_NORM_EPS;
+    ctl[ARGS + 9] = tokensPerChunk;
+    this.#pool.run(H * Math.ceil(T / tokensPerChunk), T * H * d * E >= MIN_PARALLEL_MACS);
+  }
+
   /** WG-KV's paged attention (pagedAttention.ts's contract), split over the pool by wasmPagedAttention.ts. */
   pagedAttention(ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
     this.#checkLive();
@@ -108,6 +161,19 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#pool.dispose();
+  }
+
+  #beginLight(op: number): Int32Array {
+    this.#checkLive();
+    const ctl = this.#pool.begin();
+    ctl[OP] = op;
+    return ctl;
+  }
+
+  /** Runs a light op over `units` rows, tokens or floats that hold `floats` floats in all. */
+  #runLight(units: number, floats: number): void {
+    const parallel = floats >= MIN_PARALLEL_FLOATS;
+    this.#pool.run(parallel ? Math.max(1, Math.min(units, this.numThreads * LIGHT_CHUNKS_PER_THREAD)) : 1, parallel);
   }
 
   #maxTaskRows(headDim: number): number {
@@ -149,7 +215,8 @@ export async function createWasmKernels(options: WasmKernelsOptions = {}): Promi
   const numThreads = options.numThreads ?? 1;
   if (!Number.isInteger(numThreads) || numThreads < 1) throw new RangeError(`numThreads must be a positive integer, got ${numThreads}`);
   if (numThreads > 1 && !options.workerFactory) throw new Error("createWasmKernels: numThreads > 1 needs a workerFactory");
-  const module = await compileKernelModule();
+  const variant = resolveKernelVariant(options.variant);
+  const module = await compileKernelModule(variant);
   const memory = createKernelMemory(options.initialBytes ?? 16 << 20, options.maxBytes ?? 4 * 2 ** 30);
   const exports = await instantiateKernels(module, memory);
   let top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
@@ -166,5 +233,5 @@ export async function createWasmKernels(options: WasmKernelsOptions = {}): Promi
     for (const w of workers) w.terminate();
     throw e;
   }
-  return new WasmKernels(memory, exports, new KernelThreadPool(exports, control, workers), top);
+  return new WasmKernels(memory, exports, new KernelThreadPool(exports, control, workers), top, variant);
 }

@@ -1,0 +1,125 @@
+/**
+ * @module backends/cpu/lightOps.conformance
+ *
+ * Conformance of a CpuKernels implementation's light ops (RMSNorm, SiLU·up,
+ * add, RoPE) and its fused write gate against the reference kernels, on
+ * seeded random inputs: tails of every vector width, in-place calls, sizes
+ * that split across threads, and values large enough to reach exp's edges.
+ * The gate reference is the f64 gate of gate/gateMath.ts.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { gateLayerFloats } from "./gateLayout.js";
+import { assertClose, randomF32, upload } from "./kernels.conformance.js";
+import type { CpuKernels, GateShape } from "./kernels.js";
+import { createReferenceKernels } from "./referenceKernels.js";
+
+/** The gate goes through erf and exp approximations in f32; scores are probabilities. */
+const GATE_TOLERANCE = 2e-6;
+
+export function runLightOpConformance(name: string, create: () => Promise<CpuKernels>): void {
+  describe(`${name}: light ops and gate conformance`, () => {
+    let kernels: CpuKernels;
+    let reference: CpuKernels;
+    before(async () => {
+      kernels = await create();
+      reference = createReferenceKernels();
+    });
+    after(() => {
+      kernels.dispose();
+      reference.dispose();
+    });
+
+    /** Runs `op` on both kernels over the same inputs; returns [actual, expected] of `outIndex`'s buffer. */
+    const both = (inputs: Float32Array[], outIndex: number, op: (k: CpuKernels, ptrs: number[]) => void): [Float32Array, Float32Array] => {
+      const run = (k: CpuKernels) => {
+        const ptrs = inputs.map((x) => upload(k, x, 0));
+        op(k, ptrs);
+        return new Float32Array(k.buffer(), ptrs[outIndex], inputs[outIndex].length).slice();
+      };
+      return [run(kernels), run(reference)];
+    };
+
+    test("rmsNorm matches the reference (dim tails, in place, split rows, tiny and large rows)", () => {
+      let seed = 500;
+      for (const [rows, dim, gain] of [[1, 384, 1], [7, 64, 1e-3], [33, 383, 30], [256, 384, 1], [3, 5, 1], [2, 1, 2]] as const) {
+        const x = randomF32(rows * dim, seed++).map((v) => v * gain), w = randomF32(dim, seed++);
+        const out = new Float32Array(rows * dim);
+        assertClose(...both([x, w, out], 2, (k, [px, pw, po]) => k.rmsNorm(po, px, pw, rows, dim, 1e-5)), `rmsNorm ${rows}x${dim}`);
+        assertClose(...both([x, w], 0, (k, [px, pw]) => k.rmsNorm(px, px, pw, rows, dim, 1e-6)), `rmsNorm in place ${rows}x${dim}`);
+      }
+    });
+
+    test("siluMul matches the reference (tails, in place, split, exp saturating both ways)", () => {
+      let seed = 600;
+      for (const [n, gain] of [[1, 1], [5, 3], [1024, 1], [70001, 12], [4099, 120]] as const) {
+        const g = randomF32(n, seed++).map((v) => v * gain), u = randomF32(n, seed++), out = new Float32Array(n);
+        assertClose(...both([g, u, out], 2, (k, [pg, pu, po]) => k.siluMul(po, pg, pu, n)), `siluMul n=${n}`);
+        assertClose(...both([g, u], 0, (k, [pg, pu]) => k.siluMul(pg, pg, pu, n)), `siluMul in place n=${n}`);
+      }
+    });
+
+    test("add matches the reference exactly", () => {
+      let seed = 700;
+      for (const n of [1, 3, 4096, 65539]) {
+        const [actual, expected] = both([randomF32(n, seed++), randomF32(n, seed++)], 0, (k, [px, py]) => k.add(px, py, n));
+        assert.deepEqual(actual, expected, `add n=${n}`);
+      }
+    });
+
+    test("rope matches the reference (half tails, many heads, split tokens)", () => {
+      let seed = 800;
+      for (const [T, numHeads, half] of [[1, 6, 32], [7, 2, 32], [256, 6, 32], [5, 3, 3], [40, 1, 64]] as const) {
+        const x = randomF32(T * numHeads * 2 * half, seed++);
+        const angles = randomF32(T * half, seed++).map((v) => v * 100);
+        const cosSin = new Float32Array(T * 2 * half);
+        for (let t = 0; t < T; t++) {
+          for (let i = 0; i < half; i++) {
+            cosSin[t * 2 * half + i] = Math.cos(angles[t * half + i]);
+            cosSin[t * 2 * half + half + i] = Math.sin(angles[t * half + i]);
+          }
+        }
+        assertClose(...both([x, cosSin], 0, (k, [px, pc]) => k.rope(px, pc, T, numHeads, half)), `rope T=${T} heads=${numHeads} half=${half}`);
+      }
+    });
+
+    test("gateScores matches the f64 gate (head dims and hidden sizes with tails, one token to many)", () => {
+      let seed = 900;
+      const shapes: GateShape[] = [
+        { T: 1, H: 2, d: 64, E: 256 }, { T: 40, H: 2, d: 64, E: 256 }, { T: 300, H: 2, d: 64, E: 256 },
+        { T: 5, H: 3, d: 12, E: 18 }, { T: 17, H: 1, d: 6, E: 9 }, { T: 33, H: 4, d: 128, E: 192 },
+      ];
+      for (const shape of shapes) {
+        const { T, H, d, E } = shape;
+        const layer = randomGateLayer(H, d, E, seed++);
+        const kPre = randomF32(T * H * d, seed++).map((v) => v * 3), kPost = randomF32(T * H * d, seed++);
+        const scores = new Float32Array(H * T);
+        const [actual, expected] = both([layer, kPre, kPost, scores], 3, (k, [pl, pa, pb, ps]) => k.gateScores(ps, pa, pb, pl, shape));
+        assertClose(actual, expected, `gateScores ${JSON.stringify(shape)}`, GATE_TOLERANCE);
+        // NOTE: a suite whose scores all saturate at 1e-3 or 1 would check nothing.
+        const spread = expected.filter((g) => g > 0.05 && g < 0.95).length;
+        assert.ok(spread >= expected.length / 4, `gateScores ${JSON.stringify(shape)}: only ${spread} of ${expected.length} scores away from 0 and 1`);
+      }
+    });
+  });
+}
+
+/** A packed gate layer (gateLayout.ts) whose logits z land around ±2: scores spread over (0, 1). */
+function randomGateLayer(H: number, d: number, E: number, seed: number): Float32Array {
+  const w1Scale = 1 / Math.sqrt(2 * d), w2Scale = 4 / Math.sqrt(E);
+  const parts = [
+    randomF32(d, seed).map((v) => 1 + 0.5 * v),
+    randomF32(d, seed + 1).map((v) => 1 + 0.5 * v),
+    randomF32(H * E * 2 * d, seed + 2).map((v) => v * w1Scale * 2),
+    randomF32(H * E, seed + 3).map((v) => v * 0.5),
+    randomF32(H * E, seed + 4).map((v) => v * w2Scale),
+    randomF32(H, seed + 5).map((v) => v * 0.5),
+  ];
+  const out = new Float32Array(gateLayerFloats(H, d, E));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * @module backends/cpu/referenceOps
+ *
+ * The reference kernels' light ops (kernels.ts has the contract): plain loops
+ * over views of the kernel memory, written for clarity. The wasm kernels
+ * (assembly/elementwise.ts, assembly/gate.ts) are checked against these.
+ */
+import { createGateScratch, scoreGate } from "../../gate/gateMath.js";
+import type { GateWeights } from "../../gate/gateWeights.js";
+import { gateLayerFloats, unpackGateLayer } from "./gateLayout.js";
+import type { GateShape } from "./kernels.js";
+
+type Buffer = ArrayBufferLike;
+const f32 = (buf: Buffer, ptr: number, n: number) => new Float32Array(buf, ptr, n);
+
+export function referenceRmsNorm(buf: Buffer, out: number, x: number, weight: number, rows: number, dim: number, eps: number): void {
+  const w = f32(buf, weight, dim), xs = f32(buf, x, rows * dim), os = f32(buf, out, rows * dim);
+  for (let r = 0; r < rows; r++) {
+    const base = r * dim;
+    let sumSq = 0;
+    for (let i = 0; i < dim; i++) sumSq += xs[base + i] * xs[base + i];
+    // NOTE: transformers takes mean(x^2) in f32 and multiplies by its rsqrt; fround keeps us on that side.
+    const inv = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(sumSq) / dim) + eps));
+    for (let i = 0; i < dim; i++) os[base + i] = w[i] * Math.fround(xs[base + i] * inv);
+  }
+}
+
+export function referenceSiluMul(buf: Buffer, out: number, gate: number, up: number, n: number): void {
+  const os = f32(buf, out, n), gs = f32(buf, gate, n), us = f32(buf, up, n);
+  for (let i = 0; i < n; i++) os[i] = (gs[i] / (1 + Math.exp(-gs[i]))) * us[i];
+}
+
+export function referenceAdd(buf: Buffer, x: number, y: number, n: number): void {
+  const xs = f32(buf, x, n), ys = f32(buf, y, n);
+  for (let i = 0; i < n; i++) xs[i] += ys[i];
+}
+
+export function referenceRope(buf: Buffer, x: number, cosSin: number, T: number, numHeads: number, half: number): void {
+  const xs = f32(buf, x, T * numHeads * 2 * half), cs = f32(buf, cosSin, T * 2 * half);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < numHeads; h++) {
+      const base = (t * numHeads + h) * 2 * half;
+      for (let i = 0; i < half; i++) {
+        const a = xs[base + i], b = xs[base + half + i], cos = cs[t * 2 * half + i], sin = cs[t * 2 * half + half + i];
+        xs[base + i] = a * cos - b * sin;
+        xs[base + half + i] = b * cos + a * sin;
+      }
+    }
+  }
+}
+
+/** The f64 gate (gate/gateMath.ts) over every (head, token), rounded to f32 on store. */
+export function referenceGateScores(buf: Buffer, scores: number, kPre: number, kPost: number, layer: number, { T, H, d, E }: GateShape): void {
+  const weights = unpackGateLayer(f32(buf, layer, gateLayerFloats(H, d, E)), H, d, E);
+  const gate: GateWeights = { numLayers: 1, numKvHeads: H, headDim: d, hiddenPerHead: E, layers: [weights] };
+  const pre = f32(buf, kPre, T * H * d), post = f32(buf, kPost, T * H * d), out = f32(buf, scores, H * T);
+  const scratch = createGateScratch(gate);
+  for (let h = 0; h < H; h++) {
+    for (let t = 0; t < T; t++) {
+      const at = (t * H + h) * d;
+      out[h * T + t] = scoreGate(gate, 0, h, pre.subarray(at, at + d), post.subarray(at, at + d), scratch);
+    }
+  }
+}
