@@ -43,17 +43,18 @@ const SHIFTER: f32 = 12582912.0;
 @inline export function expF32x4(x: v128): v128 {
   // NOTE: pmin/pmax are single instructions on x64; min/max pay for NaN and ±0 rules that do not matter here.
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(MIN_ARG)), f32x4.splat(MAX_ARG));
-  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(SHIFTER));
+  // NOTE: t rounds x·log2(e) to an integer either way (fused or not: the add of SHIFTER rounds).
+  const t = madd(x, f32x4.splat(LOG2E), f32x4.splat(SHIFTER));
   const n = f32x4.sub(t, f32x4.splat(SHIFTER));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  let r = madd(n, f32x4.splat(-LN2_HI), x);
+  r = madd(n, f32x4.splat(-LN2_LO), r);
   let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  p = madd(p, r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(madd(f32x4.mul(p, r), r, r), f32x4.splat(1));
   // 2^n from the exponent bits: n is an integer in [-126, 127], t's low bits hold it.
   const pow2n = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
   return f32x4.mul(p, pow2n);
