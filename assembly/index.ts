@@ -7,3 +7,4 @@ export { pagedAttentionTask, pagedAttentionScratchBytes } from "./pagedAttention
 export { pagedAttentionReduce } from "./pagedReduce";
 export { rmsNormRows, siluMulRange, addRange, ropeRows } from "./elementwise";
 export { gateScoresTask, gateScratchBytes } from "./gate";
+export { writeSlots } from "./kvWrite";

@@ -1,11 +1,11 @@
 /**
  * @module backends/cpu/cpuKvOps
  *
- * The CPU backend's side of the dual cache: page storage, slot writes and
- * copies (with f16/bf16 rounding), and paged attention, native when the
- * kernels provide it and in plain TypeScript otherwise.
+ * The CPU backend's side of the dual cache: page storage, slot writes (in
+ * the kernels, with f16/bf16 rounding) and copies, and paged attention,
+ * native when the kernels provide it and in plain TypeScript otherwise.
  */
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
+import { f16BitsToF32 } from "../../util/halfFloat.js";
 import type { HostBlockTables, KvDType, KvPool } from "../backend.js";
 import type { CpuTensor } from "./cpuBackend.js";
 import type { CpuKernels } from "./kernels.js";
@@ -26,6 +26,7 @@ export function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttenti
 export class CpuKvOps {
   #scratchPtr = 0;
   #scratchBytes = 0;
+  readonly #slots = new KernelArray();
 
   constructor(readonly kernels: CpuKernels) {}
 
@@ -45,26 +46,10 @@ export class CpuKvOps {
   }
 
   writeSlots(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: Int32Array, numTokens: number): void {
-    const d = pool.headDim;
     const numKvHeads = slotMapping.length / numTokens;
-    const encode = encoder(pool.kvDType);
-    for (const [src, ptr] of [
-      [k, pool.kPtr],
-      [v, pool.vPtr],
-    ] as const) {
-      const from = new Float32Array(this.kernels.buffer(), src.ptr, numTokens * numKvHeads * d);
-      const to = this.#view(pool, ptr);
-      for (let h = 0; h < numKvHeads; h++) {
-        for (let t = 0; t < numTokens; t++) {
-          const slot = slotMapping[h * numTokens + t];
-          if (slot < 0) continue;
-          const a = (t * numKvHeads + h) * d;
-          const b = slot * d;
-          if (encode) for (let i = 0; i < d; i++) to[b + i] = encode(from[a + i]);
-          else (to as Float32Array).set(from.subarray(a, a + d), b);
-        }
-      }
-    }
+    const slots = this.#slots.put(this.kernels, slotMapping);
+    this.kernels.writeSlots(pool.kPtr, k.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType);
+    this.kernels.writeSlots(pool.vPtr, v.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType);
   }
 
   copySlots(pool: CpuKvPool, from: Int32Array, to: Int32Array): void {
@@ -126,8 +111,18 @@ export class CpuKvOps {
   }
 }
 
-function encoder(dtype: KvDType): ((x: number) => number) | null {
-  return dtype === "f16" ? f32ToF16Bits : dtype === "bf16" ? f32ToBf16Bits : null;
+/** An Int32Array copied into kernel memory, in one region grown as needed. */
+class KernelArray {
+  #ptr = 0;
+  #capacity = 0;
+  put(kernels: CpuKernels, data: Int32Array): number {
+    if (data.length > this.#capacity) {
+      this.#capacity = Math.max(data.length, 2 * this.#capacity);
+      this.#ptr = kernels.alloc(this.#capacity * 4);
+    }
+    new Int32Array(kernels.buffer(), this.#ptr, data.length).set(data);
+    return this.#ptr;
+  }
 }
 
 function decoder(dtype: KvDType): ((bits: number) => number) | null {

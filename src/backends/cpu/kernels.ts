@@ -12,6 +12,8 @@
  * - `createWasmKernels()`: WebAssembly SIMD, split across worker threads.
  */
 
+import type { KvDType } from "../backend.js";
+
 /** Storage dtypes of weight matrices as the kernels read them. */
 export type WeightDType = "f32" | "bf16";
 
@@ -86,6 +88,12 @@ export interface CpuKernels {
    * (keys before and after RoPE); scores: f32 [H, T].
    */
   gateScores(scores: number, kPre: number, kPost: number, layer: number, p: GateShape): void;
+  /**
+   * Writes K or V rows into page slots: row (t, h) of src f32 [T, H, d] goes to
+   * slot slots[h * T + t] (slots: i32 [H, T]; -1 skips the row) of pages
+   * [numSlots, d] stored as kvDType, rounded to nearest even for f16 / bf16.
+   */
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void;
 
   /** Frees threads and memory; the instance is unusable afterwards. */
   dispose(): void;

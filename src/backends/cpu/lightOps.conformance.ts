@@ -83,6 +83,29 @@ export function runLightOpConformance(name: string, create: () => Promise<CpuKer
       }
     });
 
+    test("writeSlots writes the same page bits (f32, and f16 / bf16 rounding incl. ties, subnormals, overflow, inf, NaN)", () => {
+      let seed = 1000;
+      for (const kvDType of ["f32", "f16", "bf16"] as const) {
+        for (const [T, H, d] of [[1, 2, 64], [37, 2, 64], [256, 2, 64], [9, 3, 13], [5, 1, 4]] as const) {
+          const src = specialFloats(T * H * d, seed++);
+          // each row to a distinct random slot of 2T·H, about a quarter skipped
+          const keys = randomF32(2 * T * H, seed++);
+          const shuffled = Array.from(keys, (_, i) => i).sort((a, b) => keys[a] - keys[b]);
+          const skip = randomF32(T * H, seed++);
+          const slots = new Int32Array(H * T).map((_, i) => (skip[i] < -0.5 ? -1 : shuffled[i]));
+          const elemBytes = kvDType === "f32" ? 4 : 2;
+          const pagesFloats = Math.ceil((2 * T * H * d * elemBytes) / 4);
+          const run = (k: CpuKernels) => {
+            const pages = upload(k, new Float32Array(pagesFloats).fill(7), 0);
+            const ps = upload(k, src, 0), pm = upload(k, new Float32Array(slots.buffer), 0);
+            k.writeSlots(pages, ps, pm, T, H, d, kvDType);
+            return new Uint8Array(k.buffer(), pages, pagesFloats * 4).slice();
+          };
+          assert.deepEqual(run(kernels), run(reference), `writeSlots ${kvDType} T=${T} H=${H} d=${d}`);
+        }
+      }
+    });
+
     test("gateScores matches the f64 gate (head dims and hidden sizes with tails, one token to many)", () => {
       let seed = 900;
       const shapes: GateShape[] = [
@@ -102,6 +125,17 @@ export function runLightOpConformance(name: string, create: () => Promise<CpuKer
       }
     });
   });
+}
+
+/**
+ * Floats that exercise 16-bit rounding: ordinary values, exact ties between
+ * two halves, f16 subnormals and underflow, values past f16's range, ±0,
+ * infinities and NaN.
+ */
+function specialFloats(n: number, seed: number): Float32Array {
+  const special = [0, -0, Infinity, -Infinity, NaN, 65504, 65519.99, 65520, 1e6, -1e-40, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 2 ** -14 * (1 - 2 ** -11)];
+  const r = randomF32(2 * n, seed);
+  return Float32Array.from({ length: n }, (_, i) => (r[2 * i] < -0.6 ? special[Math.floor((r[2 * i + 1] + 1) * 8.5) % special.length] : r[2 * i + 1] * 10 ** Math.round(r[2 * i] * 6)));
 }
 
 /** A packed gate layer (gateLayout.ts) whose logits z land around ±2: scores spread over (0, 1). */

@@ -5,7 +5,8 @@
  * checked against, and the fallback where WebAssembly SIMD is unavailable.
  */
 import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "./kernels.js";
-import { referenceAdd, referenceGateScores, referenceRmsNorm, referenceRope, referenceSiluMul } from "./referenceOps.js";
+import type { KvDType } from "../backend.js";
+import { referenceAdd, referenceGateScores, referenceRmsNorm, referenceRope, referenceSiluMul, referenceWriteSlots } from "./referenceOps.js";
 
 const ALIGN = 64;
 
@@ -104,6 +105,10 @@ class ReferenceKernels implements CpuKernels {
 
   gateScores(scores: number, kPre: number, kPost: number, layer: number, p: GateShape): void {
     referenceGateScores(this.#buffer, scores, kPre, kPost, layer, p);
+  }
+
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
+    referenceWriteSlots(this.#buffer, pages, src, slots, T, H, d, kvDType);
   }
 
   dispose(): void {

@@ -7,6 +7,8 @@
  */
 import { createGateScratch, scoreGate } from "../../gate/gateMath.js";
 import type { GateWeights } from "../../gate/gateWeights.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
+import type { KvDType } from "../backend.js";
 import { gateLayerFloats, unpackGateLayer } from "./gateLayout.js";
 import type { GateShape } from "./kernels.js";
 
@@ -59,6 +61,23 @@ export function referenceGateScores(buf: Buffer, scores: number, kPre: number, k
     for (let t = 0; t < T; t++) {
       const at = (t * H + h) * d;
       out[h * T + t] = scoreGate(gate, 0, h, pre.subarray(at, at + d), post.subarray(at, at + d), scratch);
+    }
+  }
+}
+
+export function referenceWriteSlots(buf: Buffer, pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
+  const from = f32(buf, src, T * H * d), mapping = new Int32Array(buf, slots, H * T);
+  const encode = kvDType === "f16" ? f32ToF16Bits : kvDType === "bf16" ? f32ToBf16Bits : null;
+  let numSlots = 0;
+  for (const slot of mapping) numSlots = Math.max(numSlots, slot + 1);
+  const to = encode ? new Uint16Array(buf, pages, numSlots * d) : f32(buf, pages, numSlots * d);
+  for (let h = 0; h < H; h++) {
+    for (let t = 0; t < T; t++) {
+      const slot = mapping[h * T + t];
+      if (slot < 0) continue;
+      const a = (t * H + h) * d, b = slot * d;
+      if (encode) for (let i = 0; i < d; i++) to[b + i] = encode(from[a + i]);
+      else to.set(from.subarray(a, a + d), b);
     }
   }
 }

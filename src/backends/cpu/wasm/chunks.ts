@@ -12,11 +12,12 @@
  *   add:       x y n
  *   rope:      x cosSin T numHeads half
  *   gate:      scores kPre kPost layer T H d E eps(f32) tokensPerChunk
+ *   writeSlots: pages src slots T H d kvDType(0 f32, 1 f16, 2 bf16)
  */
 import type { KernelExports } from "./wasmModule.js";
 import {
   ARGS, NUM_CHUNKS, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_PAGED_ATTENTION, OP_PAGED_REDUCE, OP_RMS_NORM,
-  OP_ROPE, OP_SILU_MUL, SCRATCH_BASE, SCRATCH_STRIDE,
+  OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS, SCRATCH_BASE, SCRATCH_STRIDE,
 } from "./controlBlock.js";
 
 /** Runs chunk `chunk` of the call in the control block on thread `thread` (whose scratch it may use). */
@@ -61,6 +62,8 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
       ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], T, H, ctl[a + 6], ctl[a + 7], ctlF32[a + 8], h, t0, Math.min(T, t0 + tokensPerChunk),
       ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
     );
+  } else if (op === OP_WRITE_SLOTS) {
+    exports.writeSlots(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], chunk, chunk + 1);
   } else {
     throw new Error(`unknown kernel op ${op}`);
   }

@@ -36,3 +36,8 @@ export const OP_ADD = 8;
 export const OP_ROPE = 9;
 /** The write gate (assembly/gate.ts); a chunk is one KV head's share of tokens. */
 export const OP_GATE = 10;
+/** K or V rows into page slots (assembly/kvWrite.ts); a chunk is one KV head. */
+export const OP_WRITE_SLOTS = 11;
+
+/** Page types as the kernels number them (assembly/pagedBlock.ts). */
+export const KV_DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;

@@ -23,13 +23,13 @@
  */
 import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { PAGE_SIZE } from "../pagedAttention.js";
+import { KV_DTYPE_CODE } from "./controlBlock.js";
 
 export const ENTRIES_AT = 32;
 export const ENTRY = 8;
 /** Floats per partial row: m, l, two pads, acc[d]. */
 export const PARTIAL_HEAD = 4;
 const SLOT_SCALE = 16;
-const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
 
 /** Splits per thread when a call is split along keys: a few, so that a descheduled thread hands work over. */
 const SPLITS_PER_THREAD = 4;
@@ -117,7 +117,7 @@ export function writeDescriptor(buffer: ArrayBufferLike, desc: number, ptrs: Pag
   slots.set([
     ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.blockTables, ptrs.numRing, ptrs.numGlobal,
     ptrs.ringPositions, ptrs.ringAdmitted, p.numQueries, p.qPos0, p.numHeads, p.numKvHeads, p.headDim, 0, p.window,
-    p.rowStride, DTYPE_CODE[p.kvDType], partials, plan.numTasks,
+    p.rowStride, KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks,
   ]);
   new Float32Array(buffer, desc, ENTRIES_AT)[SLOT_SCALE] = p.scale;
   slots.set(plan.entries, ENTRIES_AT);

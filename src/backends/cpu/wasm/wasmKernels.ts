@@ -6,11 +6,13 @@
  * threads come from an injected factory (src/platform/node/ has Node's).
  */
 import { GATE_NORM_EPS } from "../../../gate/gateMath.js";
+import type { KvDType } from "../../backend.js";
 import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "../kernels.js";
 import type { PagedAttentionKernel, PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { planMatmul } from "./chunks.js";
 import {
-  ARGS, CONTROL_BYTES, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, SCRATCH_BASE, SCRATCH_STRIDE,
+  ARGS, CONTROL_BYTES, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS,
+  KV_DTYPE_CODE, SCRATCH_BASE, SCRATCH_STRIDE,
 } from "./controlBlock.js";
 import { KernelThreadPool, type KernelWorkerFactory, type KernelWorkerHandle } from "./threadPool.js";
 import { compileKernelModule, createKernelMemory, instantiateKernels, resolveKernelVariant, WASM_PAGE_BYTES, type KernelExports, type KernelVariant } from "./wasmModule.js";
@@ -149,6 +151,14 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     this.#pool.ctlF32[ARGS + 8] = GATE_NORM_EPS;
     ctl[ARGS + 9] = tokensPerChunk;
     this.#pool.run(H * Math.ceil(T / tokensPerChunk), T * H * d * E >= MIN_PARALLEL_MACS);
+  }
+
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
+    if (T === 0) return;
+    const ctl = this.#beginLight(OP_WRITE_SLOTS);
+    ctl[ARGS] = pages; ctl[ARGS + 1] = src; ctl[ARGS + 2] = slots; ctl[ARGS + 3] = T; ctl[ARGS + 4] = H; ctl[ARGS + 5] = d;
+    ctl[ARGS + 6] = KV_DTYPE_CODE[kvDType];
+    this.#pool.run(H, T * H * d >= MIN_PARALLEL_FLOATS);
   }
 
   /** WG-KV's paged attention (pagedAttention.ts's contract), split over the pool by wasmPagedAttention.ts. */
