@@ -63,6 +63,8 @@ export interface GateHandle {
 
 export interface Backend {
   readonly name: string;
+  /** What runs the ops, for reports (e.g. "wasm relaxed SIMD (FMA), 2 threads"). */
+  readonly description: string;
 
   /** Stores a weight; matrices may keep bf16, vectors and f16 become f32. */
   uploadWeight(data: WeightData, kind: "matrix" | "vector"): Tensor;

@@ -25,6 +25,8 @@ export interface BenchOptions {
 export interface BenchResult {
   readonly model: string;
   readonly backend: string;
+  /** What ran the kernels (build and threads). */
+  readonly kernels: string;
   readonly threads: number;
   readonly policy: string;
   readonly context: number;
@@ -89,6 +91,7 @@ export async function runBench(model: Model, options: BenchOptions, threads: num
   return {
     model: model.name,
     backend: model.backend.name,
+    kernels: model.backend.description,
     threads,
     policy,
     context,

@@ -92,7 +92,7 @@ function withBaseline(result: BenchResult, full: BenchResult): ComparedResult {
 function printRow(r: BenchResult | ComparedResult, header: boolean): void {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   if (header) {
-    process.stdout.write(`backend ${r.backend}, ${r.threads} thread(s), model ${r.model}, policy ${r.policy}\n`);
+    process.stdout.write(`backend ${r.backend} (${r.kernels}), model ${r.model}, policy ${r.policy}\n`);
     process.stdout.write("| context | prefill tok/s | prefill GFLOP/s | decode tok/s | decode GFLOP/s | KV resident MiB | KV peak MiB | admitted |");
     process.stdout.write("ratio" in r ? " KV ratio | prefill time ratio | attention time ratio | decode time ratio |\n" : "\n");
     process.stdout.write("|---|---|---|---|---|---|---|---|" + ("ratio" in r ? "---|---|---|---|\n" : "\n"));

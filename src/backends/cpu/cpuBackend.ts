@@ -32,10 +32,12 @@ function cpu(t: Tensor): CpuTensor {
 
 export class CpuBackend implements Backend {
   readonly name: string;
+  readonly description: string;
   readonly #kv: CpuKvOps;
   readonly #angles: RopeAngles;
   constructor(readonly kernels: CpuKernels, name = "cpu") {
     this.name = name;
+    this.description = kernels.description;
     this.#kv = new CpuKvOps(kernels);
     this.#angles = new RopeAngles(kernels);
   }
