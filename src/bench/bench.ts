@@ -2,12 +2,15 @@
  * @module bench/bench
  *
  * Measures prefill and decode speed and KV memory of a model at a given
- * context length under one KV setting: median of several runs after a
- * warm-up, with achieved GFLOP/s (counted as for full attention).
+ * context length under one or more KV settings: median of several runs after
+ * a warm-up, with achieved GFLOP/s (counted as for full attention). Settings
+ * compared take turns run by run, so a slow spell of a shared machine falls
+ * on all of them alike and their ratios hold.
  */
 import { argmax, createRandom } from "../generate/sampler.js";
 import type { Model } from "../engine/model.js";
 import type { KvSettings } from "../kv/kvSettings.js";
+import type { KvReport } from "../kv/sequenceKv.js";
 import { decodeFlops, prefillFlops } from "./flops.js";
 
 export interface BenchOptions {
@@ -19,7 +22,21 @@ export interface BenchOptions {
   readonly repeat: number;
   /** Prompt ids (at least `context` of them); seeded random ids of the vocabulary when absent. */
   readonly promptIds?: readonly number[];
-  readonly kv?: Partial<KvSettings>;
+}
+
+/** One KV setting to measure; `tag` names it in the log. */
+export interface BenchCase {
+  readonly tag: string;
+  readonly kv: Partial<KvSettings>;
+}
+
+/** One prefill + decode of a case. */
+interface RunTimes {
+  readonly prefillMs: number;
+  readonly attentionMs: number;
+  readonly decodeMs: number;
+  readonly report: KvReport;
+  readonly policy: string;
 }
 
 export interface BenchResult {
@@ -46,48 +63,58 @@ export interface BenchResult {
   readonly admitted_fraction: number;
 }
 
-export async function runBench(model: Model, options: BenchOptions, threads: number, log: (line: string) => void = () => {}): Promise<BenchResult> {
+/** Measures every case: a warm-up round, then `repeat` rounds, each running the cases in turn. */
+export async function runBenches(
+  model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {},
+): Promise<BenchResult[]> {
   const { context, decode, repeat } = options;
   const ids = options.promptIds ? options.promptIds.slice(0, context) : randomIds(model, context);
   model.validatePrompt(ids, decode);
-  const prefillTimes: number[] = [];
-  const attentionTimes: number[] = [];
-  const decodeTimes: number[] = [];
-  let report = null;
-  let policy = "";
-  for (let run = 0; run <= repeat; run++) {
-    const kv = model.createSequence(context + decode, options.kv);
-    try {
-      const t0 = performance.now();
-      let logits = await model.prefill(ids, kv);
-      const t1 = performance.now();
-      const attentionMs = kv.attentionMs;
-      let next = argmax(logits);
-      for (let i = 0; i < decode; i++) {
-        logits = await model.step(next, kv);
-        next = argmax(logits);
-      }
-      const t2 = performance.now();
-      report = kv.report();
-      const st = kv.settings;
-      policy = [st.admission.name, st.selection.name, st.eviction.name, `w${st.window}`, st.kvDType].join("/");
-      if (run === 0) {
-        log(`warm-up: prefill ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms`);
+  const runs: RunTimes[][] = cases.map(() => []);
+  for (let round = 0; round <= repeat; round++) {
+    for (const [i, c] of cases.entries()) {
+      const r = await measureRun(model, ids, decode, c.kv);
+      const times = `prefill ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms`;
+      if (round === 0) {
+        log(c.tag, `warm-up: ${times}`);
         continue;
       }
-      prefillTimes.push(t1 - t0);
-      attentionTimes.push(attentionMs);
-      decodeTimes.push(t2 - t1);
-      log(`run ${run}/${repeat}: prefill ${(t1 - t0).toFixed(0)} ms (attention ${attentionMs.toFixed(0)} ms), decode ${(t2 - t1).toFixed(0)} ms`);
-    } finally {
-      kv.release();
+      runs[i].push(r);
+      log(c.tag, `run ${round}/${repeat}: ${times}`);
     }
   }
-  const prefillMs = median(prefillTimes);
-  const decodeMs = median(decodeTimes);
+  return runs.map((r) => summarize(model, context, decode, threads, r));
+}
+
+async function measureRun(model: Model, ids: readonly number[], decode: number, settings: Partial<KvSettings>): Promise<RunTimes> {
+  const kv = model.createSequence(ids.length + decode, settings);
+  try {
+    const t0 = performance.now();
+    let logits = await model.prefill(ids, kv);
+    const t1 = performance.now();
+    const attentionMs = kv.attentionMs;
+    let next = argmax(logits);
+    for (let i = 0; i < decode; i++) {
+      logits = await model.step(next, kv);
+      next = argmax(logits);
+    }
+    const t2 = performance.now();
+    const st = kv.settings;
+    const policy = [st.admission.name, st.selection.name, st.eviction.name, `w${st.window}`, st.kvDType].join("/");
+    return { prefillMs: t1 - t0, attentionMs, decodeMs: t2 - t1, report: kv.report(), policy };
+  } finally {
+    kv.release();
+  }
+}
+
+/** Medians of a case's runs, and its memory (the same in every run). */
+function summarize(model: Model, context: number, decode: number, threads: number, runs: readonly RunTimes[]): BenchResult {
+  const prefillMs = median(runs.map((r) => r.prefillMs));
+  const decodeMs = median(runs.map((r) => r.decodeMs));
+  const { report, policy } = runs[runs.length - 1];
   const c = model.config;
-  const numEntries = report!.numTokens * c.numLayers * c.numKvHeads;
-  const numAdmitted = report!.admittedByHead.flat().reduce((a, b) => a + b, 0);
+  const numEntries = report.numTokens * c.numLayers * c.numKvHeads;
+  const numAdmitted = report.admittedByHead.flat().reduce((a, b) => a + b, 0);
   return {
     model: model.name,
     backend: model.backend.name,
@@ -97,15 +124,15 @@ export async function runBench(model: Model, options: BenchOptions, threads: num
     context,
     decode,
     prefill_ms: round(prefillMs),
-    prefill_attention_ms: round(median(attentionTimes)),
+    prefill_attention_ms: round(median(runs.map((r) => r.attentionMs))),
     decode_ms_per_token: round(decode ? decodeMs / decode : 0),
     prefill_tokens_per_s: round((context / prefillMs) * 1000),
     decode_tokens_per_s: round(decode ? (decode / decodeMs) * 1000 : 0),
     prefill_gflops: round(prefillFlops(c, context) / prefillMs / 1e6),
     decode_gflops: round(decode ? decodeFlops(c, context, decode) / decodeMs / 1e6 : 0),
-    kv_resident_bytes: report!.residentBytes,
-    kv_peak_bytes: report!.peakBytes,
-    kv_full_attention_bytes: report!.fullAttentionBytes,
+    kv_resident_bytes: report.residentBytes,
+    kv_peak_bytes: report.peakBytes,
+    kv_full_attention_bytes: report.fullAttentionBytes,
     admitted_fraction: round(numAdmitted / numEntries, 4),
   };
 }

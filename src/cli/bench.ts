@@ -7,10 +7,9 @@
  */
 import { Command } from "commander";
 import { availableParallelism } from "node:os";
-import { runBench, type BenchResult } from "../bench/bench.js";
+import { runBenches, type BenchCase, type BenchResult } from "../bench/bench.js";
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
-import type { KvSettings } from "../kv/kvSettings.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
@@ -52,11 +51,12 @@ export function benchCommand(): Command {
         const promptIds = flags.text ? await promptFromText(model, flags.text, Math.max(...contexts)) : undefined;
         const compare = kv.admission?.name !== "full" || kv.selection?.name !== "all" || kv.eviction?.name !== "none";
         const results: (BenchResult | ComparedResult)[] = [];
+        const cases: BenchCase[] = [{ tag: compare ? "policy" : "context", kv }];
+        if (compare) cases.push({ tag: "full", kv: { ...kv, admission: undefined, selection: undefined, eviction: undefined } });
         for (const context of contexts) {
-          const log = (tag: string) => (line: string) => process.stderr.write(`[${tag} ${context}] ${line}\n`);
-          const run = (settings: Partial<KvSettings>, tag: string) => runBench(model, { context, decode, repeat, promptIds, kv: settings }, threads, log(tag));
-          const result = await run(kv, compare ? "policy" : "context");
-          results.push(compare ? withBaseline(result, await run({ ...kv, admission: undefined, selection: undefined, eviction: undefined }, "full")) : result);
+          const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context}] ${line}\n`);
+          const [result, full] = await runBenches(model, { context, decode, repeat, promptIds }, cases, threads, log);
+          results.push(full ? withBaseline(result, full) : result);
           if (!flags.json) printRow(results[results.length - 1], results.length === 1);
         }
         if (flags.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results) + "\n");
