@@ -1,9 +1,9 @@
-// The per-key-block math of attention.ts, for one row or a pair of rows that
-// share the block's K/V rows. Pairing halves the loads per flop: the QK step
+// The per-key-block math of the paged attention (pagedAttend.ts), for one row
+// or a pair of rows that share the block's K/V rows. Pairing halves the loads per flop: the QK step
 // keeps 2 rows × 4 keys = 8 accumulators in registers, the PV step 2 rows ×
 // 16 lanes of d; both fit the 16 xmm registers V8 allocates.
 //
-// scores: f32 [KEY_BLOCK] per row; kBlock, vBlock: f32 [numKeys, d] (row stride d).
+// scores: f32 [BLOCK_KEYS] per row; kBlock, vBlock: f32 [numKeys, d] (row stride d).
 import { expF32, expF32x4, hsum, hsum4, madd } from "./simdMath";
 
 /** Scalar part of a·b over [d4, d) (only when d is not a multiple of 4). */
@@ -74,40 +74,6 @@ export function scores2(sa: usize, sb: usize, qa: usize, qb: usize, kBlock: usiz
     store<f32>(sa + (<usize>j << 2), score1(qa, kRow, d4, d, scale));
     store<f32>(sb + (<usize>j << 2), score1(qb, kRow, d4, d, scale));
   }
-}
-
-/**
- * Online-softmax step of one row: with m, l at state[0], state[1], takes the
- * row's first numKeys scores in s, raises m to their max, replaces s[j] by
- * e^(s[j] - m) (and s[j] by 0 for numKeys <= j < padTo), updates l, and
- * returns alpha = e^(mOld - m), the factor that rescales what was summed before.
- */
-export function softmaxStep(s: usize, numKeys: i32, padTo: i32, state: usize): f32 {
-  let maxv = f32x4.splat(-Infinity);
-  let j = 0;
-  for (; j + 4 <= numKeys; j += 4) maxv = f32x4.max(maxv, v128.load(s + (<usize>j << 2)));
-  let m = max(max(f32x4.extract_lane(maxv, 0), f32x4.extract_lane(maxv, 1)), max(f32x4.extract_lane(maxv, 2), f32x4.extract_lane(maxv, 3)));
-  for (; j < numKeys; j++) m = max(m, load<f32>(s + (<usize>j << 2)));
-  const mOld = load<f32>(state);
-  m = max(m, mOld);
-  const mv = f32x4.splat(m);
-  let sumv = f32x4.splat(0);
-  for (j = 0; j + 4 <= numKeys; j += 4) {
-    const p = expF32x4(f32x4.sub(v128.load(s + (<usize>j << 2)), mv));
-    v128.store(s + (<usize>j << 2), p);
-    sumv = f32x4.add(sumv, p);
-  }
-  let sum = hsum(sumv);
-  for (; j < numKeys; j++) {
-    const p = expF32(load<f32>(s + (<usize>j << 2)) - m);
-    store<f32>(s + (<usize>j << 2), p);
-    sum += p;
-  }
-  for (; j < padTo; j++) store<f32>(s + (<usize>j << 2), 0);
-  const alpha = expF32(mOld - m);
-  store<f32>(state, m);
-  store<f32>(state, load<f32>(state, 4) * alpha + sum, 4);
-  return alpha;
 }
 
 /** acc = alpha * acc + sum_j p[j] v_j over numKeys keys, 16 lanes of d at a time. */

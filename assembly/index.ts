@@ -2,7 +2,6 @@
 // Every export works on byte offsets into the imported shared memory and
 // computes one thread's share of a call; the host splits the work.
 export { matmulF32, matmulBf16 } from "./matmul";
-export { attention, attentionScratchBytes } from "./attention";
 export { pagedAttentionTask, pagedAttentionScratchBytes } from "./pagedAttention";
 export { pagedAttentionReduce } from "./pagedReduce";
 export { rmsNormRows, siluMulRange, addRange, ropeRows } from "./elementwise";

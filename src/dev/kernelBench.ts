@@ -1,17 +1,17 @@
 /**
  * @module dev/kernelBench
  *
- * Kernel lab: GFLOP/s of matmul and attention for the reference kernels and
+ * Kernel lab: GFLOP/s of matmul and paged attention for the reference kernels and
  * the wasm kernels on 1 and on 2+ threads, on the default model's shapes
  * (hidden 384, 6 heads × 64, 2 KV heads, MLP 1024, vocab 8192).
  *
- *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|attention|paged] [--m=1,64,256,512] [--window=ms] [--variant=auto|relaxed|baseline]
+ *   node dist/dev/kernelBench.js [--no-ref] [--only=matmul|paged] [--m=1,64,256,512] [--window=ms] [--variant=auto|relaxed|baseline]
  *
  * Timings are the best of several batches over --window ms per cell (default 400; longer windows
- * ride out other processes on a shared machine). The reference is slow: it is timed only for M <= 256 and attention at <= 4K keys.
+ * ride out other processes on a shared machine). The reference is slow: it is timed only for M <= 256 and decode-sized attention.
  * Paged attention (pagedAttentionBench.ts) compares the TypeScript fallback ("ref JS" column) with the wasm kernel.
  */
-import type { AttentionParams, CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
+import type { CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
 import { createReferenceKernels } from "../backends/cpu/referenceKernels.js";
 import { hasPagedAttention } from "../backends/cpu/cpuKvOps.js";
 import { jsPagedAttention } from "../backends/cpu/pagedAttentionJs.js";
@@ -29,9 +29,6 @@ const windowMs = Number(flag("window") ?? 400);
 const variant = (flag("variant") ?? "auto") as "auto" | "relaxed" | "baseline";
 const NKs: readonly (readonly [number, number, string])[] = [
   [384, 384, "q/o proj"], [128, 384, "k/v proj"], [1024, 384, "mlp up"], [384, 1024, "mlp down"], [8192, 384, "lm head"],
-];
-const ATTENTION: readonly (readonly [number, number, string])[] = [
-  [1, 1024, "decode 1K"], [1, 4096, "decode 4K"], [1, 8192, "decode 8K"], [256, 1024, "prefill 256 × 1K"],
 ];
 
 const PAGED: readonly (PagedShape & { what: string })[] = [
@@ -85,21 +82,6 @@ function benchMatmul(impl: Impl, M: number, N: number, K: number, dtype: WeightD
   return flops / time(() => k.matmul(out, x, w, dtype, 0, M, N, K)) / 1e9;
 }
 
-function benchAttention(impl: Impl, numQueries: number, numKeys: number): [number, number] | null {
-  const p: AttentionParams = {
-    numQueries, qPos0: numKeys - numQueries, numHeads: 6, numKvHeads: 2, headDim: 64, kvCapacity: numKeys, scale: 1 / 8,
-  };
-  let flops = 0;
-  for (let r = 0; r < numQueries; r++) flops += 4 * (p.qPos0 + r + 1) * p.headDim * p.numHeads;
-  if (!impl.canRun(flops)) return null;
-  const k = impl.kernels;
-  const qBytes = numQueries * p.numHeads * p.headDim * 4, kvBytes = p.numKvHeads * numKeys * p.headDim * 4;
-  const q = k.alloc(qBytes), kk = k.alloc(kvBytes), v = k.alloc(kvBytes), out = k.alloc(qBytes);
-  for (const [ptr, n] of [[q, qBytes], [kk, kvBytes], [v, kvBytes]] as const) fillRandom(k, ptr, n);
-  const seconds = time(() => k.attention(out, q, kk, v, p));
-  return [flops / seconds / 1e9, seconds * 1e3];
-}
-
 function benchPaged(impl: Impl, shape: PagedShape): [number, number] | null {
   const k = impl.kernels;
   // NOTE: the TypeScript fallback is timed only on decode shapes: prefill ones take it seconds
@@ -143,14 +125,6 @@ async function main(): Promise<void> {
     for (const shape of PAGED) {
       const r = impls.map((impl) => benchPaged(impl, shape));
       console.log(`${shape.what.padEnd(26)}${r.map((x) => fmt(x && x[0])).join("")}${fmt(r[2] && r[2][1])}`);
-    }
-  }
-  if (only === undefined || only === "attention") {
-    console.log(`\nattention (6 heads, 2 KV heads, headDim 64), GFLOP/s (last column: ms per call, ${impls[2].name})`);
-    console.log(`${"case".padEnd(26)}${header}       ms`);
-    for (const [numQueries, numKeys, what] of ATTENTION) {
-      const r = impls.map((impl) => benchAttention(impl, numQueries, numKeys));
-      console.log(`${what.padEnd(26)}${r.map((x) => fmt(x && x[0])).join("")}${fmt(r[2] && r[2][1])}`);
     }
   }
   for (const impl of impls) impl.kernels.dispose();

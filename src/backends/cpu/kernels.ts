@@ -7,30 +7,17 @@
  * Kernels are synchronous: the CPU backend wraps them behind the async Backend
  * interface.
  *
- * Two implementations pass one conformance suite (kernels.conformance.ts):
+ * Two implementations pass one conformance suite (kernels.conformance.ts,
+ * lightOps.conformance.ts; paged attention, an optional extra, has its own):
  * - `createReferenceKernels()`: plain TypeScript loops, the semantic reference.
- * - `createWasmKernels()`: WebAssembly SIMD, split across worker threads.
+ * - `createWasmKernels()`: WebAssembly SIMD (with fused multiply-add where the
+ *   runtime has relaxed SIMD), split across worker threads.
  */
 
 import type { KvDType } from "../backend.js";
 
 /** Storage dtypes of weight matrices as the kernels read them. */
 export type WeightDType = "f32" | "bf16";
-
-/** Parameters of one causal attention call over a contiguous KV store. */
-export interface AttentionParams {
-  /** Number of query rows (tokens) in this call. */
-  readonly numQueries: number;
-  /** Absolute position of the first query; query r sits at position qPos0 + r. */
-  readonly qPos0: number;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headDim: number;
-  /** Token capacity of the KV store per KV head (its row stride is capacity * headDim). */
-  readonly kvCapacity: number;
-  /** Softmax scale, normally 1 / sqrt(headDim). */
-  readonly scale: number;
-}
 
 /** Dimensions of a gate call: T tokens, H KV heads of head dim d, E hidden units per head. */
 export interface GateShape {
@@ -56,16 +43,6 @@ export interface CpuKernels {
    * bias: f32 [N] or 0 for none; out: f32 [M, N]. out must not alias x.
    */
   matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void;
-
-  /**
-   * Causal grouped-query attention of queries against a contiguous KV store.
-   * q:   f32 [numQueries, numHeads, headDim]
-   * k,v: f32 [numKvHeads, kvCapacity, headDim] (keys already rotated)
-   * out: f32 [numQueries, numHeads, headDim]
-   * Query r of head h (KV head h / (numHeads / numKvHeads)) attends to keys
-   * 0 ..= qPos0 + r with softmax(scale * q.k); computed with an online softmax.
-   */
-  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void;
 
   /**
    * out[r, :] = weight * (x[r, :] / sqrt(mean(x[r, :]^2) + eps)), as transformers' RMSNorm in f32.

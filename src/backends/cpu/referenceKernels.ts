@@ -4,7 +4,7 @@
  * Plain TypeScript kernels: the semantic reference every faster kernel is
  * checked against, and the fallback where WebAssembly SIMD is unavailable.
  */
-import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "./kernels.js";
+import type { CpuKernels, GateShape, WeightDType } from "./kernels.js";
 import type { KvDType } from "../backend.js";
 import { referenceAdd, referenceGateScores, referenceRmsNorm, referenceRope, referenceSiluMul, referenceWriteSlots } from "./referenceOps.js";
 
@@ -48,41 +48,6 @@ class ReferenceKernels implements CpuKernels {
         let acc = 0;
         for (let k = 0; k < K; k++) acc += xs[m * K + k] * ws[n * K + k];
         ys[m * N + n] = acc + (bs ? bs[n] : 0);
-      }
-    }
-  }
-
-  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void {
-    const { numQueries, qPos0, numHeads, numKvHeads, headDim: d, kvCapacity, scale } = p;
-    const buf = this.#buffer;
-    const qs = new Float32Array(buf, q, numQueries * numHeads * d);
-    const os = new Float32Array(buf, out, numQueries * numHeads * d);
-    const ks = new Float32Array(buf, k, numKvHeads * kvCapacity * d);
-    const vs = new Float32Array(buf, v, numKvHeads * kvCapacity * d);
-    const group = numHeads / numKvHeads;
-    const scores = new Float32Array(qPos0 + numQueries);
-    for (let r = 0; r < numQueries; r++) {
-      const numKeys = qPos0 + r + 1;
-      for (let h = 0; h < numHeads; h++) {
-        const kvBase = Math.floor(h / group) * kvCapacity * d;
-        const qBase = (r * numHeads + h) * d;
-        let max = -Infinity;
-        for (let j = 0; j < numKeys; j++) {
-          let dot = 0;
-          for (let i = 0; i < d; i++) dot += qs[qBase + i] * ks[kvBase + j * d + i];
-          scores[j] = dot * scale;
-          if (scores[j] > max) max = scores[j];
-        }
-        let sum = 0;
-        for (let j = 0; j < numKeys; j++) {
-          scores[j] = Math.exp(scores[j] - max);
-          sum += scores[j];
-        }
-        for (let i = 0; i < d; i++) {
-          let acc = 0;
-          for (let j = 0; j < numKeys; j++) acc += scores[j] * vs[kvBase + j * d + i];
-          os[qBase + i] = acc / sum;
-        }
       }
     }
   }

@@ -5,7 +5,6 @@
  * and how one chunk is run. Args sit in the control block from slot ARGS on:
  *
  *   matmul:    out x w bias M N K splitOverN
- *   attention: out q k v numQueries qPos0 numHeads numKvHeads headDim kvCapacity scale(f32) queriesPerTask headsPerTask
  *   paged attention (task or reduce): descriptor (pagedAttentionPlan.ts; the tasks are already ordered costliest first)
  *   rmsNorm:   out x weight rows dim eps(f32)
  *   siluMul:   out gate up n
@@ -16,7 +15,7 @@
  */
 import type { KernelExports } from "./wasmModule.js";
 import {
-  ARGS, NUM_CHUNKS, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_PAGED_ATTENTION, OP_PAGED_REDUCE, OP_RMS_NORM,
+  ARGS, NUM_CHUNKS, OP, OP_ADD, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_PAGED_ATTENTION, OP_PAGED_REDUCE, OP_RMS_NORM,
   OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS, SCRATCH_BASE, SCRATCH_STRIDE,
 } from "./controlBlock.js";
 
@@ -32,13 +31,6 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
     if (m0 >= m1 || n0 >= n1) return;
     const fn = op === OP_MATMUL_F32 ? exports.matmulF32 : exports.matmulBf16;
     fn(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], N, K, m0, m1, n0, n1);
-  } else if (op === OP_ATTENTION) {
-    // Tasks run costliest first (the last query blocks of a causal prefill see the most keys).
-    const task = numChunks - 1 - chunk;
-    exports.attention(
-      ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[a + 9],
-      ctlF32[a + 10], ctl[a + 11], ctl[a + 12], task, task + 1, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
-    );
   } else if (op === OP_PAGED_ATTENTION) {
     exports.pagedAttentionTask(ctl[a], chunk, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE]);
   } else if (op === OP_PAGED_REDUCE) {

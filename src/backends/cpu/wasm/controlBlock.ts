@@ -25,7 +25,6 @@ export const CONTROL_BYTES = (MESSAGE + MESSAGE_CHARS) * 4;
 export const OP_QUIT = -1;
 export const OP_MATMUL_F32 = 1;
 export const OP_MATMUL_BF16 = 2;
-export const OP_ATTENTION = 3;
 /** Paged attention: ARGS holds the descriptor pointer (pagedAttentionPlan.ts); a chunk is a task, then a reduce entry. */
 export const OP_PAGED_ATTENTION = 4;
 export const OP_PAGED_REDUCE = 5;

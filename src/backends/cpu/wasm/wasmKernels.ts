@@ -7,11 +7,11 @@
  */
 import { GATE_NORM_EPS } from "../../../gate/gateMath.js";
 import type { KvDType } from "../../backend.js";
-import type { AttentionParams, CpuKernels, GateShape, WeightDType } from "../kernels.js";
+import type { CpuKernels, GateShape, WeightDType } from "../kernels.js";
 import type { PagedAttentionKernel, PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { planMatmul } from "./chunks.js";
 import {
-  ARGS, CONTROL_BYTES, OP, OP_ADD, OP_ATTENTION, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS,
+  ARGS, CONTROL_BYTES, OP, OP_ADD, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS,
   KV_DTYPE_CODE, SCRATCH_BASE, SCRATCH_STRIDE,
 } from "./controlBlock.js";
 import { KernelThreadPool, type KernelWorkerFactory, type KernelWorkerHandle } from "./threadPool.js";
@@ -36,8 +36,6 @@ const ALIGN = 64;
 const SCRATCH_BYTES = 256 * 1024;
 /** Below this many multiply-adds a matmul runs on the calling thread alone: waking workers costs more. */
 const MIN_PARALLEL_MACS = 1 << 16;
-/** Most query rows (query × head) one attention task holds; they share each K/V block while it is in L1. */
-const MAX_TASK_ROWS = 24;
 /** Below this many floats a light op (norm, SiLU, add, RoPE) runs on the calling thread alone. */
 const MIN_PARALLEL_FLOATS = 1 << 14;
 /** Shares per thread of a light op: they are uniform, two let a late thread hand half over. */
@@ -85,32 +83,6 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     ctl[ARGS + 4] = M; ctl[ARGS + 5] = N; ctl[ARGS + 6] = K;
     const numChunks = planMatmul(ctl, M, N, this.numThreads);
     this.#pool.run(numChunks, M * N * K >= MIN_PARALLEL_MACS);
-  }
-
-  attention(out: number, q: number, k: number, v: number, p: AttentionParams): void {
-    this.#checkLive();
-    const { numQueries, qPos0, numHeads, numKvHeads, headDim, kvCapacity, scale } = p;
-    if (numQueries === 0) return;
-    if (numHeads % numKvHeads !== 0) throw new RangeError(`attention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
-    if (qPos0 + numQueries > kvCapacity) throw new RangeError(`attention: keys up to ${qPos0 + numQueries} exceed kvCapacity ${kvCapacity}`);
-    const group = numHeads / numKvHeads;
-    const threads = this.numThreads;
-    // Tasks are (block of queries) × (KV head) × (chunk of its heads). Keep a
-    // KV head's query heads together (they share K/V rows) unless that leaves
-    // a thread idle; give each task several queries when there are plenty.
-    const maxRows = this.#maxTaskRows(headDim);
-    const headChunks = Math.min(group, Math.ceil(threads / (numQueries * numKvHeads)));
-    const headsPerTask = Math.min(maxRows, Math.ceil(group / headChunks));
-    const fairQueries = Math.floor((numQueries * numKvHeads) / (4 * threads));
-    const queriesPerTask = Math.max(1, Math.min(Math.floor(maxRows / headsPerTask), fairQueries));
-    const ctl = this.#pool.begin();
-    ctl[OP] = OP_ATTENTION;
-    ctl[ARGS] = out; ctl[ARGS + 1] = q; ctl[ARGS + 2] = k; ctl[ARGS + 3] = v;
-    ctl[ARGS + 4] = numQueries; ctl[ARGS + 5] = qPos0; ctl[ARGS + 6] = numHeads; ctl[ARGS + 7] = numKvHeads;
-    ctl[ARGS + 8] = headDim; ctl[ARGS + 9] = kvCapacity; this.#pool.ctlF32[ARGS + 10] = scale;
-    ctl[ARGS + 11] = queriesPerTask; ctl[ARGS + 12] = headsPerTask;
-    const numTasks = Math.ceil(numQueries / queriesPerTask) * numKvHeads * Math.ceil(group / headsPerTask);
-    this.#pool.run(numTasks, true);
   }
 
   rmsNorm(out: number, x: number, weight: number, rows: number, dim: number, eps: number): void {
@@ -184,12 +156,6 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
   #runLight(units: number, floats: number): void {
     const parallel = floats >= MIN_PARALLEL_FLOATS;
     this.#pool.run(parallel ? Math.max(1, Math.min(units, this.numThreads * LIGHT_CHUNKS_PER_THREAD)) : 1, parallel);
-  }
-
-  #maxTaskRows(headDim: number): number {
-    let rows = MAX_TASK_ROWS;
-    while (rows > 1 && this.#exports.attentionScratchBytes(rows, headDim) > SCRATCH_BYTES) rows--;
-    return rows;
   }
 
   #checkLive(): void {

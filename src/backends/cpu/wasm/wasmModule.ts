@@ -15,12 +15,6 @@ export const MAX_WASM_PAGES = 65536;
 export interface KernelExports {
   matmulF32(out: number, x: number, w: number, bias: number, N: number, K: number, m0: number, m1: number, n0: number, n1: number): void;
   matmulBf16(out: number, x: number, w: number, bias: number, N: number, K: number, m0: number, m1: number, n0: number, n1: number): void;
-  attention(
-    out: number, q: number, k: number, v: number,
-    numQueries: number, qPos0: number, numHeads: number, numKvHeads: number, headDim: number, kvCapacity: number, scale: number,
-    queriesPerTask: number, headsPerTask: number, taskBegin: number, taskEnd: number, scratch: number,
-  ): void;
-  attentionScratchBytes(rows: number, headDim: number): number;
   /** Paged attention: task `task` (or reduce entry `entry`) of the call described at `desc` (pagedAttentionPlan.ts). */
   pagedAttentionTask(desc: number, task: number, scratch: number): void;
   pagedAttentionReduce(desc: number, entry: number): void;
