@@ -4,33 +4,33 @@
 // operations, so they agree with the reference kernels to a few ulps.
 import { expF32x4, hsum } from "./simdMath";
 
-/**
- * RMSNorm of rows [r0, r1): out[r] = weight * (x[r] * 1/sqrt(mean(x[r]^2) + eps)).
- * x, out: f32 [rows, dim] (out may be x); weight: f32 [dim].
- */
-export function rmsNormRows(out: usize, x: usize, weight: usize, dim: i32, eps: f32, r0: i32, r1: i32): void {
-  const rowBytes = <usize>dim << 2, dim4 = dim & ~3;
-  for (let r = r0; r < r1; r++) {
-    const xr = x + <usize>r * rowBytes, or = out + <usize>r * rowBytes;
-    let acc = f32x4.splat(0);
-    let i = 0;
-    for (; i < dim4; i += 4) {
-      const v = v128.load(xr + (<usize>i << 2));
-      acc = f32x4.add(acc, f32x4.mul(v, v));
-    }
-    let sumSq = hsum(acc);
-    for (; i < dim; i++) sumSq += load<f32>(xr + (<usize>i << 2)) * load<f32>(xr + (<usize>i << 2));
-    const inv: f32 = 1 / Mathf.sqrt(sumSq / <f32>dim + eps);
-    const iv = f32x4.splat(inv);
-    for (i = 0; i < dim4; i += 4) {
-      const o = <usize>i << 2;
-      v128.store(or + o, f32x4.mul(v128.load(weight + o), f32x4.mul(v128.load(xr + o), iv)));
-    }
-    for (; i < dim; i++) {
-      const o = <usize>i << 2;
-      store<f32>(or + o, load<f32>(weight + o) * (load<f32>(xr + o) * inv));
-    }
+/** One row: dst[0..dim) = weight * (src * 1/sqrt(mean(src^2) + eps)); dst may be src. */
+@inline export function rmsNormRow(dst: usize, src: usize, weight: usize, dim: i32, eps: f32): void {
+  const dim4 = dim & ~3;
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i < dim4; i += 4) {
+    const v = v128.load(src + (<usize>i << 2));
+    acc = f32x4.add(acc, f32x4.mul(v, v));
   }
+  let sumSq = hsum(acc);
+  for (; i < dim; i++) sumSq += load<f32>(src + (<usize>i << 2)) * load<f32>(src + (<usize>i << 2));
+  const inv: f32 = 1 / Mathf.sqrt(sumSq / <f32>dim + eps);
+  const iv = f32x4.splat(inv);
+  for (i = 0; i < dim4; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.mul(v128.load(weight + o), f32x4.mul(v128.load(src + o), iv)));
+  }
+  for (; i < dim; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(weight + o) * (load<f32>(src + o) * inv));
+  }
+}
+
+/** RMSNorm of rows [r0, r1): x, out f32 [rows, dim] (out may be x); weight f32 [dim]. */
+export function rmsNormRows(out: usize, x: usize, weight: usize, dim: i32, eps: f32, r0: i32, r1: i32): void {
+  const rowBytes = <usize>dim << 2;
+  for (let r = r0; r < r1; r++) rmsNormRow(out + <usize>r * rowBytes, x + <usize>r * rowBytes, weight, dim, eps);
 }
 
 /** out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for i in [i0, i1); out may be gate. */

@@ -5,6 +5,7 @@
 // The layer's weights are packed (src/backends/cpu/kernels.ts, gateLayerFloats):
 //   f32 preNorm[d], postNorm[d], w1[H, E, 2d], b1[H, E], w2[H, E], b2[H]
 // kPre, kPost: f32 [T, H, d] (keys before and after RoPE); scores: f32 [H, T].
+import { rmsNormRow } from "./elementwise";
 import { matmulRange } from "./matmul";
 import { expF32, geluErfF32x4, hsum } from "./simdMath";
 
@@ -16,28 +17,6 @@ const MIN_SCORE: f32 = 1e-3;
 /** Scratch bytes of one gate task: x f32 [GATE_TILE, 2d] and u f32 [GATE_TILE, E]. */
 export function gateScratchBytes(d: i32, E: i32): i32 {
   return GATE_TILE * (2 * d + E) * 4;
-}
-
-/** dst[0..d) = weight * (src * 1/sqrt(mean(src^2) + eps)). */
-@inline function normInto(dst: usize, src: usize, weight: usize, d: i32, eps: f32): void {
-  let acc = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= d; i += 4) {
-    const v = v128.load(src + (<usize>i << 2));
-    acc = f32x4.add(acc, f32x4.mul(v, v));
-  }
-  let sumSq = hsum(acc);
-  for (; i < d; i++) sumSq += load<f32>(src + (<usize>i << 2)) * load<f32>(src + (<usize>i << 2));
-  const inv: f32 = 1 / Mathf.sqrt(sumSq / <f32>d + eps);
-  const iv = f32x4.splat(inv);
-  for (i = 0; i + 4 <= d; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(dst + o, f32x4.mul(v128.load(weight + o), f32x4.mul(v128.load(src + o), iv)));
-  }
-  for (; i < d; i++) {
-    const o = <usize>i << 2;
-    store<f32>(dst + o, load<f32>(weight + o) * (load<f32>(src + o) * inv));
-  }
 }
 
 /** w2 · gelu(u) over E hidden units. */
@@ -71,8 +50,8 @@ export function gateScoresTask(
     const n = min(GATE_TILE, t1 - tile);
     for (let r = 0; r < n; r++) {
       const at = <usize>((tile + r) * H + h) * dBytes, row = x + <usize>r * 2 * dBytes;
-      normInto(row, kPre + at, preNorm, d, eps);
-      normInto(row + dBytes, kPost + at, postNorm, d, eps);
+      rmsNormRow(row, kPre + at, preNorm, d, eps);
+      rmsNormRow(row + dBytes, kPost + at, postNorm, d, eps);
     }
     matmulRange<f32>(u, x, w1, b1, E, 2 * d, 0, n, 0, E);
     for (let r = 0; r < n; r++) {
