@@ -14,23 +14,31 @@ test("a fresh pool of 8 has 7 usable pages, page 0 reserved", () => {
   pool.checkInvariants();
 });
 
-test("allocation takes from the head, free appends at the tail in the order given", () => {
+test("allocation takes from the head; freed pages go back to the head and are reused first, in the order given", () => {
   const pool = new BlockPool(8);
   assert.deepEqual(pool.allocate(3), [1, 2, 3]);
   assert.deepEqual(pool.freeQueue(), [4, 5, 6, 7]);
   pool.free([2]);
-  assert.deepEqual(pool.freeQueue(), [4, 5, 6, 7, 2]);
+  assert.deepEqual(pool.freeQueue(), [2, 4, 5, 6, 7]);
   pool.free([3, 1]);
-  assert.deepEqual(pool.freeQueue(), [4, 5, 6, 7, 2, 3, 1]);
-  assert.deepEqual(pool.allocate(2), [4, 5]);
-  assert.equal(pool.allocateOne(), 6);
-  assert.deepEqual(pool.freeQueue(), [7, 2, 3, 1]);
+  assert.deepEqual(pool.freeQueue(), [3, 1, 2, 4, 5, 6, 7]);
+  assert.deepEqual(pool.allocate(2), [3, 1]);
+  assert.equal(pool.allocateOne(), 2);
+  assert.deepEqual(pool.freeQueue(), [4, 5, 6, 7]);
   assert.equal(pool.numFreePages, 4);
   assert.equal(pool.numOwnedPages, 3);
-  assert.deepEqual(pool.allocate(4), [7, 2, 3, 1]);
+  assert.deepEqual(pool.allocate(4), [4, 5, 6, 7]);
   assert.deepEqual(pool.freeQueue(), []);
   pool.free([1]);
   assert.deepEqual(pool.freeQueue(), [1]);
+  pool.checkInvariants();
+});
+
+test("a page listed twice in one free call is a double free, and nothing is freed", () => {
+  const pool = new BlockPool(8);
+  pool.allocate(3);
+  assert.throws(() => pool.free([2, 2]), CacheInvariantError);
+  assert.equal(pool.numOwnedPages, 3);
   pool.checkInvariants();
 });
 
@@ -70,7 +78,7 @@ test("pool size is validated", () => {
   assert.equal(new BlockPool(2).numFreePages, 1);
 });
 
-test("randomized allocate/free keeps the invariants and FIFO order (seeded)", () => {
+test("randomized allocate/free keeps the invariants and LIFO order (seeded)", () => {
   const rng = createRng(1234);
   const pool = new BlockPool(33);
   const queue = pool.freeQueue(); // model of the free list
@@ -91,7 +99,7 @@ test("randomized allocate/free keeps the invariants and FIFO order (seeded)", ()
         pages.push(...owned.splice(Math.floor(rng() * owned.length), 1));
       }
       pool.free(pages);
-      queue.push(...pages);
+      queue.unshift(...pages);
     }
     pool.checkInvariants();
     assert.deepEqual(pool.freeQueue(), queue);

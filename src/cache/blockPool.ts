@@ -17,9 +17,15 @@
  * - The free list is a doubly-linked list threaded through two Int32Arrays
  *   indexed by page id (intrusive), so allocate/free move links and never
  *   allocate memory; `prev`/`next` of each free page agree with its neighbours.
- * - FIFO order: {@link BlockPool.allocate} takes from the head, {@link BlockPool.free}
- *   appends at the tail, in the order given. The pool keeps no content cache,
- *   so the order only makes page ids predictable (tests pin them).
+ * - LIFO order: {@link BlockPool.allocate} takes from the head and
+ *   {@link BlockPool.free} puts pages back at the head, so the pages freed
+ *   last are reused first (those of one call in the order given). The pool is
+ *   sized for the worst case (every token admitted) but the OS backs only
+ *   pages that were written: reusing warm pages keeps a process's resident
+ *   memory at what its sequences hold. (First-in-first-out reuse walked each
+ *   new sequence onto untouched pages; after a few gated sequences the whole
+ *   worst-case pool was resident.) The order also makes page ids predictable
+ *   (tests pin them).
  */
 
 import { assert, InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
@@ -35,7 +41,7 @@ const STATE_OWNED = 0;
 const STATE_FREE = 1;
 const STATE_NULL = 2;
 
-/** Fixed pool of page ids with an intrusive FIFO free list. */
+/** Fixed pool of page ids with an intrusive LIFO free list. */
 export class BlockPool {
   /** Pages in the pool, the null page included. */
   readonly numPages: number;
@@ -101,15 +107,18 @@ export class BlockPool {
     return this.#popHead();
   }
 
-  /** Returns owned pages to the tail of the free list, in the order given. */
+  /** Returns owned pages to the head of the free list: the next allocations take them back in the order given. */
   free(pages: Iterable<number>): void {
-    for (const page of pages) {
+    const list = [...pages];
+    const seen = new Set<number>();
+    for (const page of list) {
       assert(
-        Number.isInteger(page) && page >= 0 && page < this.numPages && this.#state[page] === STATE_OWNED,
+        Number.isInteger(page) && page >= 0 && page < this.numPages && this.#state[page] === STATE_OWNED && !seen.has(page),
         () => `free: page ${page} is not owned (${page === NULL_PAGE ? "null page" : "double free or bad id"})`,
       );
-      this.#pushTail(page);
+      seen.add(page);
     }
+    for (let i = list.length - 1; i >= 0; i--) this.#pushHead(list[i]);
   }
 
   /** The free list from head (next allocated) to tail. For tests and debugging; allocates. */
@@ -154,6 +163,16 @@ export class BlockPool {
     if (this.#tail === NONE) this.#head = page;
     else this.#next[this.#tail] = page;
     this.#tail = page;
+    this.#numFree++;
+  }
+
+  #pushHead(page: number): void {
+    this.#state[page] = STATE_FREE;
+    this.#prev[page] = NONE;
+    this.#next[page] = this.#head;
+    if (this.#head === NONE) this.#tail = page;
+    else this.#prev[this.#head] = page;
+    this.#head = page;
     this.#numFree++;
   }
 

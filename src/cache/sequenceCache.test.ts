@@ -140,3 +140,30 @@ test("whole and split prefill agree with the rule on every head (2 layers x 2 he
   assert.deepEqual(Array.from(whole.numAdmittedByHead()), perHead.map((f) => f.reduce((a, b) => a + b, 0)));
   assert.equal(whole.residentBytesByHead()[0], 2 * 16 * 64); // admits nothing: the ring only
 });
+
+test("successive sequences reuse the pages the earlier ones wrote (the resident set stays at one sequence's)", () => {
+  const rng = createRng(77);
+  const pool = new BlockPool(400);
+  const everUsed = new Set<number>();
+  let mostHeld = 0;
+  for (let run = 0; run < 4; run++) {
+    const seq = new SequenceCache(pool, config({ numLayers: 2 }));
+    // a gated prefill then decode: about 30% admitted, in chunks of up to the window
+    for (let pos = 0; pos < 300; ) {
+      const n = Math.min(300 - pos, 1 + Math.floor(rng() * 16));
+      for (let layer = 0; layer < 2; layer++) {
+        seq.allocateLayer(layer, n, Uint8Array.from({ length: 2 * n }, () => (rng() < 0.3 ? 1 : 0)));
+      }
+      pos += n;
+    }
+    for (let layer = 0; layer < 2; layer++) for (let h = 0; h < 2; h++) {
+      const head = seq.head(layer, h);
+      for (const page of [...head.ringPageIds, ...head.globalPageIds]) everUsed.add(page);
+    }
+    mostHeld = Math.max(mostHeld, pool.numOwnedPages);
+    seq.release();
+    pool.checkInvariants();
+  }
+  // first-in-first-out reuse would have walked on to fresh pages in every run
+  assert.ok(everUsed.size <= mostHeld + 8, `${everUsed.size} distinct pages for sequences holding at most ${mostHeld}`);
+});
