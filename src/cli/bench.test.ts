@@ -25,6 +25,15 @@ interface Result {
   ratio: { kv_resident: number; prefill_time: number };
 }
 
+test("bench runs the kernel build --simd names and says which ran", () => {
+  for (const [simd, kernels] of [["baseline", "wasm SIMD, 1 thread"], ["relaxed", "wasm relaxed SIMD (FMA), 1 thread"]]) {
+    const args = ["bench", "--context", "32", "--decode", "1", "--repeat", "1", "--threads", "1", "--simd", simd, "--json"];
+    const run = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as Result).kernels, kernels);
+  }
+});
+
 test("bench compares a policy with full attention, interleaving their runs", () => {
   const args = ["bench", "--context", "64,96", "--decode", "3", "--repeat", "2", "--admission", "local", "--window", "32", "--threads", "2", "--json"];
   const run = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });

@@ -360,6 +360,7 @@ describe("bad token ids and flags", () => {
     expectError(forward(model, "--ids", "1", "--threads", "0"), ["--threads"]);
     expectError(forward(model, "--ids", "1", "--backend", "tpu"), ["--backend", "cpu-reference"]);
     expectError(forward(model, "--ids", "1", "--rope-freq", "f64"), ["--rope-freq"]);
+    expectError(forward(model, "--ids", "1", "--simd", "avx2"), ["--simd", "auto, relaxed, baseline", '"avx2"']);
     expectError(["bench", "--model", model, ...BACKEND, "--context", "abc"], ["--context", '"abc"']);
   });
 

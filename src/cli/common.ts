@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { InvalidInputError } from "../errors.js";
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from "../index.js";
-import { BACKEND_NAMES, type BackendName } from "../platform/node/backend.js";
+import { BACKEND_NAMES, SIMD_BUILDS, type BackendName, type SimdBuild } from "../platform/node/backend.js";
 import type { RopeFrequencyDType } from "../model/rope.js";
 import type { KvSettings } from "../kv/kvSettings.js";
 import { resolveKvOptions } from "../platform/node/kvOptions.js";
@@ -15,15 +15,17 @@ export interface ModelFlags {
   model: string;
   backend: string;
   threads?: string;
+  simd: string;
   ropeFreq: string;
 }
 
-/** Adds --model, --backend, --threads and --rope-freq to a command. */
+/** Adds --model, --backend, --threads, --simd and --rope-freq to a command. */
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("--model <dir>", "Hugging Face model folder", DEFAULT_MODEL_DIR)
     .option("--backend <name>", `compute backend (${BACKEND_NAMES.join(", ")})`, "cpu")
     .option("--threads <n>", "CPU threads (default: all cores)")
+    .option("--simd <build>", `CPU kernel build: ${SIMD_BUILDS.join(", ")} (relaxed: fused multiply-add; auto: relaxed where the runtime has it)`, "auto")
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32");
 }
 
@@ -116,11 +118,13 @@ export async function loadModelFromFlags(flags: ModelFlags): Promise<Model> {
   if (!(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
     throw new InvalidInputError(`--backend must be one of ${BACKEND_NAMES.join(", ")}, got "${flags.backend}"`);
   }
+  if (!(SIMD_BUILDS as readonly string[]).includes(flags.simd)) throw new InvalidInputError(`--simd must be one of ${SIMD_BUILDS.join(", ")}, got "${flags.simd}"`);
   if (flags.ropeFreq !== "f32" && flags.ropeFreq !== "bf16") throw new InvalidInputError(`--rope-freq must be f32 or bf16, got "${flags.ropeFreq}"`);
   let lastReported = -1;
   return loadModel(flags.model, {
     backend: flags.backend as BackendName,
     threads: parseIntFlag("--threads", flags.threads),
+    simd: flags.simd as SimdBuild,
     ropeFreqDType: flags.ropeFreq as RopeFrequencyDType,
     onProgress(loaded, total) {
       if (total < 64 * 1024 * 1024) return; // small models load too fast to need progress
