@@ -2,7 +2,7 @@
 // range of tokens, both key norms, W1 (the matmul micro-kernels), the exact
 // GELU, W2 and the sigmoid, without leaving the thread.
 //
-// The layer's weights are packed (src/backends/cpu/kernels.ts, gateLayerFloats):
+// The layer's weights are packed (src/backends/cpu/gateLayout.ts):
 //   f32 preNorm[d], postNorm[d], w1[H, E, 2d], b1[H, E], w2[H, E], b2[H]
 // kPre, kPost: f32 [T, H, d] (keys before and after RoPE); scores: f32 [H, T].
 import { rmsNormRow } from "./elementwise";

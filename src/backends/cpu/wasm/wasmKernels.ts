@@ -114,8 +114,8 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     this.#checkLive();
     if (T === 0) return;
     if (this.#exports.gateScratchBytes(d, E) > SCRATCH_BYTES) throw new RangeError(`gate: head dim ${d} with ${E} hidden units is too large for the thread scratch`);
-    // a few chunks per thread, each at least a tile of tokens of one KV head
-    const tokensPerChunk = Math.max(MIN_GATE_TOKENS, Math.ceil((T * H) / (this.numThreads * LIGHT_CHUNKS_PER_THREAD * H)));
+    // chunks are (KV head, run of tokens): a few per thread, each at least one tile of tokens
+    const tokensPerChunk = Math.max(MIN_GATE_TOKENS, Math.ceil(T / (this.numThreads * LIGHT_CHUNKS_PER_THREAD)));
     const ctl = this.#pool.begin();
     ctl[OP] = OP_GATE;
     ctl[ARGS] = scores; ctl[ARGS + 1] = kPre; ctl[ARGS + 2] = kPost; ctl[ARGS + 3] = layer;
