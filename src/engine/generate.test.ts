@@ -69,3 +69,13 @@ test("token ids out of range and over-long prompts are refused", async () => {
   await assert.rejects(collect(generate(model, [0, 99999])), /token id 99999 at index 1 is out of range/);
   await assert.rejects(collect(generate(model, [0, 1], { maxNewTokens: model.config.maxPositions })), /exceeds max_position_embeddings/);
 });
+
+test("concurrent generations on one model give what each gives alone (prompts of different lengths)", async () => {
+  const long = { messages: [{ role: "user", content: `${"The grass is green. The sky is blue. ".repeat(60)}What is the special magic number for lively-pencil-22?` }] };
+  const options = { maxNewTokens: 12 };
+  const alone = [];
+  for (const prompt of [question, long]) alone.push((await collect(generate(model, prompt, options))).ids);
+  const together = await Promise.all([question, long, question].map(async (prompt) => (await collect(generate(model, prompt, options))).ids));
+  assert.deepEqual(together, [alone[0], alone[1], alone[0]]);
+  for (const [, { numFreePages, numUsablePages }] of model.checkKvInvariants()) assert.equal(numFreePages, numUsablePages);
+});

@@ -1,10 +1,12 @@
 /**
  * @module kv/kvCacheManager
  *
- * Owns a model's page pool (bookkeeping and backend storage) and hands out
- * sequence caches. The pool is sized for the worst case of the sequences it
- * serves (every token admitted) and grows between sequences when a longer
- * one arrives; what a sequence actually holds is reported page by page.
+ * Owns a model's page pools (bookkeeping and backend storage) and hands out
+ * sequence caches. Each sequence reserves its worst case (every token
+ * admitted) in a pool when it is created, so sequences generating at once can
+ * never run each other out of pages mid-way; what a sequence actually holds
+ * is reported page by page. A sequence that fits no pool gets a new one (a
+ * pool nobody uses is replaced by a larger one instead).
  */
 import type { Backend, KvDType, KvPool } from "../backends/backend.js";
 import { BlockPool, PAGE_SIZE } from "../cache/blockPool.js";
@@ -15,15 +17,16 @@ import { SequenceKv } from "./sequenceKv.js";
 
 const BYTES_PER_ELEMENT = { f32: 4, f16: 2, bf16: 2 } as const;
 
-/** One page pool: its bookkeeping, its storage and how many sequences use it. */
+/** One page pool: its bookkeeping, its storage and the pages its live sequences reserved. */
 interface PoolEntry {
-  blockPool: BlockPool;
-  storage: KvPool;
+  readonly blockPool: BlockPool;
+  readonly storage: KvPool;
   numLive: number;
+  numReserved: number;
 }
 
 export class KvCacheManager {
-  readonly #pools = new Map<KvDType, PoolEntry>();
+  readonly #pools = new Map<KvDType, PoolEntry[]>();
 
   constructor(
     readonly config: ModelConfig,
@@ -35,33 +38,50 @@ export class KvCacheManager {
     const { numLayers, numKvHeads, headDim } = this.config;
     // worst case per (layer, KV head): every token admitted, plus the ring and a partial page
     const pagesPerHead = Math.ceil(capacity / PAGE_SIZE) + settings.window / PAGE_SIZE + 1;
-    const numPagesNeeded = numLayers * numKvHeads * pagesPerHead + 1;
-    let entry = this.#pools.get(settings.kvDType);
-    if (!entry || entry.blockPool.numUsablePages < numPagesNeeded - 1) {
-      if (entry && entry.numLive > 0) throw new Error("the KV pool cannot grow while a sequence holds pages");
-      // NOTE: round up to a power of two so a run of growing requests reallocates rarely.
-      const numPages = 2 ** Math.ceil(Math.log2(numPagesNeeded));
-      entry = { blockPool: new BlockPool(numPages), storage: this.backend.createKvPool(numPages, headDim, settings.kvDType), numLive: 0 };
-      this.#pools.set(settings.kvDType, entry);
-    }
-    const live = entry;
-    const cache = new SequenceCache(live.blockPool, {
+    const numPagesNeeded = numLayers * numKvHeads * pagesPerHead;
+    const entry = this.#poolFor(settings.kvDType, numPagesNeeded);
+    const cache = new SequenceCache(entry.blockPool, {
       numLayers,
       numKvHeads,
       headDim,
       bytesPerElement: BYTES_PER_ELEMENT[settings.kvDType],
       window: settings.window,
     });
-    live.numLive++;
-    return new SequenceKv(this.config, settings, this.backend, live.storage, cache, () => live.numLive--);
+    entry.numLive++;
+    entry.numReserved += numPagesNeeded;
+    return new SequenceKv(this.config, settings, this.backend, entry.storage, cache, () => {
+      entry.numLive--;
+      entry.numReserved -= numPagesNeeded;
+    });
+  }
+
+  /** A pool with `numPages` unreserved pages: an existing one, a larger replacement of an unused one, or a new one. */
+  #poolFor(kvDType: KvDType, numPages: number): PoolEntry {
+    const entries = this.#pools.get(kvDType) ?? [];
+    this.#pools.set(kvDType, entries);
+    const fits = entries.find((e) => e.blockPool.numUsablePages - e.numReserved >= numPages);
+    if (fits) return fits;
+    // NOTE: round up to a power of two so a run of growing requests reallocates rarely.
+    const size = 2 ** Math.ceil(Math.log2(numPages + 1));
+    const entry: PoolEntry = { blockPool: new BlockPool(size), storage: this.backend.createKvPool(size, this.config.headDim, kvDType), numLive: 0, numReserved: 0 };
+    const unused = entries.findIndex((e) => e.numLive === 0);
+    if (unused >= 0) entries[unused] = entry;
+    else entries.push(entry);
+    return entry;
   }
 
   /** Checks every pool's invariants and returns the free page counts (tests). */
   checkInvariants(): Map<KvDType, { numFreePages: number; numUsablePages: number }> {
     const out = new Map<KvDType, { numFreePages: number; numUsablePages: number }>();
-    for (const [dtype, { blockPool }] of this.#pools) {
-      blockPool.checkInvariants();
-      out.set(dtype, { numFreePages: blockPool.numFreePages, numUsablePages: blockPool.numUsablePages });
+    for (const [dtype, entries] of this.#pools) {
+      let numFreePages = 0, numUsablePages = 0;
+      for (const { blockPool, numReserved } of entries) {
+        blockPool.checkInvariants();
+        if (blockPool.numOwnedPages > numReserved) throw new Error(`a ${dtype} KV pool holds ${blockPool.numOwnedPages} pages, more than the ${numReserved} its sequences reserved`);
+        numFreePages += blockPool.numFreePages;
+        numUsablePages += blockPool.numUsablePages;
+      }
+      out.set(dtype, { numFreePages, numUsablePages });
     }
     return out;
   }

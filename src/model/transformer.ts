@@ -36,6 +36,8 @@ export type LogitsMode = "last" | "all" | "none";
 export class Transformer {
   readonly rope: RopeTable;
   #states = new Map<string, RunState>();
+  /** Settles when the forward called last has finished. */
+  #lastForward: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly config: ModelConfig,
@@ -49,8 +51,17 @@ export class Transformer {
   /**
    * Runs `ids` (at most kv.maxChunk of them) at positions kv.numTokens.. and
    * appends their K/V. Returns logits [1, V] for "last", [T, V] for "all".
+   * Calls run one at a time, in call order: they share the activation
+   * buffers, and a forward yields to the event loop between ops, so two
+   * sequences generating at once take turns chunk by chunk.
    */
-  async forward(ids: Int32Array, kv: SequenceKv, mode: LogitsMode): Promise<Float32Array | null> {
+  forward(ids: Int32Array, kv: SequenceKv, mode: LogitsMode): Promise<Float32Array | null> {
+    const run = this.#lastForward.then(() => this.#forward(ids, kv, mode));
+    this.#lastForward = run.catch(() => undefined);
+    return run;
+  }
+
+  async #forward(ids: Int32Array, kv: SequenceKv, mode: LogitsMode): Promise<Float32Array | null> {
     const T = ids.length;
     const { config: c, weights: w, backend: b } = this;
     const s = this.#state(T, mode === "all");
