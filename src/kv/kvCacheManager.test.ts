@@ -43,3 +43,16 @@ test("a longer sequence arriving while a short one lives gets room, and both run
   assert.equal(pages().numUsablePages, numUsablePages);
   for (const kv of again) kv.release();
 });
+
+test("release is idempotent (the reservation is returned once) and a released sequence refuses work", async () => {
+  const a = model.createSequence(700, settings);
+  const reserved = model.createSequence(700, settings);
+  const usable = pages().numUsablePages;
+  a.release();
+  a.release();
+  // had the second release returned the reservation again, three more would fit without a new pool
+  const more = [model.createSequence(700, settings), model.createSequence(700, settings)];
+  assert.ok(pages().numUsablePages > usable, "a second 700-token sequence beside the live ones needs a new pool");
+  await assert.rejects(model.step(5, a), /used after release/);
+  for (const kv of [reserved, ...more]) kv.release();
+});

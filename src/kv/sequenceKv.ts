@@ -32,6 +32,7 @@ export class SequenceKv {
   readonly #tables: HostBlockTables;
   readonly #observed: ObservationQueries | null;
   #numAdmitted: number[][];
+  #released = false;
 
   constructor(
     readonly config: ModelConfig,
@@ -78,6 +79,7 @@ export class SequenceKv {
    * is visible, then the chunk's k, v (kPre: keys before RoPE, for the gate) enter the cache.
    */
   async attend(layer: number, out: Tensor, q: Tensor, k: Tensor, v: Tensor, kPre: Tensor | null, numTokens: number, startPos: number): Promise<void> {
+    if (this.#released) throw new Error("a KV sequence was used after release()");
     const { admission, selection, gate, window } = this.settings;
     const H = this.config.numKvHeads;
     const T = numTokens;
@@ -130,8 +132,10 @@ export class SequenceKv {
     return { ...this.cache.stats(), admittedByHead: this.#numAdmitted.map((row) => [...row]) };
   }
 
-  /** Returns the sequence's pages to the pool. */
+  /** Returns the sequence's pages and its reservation to the pool; later calls do nothing. */
   release(): void {
+    if (this.#released) return;
+    this.#released = true;
     this.cache.release();
     this.onRelease();
   }
