@@ -1,6 +1,8 @@
 // Writes K or V rows of a chunk into their page slots, rounding f32 to the
 // page type (f16, bf16: round to nearest even, as util/halfFloat.ts).
 //   src: f32 [T, H, d]; slots: i32 [H, T] (-1: not written); pages: [numSlots, d] of the page type.
+// An f16 infinity or NaN written sets the i32 at `specials` to 1 (never
+// cleared): paged attention widens pages without those cases while it is 0.
 import { KV_BF16, KV_F32 } from "./pagedBlock";
 
 // f32 -> f16 on integer lanes. Normal halves rebias the exponent and round
@@ -35,20 +37,32 @@ const HALF_F32: i32 = 126 << 23; //           0.5
   return <u16>i32x4.extract_lane(dtype == KV_BF16 ? f32x4ToBf16(v) : f32x4ToF16(v), 0);
 }
 
-/** One row of d floats to 16-bit values at dst. */
-function encodeRow(dst: usize, src: usize, d: i32, dtype: i32): void {
+/** Lanes whose f16 bits have the all-ones exponent (infinity or NaN). */
+@inline function f16Specials(h: v128): v128 {
+  return i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+}
+
+/** One row of d floats to 16-bit values at dst; returns whether it wrote an f16 infinity or NaN. */
+function encodeRow(dst: usize, src: usize, d: i32, dtype: i32): bool {
+  let special = i32x4.splat(0);
   let i = 0;
   for (; i + 8 <= d; i += 8) {
     const a = v128.load(src + (<usize>i << 2)), b = v128.load(src + (<usize>i << 2), 16);
     const ha = dtype == KV_BF16 ? f32x4ToBf16(a) : f32x4ToF16(a);
     const hb = dtype == KV_BF16 ? f32x4ToBf16(b) : f32x4ToF16(b);
+    special = v128.or(special, v128.or(f16Specials(ha), f16Specials(hb)));
     v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(ha, hb));
   }
-  for (; i < d; i++) store<u16>(dst + (<usize>i << 1), f32ToHalf(load<f32>(src + (<usize>i << 2)), dtype));
+  for (; i < d; i++) {
+    const h = f32ToHalf(load<f32>(src + (<usize>i << 2)), dtype);
+    special = v128.or(special, f16Specials(i32x4.splat(<i32>h)));
+    store<u16>(dst + (<usize>i << 1), h);
+  }
+  return dtype != KV_BF16 && v128.any_true(special);
 }
 
 /** The rows of KV heads [h0, h1). */
-export function writeSlots(pages: usize, src: usize, slots: usize, T: i32, H: i32, d: i32, dtype: i32, h0: i32, h1: i32): void {
+export function writeSlots(pages: usize, src: usize, slots: usize, T: i32, H: i32, d: i32, dtype: i32, specials: usize, h0: i32, h1: i32): void {
   const rowBytes = <usize>d << 2, pageRowBytes = <usize>d * (dtype == KV_F32 ? 4 : 2);
   for (let h = h0; h < h1; h++) {
     for (let t = 0; t < T; t++) {
@@ -56,7 +70,7 @@ export function writeSlots(pages: usize, src: usize, slots: usize, T: i32, H: i3
       if (slot < 0) continue;
       const from = src + <usize>(t * H + h) * rowBytes, to = pages + <usize>slot * pageRowBytes;
       if (dtype == KV_F32) memory.copy(to, from, rowBytes);
-      else encodeRow(to, from, d, dtype);
+      else if (encodeRow(to, from, d, dtype)) store<i32>(specials, 1);
     }
   }
 }

@@ -9,6 +9,8 @@ export const PAGE: i32 = 16;
 export const KV_F32: i32 = 0;
 export const KV_F16: i32 = 1;
 export const KV_BF16: i32 = 2;
+/** f16 pages known to hold no infinity or NaN (src/backends/cpu/cpuKvOps.ts tracks the writes). */
+export const KV_F16_FINITE: i32 = 3;
 
 // ---- 16-bit pages to f32 -------------------------------------------------------
 
@@ -23,6 +25,12 @@ export const KV_BF16: i32 = 2;
   return v128.or(v128.or(x, special), sign);
 }
 
+/** f16x4ToF32 for finite halves only (exact for normals, subnormals and zeros): a third fewer operations. */
+@inline function finiteF16x4ToF32(h: v128): v128 {
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  return v128.or(f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(5.192296858534828e33)), sign);
+}
+
 @inline function f16ToF32(h: u32): f32 {
   return f32x4.extract_lane(f16x4ToF32(i32x4.splat(h)), 0);
 }
@@ -33,6 +41,9 @@ export function decodeRows(dst: usize, src: usize, numElems: i32, dtype: i32): v
   if (dtype == KV_BF16) {
     for (; i + 4 <= numElems; i += 4) v128.store(dst + (<usize>i << 2), i32x4.shl(v128.load16x4_u(src + (<usize>i << 1)), 16));
     for (; i < numElems; i++) store<u32>(dst + (<usize>i << 2), <u32>load<u16>(src + (<usize>i << 1)) << 16);
+  } else if (dtype == KV_F16_FINITE) {
+    for (; i + 4 <= numElems; i += 4) v128.store(dst + (<usize>i << 2), finiteF16x4ToF32(v128.load16x4_u(src + (<usize>i << 1))));
+    for (; i < numElems; i++) store<f32>(dst + (<usize>i << 2), f16ToF32(load<u16>(src + (<usize>i << 1))));
   } else {
     for (; i + 4 <= numElems; i += 4) v128.store(dst + (<usize>i << 2), f16x4ToF32(v128.load16x4_u(src + (<usize>i << 1))));
     for (; i < numElems; i++) store<f32>(dst + (<usize>i << 2), f16ToF32(load<u16>(src + (<usize>i << 1))));

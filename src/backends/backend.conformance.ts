@@ -153,6 +153,24 @@ export function runBackendConformance(name: string, create: () => Promise<Backen
       });
     }
 
+    test("f16 pages: a value past f16's range is stored as infinity and attention reads it as infinity", async () => {
+      const [d, W] = [16, 16];
+      const pool = b.createKvPool(4, d, "f16");
+      const v = new Float32Array(d).fill(0.5);
+      v[3] = -1e6; // rounds to -inf in f16
+      b.writeSlots(pool, upload([1, d], new Float32Array(d).fill(0.1)), upload([1, d], v), Int32Array.of(16), 1); // ring page 1, offset 0
+      const tables = {
+        rowStride: 1, blockTables: Int32Array.of(1), numRing: Int32Array.of(1), numGlobal: Int32Array.of(0),
+        ringPositions: Int32Array.from({ length: W }, (_, i) => (i === 0 ? 0 : -1)), ringAdmitted: new Uint8Array(W).fill(1),
+      };
+      const out = b.createTensor([1, d]);
+      // one query at position 1: it sees the ring token and its own (fresh) key
+      b.pagedAttention(out, upload([1, d], new Float32Array(d).fill(0.2)), upload([1, d], new Float32Array(d).fill(0.1)), upload([1, d], new Float32Array(d).fill(1)), pool, tables, 1, 1, 1, W);
+      const o = await b.read(out);
+      assert.equal(o[3], -Infinity);
+      assert.ok(Math.abs(o[0] - 0.75) < 1e-4, `out[0] = ${o[0]}: the two tokens weigh (about) equally`);
+    });
+
     test("gateScores match the gate math of DESIGN.md §2", async () => {
       const random = rng(5);
       const [L, H, d, E, T] = [2, 2, 8, 12, 5];

@@ -65,6 +65,7 @@ export function setUpPagedCall(k: CpuKernels, s: PagedShape): PagedCall {
   new Uint8Array(buffer, ptrs.ringAdmitted, Hkv * W).fill(1);
   const params: PagedAttentionParams = {
     numQueries: T, qPos0: s.context, numHeads: Hq, numKvHeads: Hkv, headDim: d, scale: 1 / 8, window: W, rowStride, kvDType: s.kvDType,
+    pagesFinite: true, // as the engine runs while no write saw an f16 infinity or NaN
   };
   let keys = 0;
   for (let g = 0; g < Hkv; g++) keys += T * (ringTokens + numGlobal[g]) + (T * (T + 1)) / 2;

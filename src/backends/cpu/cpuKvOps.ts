@@ -15,6 +15,8 @@ import { jsPagedAttention } from "./pagedAttentionJs.js";
 export interface CpuKvPool extends KvPool {
   readonly kPtr: number;
   readonly vPtr: number;
+  /** i32 set to 1 once an f16 infinity or NaN is written to the pool: until then attention widens pages the cheap way. */
+  readonly specialsPtr: number;
 }
 
 const BYTES: Record<KvDType, number> = { f32: 4, f16: 2, bf16: 2 };
@@ -34,9 +36,11 @@ export class CpuKvOps {
     const bytes = numPages * PAGE_SIZE * headDim * BYTES[kvDType];
     const kPtr = this.kernels.alloc(bytes);
     const vPtr = this.kernels.alloc(bytes);
+    const specialsPtr = this.kernels.alloc(4);
+    new Int32Array(this.kernels.buffer(), specialsPtr, 1)[0] = 0;
     const shape = [numPages, PAGE_SIZE, headDim];
     const handle = { shape, dtype: "f32" as const };
-    return { k: handle, v: handle, numPages, headDim, kvDType, kPtr, vPtr };
+    return { k: handle, v: handle, numPages, headDim, kvDType, kPtr, vPtr, specialsPtr };
   }
 
   /** Element view of a pool side: Float32Array for f32, Uint16Array bits otherwise. */
@@ -48,8 +52,8 @@ export class CpuKvOps {
   writeSlots(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: Int32Array, numTokens: number): void {
     const numKvHeads = slotMapping.length / numTokens;
     const slots = this.#slots.put(this.kernels, slotMapping);
-    this.kernels.writeSlots(pool.kPtr, k.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType);
-    this.kernels.writeSlots(pool.vPtr, v.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType);
+    this.kernels.writeSlots(pool.kPtr, k.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
+    this.kernels.writeSlots(pool.vPtr, v.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
   }
 
   copySlots(pool: CpuKvPool, from: Int32Array, to: Int32Array): void {
@@ -83,6 +87,7 @@ export class CpuKvOps {
       window,
       rowStride: tables.rowStride,
       kvDType: pool.kvDType,
+      pagesFinite: new Int32Array(this.kernels.buffer(), pool.specialsPtr, 1)[0] === 0,
     };
     const ptrs = this.#uploadTables(tables, { out: out.ptr, q: q.ptr, kFresh: k.ptr, vFresh: v.ptr, kPages: pool.kPtr, vPages: pool.vPtr });
     if (hasPagedAttention(this.kernels)) this.kernels.pagedAttention(ptrs, params);

@@ -9,6 +9,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { f32ToF16Bits } from "../../util/halfFloat.js";
 import { gateLayerFloats } from "./gateLayout.js";
 import { assertClose, randomF32, upload } from "./kernels.conformance.js";
 import type { CpuKernels, GateShape } from "./kernels.js";
@@ -83,11 +84,12 @@ export function runLightOpConformance(name: string, create: () => Promise<CpuKer
       }
     });
 
-    test("writeSlots writes the same page bits (f32, and f16 / bf16 rounding incl. ties, subnormals, overflow, inf, NaN)", () => {
+    test("writeSlots writes the same page bits (f32, and f16 / bf16 rounding incl. ties, subnormals, overflow, inf, NaN) and flags f16 inf/NaN", () => {
       let seed = 1000;
       for (const kvDType of ["f32", "f16", "bf16"] as const) {
-        for (const [T, H, d] of [[1, 2, 64], [37, 2, 64], [256, 2, 64], [9, 3, 13], [5, 1, 4]] as const) {
-          const src = specialFloats(T * H * d, seed++);
+        for (const [T, H, d, finite] of [[1, 2, 64, false], [37, 2, 64, false], [256, 2, 64, false], [9, 3, 13, false], [5, 1, 4, false], [40, 2, 64, true], [7, 3, 13, true]] as const) {
+          // finite: ordinary values and subnormals only, nothing an f16 page rounds to infinity
+          const src = finite ? randomF32(T * H * d, seed++).map((v, i) => (i % 7 === 0 ? v * 1e-6 : v * 1000)) : specialFloats(T * H * d, seed++);
           // each row to a distinct random slot of 2T·H, about a quarter skipped
           const keys = randomF32(2 * T * H, seed++);
           const shuffled = Array.from(keys, (_, i) => i).sort((a, b) => keys[a] - keys[b]);
@@ -97,11 +99,22 @@ export function runLightOpConformance(name: string, create: () => Promise<CpuKer
           const pagesFloats = Math.ceil((2 * T * H * d * elemBytes) / 4);
           const run = (k: CpuKernels) => {
             const pages = upload(k, new Float32Array(pagesFloats).fill(7), 0);
-            const ps = upload(k, src, 0), pm = upload(k, new Float32Array(slots.buffer), 0);
-            k.writeSlots(pages, ps, pm, T, H, d, kvDType);
-            return new Uint8Array(k.buffer(), pages, pagesFloats * 4).slice();
+            const ps = upload(k, src, 0), pm = upload(k, new Float32Array(slots.buffer), 0), specials = upload(k, new Float32Array(1), 0);
+            k.writeSlots(pages, ps, pm, T, H, d, kvDType, specials);
+            return { pages: new Uint8Array(k.buffer(), pages, pagesFloats * 4).slice(), specials: new Int32Array(k.buffer(), specials, 1)[0] };
           };
-          assert.deepEqual(run(kernels), run(reference), `writeSlots ${kvDType} T=${T} H=${H} d=${d}`);
+          const [actual, expected] = [run(kernels), run(reference)];
+          const what = `writeSlots ${kvDType} T=${T} H=${H} d=${d}${finite ? " finite" : ""}`;
+          assert.deepEqual(actual.pages, expected.pages, what);
+          assert.equal(actual.specials, expected.specials, `${what}: the inf/NaN flag`);
+          // the flag says whether a written row (slot >= 0) holds a value f16 stores as inf or NaN
+          const writesSpecial = kvDType === "f16" && Array.from(slots).some((slot, i) => {
+            if (slot < 0) return false;
+            const [h, t] = [Math.floor(i / T), i % T];
+            return Array.from(src.subarray((t * H + h) * d, (t * H + h + 1) * d)).some((v) => (f32ToF16Bits(v) & 0x7c00) === 0x7c00);
+          });
+          assert.equal(expected.specials, writesSpecial ? 1 : 0, `${what}: the reference's inf/NaN flag`);
+          if (kvDType === "f16" && T >= 37) assert.equal(expected.specials, finite ? 0 : 1, `${what}: the case should ${finite ? "not " : ""}write inf/NaN`);
         }
       }
     });

@@ -59,6 +59,8 @@ export interface CaseShape {
   readonly window: number;
   readonly numQueries: number;
   readonly qPos0: number;
+  /** Passed on as PagedAttentionParams.pagesFinite (the case's pages are always finite). */
+  readonly pagesFinite?: boolean;
 }
 
 /** One random case. */
@@ -343,7 +345,7 @@ function randomCaseData(c: PagedAttentionCase): CaseData {
   const kFresh = new Float32Array(T * Hkv * d).map(() => rng.uniform());
   const vFresh = new Float32Array(T * Hkv * d).map(() => rng.uniform());
   const params: PagedAttentionParams = {
-    numQueries: T, qPos0, numHeads: Hq, numKvHeads: Hkv, headDim: d, scale: 1 / Math.sqrt(d), window: W, rowStride, kvDType,
+    numQueries: T, qPos0, numHeads: Hq, numKvHeads: Hkv, headDim: d, scale: 1 / Math.sqrt(d), window: W, rowStride, kvDType, pagesFinite: c.pagesFinite,
   };
   return { params, numPages, kValues, vValues, q, kFresh, vFresh, blockTables, numRing: numRingArr, numGlobal, ringPositions, ringAdmitted };
 }

@@ -39,6 +39,11 @@ export interface PagedAttentionParams {
   /** Entries per block-table row. */
   readonly rowStride: number;
   readonly kvDType: KvDType;
+  /**
+   * f16 pages hold no infinity or NaN (the pool's writes saw none), so a kernel
+   * may widen them without those cases; it changes nothing else. Default false.
+   */
+  readonly pagesFinite?: boolean;
 }
 
 export interface PagedAttentionPointers {

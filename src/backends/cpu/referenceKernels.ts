@@ -72,8 +72,8 @@ class ReferenceKernels implements CpuKernels {
     referenceGateScores(this.#buffer, scores, kPre, kPost, layer, p);
   }
 
-  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
-    referenceWriteSlots(this.#buffer, pages, src, slots, T, H, d, kvDType);
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType, specials: number): void {
+    referenceWriteSlots(this.#buffer, pages, src, slots, T, H, d, kvDType, specials);
   }
 
   dispose(): void {

@@ -65,7 +65,7 @@ export function referenceGateScores(buf: Buffer, scores: number, kPre: number, k
   }
 }
 
-export function referenceWriteSlots(buf: Buffer, pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
+export function referenceWriteSlots(buf: Buffer, pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType, specials: number): void {
   const from = f32(buf, src, T * H * d), mapping = new Int32Array(buf, slots, H * T);
   const encode = kvDType === "f16" ? f32ToF16Bits : kvDType === "bf16" ? f32ToBf16Bits : null;
   let numSlots = 0;
@@ -76,8 +76,14 @@ export function referenceWriteSlots(buf: Buffer, pages: number, src: number, slo
       const slot = mapping[h * T + t];
       if (slot < 0) continue;
       const a = (t * H + h) * d, b = slot * d;
-      if (encode) for (let i = 0; i < d; i++) to[b + i] = encode(from[a + i]);
-      else to.set(from.subarray(a, a + d), b);
+      if (!encode) {
+        to.set(from.subarray(a, a + d), b);
+        continue;
+      }
+      for (let i = 0; i < d; i++) {
+        to[b + i] = encode(from[a + i]);
+        if (kvDType === "f16" && (to[b + i] & 0x7c00) === 0x7c00) new Int32Array(buf, specials, 1)[0] = 1;
+      }
     }
   }
 }

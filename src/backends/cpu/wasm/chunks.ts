@@ -11,7 +11,7 @@
  *   add:       x y n
  *   rope:      x cosSin T numHeads half
  *   gate:      scores kPre kPost layer T H d E eps(f32) tokensPerChunk
- *   writeSlots: pages src slots T H d kvDType(0 f32, 1 f16, 2 bf16)
+ *   writeSlots: pages src slots T H d kvDType(0 f32, 1 f16, 2 bf16) specials
  */
 import type { KernelExports } from "./wasmModule.js";
 import {
@@ -55,7 +55,7 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
       ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
     );
   } else if (op === OP_WRITE_SLOTS) {
-    exports.writeSlots(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], chunk, chunk + 1);
+    exports.writeSlots(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], chunk, chunk + 1);
   } else {
     throw new Error(`unknown kernel op ${op}`);
   }

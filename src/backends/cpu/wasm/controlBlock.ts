@@ -40,3 +40,5 @@ export const OP_WRITE_SLOTS = 11;
 
 /** Page types as the kernels number them (assembly/pagedBlock.ts). */
 export const KV_DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
+/** Paged attention's code for f16 pages known to hold no infinity or NaN (a cheaper widening). */
+export const KV_F16_FINITE_CODE = 3;

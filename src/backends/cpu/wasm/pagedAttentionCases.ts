@@ -34,12 +34,22 @@ export function runWasmPagedAttentionCases(name: string, createKernels: () => Pr
       test(`every ${kvDType} bit pattern is read exactly (subnormals, infinities, NaN)`, async () => {
         const kernels = await createKernels();
         try {
-          checkEveryHalf(kernels, kvDType);
+          checkEveryHalf(kernels, kvDType, false);
         } finally {
           kernels.dispose();
         }
       });
     }
+
+    test("f16 pages known finite (pagesFinite): every finite bit pattern read exactly, engine cases as before", async () => {
+      const kernels = await createKernels();
+      try {
+        checkEveryHalf(kernels, "f16", true);
+        for (const c of engineCases("f16")) checkCase(kernels, { ...c, pagesFinite: true });
+      } finally {
+        kernels.dispose();
+      }
+    });
 
     test("long ragged decode (split along keys when threads > 1) and a whole 256-token window", async () => {
       const kernels = await createKernels();
@@ -88,7 +98,7 @@ function longCases(): PagedAttentionCase[] {
  * holds 256 of the 65536 bit patterns and to its own zero value, so out = v / 2,
  * exactly in f32 for every half, subnormals and infinities included.
  */
-function checkEveryHalf(kernels: PagedAttentionKernels, kvDType: "f16" | "bf16"): void {
+function checkEveryHalf(kernels: PagedAttentionKernels, kvDType: "f16" | "bf16", pagesFinite: boolean): void {
   const d = 256;
   const f32 = new Float32Array(1);
   const u32 = new Uint32Array(f32.buffer);
@@ -101,14 +111,16 @@ function checkEveryHalf(kernels: PagedAttentionKernels, kvDType: "f16" | "bf16")
   const buffer = kernels.buffer();
   new Uint8Array(buffer, at.out, at.ringAdmitted + 16 - at.out).fill(0); // zero q, keys, fresh value, tables
   new Int32Array(buffer, at.numGlobal, 1)[0] = 1;
-  const params: PagedAttentionParams = { numQueries: 1, qPos0: 0, numHeads: 1, numKvHeads: 1, headDim: d, scale: 1, window: 16, rowStride: 2, kvDType };
+  const params: PagedAttentionParams = { numQueries: 1, qPos0: 0, numHeads: 1, numKvHeads: 1, headDim: d, scale: 1, window: 16, rowStride: 2, kvDType, pagesFinite };
+  // pages known finite hold no all-ones exponent: those patterns are left out (read as 0)
+  const skipped = (bits: number) => pagesFinite && (bits & 0x7c00) === 0x7c00;
   const row = new Uint16Array(buffer, at.vPages, d);
   const out = new Float32Array(buffer, at.out, d);
   for (let base = 0; base < 65536; base += d) {
-    for (let i = 0; i < d; i++) row[i] = base + i;
+    for (let i = 0; i < d; i++) row[i] = skipped(base + i) ? 0 : base + i;
     kernels.pagedAttention(at, params);
     for (let i = 0; i < d; i++) {
-      const want = decode(base + i);
+      const want = skipped(base + i) ? 0 : decode(base + i);
       if (!(out[i] * 2 === want || (Number.isNaN(want) && Number.isNaN(out[i])))) assert.fail(`${kvDType} bits 0x${(base + i).toString(16)}: read ${out[i] * 2}, want ${want}`);
     }
   }

@@ -15,7 +15,7 @@
  *
  * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedAttention.ts:
  *   0..10  out q kFresh vFresh kPages vPages blockTables numRing numGlobal ringPositions ringAdmitted
- *   11..19 T qPos0 Hq Hkv d scale W rowStride kvDType(0 f32, 1 f16, 2 bf16)
+ *   11..19 T qPos0 Hq Hkv d scale W rowStride kvDType(0 f32, 1 f16, 2 bf16, 3 f16 without inf/NaN)
  *   20     partials: f32 [partialRows, d + 4]  (m, l, pad, pad, acc[d])
  *   21     numTasks
  *   32..   entries of 8 slots: numTasks tasks [g, h0, h1, r0, r1, b0, b1, partialRow (-1: final)],
@@ -23,7 +23,7 @@
  */
 import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
 import { PAGE_SIZE } from "../pagedAttention.js";
-import { KV_DTYPE_CODE } from "./controlBlock.js";
+import { KV_DTYPE_CODE, KV_F16_FINITE_CODE } from "./controlBlock.js";
 
 export const ENTRIES_AT = 32;
 export const ENTRY = 8;
@@ -117,7 +117,7 @@ export function writeDescriptor(buffer: ArrayBufferLike, desc: number, ptrs: Pag
   slots.set([
     ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.blockTables, ptrs.numRing, ptrs.numGlobal,
     ptrs.ringPositions, ptrs.ringAdmitted, p.numQueries, p.qPos0, p.numHeads, p.numKvHeads, p.headDim, 0, p.window,
-    p.rowStride, KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks,
+    p.rowStride, p.kvDType === "f16" && p.pagesFinite ? KV_F16_FINITE_CODE : KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks,
   ]);
   new Float32Array(buffer, desc, ENTRIES_AT)[SLOT_SCALE] = p.scale;
   slots.set(plan.entries, ENTRIES_AT);

@@ -125,11 +125,11 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     this.#pool.run(H * Math.ceil(T / tokensPerChunk), T * H * d * E >= MIN_PARALLEL_MACS);
   }
 
-  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType): void {
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType, specials: number): void {
     if (T === 0) return;
     const ctl = this.#beginLight(OP_WRITE_SLOTS);
     ctl[ARGS] = pages; ctl[ARGS + 1] = src; ctl[ARGS + 2] = slots; ctl[ARGS + 3] = T; ctl[ARGS + 4] = H; ctl[ARGS + 5] = d;
-    ctl[ARGS + 6] = KV_DTYPE_CODE[kvDType];
+    ctl[ARGS + 6] = KV_DTYPE_CODE[kvDType]; ctl[ARGS + 7] = specials;
     this.#pool.run(H, T * H * d >= MIN_PARALLEL_FLOATS);
   }
 

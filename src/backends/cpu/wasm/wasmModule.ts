@@ -30,7 +30,7 @@ export interface KernelExports {
   ): void;
   gateScratchBytes(d: number, E: number): number;
   /** K or V rows of KV heads [h0, h1) into their page slots (assembly/kvWrite.ts); dtype 0 f32, 1 f16, 2 bf16. */
-  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, dtype: number, h0: number, h1: number): void;
+  writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, dtype: number, specials: number, h0: number, h1: number): void;
 }
 
 /** Thrown where this runtime lacks what the wasm kernels need; callers fall back to the reference kernels. */
