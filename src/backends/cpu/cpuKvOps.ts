@@ -26,9 +26,8 @@ export function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttenti
 }
 
 export class CpuKvOps {
-  #scratchPtr = 0;
-  #scratchBytes = 0;
-  readonly #slots = new KernelArray();
+  readonly #tables = new StagingArea();
+  readonly #slots = new StagingArea();
 
   constructor(readonly kernels: CpuKernels) {}
 
@@ -51,7 +50,7 @@ export class CpuKvOps {
 
   writeSlots(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: Int32Array, numTokens: number): void {
     const numKvHeads = slotMapping.length / numTokens;
-    const slots = this.#slots.put(this.kernels, slotMapping);
+    const [slots] = this.#slots.put(this.kernels, [slotMapping]);
     this.kernels.writeSlots(pool.kPtr, k.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
     this.kernels.writeSlots(pool.vPtr, v.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
   }
@@ -94,39 +93,33 @@ export class CpuKvOps {
     else jsPagedAttention(this.kernels.buffer(), ptrs, params);
   }
 
-  /** Copies the host block tables into kernel memory (one scratch region, grown as needed). */
+  /** Copies the host block tables into kernel memory. */
   #uploadTables(t: HostBlockTables, base: Omit<PagedAttentionPointers, "blockTables" | "numRing" | "numGlobal" | "ringPositions" | "ringAdmitted">): PagedAttentionPointers {
-    const align = (n: number) => Math.ceil(n / 64) * 64;
-    const sizes = [t.blockTables.byteLength, t.numRing.byteLength, t.numGlobal.byteLength, t.ringPositions.byteLength, t.ringAdmitted.byteLength].map(align);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    if (total > this.#scratchBytes) {
-      this.#scratchBytes = Math.max(total, this.#scratchBytes * 2);
-      this.#scratchPtr = this.kernels.alloc(this.#scratchBytes);
-    }
-    const buffer = this.kernels.buffer();
-    const ptrs: number[] = [];
-    let at = this.#scratchPtr;
-    [t.blockTables, t.numRing, t.numGlobal, t.ringPositions, t.ringAdmitted].forEach((array, i) => {
-      new Uint8Array(buffer, at, array.byteLength).set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-      ptrs.push(at);
-      at += sizes[i];
-    });
-    const [blockTables, numRing, numGlobal, ringPositions, ringAdmitted] = ptrs;
+    const [blockTables, numRing, numGlobal, ringPositions, ringAdmitted] = this.#tables.put(this.kernels, [t.blockTables, t.numRing, t.numGlobal, t.ringPositions, t.ringAdmitted]);
     return { ...base, blockTables, numRing, numGlobal, ringPositions, ringAdmitted };
   }
 }
 
-/** An Int32Array copied into kernel memory, in one region grown as needed. */
-class KernelArray {
+/** Host arrays copied into kernel memory, 64-byte aligned, in one region grown (never shrunk) as needed. */
+class StagingArea {
   #ptr = 0;
-  #capacity = 0;
-  put(kernels: CpuKernels, data: Int32Array): number {
-    if (data.length > this.#capacity) {
-      this.#capacity = Math.max(data.length, 2 * this.#capacity);
-      this.#ptr = kernels.alloc(this.#capacity * 4);
+  #bytes = 0;
+  /** Copies the arrays in; returns their pointers. */
+  put(kernels: CpuKernels, arrays: readonly ArrayBufferView[]): number[] {
+    const align = (n: number) => Math.ceil(n / 64) * 64;
+    const total = arrays.reduce((sum, a) => sum + align(a.byteLength), 0);
+    if (total > this.#bytes) {
+      this.#bytes = Math.max(total, 2 * this.#bytes);
+      this.#ptr = kernels.alloc(this.#bytes);
     }
-    new Int32Array(kernels.buffer(), this.#ptr, data.length).set(data);
-    return this.#ptr;
+    const buffer = kernels.buffer();
+    let at = this.#ptr;
+    return arrays.map((a) => {
+      new Uint8Array(buffer, at, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      const ptr = at;
+      at += align(a.byteLength);
+      return ptr;
+    });
   }
 }
 
