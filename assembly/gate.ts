@@ -4,7 +4,7 @@
 //
 // The layer's weights are packed (src/backends/cpu/gateLayout.ts):
 //   f32 preNorm[d], postNorm[d], w1[H, E, 2d], b1[H, E], w2[H, E], b2[H]
-// kPre, kPost: f32 [T, H, d] (keys before and after RoPE); scores: f32 [H, T].
+// kPre, kPost: f32 [T, H, d] (keys before and after RoPE); scores: f32 [H, stride] (token t at h * stride + t).
 import { rmsNormRow } from "./elementwise";
 import { matmulRange } from "./matmul";
 import { expF32, geluErfF32x4, hsum } from "./simdMath";
@@ -37,7 +37,7 @@ export function gateScratchBytes(d: i32, E: i32): i32 {
 
 /** Scores of KV head h for tokens [t0, t1). */
 export function gateScoresTask(
-  scores: usize, kPre: usize, kPost: usize, layer: usize, T: i32, H: i32, d: i32, E: i32, eps: f32, h: i32, t0: i32, t1: i32, scratch: usize,
+  scores: usize, kPre: usize, kPost: usize, layer: usize, stride: i32, H: i32, d: i32, E: i32, eps: f32, h: i32, t0: i32, t1: i32, scratch: usize,
 ): void {
   const dBytes = <usize>d << 2, eBytes = <usize>E << 2;
   const preNorm = layer, postNorm = preNorm + dBytes;
@@ -56,7 +56,7 @@ export function gateScoresTask(
     matmulRange<f32>(u, x, w1, b1, E, 2 * d, 0, n, 0, E);
     for (let r = 0; r < n; r++) {
       const z = b2 + projectGelu(u + <usize>r * eBytes, w2, E);
-      store<f32>(scores + (<usize>(h * T + tile + r) << 2), max(<f32>1 / (<f32>1 + expF32(-z)), MIN_SCORE));
+      store<f32>(scores + (<usize>(h * stride + tile + r) << 2), max(<f32>1 / (<f32>1 + expF32(-z)), MIN_SCORE));
     }
   }
 }

@@ -1,12 +1,12 @@
-// Paged attention of WG-KV's dual cache (the contract and the literal
-// reference are in src/backends/cpu/pagedAttention.ts). Query r (position
-// qPos0 + r) of head h, KV head g = h / group, attends to the ring offsets of
-// g it may see (DESIGN.md §3), all of g's global tokens, and the chunk's own
-// keys j <= r, with an online softmax.
+// Paged attention of WG-KV's dual cache for a batch of sequences (the
+// contract and the literal reference are in src/backends/cpu/pagedAttention.ts).
+// Query r (position qPos0 + r) of a sequence's head h, KV head g = h / group,
+// attends to the ring offsets of g it may see (DESIGN.md §3), all of g's
+// global tokens, and the chunk's own keys j <= r, with an online softmax.
 //
 // The host (src/backends/cpu/wasm/pagedAttentionPlan.ts) writes a descriptor
-// (pagedDescriptor.ts) with a task table; one call runs one task
-// (KV head g, query heads [h0, h1), queries [r0, r1), key blocks [b0, b1)),
+// (pagedDescriptor.ts) with a task table; one call runs one task (sequence s,
+// KV head g, query heads [h0, h1), queries [r0, r1), key blocks [b0, b1)),
 // where g's 16-key blocks are its ring pages, then its global pages, then the
 // chunk's keys. Up to BLOCK_PAGES consecutive pages of one kind form a key
 // block that every row of the task consumes while it is in L1
@@ -15,8 +15,8 @@
 import { attendBlock, BLOCK_KEYS } from "./pagedAttend";
 import { BLOCK_PAGES, decodeRows, freshMasks, fullMasks, gatherRows, KV_F32, PAGE, ringMasks } from "./pagedBlock";
 import {
-  D, DTYPE, entryAt, HKV, HQ, K_FRESH, K_PAGES, NUM_GLOBAL, NUM_RING, OUT, PARTIAL_HEAD, PARTIALS, Q, QPOS0, RING_ADM,
-  RING_POS, ROW_STRIDE, SCALE, slot, T, TABLES, V_FRESH, V_PAGES, W,
+  D, DTYPE, entryAt, HKV, HQ, K_FRESH, K_PAGES, OUT, PARTIAL_HEAD, PARTIALS, Q, S_ADM_STRIDE, S_GLOBAL_STRIDE, S_GLOBAL_TABLE,
+  S_NUM_GLOBAL, S_QPOS0, S_RING_ADM, S_RING_STRIDE, S_RING_TABLE, S_ROW0, S_T, S_W, SCALE, seqField, slot, V_FRESH, V_PAGES,
 } from "./pagedDescriptor";
 import { scaleRow } from "./pagedReduce";
 
@@ -27,9 +27,10 @@ export function pagedAttentionScratchBytes(rows: i32, d: i32): i32 {
 
 export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void {
   const e = entryAt(desc, task);
-  const g = load<i32>(e), h0 = load<i32>(e, 4), h1 = load<i32>(e, 8), r0 = load<i32>(e, 12), r1 = load<i32>(e, 16);
-  const b0 = load<i32>(e, 20), b1 = load<i32>(e, 24), partialRow = load<i32>(e, 28);
-  const d = slot(desc, D), numHeads = slot(desc, HQ), numKvHeads = slot(desc, HKV), window = slot(desc, W), dtype = slot(desc, DTYPE);
+  const seq = load<i32>(e), g = load<i32>(e, 4), h0 = load<i32>(e, 8), h1 = load<i32>(e, 12), r0 = load<i32>(e, 16), r1 = load<i32>(e, 20);
+  const b0 = load<i32>(e, 24), b1 = load<i32>(e, 28), partialRow = load<i32>(e, 32);
+  const d = slot(desc, D), numHeads = slot(desc, HQ), numKvHeads = slot(desc, HKV), dtype = slot(desc, DTYPE);
+  const window = seqField(desc, seq, S_W), row0 = seqField(desc, seq, S_ROW0), numCached = seqField(desc, seq, S_QPOS0);
   const scale = load<f32>(desc + (<usize>SCALE << 2));
   const rowBytes = <usize>d << 2;
   const nh = h1 - h0, nq = r1 - r0, rows = nq * nh; // row i: query r0 + i / nh, head h0 + i % nh
@@ -49,22 +50,23 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
   for (let i = 0; i < rows; i++) {
     const qi = i / nh;
     store<i32>(rowQuery + (<usize>i << 2), qi);
-    store<u32>(rowQ + (<usize>i << 2), <u32>(q + <usize>((r0 + qi) * numHeads + h0 + i % nh) * rowBytes));
+    store<u32>(rowQ + (<usize>i << 2), <u32>(q + <usize>((row0 + r0 + qi) * numHeads + h0 + i % nh) * rowBytes));
     store<f32>(states + (<usize>i << 3), -Infinity);
     store<f32>(states + (<usize>i << 3), 0, 4);
   }
   memory.fill(accs, 0, <usize>rows * rowBytes);
 
-  const numRing = load<i32>(<usize>slot(desc, NUM_RING) + (<usize>g << 2));
-  const numGlobal = load<i32>(<usize>slot(desc, NUM_GLOBAL) + (<usize>g << 2));
+  const numRing = min(numCached, window);
+  const numGlobal = load<i32>(<usize>seqField(desc, seq, S_NUM_GLOBAL) + (<usize>g << 2));
   const ringBlocks = (numRing + PAGE - 1) / PAGE, globalEnd = ringBlocks + (numGlobal + PAGE - 1) / PAGE;
-  const table = <usize>slot(desc, TABLES) + (<usize>(g * slot(desc, ROW_STRIDE)) << 2);
-  const globalTable = table + (<usize>(window / PAGE - ringBlocks) << 2); // indexed by block number
+  const ringTable = <usize>seqField(desc, seq, S_RING_TABLE) + (<usize>(g * seqField(desc, seq, S_RING_STRIDE)) << 2);
+  // indexed by block number: global block b is entry b - ringBlocks
+  const globalTable = <usize>seqField(desc, seq, S_GLOBAL_TABLE) + (<usize>(g * seqField(desc, seq, S_GLOBAL_STRIDE)) << 2) - (<usize>ringBlocks << 2);
   const pageBytes = <usize>PAGE * d * (dtype == KV_F32 ? 4 : 2);
   const kPages = <usize>slot(desc, K_PAGES), vPages = <usize>slot(desc, V_PAGES);
-  const ringPos = <usize>slot(desc, RING_POS) + (<usize>(g * window) << 2), ringAdm = <usize>slot(desc, RING_ADM) + <usize>(g * window);
+  const ringAdm = <usize>seqField(desc, seq, S_RING_ADM) + <usize>(g * seqField(desc, seq, S_ADM_STRIDE));
   const kFresh = <usize>slot(desc, K_FRESH), vFresh = <usize>slot(desc, V_FRESH), freshStride = <usize>numKvHeads * rowBytes;
-  const numQueries = slot(desc, T), pos0 = slot(desc, QPOS0) + r0;
+  const numQueries = seqField(desc, seq, S_T), pos0 = numCached + r0;
 
   for (let b = b0; b < b1; ) {
     // a block: up to BLOCK_PAGES consecutive pages of one kind
@@ -80,8 +82,8 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
       if (blk < ringBlocks) {
         const o0 = blk * PAGE;
         n = min(PAGE, numRing - o0);
-        seen = ringMasks(masks, ringPos + (<usize>o0 << 2), ringAdm + <usize>o0, n, pos0, nq, window, shift);
-        page = load<i32>(table + (<usize>blk << 2));
+        seen = ringMasks(masks, o0, ringAdm + <usize>o0, n, numCached, pos0, nq, window, shift);
+        page = load<i32>(ringTable + (<usize>blk << 2));
       } else if (blk < globalEnd) {
         n = min(PAGE, numGlobal - (blk - ringBlocks) * PAGE);
         seen = fullMasks(masks, n, nq, shift);
@@ -91,7 +93,7 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
         const j0 = (blk - globalEnd) * PAGE;
         n = min(PAGE, numQueries - j0);
         seen = freshMasks(masks, j0, n, r0, nq, shift);
-        const at = <usize>(j0 * numKvHeads + g) * rowBytes;
+        const at = <usize>((row0 + j0) * numKvHeads + g) * rowBytes;
         if (numKvHeads == 1) {
           store<u32>(kPtrs + (<usize>k << 2), <u32>(kFresh + at));
           store<u32>(vPtrs + (<usize>k << 2), <u32>(vFresh + at));
@@ -125,7 +127,7 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
   if (partialRow < 0) {
     const out = <usize>slot(desc, OUT);
     for (let i = 0; i < rows; i++) {
-      const dst = out + <usize>((r0 + i / nh) * numHeads + h0 + i % nh) * rowBytes;
+      const dst = out + <usize>((row0 + r0 + i / nh) * numHeads + h0 + i % nh) * rowBytes;
       scaleRow(dst, accs + <usize>i * rowBytes, 1 / load<f32>(states + (<usize>i << 3), 4), d);
     }
   } else {

@@ -65,16 +65,18 @@ export function gatherRows(dst: usize, src: usize, stride: usize, numRows: i32, 
 export const BLOCK_PAGES: i32 = 4;
 
 /**
- * Ring offsets o0 .. o0 + n, for queries at positions pos0 .. pos0 + nq
- * (DESIGN.md §3: P <= pos and (pos - P < W or admitted)).
+ * Ring offsets o0 .. o0 + n of a head holding numCached tokens, for queries at
+ * positions pos0 .. pos0 + nq (DESIGN.md §3: P <= pos and (pos - P < W or
+ * admitted)). Offset o holds position o + W * floor((numCached - 1 - o) / W).
  */
-export function ringMasks(masks: usize, positions: usize, admitted: usize, n: i32, pos0: i32, nq: i32, W: i32, shift: i32): u32 {
+export function ringMasks(masks: usize, o0: i32, admitted: usize, n: i32, numCached: i32, pos0: i32, nq: i32, W: i32, shift: i32): u32 {
   let any: u32 = 0;
   for (let qi = 0; qi < nq; qi++) {
     const pos = pos0 + qi;
     let m: u32 = 0;
     for (let j = 0; j < n; j++) {
-      const p = load<i32>(positions + (<usize>j << 2));
+      const o = o0 + j;
+      const p = o + W * ((numCached - 1 - o) / W);
       const visible = p <= pos && (pos - p < W || load<u8>(admitted + <usize>j) != 0);
       m |= <u32>visible << j;
     }

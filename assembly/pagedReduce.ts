@@ -2,12 +2,13 @@
 // split of a row left its partial (m, l, acc[d]) in the partials area; one
 // call combines the splits of every row of a reduce entry and writes `out`:
 // M = max m_s, L = sum l_s e^(m_s - M), out = sum acc_s e^(m_s - M) / L.
-import { D, entryAt, HQ, NUM_TASKS, OUT, PARTIAL_HEAD, PARTIALS, slot } from "./pagedDescriptor";
+import { D, entryAt, HQ, NUM_TASKS, OUT, PARTIAL_HEAD, PARTIALS, S_ROW0, seqField, slot } from "./pagedDescriptor";
 import { expF32 } from "./simdMath";
 
 export function pagedAttentionReduce(desc: usize, entry: i32): void {
   const e = entryAt(desc, slot(desc, NUM_TASKS) + entry);
-  const h0 = load<i32>(e, 4), h1 = load<i32>(e, 8), r0 = load<i32>(e, 12), r1 = load<i32>(e, 16);
+  const seq = load<i32>(e), h0 = load<i32>(e, 4), h1 = load<i32>(e, 8);
+  const row0 = seqField(desc, seq, S_ROW0), r0 = row0 + load<i32>(e, 12), r1 = row0 + load<i32>(e, 16);
   const first = load<i32>(e, 20), numSplits = load<i32>(e, 24);
   const d = slot(desc, D), numHeads = slot(desc, HQ), nh = h1 - h0, rows = (r1 - r0) * nh;
   const stride = <usize>(d + PARTIAL_HEAD) << 2, rowBytes = <usize>d << 2;

@@ -6,9 +6,9 @@
  * ```ts
  * import { loadModel, generate } from "wgkv";
  * const model = await loadModel();                  // the embedded default model
- * for await (const chunk of generate(model, { messages: [{ role: "user", content: "Hi" }] })) {
- *   process.stdout.write(chunk.text);
- * }
+ * const stream = generate(model, { messages: [{ role: "user", content: "Hi" }] }, { kv: { gate: "gate.pt" } });
+ * for await (const chunk of stream) process.stdout.write(chunk.text);
+ * console.log((await stream.result).kv);
  * model.dispose();
  * ```
  */
@@ -16,11 +16,13 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stat } from "node:fs/promises";
 import { Model, type ModelLoadOptions } from "./engine/model.js";
-import { generateFromIds, type GenerateOptions, type GenerationChunk, type GenerationResult } from "./engine/generate.js";
+import { GenerationStream, startGeneration, type GenerateOptions } from "./engine/generation.js";
+import { resolveKvOptions } from "./engine/kvOptions.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
-import { ModelLoadError } from "./errors.js";
+import { InvalidInputError, ModelLoadError } from "./errors.js";
 import { createBackend, type BackendOptions } from "./platform/node/backend.js";
 import { createFolderSource } from "./platform/node/fileSource.js";
+import { loadGateFile, withLoadedGate, type NodeKvOptions } from "./platform/node/gateFiles.js";
 
 /** The model shipped inside the package. */
 export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/wgkv-tiny-chat");
@@ -29,6 +31,8 @@ export interface LoadModelOptions extends ModelLoadOptions, BackendOptions {}
 
 /** Loads a model folder (config.json, safetensors, tokenizer) onto a backend. */
 export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadModelOptions = {}): Promise<Model> {
+  if (typeof dir !== "string" || dir.trim() === "") throw new InvalidInputError("loadModel: the model folder must be a non-empty path");
+  Model.checkOptions(options);
   const info = await stat(dir).catch(() => null);
   if (!info) throw new ModelLoadError(`${dir}: model folder not found`);
   if (!info.isDirectory()) throw new ModelLoadError(`${dir}: not a folder (expected a Hugging Face model folder)`);
@@ -41,14 +45,51 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
   }
 }
 
-/** Streams a generation: text, chat messages or token ids in; tokens and text deltas out. */
-export function generate(model: Model, prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
-  return generateFromIds(model, promptToIds(model, prompt), options);
+/** generate()'s options as the Node entry takes them: `kv.gate` may be a gate file's path. */
+export interface NodeGenerateOptions extends Omit<GenerateOptions, "kv"> {
+  readonly kv?: NodeKvOptions;
 }
 
-export { Model, promptToIds };
-export type { Prompt, GenerateOptions, GenerationChunk, GenerationResult };
-export { generateAll, generateFromIds } from "./engine/generate.js";
+/**
+ * Streams a generation: text, chat messages or token ids in; token and text
+ * deltas out, then `result`. Bad options reject the stream with a one-line
+ * WgkvError.
+ */
+export function generate(model: Model, prompt: Prompt, options: NodeGenerateOptions = {}): GenerationStream {
+  let ids: number[];
+  try {
+    if (!(model instanceof Model)) throw new InvalidInputError("generate: the first argument must be a model from loadModel()");
+    model.checkLive();
+    ids = promptToIds(model, prompt);
+  } catch (err) {
+    return GenerationStream.failed(err);
+  }
+  const { kv, ...rest } = options ?? {};
+  return startGeneration(model, ids, rest, async () => resolveKvOptions(await withLoadedGate(model, kv), model));
+}
+
+/** Runs a generation to its end and returns its result (no streaming). */
+export async function generateText(model: Model, prompt: Prompt, options: NodeGenerateOptions = {}) {
+  const stream = generate(model, prompt, options);
+  for await (const _ of stream) {
+    // the text is in the result
+  }
+  return stream.result;
+}
+
+export { Model, promptToIds, loadGateFile };
+export { GenerationStream };
+export type { Prompt, GenerateOptions };
+export type { GenerationChunk, GenerationResult, SamplingOptions } from "./engine/generation.js";
+export type { KvOptions, GateInput } from "./engine/kvOptions.js";
+export type { NodeKvOptions } from "./platform/node/gateFiles.js";
+export type { KvReport, EngineStats } from "./engine/engine.js";
+export type { EngineOptions } from "./engine/engineConfig.js";
+export type { FinishReason } from "./engine/sequence.js";
+export type { BackendOptions, BackendName, SimdBuild } from "./platform/node/backend.js";
 export type { ModelConfig, Architecture } from "./model/config.js";
+export type { KvDType } from "./backends/backend.js";
 export { WgkvError, ModelLoadError, UnsupportedModelError, InvalidInputError } from "./errors.js";
+export { GateFormatError, GateShapeError, UnsafePickleError } from "./gate/errors.js";
+export { OutOfPagesError, InvalidCacheConfigError } from "./kvcache/errors.js";
 export type { ChatMessage } from "./tokenizer/tokenizer.js";

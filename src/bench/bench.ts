@@ -1,42 +1,53 @@
 /**
  * @module bench/bench
  *
- * Measures prefill and decode speed and KV memory of a model at a given
- * context length under one or more KV settings: median of several runs after
- * a warm-up, with achieved GFLOP/s (counted as for full attention). Settings
- * compared take turns run by run, so a slow spell of a shared machine falls
- * on all of them alike and their ratios hold.
+ * Measures prefill and decode speed and KV memory of a model at a context
+ * length, with N sequences at once, under one or more KV settings: the
+ * median of several runs after a warm-up. Settings compared take turns run
+ * by run, so a slow spell of a shared machine falls on all of them alike and
+ * their ratios hold.
+ *
+ * With N sequences, all N are submitted together (the engine batches their
+ * steps). Aggregate prefill is N prompts over the time until the last one has
+ * its first token; aggregate decode is the tokens generated after that moment
+ * over the time until the last one ends.
  */
-import { argmax, createRandom } from "../generate/sampler.js";
 import type { Model } from "../engine/model.js";
-import type { KvSettings } from "../kv/kvSettings.js";
-import type { KvReport } from "../kv/sequenceKv.js";
+import { startGeneration } from "../engine/generation.js";
+import type { KvPolicy } from "../kvcache/kvPolicy.js";
+import { describeKvPolicy } from "../kvcache/kvPolicy.js";
+import { createRandom } from "../util/random.js";
 import { decodeFlops, prefillFlops } from "./flops.js";
 
 export interface BenchOptions {
   /** Prompt length in tokens. */
   readonly context: number;
-  /** Tokens decoded after the prompt. */
+  /** Tokens decoded after the prompt's first token. */
   readonly decode: number;
   /** Measured runs (after one warm-up); the median is reported. */
   readonly repeat: number;
-  /** Prompt ids (at least `context` of them); seeded random ids of the vocabulary when absent. */
+  /** Sequences run at once. */
+  readonly concurrency: number;
+  /** Prompt ids to cut the prompts from (sequence i starts i * context in); seeded random ids when absent. */
   readonly promptIds?: readonly number[];
 }
 
 /** One KV setting to measure; `tag` names it in the log. */
 export interface BenchCase {
   readonly tag: string;
-  readonly kv: Partial<KvSettings>;
+  readonly policy: KvPolicy;
 }
 
-/** One prefill + decode of a case. */
+/** One run of a case. */
 interface RunTimes {
   readonly prefillMs: number;
   readonly attentionMs: number;
   readonly decodeMs: number;
-  readonly report: KvReport;
-  readonly policy: string;
+  readonly numDecodeTokens: number;
+  readonly residentBytes: number;
+  readonly peakBytes: number;
+  readonly fullAttentionBytes: number;
+  readonly admittedFraction: number;
 }
 
 export interface BenchResult {
@@ -45,36 +56,43 @@ export interface BenchResult {
   /** What ran the kernels (build and threads). */
   readonly kernels: string;
   readonly threads: number;
+  /** "full" for full attention, else admission/selection/eviction/wW. */
   readonly policy: string;
+  readonly kv_dtype: string;
   readonly context: number;
+  readonly concurrency: number;
   readonly decode: number;
-  readonly prefill_ms: number;
-  /** Of which in the attention kernel. */
-  readonly prefill_attention_ms: number;
-  readonly decode_ms_per_token: number;
+  readonly aggregate_prefill_tokens_per_s: number;
+  readonly aggregate_decode_tokens_per_s: number;
+  /** Per sequence: the same figures divided by the concurrency. */
   readonly prefill_tokens_per_s: number;
   readonly decode_tokens_per_s: number;
+  readonly prefill_ms: number;
+  /** Of which in the attention kernel (all sequences). */
+  readonly prefill_attention_ms: number;
+  readonly decode_ms_per_token: number;
   readonly prefill_gflops: number;
   readonly decode_gflops: number;
+  /** KV bytes of one sequence at its end: resident, peak, and what full attention would hold. */
   readonly kv_resident_bytes: number;
   readonly kv_peak_bytes: number;
   readonly kv_full_attention_bytes: number;
+  /** Sequences of this length whose peak KV fits the engine's page pool at once. */
+  readonly sequences_fitting_kv_memory: number;
   /** Admitted (layer, KV head, token) entries over all of them. */
   readonly admitted_fraction: number;
 }
 
 /** Measures every case: a warm-up round, then `repeat` rounds, each running the cases in turn. */
-export async function runBenches(
-  model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {},
-): Promise<BenchResult[]> {
-  const { context, decode, repeat } = options;
-  const ids = options.promptIds ? options.promptIds.slice(0, context) : randomIds(model, context);
-  model.validatePrompt(ids, decode);
+export async function runBenches(model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {}): Promise<BenchResult[]> {
+  const { context, decode, repeat, concurrency } = options;
+  const prompts = Array.from({ length: concurrency }, (_, i) => promptFor(model, options, i));
+  for (const p of prompts) model.validatePrompt(p, decode + 1);
   const runs: RunTimes[][] = cases.map(() => []);
   for (let round = 0; round <= repeat; round++) {
     for (const [i, c] of cases.entries()) {
-      const r = await measureRun(model, ids, decode, c.kv);
-      const times = `prefill ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms`;
+      const r = await measureRun(model, prompts, decode, c.policy);
+      const times = `prefill ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
       if (round === 0) {
         log(c.tag, `warm-up: ${times}`);
         continue;
@@ -83,65 +101,105 @@ export async function runBenches(
       log(c.tag, `run ${round}/${repeat}: ${times}`);
     }
   }
-  return runs.map((r) => summarize(model, context, decode, threads, r));
+  return runs.map((r, i) => summarize(model, options, threads, cases[i].policy, r));
 }
 
-async function measureRun(model: Model, ids: readonly number[], decode: number, settings: Partial<KvSettings>): Promise<RunTimes> {
-  const kv = model.createSequence(ids.length + decode, settings);
-  try {
-    const t0 = performance.now();
-    let logits = await model.prefill(ids, kv);
-    const t1 = performance.now();
-    const attentionMs = kv.attentionMs;
-    let next = argmax(logits);
-    for (let i = 0; i < decode; i++) {
-      logits = await model.step(next, kv);
-      next = argmax(logits);
-    }
-    const t2 = performance.now();
-    const st = kv.settings;
-    const policy = [st.admission.name, st.selection.name, st.eviction.name, `w${st.window}`, st.kvDType].join("/");
-    return { prefillMs: t1 - t0, attentionMs, decodeMs: t2 - t1, report: kv.report(), policy };
-  } finally {
-    kv.release();
-  }
+async function measureRun(model: Model, prompts: readonly (readonly number[])[], decode: number, policy: KvPolicy): Promise<RunTimes> {
+  const backend = model.backend;
+  const t0 = performance.now();
+  const attention0 = backend.counters.attentionMs;
+  let firstTokens = 0;
+  let prefillDone = 0;
+  let attentionAtPrefill = 0;
+  const arrivals: number[] = [];
+  const streams = prompts.map((ids) => startGeneration(model, ids, { maxNewTokens: decode + 1, temperature: 0 }, () => policy));
+  const results = await Promise.all(
+    streams.map(async (stream) => {
+      let first = true;
+      for await (const chunk of stream) {
+        if (chunk.tokenId < 0) continue;
+        const now = performance.now();
+        if (first) {
+          first = false;
+          if (++firstTokens === prompts.length) {
+            prefillDone = now;
+            attentionAtPrefill = backend.counters.attentionMs;
+          }
+        } else arrivals.push(now);
+      }
+      return stream.result;
+    }),
+  );
+  const end = performance.now();
+  const r = results[0].kv;
+  const entries = r.numTokens * r.admittedByHead.length * (r.admittedByHead[0]?.length ?? 0);
+  const admitted = r.admittedByHead.flat().reduce((a, b) => a + b, 0);
+  return {
+    prefillMs: prefillDone - t0,
+    attentionMs: attentionAtPrefill - attention0,
+    decodeMs: end - prefillDone,
+    numDecodeTokens: arrivals.filter((t) => t > prefillDone).length,
+    residentBytes: r.residentBytes,
+    peakBytes: r.peakBytes,
+    fullAttentionBytes: r.fullAttentionBytes,
+    admittedFraction: entries > 0 ? admitted / entries : 0,
+  };
 }
 
 /** Medians of a case's runs, and its memory (the same in every run). */
-function summarize(model: Model, context: number, decode: number, threads: number, runs: readonly RunTimes[]): BenchResult {
+function summarize(model: Model, options: BenchOptions, threads: number, policy: KvPolicy, runs: readonly RunTimes[]): BenchResult {
+  const { context, decode, concurrency } = options;
   const prefillMs = median(runs.map((r) => r.prefillMs));
   const decodeMs = median(runs.map((r) => r.decodeMs));
-  const { report, policy } = runs[runs.length - 1];
+  const decodeTokens = median(runs.map((r) => r.numDecodeTokens));
+  const last = runs[runs.length - 1];
   const c = model.config;
-  const numEntries = report.numTokens * c.numLayers * c.numKvHeads;
-  const numAdmitted = report.admittedByHead.flat().reduce((a, b) => a + b, 0);
+  const aggregatePrefill = (concurrency * context) / prefillMs * 1000;
+  const aggregateDecode = decodeMs > 0 ? (decodeTokens / decodeMs) * 1000 : 0;
+  const engine = model.engine;
+  const peakPages = last.peakBytes / engine.config.pageBytes;
   return {
     model: model.name,
     backend: model.backend.name,
     kernels: model.backend.description,
     threads,
-    policy,
+    policy: isFull(policy) ? "full" : describeKvPolicy(policy),
+    kv_dtype: engine.config.kvDType,
     context,
+    concurrency,
     decode,
+    aggregate_prefill_tokens_per_s: round(aggregatePrefill),
+    aggregate_decode_tokens_per_s: round(aggregateDecode),
+    prefill_tokens_per_s: round(aggregatePrefill / concurrency),
+    decode_tokens_per_s: round(aggregateDecode / concurrency),
     prefill_ms: round(prefillMs),
     prefill_attention_ms: round(median(runs.map((r) => r.attentionMs))),
-    decode_ms_per_token: round(decode ? decodeMs / decode : 0),
-    prefill_tokens_per_s: round((context / prefillMs) * 1000),
-    decode_tokens_per_s: round(decode ? (decode / decodeMs) * 1000 : 0),
-    prefill_gflops: round(prefillFlops(c, context) / prefillMs / 1e6),
-    decode_gflops: round(decode ? decodeFlops(c, context, decode) / decodeMs / 1e6 : 0),
-    kv_resident_bytes: report.residentBytes,
-    kv_peak_bytes: report.peakBytes,
-    kv_full_attention_bytes: report.fullAttentionBytes,
-    admitted_fraction: round(numAdmitted / numEntries, 4),
+    decode_ms_per_token: round(aggregateDecode > 0 ? 1000 / (aggregateDecode / concurrency) : 0),
+    prefill_gflops: round((concurrency * prefillFlops(c, context)) / prefillMs / 1e6),
+    decode_gflops: round(decodeMs > 0 ? (concurrency * decodeFlops(c, context, decode)) / decodeMs / 1e6 : 0),
+    kv_resident_bytes: last.residentBytes,
+    kv_peak_bytes: last.peakBytes,
+    kv_full_attention_bytes: last.fullAttentionBytes,
+    sequences_fitting_kv_memory: peakPages > 0 ? Math.floor(engine.kv.blockPool.numUsablePages / peakPages) : 0,
+    admitted_fraction: round(last.admittedFraction, 4),
   };
 }
 
-function randomIds(model: Model, n: number): number[] {
-  const random = createRandom(1234);
+function isFull(p: KvPolicy): boolean {
+  return p.admission.kind === "full" && p.selection.kind === "all" && p.eviction.kind === "none";
+}
+
+/** Sequence i's prompt: a slice of the given ids, or seeded random ids. */
+function promptFor(model: Model, options: BenchOptions, i: number): number[] {
+  const { context, promptIds } = options;
+  if (promptIds) {
+    const start = (i * context) % Math.max(1, promptIds.length - context + 1);
+    return promptIds.slice(start, start + context);
+  }
+  const random = createRandom(1234 + i);
   const eos = model.eosTokenIds;
   const ids: number[] = [];
-  while (ids.length < n) {
+  while (ids.length < context) {
     const id = Math.floor(random() * model.config.vocabSize);
     if (!eos.has(id)) ids.push(id);
   }

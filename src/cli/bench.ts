@@ -2,89 +2,104 @@
  * @module cli/bench
  *
  * `wgkv bench`: prefill and decode speed and KV memory at given context
- * lengths. With a KV policy other than full attention, full attention runs on
- * the same kernels in the same process and ratios are reported.
+ * lengths and numbers of concurrent sequences. With a KV policy other than
+ * full attention, full attention runs on the same kernels in the same process,
+ * taking turns with it run by run, and the ratios are reported.
  */
 import { Command } from "commander";
 import { availableParallelism } from "node:os";
 import { runBenches, type BenchCase, type BenchResult } from "../bench/bench.js";
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
+import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
-import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags, KvFlags {
   context: string;
+  concurrency: string;
   decode: string;
   repeat: string;
   text?: string;
   json?: boolean;
 }
 
-/** A policy run with its full-attention baseline and the ratios between them. */
+/** A policy's result with the ratios to full attention at the same context and concurrency. */
 interface ComparedResult extends BenchResult {
-  full_attention: BenchResult;
-  ratio: { kv_resident: number; kv_peak: number; prefill_time: number; prefill_attention_time: number; decode_time: number };
+  ratio: { kv_resident: number; kv_peak: number; prefill_time: number; prefill_attention_time: number; decode_time: number; sequences_fitting: number };
 }
 
 export function benchCommand(): Command {
   return addKvOptions(addModelOptions(new Command("bench")))
     .description("measure prefill/decode tokens/s, GFLOP/s and KV memory (median of --repeat runs after a warm-up)")
     .option("--context <n[,n...]>", "prompt length(s) in tokens", "1024")
+    .option("--concurrency <n[,n...]>", "sequences run at once (their steps are batched)", "1")
     .option("--decode <m>", "tokens to decode after the prompt", "64")
-    .option("--repeat <r>", "measured runs per context", "3")
-    .option("--text <file>", "take the prompt from this text file (.xz is decompressed); default: seeded random token ids")
-    .option("--json", "print one JSON object (an array when several contexts are given)")
+    .option("--repeat <r>", "measured runs per setting", "3")
+    .option("--text <file>", "take the prompts from this text file (.xz is decompressed); default: seeded random token ids")
+    .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
     .action(async (flags: BenchFlags) => {
-      const contexts = flags.context.split(",").map((c) => parseIntFlag("--context", c.trim())!);
+      const contexts = parseList("--context", flags.context);
+      const concurrencies = parseList("--concurrency", flags.concurrency);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
-      const model = await loadModelFromFlags(flags);
+      const window = parseIntFlag("--window", flags.window);
+      const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 1024 ? window : undefined });
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {
         for (const context of contexts) {
-          if (context + decode > model.config.maxPositions) {
+          if (context + decode + 1 > model.config.maxPositions) {
             throw new InvalidInputError(`--context ${context} + --decode ${decode} exceed max_position_embeddings ${model.config.maxPositions} in ${model.name.replace(/\/+$/, "")}/config.json`);
           }
         }
-        const kv = await kvSettingsFromFlags(model, flags);
-        const promptIds = flags.text ? await promptFromText(model, flags.text, Math.max(...contexts)) : undefined;
-        const compare = kv.admission?.name !== "full" || kv.selection?.name !== "all" || kv.eviction?.name !== "none";
+        const policy = await kvPolicyFromFlags(model, flags);
+        const compare = policy.admission.kind !== "full" || policy.selection.kind !== "all" || policy.eviction.kind !== "none";
+        const maxTokens = Math.max(...contexts) * Math.max(...concurrencies);
+        const promptIds = flags.text ? await promptFromText(model, flags.text, maxTokens) : undefined;
+        const cases: BenchCase[] = [{ tag: compare ? "policy" : "full", policy }];
+        if (compare) cases.push({ tag: "full", policy: resolveKvPolicy({ window: policy.window }) });
         const results: (BenchResult | ComparedResult)[] = [];
-        const cases: BenchCase[] = [{ tag: compare ? "policy" : "context", kv }];
-        if (compare) cases.push({ tag: "full", kv: { ...kv, admission: undefined, selection: undefined, eviction: undefined } });
         for (const context of contexts) {
-          const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context}] ${line}\n`);
-          const [result, full] = await runBenches(model, { context, decode, repeat, promptIds }, cases, threads, log);
-          results.push(full ? withBaseline(result, full) : result);
-          if (!flags.json) printRow(results[results.length - 1], results.length === 1);
+          for (const concurrency of concurrencies) {
+            const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
+            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds }, cases, threads, log);
+            const rows = full ? [withRatios(result, full), full] : [result];
+            if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
+            results.push(...rows);
+          }
         }
-        if (flags.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results) + "\n");
+        if (flags.json) process.stdout.write(JSON.stringify(results) + "\n");
       } finally {
         model.dispose();
       }
     });
 }
 
+function parseList(flag: string, text: string): number[] {
+  const values = text.split(",").map((c) => parseIntFlag(flag, c.trim())!);
+  if (new Set(values).size !== values.length) throw new InvalidInputError(`${flag} "${text}": a value is listed twice`);
+  return values;
+}
+
 async function promptFromText(model: Model, file: string, numTokens: number): Promise<number[]> {
   // NOTE: ~3 bytes per token is generous for byte-level BPE on English text and code.
   const text = await readTextPrefix(file, numTokens * 8);
   const ids = model.requireTokenizer().encode(text.replaceAll("\x1e", "\n\n"), { addSpecialTokens: true });
-  if (ids.length < numTokens) throw new InvalidInputError(`--text ${file}: holds only ${ids.length} tokens, fewer than --context ${numTokens}`);
+  if (ids.length < numTokens) throw new InvalidInputError(`--text ${file}: holds only ${ids.length} tokens, fewer than --context × --concurrency = ${numTokens}`);
   return ids;
 }
 
-function withBaseline(result: BenchResult, full: BenchResult): ComparedResult {
+function withRatios(result: BenchResult, full: BenchResult): ComparedResult {
   const r = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
   return {
     ...result,
-    full_attention: full,
     ratio: {
       kv_resident: r(result.kv_resident_bytes, full.kv_resident_bytes),
       kv_peak: r(result.kv_peak_bytes, full.kv_peak_bytes),
       prefill_time: r(result.prefill_ms, full.prefill_ms),
       prefill_attention_time: r(result.prefill_attention_ms, full.prefill_attention_ms),
-      decode_time: r(result.decode_ms_per_token, full.decode_ms_per_token),
+      decode_time: r(full.aggregate_decode_tokens_per_s, result.aggregate_decode_tokens_per_s),
+      sequences_fitting: r(result.sequences_fitting_kv_memory, full.sequences_fitting_kv_memory),
     },
   };
 }
@@ -92,12 +107,13 @@ function withBaseline(result: BenchResult, full: BenchResult): ComparedResult {
 function printRow(r: BenchResult | ComparedResult, header: boolean): void {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   if (header) {
-    process.stdout.write(`backend ${r.backend} (${r.kernels}), model ${r.model}, policy ${r.policy}\n`);
-    process.stdout.write("| context | prefill tok/s | prefill GFLOP/s | decode tok/s | decode GFLOP/s | KV resident MiB | KV peak MiB | admitted |");
-    process.stdout.write("ratio" in r ? " KV ratio | prefill time ratio | attention time ratio | decode time ratio |\n" : "\n");
-    process.stdout.write("|---|---|---|---|---|---|---|---|" + ("ratio" in r ? "---|---|---|---|\n" : "\n"));
+    process.stdout.write(`backend ${r.backend} (${r.kernels}), model ${r.model}, KV pages ${r.kv_dtype}\n`);
+    process.stdout.write("| policy | context | sequences | prefill tok/s | decode tok/s | prefill GFLOP/s | KV resident MiB (one seq) | fit in KV memory | admitted | KV ratio | prefill time ratio | decode time ratio |\n");
+    process.stdout.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   }
-  let row = `| ${r.context} | ${r.prefill_tokens_per_s.toFixed(0)} | ${r.prefill_gflops.toFixed(1)} | ${r.decode_tokens_per_s.toFixed(1)} | ${r.decode_gflops.toFixed(1)} | ${mib(r.kv_resident_bytes)} | ${mib(r.kv_peak_bytes)} | ${r.admitted_fraction.toFixed(3)} |`;
-  if ("ratio" in r) row += ` ${r.ratio.kv_resident} | ${r.ratio.prefill_time} | ${r.ratio.prefill_attention_time} | ${r.ratio.decode_time} |`;
-  process.stdout.write(row + "\n");
+  const ratio = "ratio" in r ? ` ${r.ratio.kv_resident} | ${r.ratio.prefill_time} | ${r.ratio.decode_time} |` : " | | |";
+  process.stdout.write(
+    `| ${r.policy} | ${r.context} | ${r.concurrency} | ${r.aggregate_prefill_tokens_per_s.toFixed(0)} | ${r.aggregate_decode_tokens_per_s.toFixed(1)} | ${r.prefill_gflops.toFixed(1)} | ` +
+      `${mib(r.kv_resident_bytes)} | ${r.sequences_fitting_kv_memory} | ${r.admitted_fraction.toFixed(3)} |${ratio}\n`,
+  );
 }

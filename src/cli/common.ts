@@ -8,8 +8,11 @@ import { InvalidInputError } from "../errors.js";
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from "../index.js";
 import { BACKEND_NAMES, SIMD_BUILDS, type BackendName, type SimdBuild } from "../platform/node/backend.js";
 import type { RopeFrequencyDType } from "../model/rope.js";
-import type { KvSettings } from "../kv/kvSettings.js";
-import { resolveKvOptions } from "../platform/node/kvOptions.js";
+import { resolveKvOptions, type KvOptionNames } from "../engine/kvOptions.js";
+import type { KvPolicy } from "../kvcache/kvPolicy.js";
+import { KV_DTYPES } from "../engine/engineConfig.js";
+import type { KvDType } from "../backends/backend.js";
+import { withLoadedGate, type NodeKvOptions } from "../platform/node/gateFiles.js";
 
 export interface ModelFlags {
   model: string;
@@ -17,6 +20,8 @@ export interface ModelFlags {
   threads?: string;
   simd: string;
   ropeFreq: string;
+  kvMemory?: string;
+  kvDtype?: string;
 }
 
 /** Adds --model, --backend, --threads, --simd and --rope-freq to a command. */
@@ -26,7 +31,9 @@ export function addModelOptions(cmd: Command): Command {
     .option("--backend <name>", `compute backend (${BACKEND_NAMES.join(", ")})`, "cpu")
     .option("--threads <n>", "CPU threads (default: all cores)")
     .option("--simd <build>", `CPU kernel build: ${SIMD_BUILDS.join(", ")} (relaxed: fused multiply-add; auto: relaxed where the runtime has it)`, "auto")
-    .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32");
+    .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
+    .option("--kv-memory <size>", "KV page pool: bytes (536870912, 512MiB, 2GB) or a fraction of free memory (0.5); default: a quarter of free memory, at most 1 GiB")
+    .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
 }
 
 export function parseIntFlag(flag: string, value: string | undefined, min = 1): number | undefined {
@@ -84,7 +91,6 @@ export interface KvFlags {
   admission?: string;
   selection?: string;
   eviction?: string;
-  kvDtype?: string;
 }
 
 /** Adds the KV cache flags: gate, window, tau and the three policies. */
@@ -95,37 +101,49 @@ export function addKvOptions(cmd: Command): Command {
     .option("--tau <t>", "gate threshold: a token is admitted iff g > tau (default 0.1)")
     .option("--admission <policy>", "full | local | sinks:N | random:RATE | gate")
     .option("--selection <policy>", "all | quest:BUDGET (decode reads the best pages within BUDGET tokens)")
-    .option("--eviction <policy>", "none | snapkv:BUDGET (keep at most BUDGET global tokens per head)")
-    .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
+    .option("--eviction <policy>", "none | snapkv:BUDGET (keep at most BUDGET global tokens per head)");
 }
 
-/** KV settings from the flags, for `model`. */
-export async function kvSettingsFromFlags(model: Model, flags: KvFlags): Promise<Partial<KvSettings>> {
-  return resolveKvOptions(model, {
+/** How KV errors name the flags. */
+export const KV_FLAG_NAMES: KvOptionNames = {
+  window: "--window", admission: "--admission", selection: "--selection", eviction: "--eviction", gate: "--gate", tau: "--tau",
+};
+
+/** KV options from the flags (the gate file not read yet). */
+export function kvOptionsFromFlags(flags: KvFlags): NodeKvOptions {
+  return {
     gate: flags.gate,
     window: parseIntFlag("--window", flags.window),
     tau: parseFloatFlag("--tau", flags.tau),
     admission: flags.admission,
     selection: flags.selection,
     eviction: flags.eviction,
-    kvDType: flags.kvDtype,
-  });
+  };
+}
+
+/** The KV policy the flags describe, for `model` (reads the gate file). */
+export async function kvPolicyFromFlags(model: Model, flags: KvFlags): Promise<KvPolicy> {
+  return resolveKvOptions(await withLoadedGate(model, kvOptionsFromFlags(flags)), model, KV_FLAG_NAMES);
 }
 
 /** Loads the model named by the flags, reporting progress on stderr for large files. */
-export async function loadModelFromFlags(flags: ModelFlags): Promise<Model> {
+export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: number; maxWindow?: number } = {}): Promise<Model> {
   if (flags.model.trim().length === 0) throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
   if (!(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
     throw new InvalidInputError(`--backend must be one of ${BACKEND_NAMES.join(", ")}, got "${flags.backend}"`);
   }
   if (!(SIMD_BUILDS as readonly string[]).includes(flags.simd)) throw new InvalidInputError(`--simd must be one of ${SIMD_BUILDS.join(", ")}, got "${flags.simd}"`);
   if (flags.ropeFreq !== "f32" && flags.ropeFreq !== "bf16") throw new InvalidInputError(`--rope-freq must be f32 or bf16, got "${flags.ropeFreq}"`);
+  if (flags.kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(flags.kvDtype)) throw new InvalidInputError(`--kv-dtype must be one of ${KV_DTYPES.join(", ")}, got "${flags.kvDtype}"`);
   let lastReported = -1;
   return loadModel(flags.model, {
     backend: flags.backend as BackendName,
     threads: parseIntFlag("--threads", flags.threads),
     simd: flags.simd as SimdBuild,
     ropeFreqDType: flags.ropeFreq as RopeFrequencyDType,
+    kvDType: flags.kvDtype as KvDType | undefined,
+    kvMemory: flags.kvMemory,
+    ...extra,
     onProgress(loaded, total) {
       if (total < 64 * 1024 * 1024) return; // small models load too fast to need progress
       const percent = Math.floor((loaded / total) * 100);

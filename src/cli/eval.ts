@@ -16,7 +16,7 @@ import { markdownReport, type CellResult } from "../eval/report.js";
 import { GREEDY_MODES, type GreedyMode } from "../eval/runner.js";
 import { createTaskContext, runSweep } from "../eval/sweep.js";
 import { parseTaskList } from "../eval/tasks.js";
-import { resolveKvOptions } from "../platform/node/kvOptions.js";
+import { withLoadedGate } from "../platform/node/gateFiles.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
 
@@ -83,7 +83,7 @@ export function evalCommand(): Command {
           numCases,
           seed,
           greedy: flags.greedy as GreedyMode,
-          resolvePolicy: (p) => resolveKvOptions(model, { ...p.options, window, tau }),
+          resolvePolicy: async (p) => (await withLoadedGate(model, { ...p.options, window, ...(p.options.admission === "gate" ? { tau } : {}) }))!,
           log: (line) => process.stderr.write(line + "\n"),
           onCell: (_, all) => write(all),
         });

@@ -7,12 +7,12 @@
  * Validation scripts depend on this exact shape.
  */
 import { Command } from "commander";
-import { generateAll } from "../engine/generate.js";
+import { generateAll, startGeneration } from "../engine/generation.js";
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
-import { argmax } from "../generate/sampler.js";
-import type { KvSettings } from "../kv/kvSettings.js";
-import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import type { KvPolicy } from "../kvcache/kvPolicy.js";
+import { argmax } from "../util/argmax.js";
+import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 interface ForwardFlags extends ModelFlags, KvFlags {
   ids: string;
@@ -33,13 +33,14 @@ export function forwardCommand(): Command {
       const numGenerate = parseIntFlag("--generate", flags.generate);
       const numPrefill = parseIntFlag("--prefill", flags.prefill);
       if (numPrefill !== undefined && numPrefill > ids.length) throw new InvalidInputError(`--prefill ${numPrefill} exceeds the ${ids.length} ids given`);
-      const model = await loadModelFromFlags(flags);
+      const window = parseIntFlag("--window", flags.window);
+      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 1024 ? window : undefined });
       try {
-        const kv = await kvSettingsFromFlags(model, flags);
+        const policy = await kvPolicyFromFlags(model, flags);
         validatePromptFlags(model, ids, numGenerate ?? 0, "--ids", "--generate");
-        const out = await runForward(model, ids, numPrefill ?? ids.length, kv);
+        const out = await runForward(model, ids, numPrefill ?? ids.length, policy);
         const result: typeof out & { greedy?: number[] } = out;
-        if (numGenerate !== undefined) result.greedy = (await generateAll(model, ids, { maxNewTokens: numGenerate, temperature: 0, kv })).tokenIds;
+        if (numGenerate !== undefined) result.greedy = (await generateAll(startGeneration(model, ids, { maxNewTokens: numGenerate, temperature: 0 }, () => policy))).tokenIds;
         process.stdout.write(JSON.stringify(result) + "\n");
       } finally {
         model.dispose();
@@ -48,28 +49,28 @@ export function forwardCommand(): Command {
 }
 
 /** Prefills `numPrefill` ids, feeds the rest one by one, and reports argmax per position and the cache. */
-async function runForward(model: Model, ids: number[], numPrefill: number, kvSettings: Partial<KvSettings>) {
+async function runForward(model: Model, ids: number[], numPrefill: number, policy: KvPolicy) {
   const V = model.config.vocabSize;
   const argmaxes: number[] = [];
-  const kv = model.createSequence(ids.length, kvSettings);
-  try {
-    let last = await model.prefill(ids.slice(0, numPrefill), kv, (logits, _first, numTokens) => {
-      for (let t = 0; t < numTokens; t++) argmaxes.push(argmax(logits, t * V, V));
-    });
-    for (const id of ids.slice(numPrefill)) {
-      last = await model.step(id, kv);
-      argmaxes.push(argmax(last));
-    }
-    const report = kv.report();
-    return {
-      argmax: argmaxes,
-      last_logits: Array.from(last),
-      admitted: report.admittedByHead,
-      kv_bytes: { resident: report.residentBytes, peak: report.peakBytes, full_attention: report.fullAttentionBytes },
-    };
-  } finally {
-    kv.release();
-  }
+  let last = new Float32Array(0);
+  const result = await generateAll(
+    startGeneration(model, ids, {
+      maxNewTokens: 0,
+      logitsFrom: 0,
+      singleTokenFrom: numPrefill,
+      onLogits: (_pos0, logits, n) => {
+        for (let t = 0; t < n; t++) argmaxes.push(argmax(logits, t * V, V));
+        last = logits.slice((n - 1) * V, n * V);
+      },
+    }, () => policy),
+  );
+  const report = result.kv;
+  return {
+    argmax: argmaxes,
+    last_logits: Array.from(last),
+    admitted: report.admittedByHead,
+    kv_bytes: { resident: report.residentBytes, peak: report.peakBytes, full_attention: report.fullAttentionBytes },
+  };
 }
 
 function parseIds(text: string): number[] {

@@ -6,9 +6,10 @@
 import { Command } from "commander";
 import { text as readStream } from "node:stream/consumers";
 import { InvalidInputError } from "../errors.js";
-import { generateFromIds, promptToIds, type Prompt } from "../index.js";
-import type { KvReport } from "../kv/sequenceKv.js";
-import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import { promptToIds, type Prompt } from "../index.js";
+import type { KvReport } from "../engine/engine.js";
+import { startGeneration } from "../engine/generation.js";
+import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 interface GenerateFlags extends ModelFlags, KvFlags {
   chat?: boolean;
@@ -46,20 +47,17 @@ export function generateCommand(): Command {
       };
       const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
       if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
-      const model = await loadModelFromFlags(flags);
+      const window = parseIntFlag("--window", flags.window);
+      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 1024 ? window : undefined });
       try {
         const prompt: Prompt = flags.chat ? { messages: [{ role: "user", content: text }] } : text;
         const ids = promptToIds(model, prompt);
         validatePromptFlags(model, ids, maxNewTokens, "the prompt", "--max-tokens");
-        const kv = await kvSettingsFromFlags(model, flags);
-        const stream = generateFromIds(model, ids, { ...options, kv });
-        let step = await stream.next();
-        while (!step.done) {
-          process.stdout.write(step.value.text);
-          step = await stream.next();
-        }
+        const policy = await kvPolicyFromFlags(model, flags);
+        const stream = startGeneration(model, ids, options, () => policy);
+        for await (const chunk of stream) process.stdout.write(chunk.text);
         process.stdout.write("\n");
-        const r = step.value;
+        const r = await stream.result;
         if (flags.stats) {
           const decodeRate = r.tokenIds.length > 1 ? ((r.tokenIds.length - 1) / r.decodeMs) * 1000 : 0;
           process.stderr.write(

@@ -5,10 +5,10 @@
  * match of the answer sentence, a greedy answer scored by RULER's string
  * match, and the KV cache's admitted fraction and bytes after the prompt.
  */
-import { generateAll } from "../engine/generate.js";
+import { generateAll, startGeneration } from "../engine/generation.js";
+import type { KvReport } from "../engine/engine.js";
+import { resolveKvOptions, type KvOptions } from "../engine/kvOptions.js";
 import type { Model } from "../engine/model.js";
-import type { KvSettings } from "../kv/kvSettings.js";
-import type { KvReport } from "../kv/sequenceKv.js";
 import { stringMatchAll, TeacherForcing } from "./scoring.js";
 import type { TaskCase } from "./task.js";
 
@@ -54,35 +54,32 @@ export function admittedFraction(report: KvReport): number {
 }
 
 /** True when decoding reads or keeps the cache differently from a prefill (selection or eviction). */
-export function actsAtDecode(kv: Partial<KvSettings>): boolean {
-  return (kv.selection !== undefined && kv.selection.name !== "all") || (kv.eviction !== undefined && kv.eviction.name !== "none");
+export function actsAtDecode(kv: KvOptions): boolean {
+  const name = (p: string | { name: string } | undefined) => (typeof p === "object" ? p.name : p);
+  return (name(kv.selection) ?? "all") !== "all" || (name(kv.eviction) ?? "none") !== "none";
 }
 
 /** Scores one case under `kv`. */
-export async function evaluateCase(model: Model, testCase: TaskCase, kv: Partial<KvSettings>, options: RunOptions): Promise<CaseResult> {
+export async function evaluateCase(model: Model, testCase: TaskCase, kv: KvOptions, options: RunOptions): Promise<CaseResult> {
   const t0 = performance.now();
   const prompt = testCase.promptIds;
   const answer = testCase.answerIds;
   const forcing = new TeacherForcing(prompt.length, answer, model.config.vocabSize);
-  let report: KvReport;
-  const sequence = model.createSequence(prompt.length + answer.length, kv);
-  try {
-    // NOTE: the prompt goes in large chunks (only its last logits are needed); the
-    // answer follows with all-position logits. Chunked prefill computes what one
-    // pass over prompt + answer would.
-    const last = await model.prefill(prompt, sequence);
-    forcing.addRow(last, 0, prompt.length - 1);
-    report = sequence.report();
-    if (answer.length > 1) await model.prefill(answer.slice(0, -1), sequence, (logits, first, n) => forcing.addLogits(logits, first, n));
-  } finally {
-    sequence.release();
-  }
-
+  // NOTE: prompt and answer go in as one prompt; only the logits from the prompt's last
+  // position on come back. Chunked prefill computes what one pass over both would.
+  const scored = await generateAll(
+    startGeneration(model, [...prompt, ...answer.slice(0, -1)], {
+      maxNewTokens: 0,
+      logitsFrom: prompt.length - 1,
+      onLogits: (first, logits, n) => forcing.addLogits(logits, first, n),
+    }, () => resolveKvOptions(kv, model)),
+  );
+  const report: KvReport = scored.kv;
   const exact = forcing.isExactMatch;
   let greedyText: string | null = null;
   let greedyRan = false;
   if (options.greedy === "all" || (options.greedy === "misses" && (!exact || actsAtDecode(kv)))) {
-    const result = await generateAll(model, prompt, { maxNewTokens: answer.length + (options.extraTokens ?? 16), kv });
+    const result = await generateAll(startGeneration(model, prompt, { maxNewTokens: answer.length + (options.extraTokens ?? 16), temperature: 0 }, () => resolveKvOptions(kv, model)));
     greedyText = result.text;
     greedyRan = true;
   } else if (options.greedy === "misses") {

@@ -8,7 +8,7 @@
  * reports) asks whether every answer token is the argmax at its position when
  * the prompt and the answer are fed together.
  */
-import { argmax } from "../generate/sampler.js";
+import { argmax } from "../util/argmax.js";
 
 /** Fraction of `expected` found in `answer` (RULER string_match_all, one case). */
 export function stringMatchAll(answer: string, expected: readonly string[]): number {

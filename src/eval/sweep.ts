@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from "../errors.js";
 import type { Model } from "../engine/model.js";
-import type { KvSettings } from "../kv/kvSettings.js";
+import type { KvOptions } from "../engine/kvOptions.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import { chatFrame } from "./chatFrame.js";
 import { corpusHaystack, noiseHaystack, type Haystack, type HaystackKind } from "./haystack.js";
@@ -24,8 +24,10 @@ export interface SweepOptions {
   readonly numCases: number;
   readonly seed: number;
   readonly greedy: GreedyMode;
-  /** KV settings of a policy (reads gate files: platform code). */
-  readonly resolvePolicy: (policy: PolicySpec) => Promise<Partial<KvSettings>>;
+  /** KV options of a policy, its gate loaded (reads gate files: platform code). */
+  readonly resolvePolicy: (policy: PolicySpec) => Promise<KvOptions>;
+  /** Cases of a cell run at once (they share the engine's steps; default 4). */
+  readonly concurrency?: number;
   /** Progress lines (one per case and per finished cell). */
   readonly log?: (line: string) => void;
   /** Called after each cell, e.g. to rewrite the results files. */
@@ -57,7 +59,7 @@ export function generateCase(context: TaskContext, task: TaskGenerator, length: 
 
 export async function runSweep(model: Model, context: TaskContext, options: SweepOptions): Promise<CellResult[]> {
   const log = options.log ?? (() => {});
-  const settings = new Map<string, Partial<KvSettings>>();
+  const settings = new Map<string, KvOptions>();
   for (const policy of options.policies) settings.set(policy.spec, await options.resolvePolicy(policy));
   const cells: CellResult[] = [];
   for (const task of options.tasks) {
@@ -66,14 +68,24 @@ export async function runSweep(model: Model, context: TaskContext, options: Swee
       for (const policy of options.policies) {
         const tag = `[${task.spec} ${length} ${policy.label}]`;
         const results: CaseResult[] = [];
-        for (const [i, testCase] of cases.entries()) {
-          const r = await evaluateCase(model, testCase, settings.get(policy.spec)!, { greedy: options.greedy });
+        const report = (i: number, r: CaseResult) => {
           results.push(r);
           const tf = results.filter((x) => x.teacherForced).length;
           const greedy = r.greedyScore === null ? "" : ` greedy ${r.greedyScore.toFixed(2)}${r.greedyRan ? "" : " (implied)"} "${oneLine(r.greedyText ?? "")}"`;
           log(`${tag} case ${i + 1}/${cases.length}: ${r.teacherForced ? "match" : `miss at answer token ${r.correctPrefix}`}${greedy}; ` +
             `accuracy so far ${tf}/${results.length}; admitted ${r.admittedFraction.toFixed(3)}; ${(r.ms / 1000).toFixed(1)} s`);
-        }
+        };
+        // cases of a cell run a few at a time: their steps share the engine's batches
+        const byIndex = new Array<CaseResult>(cases.length);
+        let next = 0;
+        const worker = async () => {
+          for (let i = next++; i < cases.length; i = next++) {
+            byIndex[i] = await evaluateCase(model, cases[i], settings.get(policy.spec)!, { greedy: options.greedy });
+            report(i, byIndex[i]);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+        results.splice(0, results.length, ...byIndex);
         const cell = summarizeCell(task.spec, length, policy, results);
         cells.push(cell);
         log(`${tag} done: accuracy ${cell.accuracy.toFixed(3)}, greedy ${cell.greedy_accuracy?.toFixed(3) ?? "off"}, admitted ${cell.admitted_fraction.toFixed(3)}, KV ${(cell.kv_fraction * 100).toFixed(1)}% of full, ${cell.seconds} s`);

@@ -52,3 +52,14 @@ export function f16BitsToF32(h: number): number {
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
+
+/** bf16 bits to a number (bf16 is the top half of an f32, so this is exact). */
+export function bf16BitsToF32(h: number): number {
+  u32[0] = h << 16;
+  return f32[0];
+}
+
+/** Element i of 16-bit float bits as a number. */
+export function createHalfReader(bits: Uint16Array, dtype: "f16" | "bf16"): (i: number) => number {
+  return dtype === "f16" ? (i) => f16BitsToF32(bits[i]) : (i) => bf16BitsToF32(bits[i]);
+}

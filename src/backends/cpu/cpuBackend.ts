@@ -1,161 +1,289 @@
 /**
  * @module backends/cpu/cpuBackend
  *
- * The CPU backend: tensors in the kernels' linear memory, every op with
- * arithmetic in CpuKernels (kernels.ts); here only copies, the embedding
- * lookup and RoPE's angle table.
+ * The CPU backend: tensors in the kernels' linear memory, ops recorded as
+ * commands on a queue (commandQueue.ts) that runs them in slices when a step
+ * is submitted, and `read` as the one synchronisation. Arithmetic lives in
+ * CpuKernels (kernels.ts); the dual cache's ops in cpuKvOps.ts, the policies'
+ * in cpuPolicyOps.ts.
  */
 import type { GateWeights } from "../../gate/gateWeights.js";
 import { f16BitsToF32 } from "../../util/halfFloat.js";
-import type { Backend, DType, GateHandle, HostBlockTables, KvDType, KvPool, RopeTable, Tensor, WeightData } from "../backend.js";
-import { CpuKvOps, type CpuKvPool } from "./cpuKvOps.js";
+import {
+  DTYPE_BYTES, numElements, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle,
+  type HostArray, type KvDType, type KvPool, type KvTables, type ReadRequest, type RopeTable, type Tensor, type WeightData,
+} from "../backend.js";
+import { SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
+import { CommandQueue, type Command } from "./commandQueue.js";
 import { cpuGateScores, createCpuGate, type CpuGate } from "./cpuGate.js";
-import { RopeAngles } from "./ropeAngles.js";
+import { CpuKvOps, cpuPool } from "./cpuKvOps.js";
+import { CpuPolicyOps } from "./cpuPolicyOps.js";
+import { cpu, CpuTensor, hostArrayFits, TensorViews } from "./cpuTensor.js";
 import type { CpuKernels } from "./kernels.js";
+import { RopeAngles } from "./ropeAngles.js";
+import { hasNaN, sampleRow } from "./sampleRow.js";
 
-/** A CPU tensor: a pointer into the kernels' memory plus its shape. */
-export class CpuTensor implements Tensor {
-  readonly numel: number;
-  constructor(
-    readonly ptr: number,
-    readonly shape: readonly number[],
-    readonly dtype: DType,
-  ) {
-    this.numel = shape.reduce((a, b) => a * b, 1);
-  }
-}
-
-function cpu(t: Tensor): CpuTensor {
-  if (!(t instanceof CpuTensor)) throw new Error("tensor does not belong to the CPU backend");
-  return t;
-}
+export { CpuTensor };
 
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly description: string;
+  readonly counters: BackendCounters = { numReads: 0, numSubmits: 0, numWrites: 0, bytesWritten: 0, bytesRead: 0, attentionMs: 0 };
+  readonly #queue = new CommandQueue();
+  readonly #views: TensorViews;
   readonly #kv: CpuKvOps;
+  readonly #policy: CpuPolicyOps;
   readonly #angles: RopeAngles;
+  #disposed = false;
+
   constructor(readonly kernels: CpuKernels, name = "cpu") {
     this.name = name;
     this.description = kernels.description;
-    this.#kv = new CpuKvOps(kernels);
+    this.#views = new TensorViews(kernels);
+    this.#kv = new CpuKvOps(kernels, this.#views);
+    this.#policy = new CpuPolicyOps(this.#kv);
     this.#angles = new RopeAngles(kernels);
   }
 
-  #f32(t: CpuTensor, numel = t.numel): Float32Array {
-    return new Float32Array(this.kernels.buffer(), t.ptr, numel);
+  availableBytes(): number {
+    return this.kernels.maxBytes - this.kernels.usedBytes;
+  }
+
+  // ---- memory
+
+  createTensor(shape: readonly number[], dtype: DType, label: string): Tensor {
+    this.#checkLive();
+    const numel = numElements(shape);
+    if (!Number.isSafeInteger(numel) || numel < 0 || shape.some((n) => !Number.isInteger(n) || n < 0)) throw new RangeError(`createTensor ${label}: bad shape [${shape}]`);
+    const bytes = numel * DTYPE_BYTES[dtype];
+    const { ptr, fresh } = this.kernels.allocBlock(bytes);
+    if (!fresh) new Uint8Array(this.kernels.buffer(), ptr, bytes).fill(0);
+    return new CpuTensor(ptr, shape, dtype, label);
+  }
+
+  destroyTensor(t: Tensor): void {
+    const c = cpu(t);
+    c.kill();
+    this.#record(() => this.kernels.free(c.ptr));
   }
 
   uploadWeight(data: WeightData, kind: "matrix" | "vector"): Tensor {
-    const numel = data.shape.reduce((a, b) => a * b, 1);
+    const numel = numElements(data.shape);
+    const label = `weight [${data.shape}]`;
     if (data.dtype === "BF16" && kind === "matrix") {
-      const t = new CpuTensor(this.kernels.alloc(numel * 2), data.shape, "bf16");
+      const t = cpu(this.createTensor(data.shape, "bf16", label));
       new Uint8Array(this.kernels.buffer(), t.ptr, numel * 2).set(data.bytes);
       return t;
     }
-    const t = new CpuTensor(this.kernels.alloc(numel * 4), data.shape, "f32");
-    decodeToF32(data, this.#f32(t));
+    const t = cpu(this.createTensor(data.shape, "f32", label));
+    decodeToF32(data, this.#views.f32(t));
     return t;
   }
 
-  createTensor(shape: readonly number[]): Tensor {
-    const numel = shape.reduce((a, b) => a * b, 1);
-    const t = new CpuTensor(this.kernels.alloc(numel * 4), shape, "f32");
-    this.#f32(t).fill(0);
-    return t;
-  }
-
-  async read(t: Tensor, numElements?: number): Promise<Float32Array> {
+  write(t: Tensor, data: HostArray, offset = 0): void {
     const c = cpu(t);
-    return this.#f32(c, numElements ?? c.numel).slice();
+    if (!hostArrayFits(data, c.dtype)) throw new TypeError(`write to ${c.label}: a ${data.constructor.name} does not fit a ${c.dtype} tensor`);
+    if (!(Number.isInteger(offset) && offset >= 0 && offset + data.length <= c.numel)) throw new RangeError(`write to ${c.label}: ${data.length} elements at ${offset} overflow its ${c.numel}`);
+    const copy = data.slice();
+    this.counters.numWrites++;
+    this.counters.bytesWritten += copy.byteLength;
+    this.#record(() => this.#views.host(c, copy.length, offset).set(copy as never));
   }
 
-  embed(out: Tensor, table: Tensor, ids: Int32Array): void {
-    const o = cpu(out);
-    const tab = cpu(table);
-    const [, hidden] = tab.shape as [number, number];
-    const dst = this.#f32(o, ids.length * hidden);
-    if (tab.dtype === "f32") {
-      const src = this.#f32(tab);
-      for (let t = 0; t < ids.length; t++) dst.set(src.subarray(ids[t] * hidden, (ids[t] + 1) * hidden), t * hidden);
-      return;
-    }
-    const src = new Uint16Array(this.kernels.buffer(), tab.ptr, tab.numel);
-    const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-    for (let t = 0; t < ids.length; t++) {
-      const row = ids[t] * hidden;
-      for (let i = 0; i < hidden; i++) bits[t * hidden + i] = src[row + i] << 16;
-    }
+  submit(): void {
+    this.counters.numSubmits++;
+    this.#queue.submit();
+  }
+
+  async read(requests: readonly ReadRequest[]): Promise<HostArray[]> {
+    this.#checkLive();
+    const tensors = requests.map((r) => ({ t: cpu(r.tensor), n: r.numElements ?? r.tensor.numel }));
+    for (const { t, n } of tensors) if (!(n >= 0 && n <= t.numel)) throw new RangeError(`read of ${t.label}: ${n} elements of ${t.numel}`);
+    this.counters.numReads++;
+    if (this.#queue.numRecorded > 0) this.counters.numSubmits++;
+    await this.#queue.sync();
+    return tensors.map(({ t, n }) => {
+      const out = this.#views.host(t, n).slice();
+      this.counters.bytesRead += out.byteLength;
+      return out;
+    });
+  }
+
+  // ---- the transformer's ops
+
+  embed(out: Tensor, table: Tensor, ids: Tensor, rows: number): void {
+    const [o, tab, idt] = [cpu(out), cpu(table), cpu(ids)];
+    const [vocab, hidden] = tab.shape as [number, number];
+    this.#record(() => {
+      const dst = this.#views.f32(o, rows * hidden);
+      const index = this.#views.i32(idt, rows);
+      for (let r = 0; r < rows; r++) if (!(index[r] >= 0 && index[r] < vocab)) throw new RangeError(`embed: token id ${index[r]} outside the vocabulary of ${vocab}`);
+      if (tab.dtype === "f32") {
+        const src = this.#views.f32(tab);
+        for (let r = 0; r < rows; r++) dst.set(src.subarray(index[r] * hidden, (index[r] + 1) * hidden), r * hidden);
+        return;
+      }
+      const src = new Uint16Array(this.kernels.buffer(), tab.ptr, tab.numel);
+      const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+      for (let r = 0; r < rows; r++) {
+        const row = index[r] * hidden;
+        for (let i = 0; i < hidden; i++) bits[r * hidden + i] = src[row + i] << 16;
+      }
+    });
   }
 
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
-    const w = cpu(weight);
-    this.kernels.rmsNorm(cpu(out).ptr, cpu(x).ptr, w.ptr, rows, w.numel, eps);
+    const [o, xt, w] = [cpu(out), cpu(x), cpu(weight)];
+    this.#record(() => this.kernels.rmsNorm(o.ptr, xt.ptr, w.ptr, rows, w.numel, eps));
   }
 
-  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, numTokens: number): void {
-    const wt = cpu(w);
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, rows: number): void {
+    const [o, xt, wt, b] = [cpu(out), cpu(x), cpu(w), bias ? cpu(bias) : null];
     const [N, K] = wt.shape as [number, number];
-    this.kernels.matmul(cpu(out).ptr, cpu(x).ptr, wt.ptr, wt.dtype, bias ? cpu(bias).ptr : 0, numTokens, N, K);
+    if (rows * K > xt.numel || rows * N > o.numel) throw new RangeError(`matmul: ${rows} rows of [${K}] -> [${N}] overflow ${xt.label} or ${o.label}`);
+    this.#record(() => this.kernels.matmul(o.ptr, xt.ptr, wt.ptr, wt.dtype === "bf16" ? "bf16" : "f32", b ? b.ptr : 0, rows, N, K));
   }
 
-  rope(x: Tensor, table: RopeTable, numTokens: number, numHeads: number, startPos: number): void {
-    const cosSin = this.#angles.get(table, startPos, numTokens);
-    this.kernels.rope(cpu(x).ptr, cosSin, numTokens, numHeads, table.invFreq.length);
+  rope(x: Tensor, positions: Tensor, rows: number, numHeads: number, table: RopeTable): void {
+    const [xt, pos] = [cpu(x), cpu(positions)];
+    this.#record(() => {
+      const cosSin = this.#angles.get(table, this.#views.i32(pos, rows));
+      this.kernels.rope(xt.ptr, cosSin, rows, numHeads, table.invFreq.length);
+    });
   }
 
-  siluMul(out: Tensor, gate: Tensor, up: Tensor, numTokens: number): void {
-    const o = cpu(out);
-    this.kernels.siluMul(o.ptr, cpu(gate).ptr, cpu(up).ptr, (o.numel / o.shape[0]) * numTokens);
+  siluMul(out: Tensor, gate: Tensor, up: Tensor, rows: number): void {
+    const [o, g, u] = [cpu(out), cpu(gate), cpu(up)];
+    this.#record(() => this.kernels.siluMul(o.ptr, g.ptr, u.ptr, (o.numel / o.shape[0]) * rows));
   }
 
-  copyRow(out: Tensor, x: Tensor, row: number): void {
-    const xt = cpu(x);
-    const width = xt.numel / xt.shape[0];
-    this.#f32(cpu(out), width).set(this.#f32(xt).subarray(row * width, (row + 1) * width));
+  add(x: Tensor, y: Tensor, rows: number): void {
+    const [xt, yt] = [cpu(x), cpu(y)];
+    this.#record(() => this.kernels.add(xt.ptr, yt.ptr, (xt.numel / xt.shape[0]) * rows));
   }
 
-  addInPlace(x: Tensor, y: Tensor, numTokens: number): void {
-    const xt = cpu(x);
-    this.kernels.add(xt.ptr, cpu(y).ptr, (xt.numel / xt.shape[0]) * numTokens);
-  }
-
-  copyRows(dst: Tensor, src: Tensor, numTokens: number): void {
-    const d = cpu(dst);
+  copyRows(dst: Tensor, src: Tensor, rows: number): void {
+    const [d, s] = [cpu(dst), cpu(src)];
     const width = d.numel / d.shape[0];
-    this.#f32(d, width * numTokens).set(this.#f32(cpu(src), width * numTokens));
+    this.#record(() => this.#views.f32(d, width * rows).set(this.#views.f32(s, width * rows)));
   }
+
+  gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void {
+    const [o, xt, idx] = [cpu(out), cpu(x), cpu(rowIndex)];
+    const width = xt.numel / xt.shape[0];
+    this.#record(() => {
+      const src = this.#views.f32(xt);
+      const dst = this.#views.f32(o);
+      const index = this.#views.i32(idx, numRows);
+      for (let i = 0; i < numRows; i++) dst.set(src.subarray(index[i] * width, (index[i] + 1) * width), i * width);
+    });
+  }
+
+  // ---- the dual cache's ops
 
   createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool {
+    this.#checkLive();
     return this.#kv.createPool(numPages, headDim, kvDType);
   }
 
-  writeSlots(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Int32Array, numTokens: number): void {
-    this.#kv.writeSlots(pool as CpuKvPool, cpu(k), cpu(v), slotMapping, numTokens);
+  writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
+    const [p, kt, vt, m] = [cpuPool(pool), cpu(k), cpu(v), cpu(slotMapping)];
+    this.#record(() => this.#kv.writeKv(p, kt, vt, m, offset, rows));
   }
 
-  copySlots(pool: KvPool, from: Int32Array, to: Int32Array): void {
-    this.#kv.copySlots(pool as CpuKvPool, from, to);
+  copySlots(pool: KvPool, copies: Tensor, first: number, count: number): void {
+    if (count === 0) return;
+    const [p, c] = [cpuPool(pool), cpu(copies)];
+    this.#record(() => this.#kv.copySlots(p, c, first, count));
   }
 
-  async readKeys(pool: KvPool, slots: Int32Array): Promise<Float32Array> {
-    return this.#kv.readKeys(pool as CpuKvPool, slots);
+  scatter(dst: Tensor, updates: Tensor, count: number): void {
+    if (count === 0) return;
+    const [d, u] = [cpu(dst), cpu(updates)];
+    this.#record(() => this.#kv.scatter(d, u, count));
   }
 
-  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, tables: HostBlockTables, numTokens: number, startPos: number, numHeads: number, window: number): void {
-    this.#kv.attention(cpu(out), cpu(q), cpu(k), cpu(v), pool as CpuKvPool, tables, numTokens, startPos, numHeads, window);
+  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const [o, qt, kt, vt, p] = [cpu(out), cpu(q), cpu(k), cpu(v), cpuPool(pool)];
+    this.#record(async (clock) => {
+      // NOTE: the time spent yielding inside is not attention's
+      let t0 = performance.now();
+      const pending = this.#kv.attention(o, qt, kt, vt, p, layer, batch, dims, () => {
+        this.counters.attentionMs += performance.now() - t0;
+        const turn = clock.maybeYield();
+        return turn ? turn.then(() => void (t0 = performance.now())) : ((t0 = performance.now()), null);
+      });
+      if (pending) await pending;
+      this.counters.attentionMs += performance.now() - t0;
+    });
   }
 
   uploadGate(gate: GateWeights): GateHandle {
+    this.#checkLive();
     return createCpuGate(this.kernels, gate);
   }
 
-  async gateScores(gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, numTokens: number): Promise<Float32Array> {
-    return cpuGateScores(this.kernels, gate as CpuGate, layer, cpu(kPre).ptr, cpu(kPost).ptr, numTokens);
+  gateScores(scores: Tensor, offset: number, stride: number, gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, row0: number, numRows: number): void {
+    if (numRows === 0) return;
+    const [s, pre, post] = [cpu(scores), cpu(kPre), cpu(kPost)];
+    this.#record(() => cpuGateScores(this.kernels, gate as CpuGate, layer, s, offset, stride, pre, post, row0, numRows));
+  }
+
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const [f, s] = [cpu(flags), scores ? cpu(scores) : null];
+    this.#record(() => this.#policy.admit(f, s, offset, stride, layer, batch, dims));
+  }
+
+  updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {
+    if (count === 0) return;
+    const [p, list] = [cpuPool(pool), cpu(pages)];
+    this.#record(() => this.#policy.updatePageBounds(p, list, first, count));
+  }
+
+  questSelect(q: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const [qt, p] = [cpu(q), cpuPool(pool)];
+    this.#record(() => this.#policy.questSelect(qt, p, layer, batch, dims));
+  }
+
+  storeObservations(obs: Tensor, q: Tensor, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const [o, qt] = [cpu(obs), cpu(q)];
+    this.#record(() => this.#policy.storeObservations(o, qt, layer, batch, dims));
+  }
+
+  snapKvScores(out: Tensor, requests: Tensor, numRequests: number, obs: Tensor, pool: KvPool, tables: KvTables, dims: AttentionDims): void {
+    if (numRequests === 0) return;
+    const [o, r, ob, p] = [cpu(out), cpu(requests), cpu(obs), cpuPool(pool)];
+    this.#record(() => this.#policy.snapKvScores(o, r, numRequests, ob, p, tables, dims));
+  }
+
+  sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
+    const [out, l, p] = [cpu(ids), cpu(logits), cpu(params)];
+    const vocab = l.shape[l.shape.length - 1];
+    this.#record(() => {
+      const chosen = this.#views.i32(out, numRows);
+      const rows = this.#views.f32(l);
+      const args = this.#views.f32(p, numRows * SAMPLE_FIELDS);
+      for (let i = 0; i < numRows; i++) {
+        const a = i * SAMPLE_FIELDS;
+        const row = rows.subarray(args[a + SAMPLE_ROW] * vocab, (args[a + SAMPLE_ROW] + 1) * vocab);
+        chosen[i] = hasNaN(row) ? -1 : sampleRow(row, args[a + SAMPLE_TEMPERATURE], args[a + SAMPLE_TOP_K], args[a + SAMPLE_TOP_P], args[a + SAMPLE_UNIFORM]);
+      }
+    });
   }
 
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.kernels.dispose();
+  }
+
+  #record(command: Command): void {
+    this.#checkLive();
+    this.#queue.record(command);
+  }
+
+  #checkLive(): void {
+    if (this.#disposed) throw new Error(`the ${this.name} backend was used after dispose()`);
   }
 }
 
@@ -173,4 +301,3 @@ export function decodeToF32(data: WeightData, out: Float32Array): void {
     for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
   }
 }
-

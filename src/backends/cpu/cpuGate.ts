@@ -6,14 +6,13 @@
  */
 import type { GateWeights } from "../../gate/gateWeights.js";
 import type { GateHandle } from "../backend.js";
+import type { CpuTensor } from "./cpuTensor.js";
 import { gateLayerFloats, packGateLayer } from "./gateLayout.js";
 import type { CpuKernels } from "./kernels.js";
 
 export interface CpuGate extends GateHandle {
   /** Per layer: its packed weights in kernel memory. */
   readonly layerPtr: readonly number[];
-  /** scores f32 [H, T] of the largest chunk so far. */
-  scratch: { ptr: number; capacity: number };
 }
 
 export function createCpuGate(kernels: CpuKernels, gate: GateWeights): CpuGate {
@@ -24,13 +23,14 @@ export function createCpuGate(kernels: CpuKernels, gate: GateWeights): CpuGate {
     packGateLayer(layer, new Float32Array(kernels.buffer(), ptr, floats));
     return ptr;
   });
-  return { gate, layerPtr, scratch: { ptr: 0, capacity: 0 } };
+  return { gate, layerPtr };
 }
 
-/** Scores g of one layer: kPre, kPost f32 [T, H, d] at the given pointers -> [H, T]. */
-export function cpuGateScores(kernels: CpuKernels, g: CpuGate, layer: number, kPrePtr: number, kPostPtr: number, T: number): Float32Array {
+/** Scores of rows [row0, row0 + numRows) of kPre, kPost f32 [rows, H, d] into scores[offset + h * stride + row]. */
+export function cpuGateScores(
+  kernels: CpuKernels, g: CpuGate, layer: number, scores: CpuTensor, offset: number, stride: number, kPre: CpuTensor, kPost: CpuTensor, row0: number, numRows: number,
+): void {
   const { numKvHeads: H, headDim: d, hiddenPerHead: E } = g.gate;
-  if (g.scratch.capacity < H * T) g.scratch = { ptr: kernels.alloc(H * T * 2 * 4), capacity: H * T * 2 };
-  kernels.gateScores(g.scratch.ptr, kPrePtr, kPostPtr, g.layerPtr[layer], { T, H, d, E });
-  return new Float32Array(kernels.buffer(), g.scratch.ptr, H * T).slice();
+  const rowBytes = H * d * 4;
+  kernels.gateScores(scores.ptr + (offset + row0) * 4, kPre.ptr + row0 * rowBytes, kPost.ptr + row0 * rowBytes, g.layerPtr[layer], { T: numRows, stride, H, d, E });
 }

@@ -2,136 +2,147 @@
  * @module backends/cpu/cpuKvOps
  *
  * The CPU backend's side of the dual cache: page storage, slot writes (in
- * the kernels, with f16/bf16 rounding) and copies, and paged attention,
- * native when the kernels provide it and in plain TypeScript otherwise.
+ * the kernels, with f16/bf16 rounding), slot copies, table updates, and the
+ * batched paged attention, whose per-sequence records (pagedAttention.ts)
+ * are built here from the step's sequence fields and the device tables.
  */
-import { f16BitsToF32 } from "../../util/halfFloat.js";
-import type { HostBlockTables, KvDType, KvPool } from "../backend.js";
-import type { CpuTensor } from "./cpuBackend.js";
+import type { AttentionBatch, AttentionDims, KvDType, KvPool } from "../backend.js";
+import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
+import { cpu, type CpuTensor, type TensorViews } from "./cpuTensor.js";
 import type { CpuKernels } from "./kernels.js";
-import { PAGE_SIZE, type PagedAttentionKernel, type PagedAttentionParams, type PagedAttentionPointers } from "./pagedAttention.js";
-import { jsPagedAttention } from "./pagedAttentionJs.js";
+import {
+  PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
+  PS_ROW0, PS_T, PS_W,
+} from "./pagedAttention.js";
 
 export interface CpuKvPool extends KvPool {
   readonly kPtr: number;
   readonly vPtr: number;
   /** i32 set to 1 once an f16 infinity or NaN is written to the pool: until then attention widens pages the cheap way. */
   readonly specialsPtr: number;
+  /** f32 [numPages, 2, headDim]: per page, the min then the max of its keys (Quest); 0 until first needed. */
+  boundsPtr: number;
 }
 
 const BYTES: Record<KvDType, number> = { f32: 4, f16: 2, bf16: 2 };
 
-export function hasPagedAttention(k: CpuKernels): k is CpuKernels & PagedAttentionKernel {
-  return typeof (k as Partial<PagedAttentionKernel>).pagedAttention === "function";
+export function cpuPool(pool: KvPool): CpuKvPool {
+  if (!("kPtr" in pool)) throw new Error("KV pool does not belong to the CPU backend");
+  return pool as CpuKvPool;
 }
 
 export class CpuKvOps {
-  readonly #tables = new StagingArea();
-  readonly #slots = new StagingArea();
+  readonly #records = new StagingArea();
 
-  constructor(readonly kernels: CpuKernels) {}
+  constructor(
+    readonly kernels: CpuKernels,
+    readonly views: TensorViews,
+  ) {}
 
   createPool(numPages: number, headDim: number, kvDType: KvDType): CpuKvPool {
     const bytes = numPages * PAGE_SIZE * headDim * BYTES[kvDType];
+    // NOTE: pages are written before they are read, so fresh memory need not be cleared (the OS backs touched pages only)
     const kPtr = this.kernels.alloc(bytes);
     const vPtr = this.kernels.alloc(bytes);
     const specialsPtr = this.kernels.alloc(4);
     new Int32Array(this.kernels.buffer(), specialsPtr, 1)[0] = 0;
-    const shape = [numPages, PAGE_SIZE, headDim];
-    const handle = { shape, dtype: "f32" as const };
-    return { k: handle, v: handle, numPages, headDim, kvDType, kPtr, vPtr, specialsPtr };
+    return { numPages, headDim, kvDType, numBytes: 2 * bytes, kPtr, vPtr, specialsPtr, boundsPtr: 0 };
   }
 
   /** Element view of a pool side: Float32Array for f32, Uint16Array bits otherwise. */
-  #view(pool: CpuKvPool, ptr: number): Float32Array | Uint16Array {
+  pageView(pool: CpuKvPool, ptr: number): Float32Array | Uint16Array {
     const n = pool.numPages * PAGE_SIZE * pool.headDim;
     return pool.kvDType === "f32" ? new Float32Array(this.kernels.buffer(), ptr, n) : new Uint16Array(this.kernels.buffer(), ptr, n);
   }
 
-  writeSlots(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: Int32Array, numTokens: number): void {
-    const numKvHeads = slotMapping.length / numTokens;
-    const [slots] = this.#slots.put(this.kernels, [slotMapping]);
-    this.kernels.writeSlots(pool.kPtr, k.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
-    this.kernels.writeSlots(pool.vPtr, v.ptr, slots, numTokens, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
+  writeKv(pool: CpuKvPool, k: CpuTensor, v: CpuTensor, slotMapping: CpuTensor, offset: number, rows: number): void {
+    const numKvHeads = k.numel / k.shape[0] / pool.headDim;
+    const slots = slotMapping.ptr + offset * 4;
+    this.kernels.writeSlots(pool.kPtr, k.ptr, slots, rows, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
+    this.kernels.writeSlots(pool.vPtr, v.ptr, slots, rows, numKvHeads, pool.headDim, pool.kvDType, pool.specialsPtr);
   }
 
-  copySlots(pool: CpuKvPool, from: Int32Array, to: Int32Array): void {
+  copySlots(pool: CpuKvPool, copies: CpuTensor, first: number, count: number): void {
     const d = pool.headDim;
+    const pairs = this.views.i32(copies, 2 * count, 2 * first);
     for (const ptr of [pool.kPtr, pool.vPtr]) {
-      const view = this.#view(pool, ptr);
-      for (let i = 0; i < from.length; i++) view.copyWithin(to[i] * d, from[i] * d, from[i] * d + d);
+      const view = this.pageView(pool, ptr);
+      for (let i = 0; i < count; i++) view.copyWithin(pairs[2 * i + 1] * d, pairs[2 * i] * d, pairs[2 * i] * d + d);
     }
   }
 
-  readKeys(pool: CpuKvPool, slots: Int32Array): Float32Array {
-    const d = pool.headDim;
-    const view = this.#view(pool, pool.kPtr);
-    const out = new Float32Array(slots.length * d);
-    const decode = decoder(pool.kvDType);
-    for (let n = 0; n < slots.length; n++) {
-      for (let i = 0; i < d; i++) out[n * d + i] = decode ? decode(view[slots[n] * d + i]) : view[slots[n] * d + i];
+  scatter(dst: CpuTensor, updates: CpuTensor, count: number): void {
+    const pairs = this.views.i32(updates, 2 * count);
+    const out = dst.dtype === "u8" ? this.views.u8(dst) : this.views.i32(dst);
+    for (let i = 0; i < count; i++) {
+      const at = pairs[2 * i];
+      if (!(at >= 0 && at < out.length)) throw new RangeError(`scatter into ${dst.label}: index ${at} outside [0, ${out.length})`);
+      out[at] = pairs[2 * i + 1];
     }
-    return out;
   }
 
-  attention(out: CpuTensor, q: CpuTensor, k: CpuTensor, v: CpuTensor, pool: CpuKvPool, tables: HostBlockTables, numTokens: number, startPos: number, numHeads: number, window: number): void {
-    const numKvHeads = tables.numRing.length;
-    const params: PagedAttentionParams = {
-      numQueries: numTokens,
-      qPos0: startPos,
-      numHeads,
-      numKvHeads,
-      headDim: pool.headDim,
-      scale: 1 / Math.sqrt(pool.headDim),
-      window,
-      rowStride: tables.rowStride,
-      kvDType: pool.kvDType,
-      pagesFinite: new Int32Array(this.kernels.buffer(), pool.specialsPtr, 1)[0] === 0,
-    };
-    const ptrs = this.#uploadTables(tables, { out: out.ptr, q: q.ptr, kFresh: k.ptr, vFresh: v.ptr, kPages: pool.kPtr, vPages: pool.vPtr });
-    if (hasPagedAttention(this.kernels)) this.kernels.pagedAttention(ptrs, params);
-    else jsPagedAttention(this.kernels.buffer(), ptrs, params);
+  attention(
+    out: CpuTensor, q: CpuTensor, k: CpuTensor, v: CpuTensor, pool: CpuKvPool, layer: number, batch: AttentionBatch, dims: AttentionDims,
+    maybeYield: () => Promise<void> | null,
+  ): void | Promise<void> {
+    const { numSeqs } = batch;
+    if (numSeqs === 0) return;
+    const recordsPtr = this.#records.reserve(this.kernels, numSeqs * PAGED_SEQ_FIELDS * 4);
+    this.#fillRecords(recordsPtr, layer, batch, dims);
+    return this.kernels.pagedAttention(
+      { out: out.ptr, q: q.ptr, kFresh: k.ptr, vFresh: v.ptr, kPages: pool.kPtr, vPages: pool.vPtr, seqs: recordsPtr },
+      {
+        numSeqs, numHeads: dims.numHeads, numKvHeads: dims.numKvHeads, headDim: dims.headDim, scale: 1 / Math.sqrt(dims.headDim),
+        kvDType: pool.kvDType, pagesFinite: new Int32Array(this.kernels.buffer(), pool.specialsPtr, 1)[0] === 0,
+      },
+      maybeYield,
+    );
   }
 
-  /** Copies the host block tables into kernel memory. */
-  #uploadTables(t: HostBlockTables, base: Omit<PagedAttentionPointers, "blockTables" | "numRing" | "numGlobal" | "ringPositions" | "ringAdmitted">): PagedAttentionPointers {
-    const [blockTables, numRing, numGlobal, ringPositions, ringAdmitted] = this.#tables.put(this.kernels, [t.blockTables, t.numRing, t.numGlobal, t.ringPositions, t.ringAdmitted]);
-    return { ...base, blockTables, numRing, numGlobal, ringPositions, ringAdmitted };
+  /** The kernel's per-sequence records (pagedAttention.ts) of one layer, from the step's fields and the tables. */
+  #fillRecords(recordsPtr: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const { numLayers: L, numKvHeads: H } = dims;
+    const { tables, selection } = batch;
+    const fields = this.views.i32(cpu(batch.seqs), batch.numSeqs * SEQ_FIELDS);
+    const records = new Int32Array(this.kernels.buffer(), recordsPtr, batch.numSeqs * PAGED_SEQ_FIELDS);
+    const blockTables = cpu(tables.blockTables), ringFlags = cpu(tables.ringFlags), numGlobal = cpu(batch.numGlobal);
+    for (let s = 0; s < batch.numSeqs; s++) {
+      const f = s * SEQ_FIELDS, r = s * PAGED_SEQ_FIELDS;
+      const slot = fields[f + SEQ_SLOT], W = fields[f + SEQ_WINDOW], numRows = fields[f + SEQ_NUM_ROWS];
+      const head0 = (slot * L + layer) * H;
+      const ringTable = blockTables.ptr + head0 * tables.rowStride * 4;
+      records[r + PS_ROW0] = fields[f + SEQ_ROW_START];
+      records[r + PS_T] = numRows;
+      records[r + PS_QPOS0] = fields[f + SEQ_START_POS];
+      records[r + PS_W] = W;
+      records[r + PS_RING_TABLE] = ringTable;
+      records[r + PS_RING_STRIDE] = tables.rowStride;
+      records[r + PS_RING_ADM] = ringFlags.ptr + head0 * tables.maxWindow;
+      records[r + PS_ADM_STRIDE] = tables.maxWindow;
+      if (selection && fields[f + SEQ_QUEST_BUDGET] > 0 && numRows === 1) {
+        records[r + PS_GLOBAL_TABLE] = cpu(selection.pages).ptr + s * H * selection.stride * 4;
+        records[r + PS_GLOBAL_STRIDE] = selection.stride;
+        records[r + PS_NUM_GLOBAL] = cpu(selection.numTokens).ptr + s * H * 4;
+      } else {
+        records[r + PS_GLOBAL_TABLE] = ringTable + (W / PAGE_SIZE) * 4;
+        records[r + PS_GLOBAL_STRIDE] = tables.rowStride;
+        records[r + PS_NUM_GLOBAL] = numGlobal.ptr + (s * L + layer) * H * 4;
+      }
+    }
   }
 }
 
-/** Host arrays copied into kernel memory, 64-byte aligned, in one region grown (never shrunk) as needed. */
-class StagingArea {
+/** A region of kernel memory reused across calls, grown (never shrunk) as needed. */
+export class StagingArea {
   #ptr = 0;
   #bytes = 0;
-  /** Copies the arrays in; returns their pointers. */
-  put(kernels: CpuKernels, arrays: readonly ArrayBufferView[]): number[] {
-    const align = (n: number) => Math.ceil(n / 64) * 64;
-    const total = arrays.reduce((sum, a) => sum + align(a.byteLength), 0);
-    if (total > this.#bytes) {
-      this.#bytes = Math.max(total, 2 * this.#bytes);
+
+  reserve(kernels: CpuKernels, numBytes: number): number {
+    if (numBytes > this.#bytes) {
+      if (this.#ptr) kernels.free(this.#ptr);
+      this.#bytes = Math.max(numBytes, 2 * this.#bytes, 256);
       this.#ptr = kernels.alloc(this.#bytes);
     }
-    const buffer = kernels.buffer();
-    let at = this.#ptr;
-    return arrays.map((a) => {
-      new Uint8Array(buffer, at, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      const ptr = at;
-      at += align(a.byteLength);
-      return ptr;
-    });
+    return this.#ptr;
   }
-}
-
-function decoder(dtype: KvDType): ((bits: number) => number) | null {
-  if (dtype === "f16") return f16BitsToF32;
-  if (dtype === "bf16") {
-    const f = new Float32Array(1);
-    const u = new Uint32Array(f.buffer);
-    return (bits) => {
-      u[0] = bits << 16;
-      return f[0];
-    };
-  }
-  return null;
 }

@@ -8,30 +8,40 @@
  * interface.
  *
  * Two implementations pass one conformance suite (kernels.conformance.ts,
- * lightOps.conformance.ts; paged attention, an optional extra, has its own):
+ * lightOps.conformance.ts, pagedAttention.conformance.ts):
  * - `createReferenceKernels()`: plain TypeScript loops, the semantic reference.
  * - `createWasmKernels()`: WebAssembly SIMD (with fused multiply-add where the
  *   runtime has relaxed SIMD), split across worker threads.
  */
 
 import type { KvDType } from "../backend.js";
+import type { PagedAttentionKernel } from "./pagedAttention.js";
 
 /** Storage dtypes of weight matrices as the kernels read them. */
 export type WeightDType = "f32" | "bf16";
 
-/** Dimensions of a gate call: T tokens, H KV heads of head dim d, E hidden units per head. */
+/** Dimensions of a gate call: T tokens, H KV heads of head dim d, E hidden units per head; score of (h, t) at h * stride + t. */
 export interface GateShape {
   readonly T: number;
+  readonly stride: number;
   readonly H: number;
   readonly d: number;
   readonly E: number;
 }
 
-export interface CpuKernels {
+export interface CpuKernels extends PagedAttentionKernel {
   /** Current backing buffer; re-read after alloc(), which may grow it. */
   buffer(): ArrayBufferLike;
-  /** Reserves numBytes, 64-byte aligned, never moving earlier allocations. Returns the pointer. */
+  /** Reserves numBytes, 64-byte aligned, never moving live allocations. Returns the pointer. */
   alloc(numBytes: number): number;
+  /** alloc(), also telling whether the block was never used before (so still zero). */
+  allocBlock(numBytes: number): { ptr: number; fresh: boolean };
+  /** Returns a block from alloc(). */
+  free(ptr: number): void;
+  /** The most bytes the memory can grow to. */
+  readonly maxBytes: number;
+  /** Bytes below the allocator's top (live and free blocks). */
+  readonly usedBytes: number;
   /** Number of threads the kernels split their work across. */
   readonly numThreads: number;
   /** What runs the kernels, for reports (e.g. "wasm relaxed SIMD (FMA), 2 threads"). */
@@ -62,7 +72,7 @@ export interface CpuKernels {
   /**
    * Write-gate scores g of one layer (DESIGN.md §2; gate/gateMath.ts is the f64 reference).
    * layer: the layer's weights packed as gateLayout.ts describes; kPre, kPost: f32 [T, H, d]
-   * (keys before and after RoPE); scores: f32 [H, T].
+   * (keys before and after RoPE); scores: f32, token t of head h at h * stride + t.
    */
   gateScores(scores: number, kPre: number, kPost: number, layer: number, p: GateShape): void;
   /**

@@ -1,94 +1,78 @@
 /**
  * @module backends/cpu/pagedAttentionJs
  *
- * Paged attention in plain TypeScript with an online softmax: the fallback
- * when the kernels have no native version, and fast enough for tests.
+ * Paged attention (pagedAttention.ts's batch contract) in plain TypeScript
+ * with an online softmax: the reference kernels' version, fast enough to run
+ * the engine's tests on.
  */
-import type { PagedAttentionParams, PagedAttentionPointers } from "./pagedAttention.js";
-import { PAGE_SIZE, pagedAttentionViews } from "./pagedAttention.js";
+import { ringPosition } from "../stepLayout.js";
+import { createKvReader, PAGE_SIZE, readPagedSeqs, validatePagedCall, type PagedAttentionParams, type PagedAttentionPointers } from "./pagedAttention.js";
 
 export function jsPagedAttention(buffer: ArrayBufferLike, ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
-  const { numQueries: T, qPos0, numHeads, numKvHeads, headDim: d, scale, window: W, rowStride, kvDType } = p;
-  if (T > W) throw new Error(`paged attention: chunk of ${T} queries exceeds the window ${W}`);
+  const { numHeads, numKvHeads, headDim: d, scale, kvDType } = p;
+  const seqs = readPagedSeqs(buffer, ptrs.seqs, p.numSeqs);
+  validatePagedCall(buffer, seqs, p);
   const group = numHeads / numKvHeads;
-  const { q, out, kFresh, vFresh, tables, numRing, numGlobal, ringPos, ringAdm, pageElems: numElems } = pagedAttentionViews(buffer, ptrs, p);
-  const kRow = rowReader(buffer, ptrs.kPages, numElems, kvDType, d);
-  const vRow = rowReader(buffer, ptrs.vPages, numElems, kvDType, d);
-  const ringPages = W / PAGE_SIZE;
+  const numRows = seqs.reduce((n, s) => Math.max(n, s.row0 + s.numQueries), 0);
+  const q = new Float32Array(buffer, ptrs.q, numRows * numHeads * d);
+  const out = new Float32Array(buffer, ptrs.out, numRows * numHeads * d);
+  const kFresh = new Float32Array(buffer, ptrs.kFresh, numRows * numKvHeads * d);
+  const vFresh = new Float32Array(buffer, ptrs.vFresh, numRows * numKvHeads * d);
+  // NOTE: views up to the end of the buffer; slots are bounded by the tables the caller built
+  const numElems = Math.floor((buffer.byteLength - ptrs.kPages) / (kvDType === "f32" ? 4 : 2));
+  const kRead = createKvReader(buffer, ptrs.kPages, numElems, kvDType);
+  const vRead = createKvReader(buffer, ptrs.vPages, Math.floor((buffer.byteLength - ptrs.vPages) / (kvDType === "f32" ? 4 : 2)), kvDType);
   const acc = new Float64Array(d);
 
-  for (let r = 0; r < T; r++) {
-    const pos = qPos0 + r;
-    for (let h = 0; h < numHeads; h++) {
-      const g = Math.floor(h / group);
-      const qBase = (r * numHeads + h) * d;
-      let max = -Infinity;
-      let sum = 0;
-      acc.fill(0);
-      // online softmax: rescale the running sums whenever a larger logit arrives
-      const visit = (ks: ArrayLike<number>, kAt: number, vs: ArrayLike<number>, vAt: number) => {
-        let dot = 0;
-        for (let i = 0; i < d; i++) dot += q[qBase + i] * ks[kAt + i];
-        const s = dot * scale;
-        if (s > max) {
-          const c = Math.exp(max - s);
-          sum *= c;
-          for (let i = 0; i < d; i++) acc[i] *= c;
-          max = s;
+  for (const s of seqs) {
+    const W = s.window;
+    const numRing = Math.min(s.numCached, W);
+    const numGlobalAll = new Int32Array(buffer, s.numGlobal, numKvHeads);
+    for (let r = 0; r < s.numQueries; r++) {
+      const pos = s.numCached + r;
+      for (let h = 0; h < numHeads; h++) {
+        const g = Math.floor(h / group);
+        const qBase = ((s.row0 + r) * numHeads + h) * d;
+        let max = -Infinity;
+        let sum = 0;
+        acc.fill(0);
+        // online softmax: rescale the running sums whenever a larger logit arrives
+        const visit = (k: (i: number) => number, kAt: number, v: (i: number) => number, vAt: number) => {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += q[qBase + i] * k(kAt + i);
+          const score = dot * scale;
+          if (score > max) {
+            const c = Math.exp(max - score);
+            sum *= c;
+            for (let i = 0; i < d; i++) acc[i] *= c;
+            max = score;
+          }
+          const w = Math.exp(score - max);
+          sum += w;
+          for (let i = 0; i < d; i++) acc[i] += w * v(vAt + i);
+        };
+        const ringTable = new Int32Array(buffer, s.ringTable + g * s.ringStride * 4, W / PAGE_SIZE);
+        const ringAdm = new Uint8Array(buffer, s.ringAdm + g * s.admStride, W);
+        for (let o = 0; o < numRing; o++) {
+          const kp = ringPosition(o, s.numCached, W);
+          if (kp > pos || (pos - kp >= W && !ringAdm[o])) continue;
+          const at = (ringTable[o >> 4] * PAGE_SIZE + (o & 15)) * d;
+          visit(kRead, at, vRead, at);
         }
-        const w = Math.exp(s - max);
-        sum += w;
-        for (let i = 0; i < d; i++) acc[i] += w * vs[vAt + i];
-      };
-      for (let o = 0; o < numRing[g]; o++) {
-        const kp = ringPos[g * W + o];
-        if (kp > pos || (pos - kp >= W && !ringAdm[g * W + o])) continue;
-        const slot = tables[g * rowStride + (o >> 4)] * PAGE_SIZE + (o & 15);
-        const [ks, kAt] = kRow(slot, 0);
-        const [vs, vAt] = vRow(slot, 1);
-        visit(ks, kAt, vs, vAt);
+        const numGlobal = numGlobalAll[g];
+        const globalTable = new Int32Array(buffer, s.globalTable + g * s.globalStride * 4, Math.ceil(numGlobal / PAGE_SIZE));
+        for (let t = 0; t < numGlobal; t++) {
+          const at = (globalTable[t >> 4] * PAGE_SIZE + (t & 15)) * d;
+          visit(kRead, at, vRead, at);
+        }
+        const fk = (i: number) => kFresh[i];
+        const fv = (i: number) => vFresh[i];
+        for (let j = 0; j <= r; j++) {
+          const at = ((s.row0 + j) * numKvHeads + g) * d;
+          visit(fk, at, fv, at);
+        }
+        for (let i = 0; i < d; i++) out[qBase + i] = acc[i] / sum;
       }
-      for (let t = 0; t < numGlobal[g]; t++) {
-        const slot = tables[g * rowStride + ringPages + (t >> 4)] * PAGE_SIZE + (t & 15);
-        const [ks, kAt] = kRow(slot, 0);
-        const [vs, vAt] = vRow(slot, 1);
-        visit(ks, kAt, vs, vAt);
-      }
-      for (let j = 0; j <= r; j++) {
-        const at = (j * numKvHeads + g) * d;
-        visit(kFresh, at, vFresh, at);
-      }
-      for (let i = 0; i < d; i++) out[qBase + i] = acc[i] / sum;
     }
   }
-}
-
-/** Returns (array, offset) of a slot's row as f32, decoding 16-bit rows into a scratch row. */
-function rowReader(buffer: ArrayBufferLike, ptr: number, numElems: number, dtype: PagedAttentionParams["kvDType"], d: number): (slot: number, which: number) => [ArrayLike<number>, number] {
-  if (dtype === "f32") {
-    const a = new Float32Array(buffer, ptr, numElems);
-    return (slot) => [a, slot * d];
-  }
-  const bits = new Uint16Array(buffer, ptr, numElems);
-  const scratch = new Float32Array(d);
-  const scratchBits = new Uint32Array(scratch.buffer);
-  if (dtype === "bf16") {
-    return (slot) => {
-      for (let i = 0; i < d; i++) scratchBits[i] = bits[slot * d + i] << 16;
-      return [scratch, 0];
-    };
-  }
-  return (slot) => {
-    for (let i = 0; i < d; i++) scratch[i] = halfToFloat(bits[slot * d + i]);
-    return [scratch, 0];
-  };
-}
-
-function halfToFloat(h: number): number {
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  const sign = h & 0x8000 ? -1 : 1;
-  if (exp === 0) return sign * frac * 5.960464477539063e-8;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1024 + frac) * 2 ** (exp - 25);
 }

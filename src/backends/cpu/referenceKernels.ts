@@ -6,35 +6,55 @@
  */
 import type { CpuKernels, GateShape, WeightDType } from "./kernels.js";
 import type { KvDType } from "../backend.js";
+import { KernelHeap } from "./kernelHeap.js";
+import type { PagedAttentionParams, PagedAttentionPointers } from "./pagedAttention.js";
+import { jsPagedAttention } from "./pagedAttentionJs.js";
 import { referenceAdd, referenceGateScores, referenceRmsNorm, referenceRope, referenceSiluMul, referenceWriteSlots } from "./referenceOps.js";
 
 const ALIGN = 64;
 
-/** Bump allocator over a growable ArrayBuffer-backed store. */
+/** Plain loops over a growable ArrayBuffer (regrowing copies it: views are re-read after alloc). */
 class ReferenceKernels implements CpuKernels {
   readonly numThreads = 1;
   readonly description = "TypeScript reference, 1 thread";
+  readonly maxBytes = 2 ** 31;
   #buffer: ArrayBuffer;
-  #top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
+  readonly #heap: KernelHeap;
 
   constructor(initialBytes: number) {
     this.#buffer = new ArrayBuffer(initialBytes);
+    // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
+    this.#heap = new KernelHeap(ALIGN, (end) => {
+      if (end <= this.#buffer.byteLength) return;
+      if (end > this.maxBytes) throw new RangeError(`reference kernels: cannot grow memory to ${end} bytes (the limit is ${this.maxBytes})`);
+      const grown = new ArrayBuffer(Math.min(this.maxBytes, Math.max(end, this.#buffer.byteLength * 2)));
+      new Uint8Array(grown).set(new Uint8Array(this.#buffer));
+      this.#buffer = grown;
+    });
   }
 
   buffer(): ArrayBufferLike {
     return this.#buffer;
   }
 
+  get usedBytes(): number {
+    return this.#heap.top;
+  }
+
   alloc(numBytes: number): number {
-    const ptr = this.#top;
-    const end = ptr + Math.ceil(numBytes / ALIGN) * ALIGN;
-    if (end > this.#buffer.byteLength) {
-      const grown = new ArrayBuffer(Math.max(end, this.#buffer.byteLength * 2));
-      new Uint8Array(grown).set(new Uint8Array(this.#buffer));
-      this.#buffer = grown;
-    }
-    this.#top = end;
-    return ptr;
+    return this.#heap.alloc(numBytes).ptr;
+  }
+
+  allocBlock(numBytes: number): { ptr: number; fresh: boolean } {
+    return this.#heap.alloc(numBytes);
+  }
+
+  free(ptr: number): void {
+    this.#heap.free(ptr);
+  }
+
+  pagedAttention(ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
+    jsPagedAttention(this.#buffer, ptrs, p);
   }
 
   matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void {

@@ -52,15 +52,15 @@ export function referenceRope(buf: Buffer, x: number, cosSin: number, T: number,
 }
 
 /** The f64 gate (gate/gateMath.ts) over every (head, token), rounded to f32 on store. */
-export function referenceGateScores(buf: Buffer, scores: number, kPre: number, kPost: number, layer: number, { T, H, d, E }: GateShape): void {
+export function referenceGateScores(buf: Buffer, scores: number, kPre: number, kPost: number, layer: number, { T, stride, H, d, E }: GateShape): void {
   const weights = unpackGateLayer(f32(buf, layer, gateLayerFloats(H, d, E)), H, d, E);
   const gate: GateWeights = { numLayers: 1, numKvHeads: H, headDim: d, hiddenPerHead: E, layers: [weights] };
-  const pre = f32(buf, kPre, T * H * d), post = f32(buf, kPost, T * H * d), out = f32(buf, scores, H * T);
+  const pre = f32(buf, kPre, T * H * d), post = f32(buf, kPost, T * H * d), out = f32(buf, scores, (H - 1) * stride + T);
   const scratch = createGateScratch(gate);
   for (let h = 0; h < H; h++) {
     for (let t = 0; t < T; t++) {
       const at = (t * H + h) * d;
-      out[h * T + t] = scoreGate(gate, 0, h, pre.subarray(at, at + d), post.subarray(at, at + d), scratch);
+      out[h * stride + t] = scoreGate(gate, 0, h, pre.subarray(at, at + d), post.subarray(at, at + d), scratch);
     }
   }
 }

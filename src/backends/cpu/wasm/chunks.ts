@@ -5,12 +5,12 @@
  * and how one chunk is run. Args sit in the control block from slot ARGS on:
  *
  *   matmul:    out x w bias M N K splitOverN
- *   paged attention (task or reduce): descriptor (pagedAttentionPlan.ts; the tasks are already ordered costliest first)
+ *   paged attention (task or reduce): descriptor (pagedAttentionPlan.ts; the tasks are already ordered costliest first), first entry
  *   rmsNorm:   out x weight rows dim eps(f32)
  *   siluMul:   out gate up n
  *   add:       x y n
  *   rope:      x cosSin T numHeads half
- *   gate:      scores kPre kPost layer T H d E eps(f32) tokensPerChunk
+ *   gate:      scores kPre kPost layer T H d E eps(f32) tokensPerChunk stride (scores of token t, head h at h * stride + t)
  *   writeSlots: pages src slots T H d kvDType(0 f32, 1 f16, 2 bf16) specials
  */
 import type { KernelExports } from "./wasmModule.js";
@@ -32,9 +32,9 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
     const fn = op === OP_MATMUL_F32 ? exports.matmulF32 : exports.matmulBf16;
     fn(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], N, K, m0, m1, n0, n1);
   } else if (op === OP_PAGED_ATTENTION) {
-    exports.pagedAttentionTask(ctl[a], chunk, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE]);
+    exports.pagedAttentionTask(ctl[a], ctl[a + 1] + chunk, ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE]);
   } else if (op === OP_PAGED_REDUCE) {
-    exports.pagedAttentionReduce(ctl[a], chunk);
+    exports.pagedAttentionReduce(ctl[a], ctl[a + 1] + chunk);
   } else if (op === OP_RMS_NORM) {
     const [r0, r1] = share(ctl[a + 3], chunk, numChunks, 1);
     exports.rmsNormRows(ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 4], ctlF32[a + 5], r0, r1);
@@ -51,7 +51,7 @@ export function runChunk(exports: KernelExports, ctl: Int32Array, ctlF32: Float3
     const T = ctl[a + 4], H = ctl[a + 5], tokensPerChunk = ctl[a + 9];
     const h = chunk % H, t0 = Math.floor(chunk / H) * tokensPerChunk;
     exports.gateScoresTask(
-      ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], T, H, ctl[a + 6], ctl[a + 7], ctlF32[a + 8], h, t0, Math.min(T, t0 + tokensPerChunk),
+      ctl[a], ctl[a + 1], ctl[a + 2], ctl[a + 3], ctl[a + 10], H, ctl[a + 6], ctl[a + 7], ctlF32[a + 8], h, t0, Math.min(T, t0 + tokensPerChunk),
       ctl[SCRATCH_BASE] + thread * ctl[SCRATCH_STRIDE],
     );
   } else if (op === OP_WRITE_SLOTS) {

@@ -1,35 +1,35 @@
 /**
  * @module backends/cpu/wasm/pagedAttentionPlan
  *
- * How a paged-attention call (pagedAttention.ts's contract) is cut into tasks
- * for assembly/pagedAttention.ts, written as a descriptor in kernel memory.
+ * How a batched paged-attention call (pagedAttention.ts's contract) is cut
+ * into tasks for assembly/pagedAttention.ts, written as a descriptor in
+ * kernel memory.
  *
- * Base tasks are (block of queries) × (KV head) × (chunk of its query heads),
- * as in the contiguous attention: a task's rows share every K/V block while it
- * is in L1. A base task reads all of its KV head's key blocks (ring pages,
- * global pages, the chunk's keys up to its last query), so its cost is rows ×
- * blocks, never N². When base tasks are few (decode: one per KV head) and of
- * very different lengths (ragged heads), they are split along their blocks
- * into chunks of about equal cost (split-K, DESIGN.md §5); each split writes
- * partial (m, l, acc) rows and a reduce entry combines them.
+ * Base tasks are (sequence) × (block of its queries) × (KV head) × (chunk of
+ * its query heads): a task's rows share every K/V block while it is in L1. A
+ * base task reads all of its KV head's key blocks (ring pages, global pages,
+ * the chunk's keys up to its last query), so its cost is rows × blocks, never
+ * N². When base tasks are few (decode: one per sequence and KV head) and of
+ * very different lengths (ragged heads, sequences of different contexts),
+ * they are split along their blocks into chunks of about equal cost (split-K,
+ * DESIGN.md §5) across all sequences of the batch; each split writes partial
+ * (m, l, acc) rows and a reduce entry combines them.
  *
- * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedAttention.ts:
- *   0..10  out q kFresh vFresh kPages vPages blockTables numRing numGlobal ringPositions ringAdmitted
- *   11..19 T qPos0 Hq Hkv d scale W rowStride kvDType(0 f32, 1 f16, 2 bf16, 3 f16 without inf/NaN)
- *   20     partials: f32 [partialRows, d + 4]  (m, l, pad, pad, acc[d])
- *   21     numTasks
- *   32..   entries of 8 slots: numTasks tasks [g, h0, h1, r0, r1, b0, b1, partialRow (-1: final)],
- *          then reduce entries [0, h0, h1, r0, r1, firstPartialRow, numSplits, 0]
+ * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedDescriptor.ts:
+ *   0..13  out q kFresh vFresh kPages vPages seqs Hq Hkv d scale kvDType partials numTasks
+ *          kvDType: 0 f32, 1 f16, 2 bf16, 3 f16 without inf/NaN; partials: f32 [partialRows, d + 4] (m, l, pad, pad, acc[d])
+ *   16..   entries of 10 slots: numTasks tasks [seq, g, h0, h1, r0, r1, b0, b1, partialRow (-1: final), 0],
+ *          then reduce entries [seq, h0, h1, r0, r1, firstPartialRow, numSplits, 0, 0, 0]
  */
-import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
+import type { PagedAttentionParams, PagedAttentionPointers, PagedSeq } from "../pagedAttention.js";
 import { PAGE_SIZE } from "../pagedAttention.js";
 import { KV_DTYPE_CODE, KV_F16_FINITE_CODE } from "./controlBlock.js";
 
-export const ENTRIES_AT = 32;
-export const ENTRY = 8;
+export const ENTRIES_AT = 16;
+export const ENTRY = 10;
 /** Floats per partial row: m, l, two pads, acc[d]. */
 export const PARTIAL_HEAD = 4;
-const SLOT_SCALE = 16;
+const SLOT_SCALE = 10;
 
 /** Splits per thread when a call is split along keys: a few, so that a descheduled thread hands work over. */
 const SPLITS_PER_THREAD = 4;
@@ -42,42 +42,51 @@ export interface PagedPlan {
   readonly numTasks: number;
   readonly numReduce: number;
   readonly partialRows: number;
+  /** Per task, its cost (rows × key blocks), in task order: the host runs tasks in groups of about equal time. */
+  readonly taskCosts: Float64Array;
   /** Multiply-adds of the call (~2 per key and row element), to decide whether waking threads pays. */
   readonly macs: number;
 }
 
 interface Task {
-  readonly g: number; readonly h0: number; readonly h1: number; readonly r0: number; readonly r1: number;
+  readonly seq: number; readonly g: number; readonly h0: number; readonly h1: number; readonly r0: number; readonly r1: number;
   readonly b0: number; readonly b1: number; readonly partialRow: number; readonly cost: number;
 }
 
 /**
- * Plans a call. numRing, numGlobal: the KV heads' counts; maxRows: the most
- * (query, head) rows a task may hold (the thread scratch bounds it).
+ * Plans a call. numGlobal(s, g): the global tokens sequence s's KV head g
+ * reads; maxRows: the most (query, head) rows a task may hold (the thread
+ * scratch bounds it).
  */
-export function planPagedAttention(p: PagedAttentionParams, numRing: Int32Array, numGlobal: Int32Array, numThreads: number, maxRows: number): PagedPlan {
-  const { numQueries: T, numHeads, numKvHeads } = p;
+export function planPagedAttention(
+  p: PagedAttentionParams, seqs: readonly PagedSeq[], numGlobal: (s: number, g: number) => number, numThreads: number, maxRows: number,
+): PagedPlan {
+  const { numHeads, numKvHeads } = p;
   const group = numHeads / numKvHeads;
   const headsPerTask = Math.min(group, maxRows);
   const headChunks = Math.ceil(group / headsPerTask);
-  const fairQueries = Math.floor((T * numKvHeads * headChunks) / (4 * numThreads));
+  const totalQueries = seqs.reduce((n, s) => n + s.numQueries, 0);
+  const fairQueries = Math.floor((totalQueries * numKvHeads * headChunks) / (4 * numThreads));
   const queriesPerTask = Math.max(1, Math.min(Math.floor(maxRows / headsPerTask), fairQueries));
 
   const base: Task[] = [];
   let total = 0;
-  for (let r0 = 0; r0 < T; r0 += queriesPerTask) {
-    const r1 = Math.min(T, r0 + queriesPerTask);
-    const freshBlocks = Math.ceil(r1 / PAGE_SIZE);
-    for (let g = 0; g < numKvHeads; g++) {
-      const blocks = Math.ceil(numRing[g] / PAGE_SIZE) + Math.ceil(numGlobal[g] / PAGE_SIZE) + freshBlocks;
-      for (let c = 0; c < headChunks; c++) {
-        const h0 = g * group + c * headsPerTask, h1 = Math.min(h0 + headsPerTask, (g + 1) * group);
-        const cost = (r1 - r0) * (h1 - h0) * blocks;
-        base.push({ g, h0, h1, r0, r1, b0: 0, b1: blocks, partialRow: -1, cost });
-        total += cost;
+  seqs.forEach((s, seq) => {
+    const numRing = Math.min(s.numCached, s.window);
+    for (let r0 = 0; r0 < s.numQueries; r0 += queriesPerTask) {
+      const r1 = Math.min(s.numQueries, r0 + queriesPerTask);
+      const freshBlocks = Math.ceil(r1 / PAGE_SIZE);
+      for (let g = 0; g < numKvHeads; g++) {
+        const blocks = Math.ceil(numRing / PAGE_SIZE) + Math.ceil(numGlobal(seq, g) / PAGE_SIZE) + freshBlocks;
+        for (let c = 0; c < headChunks; c++) {
+          const h0 = g * group + c * headsPerTask, h1 = Math.min(h0 + headsPerTask, (g + 1) * group);
+          const cost = (r1 - r0) * (h1 - h0) * blocks;
+          base.push({ seq, g, h0, h1, r0, r1, b0: 0, b1: blocks, partialRow: -1, cost });
+          total += cost;
+        }
       }
     }
-  }
+  });
 
   const tasks: Task[] = [];
   const reduce: number[] = [];
@@ -94,16 +103,20 @@ export function planPagedAttention(p: PagedAttentionParams, numRing: Int32Array,
       const b0 = Math.floor((t.b1 * s) / splits), b1 = Math.floor((t.b1 * (s + 1)) / splits);
       tasks.push({ ...t, b0, b1, partialRow: partialRows + s * rows, cost: rows * (b1 - b0) });
     }
-    reduce.push(0, t.h0, t.h1, t.r0, t.r1, partialRows, splits, 0);
+    reduce.push(t.seq, t.h0, t.h1, t.r0, t.r1, partialRows, splits, 0, 0, 0);
     partialRows += splits * rows;
   }
   // costliest first: threads claim tasks in order, so the long ones do not come last
   tasks.sort((a, b) => b.cost - a.cost);
 
   const entries = new Int32Array(ENTRY * tasks.length + reduce.length);
-  tasks.forEach((t, i) => entries.set([t.g, t.h0, t.h1, t.r0, t.r1, t.b0, t.b1, t.partialRow], i * ENTRY));
+  const taskCosts = new Float64Array(tasks.length);
+  tasks.forEach((t, i) => {
+    entries.set([t.seq, t.g, t.h0, t.h1, t.r0, t.r1, t.b0, t.b1, t.partialRow, 0], i * ENTRY);
+    taskCosts[i] = t.cost;
+  });
   entries.set(reduce, ENTRY * tasks.length);
-  return { entries, numTasks: tasks.length, numReduce: reduce.length / ENTRY, partialRows, macs: total * PAGE_SIZE * p.headDim * 2 };
+  return { entries, numTasks: tasks.length, numReduce: reduce.length / ENTRY, partialRows, taskCosts, macs: total * PAGE_SIZE * p.headDim * 2 };
 }
 
 /** Bytes of the descriptor of a plan. */
@@ -115,9 +128,8 @@ export function descriptorBytes(plan: PagedPlan): number {
 export function writeDescriptor(buffer: ArrayBufferLike, desc: number, ptrs: PagedAttentionPointers, p: PagedAttentionParams, plan: PagedPlan, partials: number): void {
   const slots = new Int32Array(buffer, desc, ENTRIES_AT + plan.entries.length);
   slots.set([
-    ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.blockTables, ptrs.numRing, ptrs.numGlobal,
-    ptrs.ringPositions, ptrs.ringAdmitted, p.numQueries, p.qPos0, p.numHeads, p.numKvHeads, p.headDim, 0, p.window,
-    p.rowStride, p.kvDType === "f16" && p.pagesFinite ? KV_F16_FINITE_CODE : KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks,
+    ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.seqs, p.numHeads, p.numKvHeads, p.headDim, 0,
+    p.kvDType === "f16" && p.pagesFinite ? KV_F16_FINITE_CODE : KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks, 0, 0,
   ]);
   new Float32Array(buffer, desc, ENTRIES_AT)[SLOT_SCALE] = p.scale;
   slots.set(plan.entries, ENTRIES_AT);

@@ -8,7 +8,8 @@
 import { GATE_NORM_EPS } from "../../../gate/gateMath.js";
 import type { KvDType } from "../../backend.js";
 import type { CpuKernels, GateShape, WeightDType } from "../kernels.js";
-import type { PagedAttentionKernel, PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
+import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
+import { KernelHeap } from "../kernelHeap.js";
 import { planMatmul } from "./chunks.js";
 import {
   ARGS, CONTROL_BYTES, OP, OP_ADD, OP_GATE, OP_MATMUL_BF16, OP_MATMUL_F32, OP_RMS_NORM, OP_ROPE, OP_SILU_MUL, OP_WRITE_SLOTS,
@@ -43,25 +44,27 @@ const LIGHT_CHUNKS_PER_THREAD = 2;
 /** Gate tokens per chunk at least: one tile of the fused kernel (assembly/gate.ts). */
 const MIN_GATE_TOKENS = 16;
 
-class WasmKernels implements CpuKernels, PagedAttentionKernel {
+class WasmKernels implements CpuKernels {
   readonly numThreads: number;
   readonly description: string;
+  readonly maxBytes: number;
   readonly #memory: WebAssembly.Memory;
   readonly #pool: KernelThreadPool;
   readonly #exports: KernelExports;
   readonly #paged: WasmPagedAttention;
-  #top: number;
+  readonly #heap: KernelHeap;
   #disposed = false;
 
-  constructor(memory: WebAssembly.Memory, exports: KernelExports, pool: KernelThreadPool, top: number, variant: KernelVariant) {
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, pool: KernelThreadPool, heap: KernelHeap, variant: KernelVariant, maxBytes: number) {
     this.description = `wasm ${variant === "relaxed" ? "relaxed SIMD (FMA)" : "SIMD"}, ${pool.numThreads} thread${pool.numThreads > 1 ? "s" : ""}`;
     this.#memory = memory;
     this.#exports = exports;
     this.#pool = pool;
-    this.#top = top;
+    this.#heap = heap;
+    this.maxBytes = maxBytes;
     this.numThreads = pool.numThreads;
     this.#paged = new WasmPagedAttention({
-      pool, exports, scratchBytes: SCRATCH_BYTES, alloc: (n) => this.alloc(n), buffer: () => this.buffer(),
+      pool, exports, scratchBytes: SCRATCH_BYTES, alloc: (n) => this.alloc(n), free: (ptr) => this.free(ptr), buffer: () => this.buffer(),
     });
   }
 
@@ -69,9 +72,20 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     return this.#memory.buffer;
   }
 
+  get usedBytes(): number {
+    return this.#heap.top;
+  }
+
   alloc(numBytes: number): number {
-    if (!Number.isInteger(numBytes) || numBytes < 0) throw new RangeError(`alloc: bad size ${numBytes}`);
-    return bumpAlloc(this.#memory, this.#top, numBytes, (top) => (this.#top = top));
+    return this.#heap.alloc(numBytes).ptr;
+  }
+
+  allocBlock(numBytes: number): { ptr: number; fresh: boolean } {
+    return this.#heap.alloc(numBytes);
+  }
+
+  free(ptr: number): void {
+    this.#heap.free(ptr);
   }
 
   matmul(out: number, x: number, w: number, wDType: WeightDType, bias: number, M: number, N: number, K: number): void {
@@ -110,7 +124,7 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     this.#runLight(T, T * numHeads * half * 2);
   }
 
-  gateScores(scores: number, kPre: number, kPost: number, layer: number, { T, H, d, E }: GateShape): void {
+  gateScores(scores: number, kPre: number, kPost: number, layer: number, { T, stride, H, d, E }: GateShape): void {
     this.#checkLive();
     if (T === 0) return;
     if (this.#exports.gateScratchBytes(d, E) > SCRATCH_BYTES) throw new RangeError(`gate: head dim ${d} with ${E} hidden units is too large for the thread scratch`);
@@ -122,6 +136,7 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
     ctl[ARGS + 4] = T; ctl[ARGS + 5] = H; ctl[ARGS + 6] = d; ctl[ARGS + 7] = E;
     this.#pool.ctlF32[ARGS + 8] = GATE_NORM_EPS;
     ctl[ARGS + 9] = tokensPerChunk;
+    ctl[ARGS + 10] = stride;
     this.#pool.run(H * Math.ceil(T / tokensPerChunk), T * H * d * E >= MIN_PARALLEL_MACS);
   }
 
@@ -134,9 +149,9 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
   }
 
   /** WG-KV's paged attention (pagedAttention.ts's contract), split over the pool by wasmPagedAttention.ts. */
-  pagedAttention(ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
+  pagedAttention(ptrs: PagedAttentionPointers, p: PagedAttentionParams, maybeYield?: () => Promise<void> | null): void | Promise<void> {
     this.#checkLive();
-    this.#paged.run(ptrs, p);
+    return this.#paged.run(ptrs, p, maybeYield);
   }
 
   dispose(): void {
@@ -163,40 +178,37 @@ class WasmKernels implements CpuKernels, PagedAttentionKernel {
   }
 }
 
-/** Reserves numBytes (rounded up to 64) at `top`, growing the memory as needed; returns the pointer. */
-function bumpAlloc(memory: WebAssembly.Memory, top: number, numBytes: number, setTop: (top: number) => void): number {
-  const end = top + Math.ceil(numBytes / ALIGN) * ALIGN;
+/** Grows the memory so that [0, end) is addressable: at least geometrically, so many small allocations grow it rarely. */
+function growMemory(memory: WebAssembly.Memory, end: number, maxBytes: number): void {
   const size = memory.buffer.byteLength;
-  if (end > size) {
-    // Grow at least geometrically so repeated small allocations don't grow page by page.
-    const wanted = Math.max(end, Math.min(size * 2, size + (256 << 20)));
-    const pages = Math.ceil((wanted - size) / WASM_PAGE_BYTES);
-    const minPages = Math.ceil((end - size) / WASM_PAGE_BYTES);
+  if (end <= size) return;
+  if (end > maxBytes) throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes (the limit is ${maxBytes})`);
+  const wanted = Math.min(maxBytes, Math.max(end, Math.min(size * 2, size + (256 << 20))));
+  const pages = Math.ceil((wanted - size) / WASM_PAGE_BYTES);
+  const minPages = Math.ceil((end - size) / WASM_PAGE_BYTES);
+  try {
+    memory.grow(pages);
+  } catch {
     try {
-      memory.grow(pages);
-    } catch {
-      try {
-        memory.grow(minPages);
-      } catch (cause) {
-        throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes`, { cause });
-      }
+      memory.grow(minPages);
+    } catch (cause) {
+      throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes`, { cause });
     }
   }
-  setTop(end);
-  return top;
 }
 
 /** Creates the wasm kernels; numThreads > 1 needs a workerFactory. */
-export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<CpuKernels & PagedAttentionKernel> {
+export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<CpuKernels> {
   const numThreads = options.numThreads ?? 1;
   if (!Number.isInteger(numThreads) || numThreads < 1) throw new RangeError(`numThreads must be a positive integer, got ${numThreads}`);
   if (numThreads > 1 && !options.workerFactory) throw new Error("createWasmKernels: numThreads > 1 needs a workerFactory");
   const variant = resolveKernelVariant(options.variant);
   const module = await compileKernelModule(variant);
-  const memory = createKernelMemory(options.initialBytes ?? 16 << 20, options.maxBytes ?? 4 * 2 ** 30);
+  const { memory, maxBytes } = createKernelMemory(options.initialBytes ?? 16 << 20, options.maxBytes ?? 4 * 2 ** 30);
   const exports = await instantiateKernels(module, memory);
-  let top = ALIGN; // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
-  const scratch = bumpAlloc(memory, top, SCRATCH_BYTES * numThreads, (t) => (top = t));
+  // NOTE: pointer 0 is reserved to mean "none" (e.g. no bias).
+  const heap = new KernelHeap(ALIGN, (end) => growMemory(memory, end, maxBytes));
+  const scratch = heap.alloc(SCRATCH_BYTES * numThreads).ptr;
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const ctl = new Int32Array(control);
   ctl[SCRATCH_BASE] = scratch;
@@ -209,5 +221,5 @@ export async function createWasmKernels(options: WasmKernelsOptions = {}): Promi
     for (const w of workers) w.terminate();
     throw e;
   }
-  return new WasmKernels(memory, exports, new KernelThreadPool(exports, control, workers), top, variant);
+  return new WasmKernels(memory, exports, new KernelThreadPool(exports, control, workers), heap, variant, maxBytes);
 }

@@ -25,7 +25,7 @@ export interface KernelExports {
   ropeRows(x: number, cosSin: number, numHeads: number, half: number, t0: number, t1: number): void;
   /** The gate scores of KV head h for tokens [t0, t1) (assembly/gate.ts). */
   gateScoresTask(
-    scores: number, kPre: number, kPost: number, layer: number, T: number, H: number, d: number, E: number, eps: number,
+    scores: number, kPre: number, kPost: number, layer: number, stride: number, H: number, d: number, E: number, eps: number,
     h: number, t0: number, t1: number, scratch: number,
   ): void;
   gateScratchBytes(d: number, E: number): number;
@@ -90,12 +90,12 @@ export async function instantiateKernels(module: WebAssembly.Module, memory: Web
  * memories reserve their maximum up front, so where the runtime refuses that
  * reservation we retry with halved maxima down to the initial size.
  */
-export function createKernelMemory(initialBytes: number, maxBytes: number): WebAssembly.Memory {
+export function createKernelMemory(initialBytes: number, maxBytes: number): { memory: WebAssembly.Memory; maxBytes: number } {
   const initial = Math.max(1, Math.ceil(initialBytes / WASM_PAGE_BYTES));
   let maximum = Math.min(MAX_WASM_PAGES, Math.max(initial, Math.ceil(maxBytes / WASM_PAGE_BYTES)));
   for (;;) {
     try {
-      return new WebAssembly.Memory({ initial, maximum, shared: true });
+      return { memory: new WebAssembly.Memory({ initial, maximum, shared: true }), maxBytes: maximum * WASM_PAGE_BYTES };
     } catch (cause) {
       if (maximum <= initial) throw new WasmKernelsUnsupportedError(`cannot reserve a shared memory of ${maximum} pages`, { cause });
       maximum = Math.max(initial, maximum >>> 1);

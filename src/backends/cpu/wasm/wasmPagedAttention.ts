@@ -1,12 +1,12 @@
 /**
  * @module backends/cpu/wasm/wasmPagedAttention
  *
- * The host side of the wasm paged attention: plans a call
- * (pagedAttentionPlan.ts), writes its descriptor into kernel memory, runs the
- * tasks on the pool, then the reduce of split rows (on the calling thread:
- * there are only a few).
+ * The host side of the wasm paged attention: plans a batched call
+ * (pagedAttentionPlan.ts), writes its descriptor into kernel memory, runs
+ * the tasks on the pool in groups of a few milliseconds (the event loop may
+ * run between groups), then the reduce of split rows.
  */
-import type { PagedAttentionParams, PagedAttentionPointers } from "../pagedAttention.js";
+import { readPagedSeqs, validatePagedCall, type PagedAttentionParams, type PagedAttentionPointers } from "../pagedAttention.js";
 import { ARGS, OP, OP_PAGED_ATTENTION, OP_PAGED_REDUCE } from "./controlBlock.js";
 import { descriptorBytes, PARTIAL_HEAD, planPagedAttention, writeDescriptor } from "./pagedAttentionPlan.js";
 import type { KernelThreadPool } from "./threadPool.js";
@@ -22,6 +22,8 @@ import type { KernelExports } from "./wasmModule.js";
 const MAX_TASK_ROWS = 144;
 /** Below this many multiply-adds a call runs on the calling thread alone: waking workers costs more. */
 const MIN_PARALLEL_MACS = 1 << 16;
+/** Multiply-adds per thread in one group of tasks (a few milliseconds): the event loop may run between groups. */
+const GROUP_MACS_PER_THREAD = 1 << 26;
 
 export interface PagedAttentionHost {
   readonly pool: KernelThreadPool;
@@ -29,6 +31,7 @@ export interface PagedAttentionHost {
   /** Bytes of each thread's scratch. */
   readonly scratchBytes: number;
   alloc(numBytes: number): number;
+  free(ptr: number): void;
   buffer(): ArrayBufferLike;
 }
 
@@ -43,39 +46,59 @@ export class WasmPagedAttention {
     this.#host = host;
   }
 
-  run(ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
-    const { numQueries: T, numHeads, numKvHeads, headDim, window: W } = p;
-    if (T === 0) return;
-    if (T > W) throw new Error(`paged attention: chunk of ${T} queries exceeds the window ${W}`);
-    if (numHeads % numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
-    if (W % 16 !== 0) throw new RangeError(`paged attention: window ${W} is not a multiple of 16`);
+  run(ptrs: PagedAttentionPointers, p: PagedAttentionParams, maybeYield?: () => Promise<void> | null): void | Promise<void> {
     const host = this.#host;
     let buffer = host.buffer();
-    const numRing = new Int32Array(buffer, ptrs.numRing, numKvHeads);
-    const numGlobal = new Int32Array(buffer, ptrs.numGlobal, numKvHeads);
-    for (let g = 0; g < numKvHeads; g++) {
-      if (!(numRing[g] >= 0 && numRing[g] <= W && numGlobal[g] >= 0)) throw new RangeError(`paged attention: KV head ${g} has ${numRing[g]} ring and ${numGlobal[g]} global tokens`);
-    }
-    const plan = planPagedAttention(p, numRing, numGlobal, host.pool.numThreads, this.#maxTaskRows(headDim));
+    const seqs = readPagedSeqs(buffer, ptrs.seqs, p.numSeqs);
+    if (seqs.length === 0) return;
+    validatePagedCall(buffer, seqs, p);
+    const numGlobal = seqs.map((s) => new Int32Array(buffer, s.numGlobal, p.numKvHeads).slice());
+    const plan = planPagedAttention(p, seqs, (s, g) => numGlobal[s][g], host.pool.numThreads, this.#maxTaskRows(p.headDim));
+    if (plan.numTasks === 0) return;
     const desc = this.#reserve(this.#desc, descriptorBytes(plan));
-    const partials = plan.partialRows ? this.#reserve(this.#partials, plan.partialRows * (headDim + PARTIAL_HEAD) * 4) : 0;
+    const partials = plan.partialRows ? this.#reserve(this.#partials, plan.partialRows * (p.headDim + PARTIAL_HEAD) * 4) : 0;
     buffer = host.buffer(); // NOTE: re-read after reserving: the memory may have grown
     writeDescriptor(buffer, desc, ptrs, p, plan, partials);
 
-    let ctl = host.pool.begin();
-    ctl[OP] = OP_PAGED_ATTENTION;
-    ctl[ARGS] = desc;
-    host.pool.run(plan.numTasks, plan.macs >= MIN_PARALLEL_MACS);
-    if (plan.numReduce === 0) return;
-    ctl = host.pool.begin();
-    ctl[OP] = OP_PAGED_REDUCE;
-    ctl[ARGS] = desc;
-    host.pool.run(plan.numReduce, false);
+    const parallel = plan.macs >= MIN_PARALLEL_MACS;
+    const groupCost = (GROUP_MACS_PER_THREAD * host.pool.numThreads) / (16 * p.headDim * 2);
+    const runTasks = (first: number, count: number) => {
+      const ctl = host.pool.begin();
+      ctl[OP] = OP_PAGED_ATTENTION;
+      ctl[ARGS] = desc;
+      ctl[ARGS + 1] = first;
+      host.pool.run(count, parallel);
+    };
+    const runReduce = () => {
+      if (plan.numReduce === 0) return;
+      const ctl = host.pool.begin();
+      ctl[OP] = OP_PAGED_REDUCE;
+      ctl[ARGS] = desc;
+      ctl[ARGS + 1] = 0;
+      host.pool.run(plan.numReduce, false);
+    };
+    if (!maybeYield || plan.macs / (2 * 16 * p.headDim) <= groupCost) {
+      runTasks(0, plan.numTasks);
+      runReduce();
+      return;
+    }
+    return (async () => {
+      for (let first = 0; first < plan.numTasks; ) {
+        let count = 0;
+        for (let cost = 0; first + count < plan.numTasks && (count === 0 || cost + plan.taskCosts[first + count] <= groupCost); count++) cost += plan.taskCosts[first + count];
+        runTasks(first, count);
+        first += count;
+        const turn = maybeYield();
+        if (turn) await turn;
+      }
+      runReduce();
+    })();
   }
 
   /** A region of at least numBytes (grown geometrically), reused across calls. */
   #reserve(region: { ptr: number; bytes: number }, numBytes: number): number {
     if (numBytes > region.bytes) {
+      if (region.ptr) this.#host.free(region.ptr);
       region.bytes = Math.max(numBytes, 2 * region.bytes, 4096);
       region.ptr = this.#host.alloc(region.bytes);
     }

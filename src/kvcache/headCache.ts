@@ -1,10 +1,17 @@
 /**
- * @module cache/headCache
+ * @module kvcache/headCache
  *
  * The dual cache of one (sequence, layer, KV head): a local ring of the last W
  * tokens and an append-only list of global pages holding the admitted tokens
- * that have left the window (DESIGN.md §4). Bookkeeping only: this class hands
- * out slots and copy lists; the caller moves the K/V bytes.
+ * that have left the window (docs/design.md §4). Bookkeeping only: this class
+ * hands out slots and copy lists; the device moves the K/V bytes.
+ *
+ * Plan, then learn. A step appends at most W tokens, so every new token lands
+ * in the ring: where it goes never depends on its own admission. What the step
+ * promotes (copies to a global page) are the tokens leaving the window, whose
+ * flags were learned in earlier steps. So {@link HeadCache.append} plans a
+ * step without the new tokens' flags, and {@link HeadCache.commitFlags}
+ * records them once the device has decided; the next append requires it.
  *
  * Invariants (checked by {@link HeadCache.checkInvariants}, tracked through the view):
  * - Positions arrive in order 0, 1, 2, ...; the token at position p < numTokens
@@ -16,32 +23,31 @@
  *   They are appended in position order; eviction may reorder them (attention
  *   does not care, as keys are stored after RoPE, and globalPositions follows).
  *
- * Hence query numTokens-1 sees, per DESIGN.md §3, exactly the ring plus the global
- * tokens. For a multi-token append (prefill chunk) the caller must:
- *   1. run the chunk's attention over the view *before* committing (the ring's
- *      positions and admit flags give the rule for old tokens) plus the chunk's
- *      own fresh K/V, since the chunk overwrites ring slots its earlier queries read;
- *   2. commit with {@link HeadCache.append}; 3. apply the promotions; 4. write the
- *   new K/V to the slot mapping. A single decode token may write before attending.
+ * Hence query numTokens-1 sees, per DESIGN.md §3, exactly the ring plus the
+ * global tokens. For a step the device must: 1. attend over the view as it was
+ * before the step (the ring's positions and flags give the rule for old tokens)
+ * plus the step's own fresh K/V; 2. apply the promotions; 3. write the new
+ * K/V to the slot mapping.
  */
 
 import { assert, OutOfPagesError } from "./errors.js";
 import { type BlockPool, PAGE_SIZE } from "./blockPool.js";
 import { type BlockTableView, checkBlockTableInvariants, type SlotCopies, toSlotCopies, validateWindow } from "./blockTable.js";
 
-/** What the caller must do with K/V storage after an append. */
-export interface AppendResult {
-  /** [numNew] slot each new token is written to, or -1 (left the window unadmitted: never written). */
+/** A block table entry that changed: entry `index` of the head's row (ring pages first, then global) now names `page`. */
+export interface TableUpdate {
+  readonly index: number;
+  readonly page: number;
+}
+
+/** What the device must do for a step of this head. */
+export interface AppendPlan {
+  /** [numNew] ring slot each new token is written to. */
   readonly slotMapping: Int32Array;
   /** Ring-to-global copies of admitted tokens leaving the window; apply BEFORE the writes. */
   readonly promotions: SlotCopies;
-}
-
-/** A decode step's plan; `promoteFrom`/`promoteTo` are -1 when nothing is promoted. */
-export interface DecodeResult {
-  readonly slot: number;
-  readonly promoteFrom: number;
-  readonly promoteTo: number;
+  /** Pages the step allocated, as block table entries (ring index i at i, global index j at W/16 + j). */
+  readonly tableUpdates: readonly TableUpdate[];
 }
 
 /** Ring + global page bookkeeping of one (sequence, layer, KV head). */
@@ -57,6 +63,8 @@ export class HeadCache implements BlockTableView {
   #numGlobal = 0;
   #numAdmittedTotal = 0;
   #numPeakPages = 0;
+  /** Tokens appended by the last step whose flags are not known yet. */
+  #numPending = 0;
 
   constructor(pool: BlockPool, window: number) {
     validateWindow(window);
@@ -76,10 +84,12 @@ export class HeadCache implements BlockTableView {
   get numTokens(): number { return this.#numTokens; }
   get numRingTokens(): number { return Math.min(this.#numTokens, this.window); }
   get numGlobalTokens(): number { return this.#numGlobal; }
-  /** Tokens the gate ever admitted here, including those still in the ring or since evicted. */
+  /** Tokens the policy ever admitted here, including those still in the ring or since evicted. */
   get numAdmittedTotal(): number { return this.#numAdmittedTotal; }
   get numPagesHeld(): number { return this.#ringPageIds.length + this.#globalPageIds.length; }
   get numPeakPages(): number { return this.#numPeakPages; }
+  /** True while the last step's admit flags are unknown. */
+  get hasPendingFlags(): boolean { return this.#numPending > 0; }
 
   /** Bytes held, whole pages counted; `bytesPerToken` covers K and V of one token of one head. */
   residentBytes(bytesPerToken: number): number {
@@ -96,101 +106,76 @@ export class HeadCache implements BlockTableView {
 
   // ---- check
 
-  /**
-   * Pages that appending `numNew` tokens would allocate: exact given their admit
-   * flags, the worst case (every new token admitted) given `null`.
-   */
-  numPagesNeeded(numNew: number, admitted: ArrayLike<number> | null): number {
+  /** Pages that appending `numNew` (at most W) tokens allocates: exact, as promotions depend only on known flags. */
+  numPagesNeeded(numNew: number): number {
     const start = this.#numTokens;
     const end = start + numNew;
     const W = this.window;
+    assert(numNew <= W, () => `a step appends at most W = ${W} tokens, got ${numNew}`);
+    assert(this.#numPending === 0, "the last step's admit flags were never committed");
     const numRingPages = Math.ceil(Math.min(W, end) / PAGE_SIZE);
     let numGlobal = this.#numGlobal;
-    for (let q = Math.max(0, start - W); q < Math.min(start, end - W); q++) {
-      if (this.#ringAdmitted[q % W]) numGlobal++;
-    }
-    for (let p = start; p < end - W; p++) {
-      if (admitted === null || admitted[p - start]) numGlobal++;
-    }
+    for (let q = Math.max(0, start - W); q < end - W; q++) if (this.#ringAdmitted[q % W]) numGlobal++;
     // NOTE: globalPageIds.length === ceil(numGlobal / 16) always, so this is >= 0.
     const numGlobalPages = Math.ceil(numGlobal / PAGE_SIZE) - this.#globalPageIds.length;
     return numRingPages - this.#ringPageIds.length + numGlobalPages;
   }
 
-  /** True if the pool can hold the append of these tokens now. */
-  canAppend(admitted: ArrayLike<number>): boolean {
-    return this.#pool.canAllocate(this.numPagesNeeded(admitted.length, admitted));
-  }
-
   // ---- commit
 
   /**
-   * Appends tokens at positions numTokens.. with their admit flags (nonzero =
-   * admitted): chunked prefill, or several decode tokens at once. The last
-   * min(numTokens, W) tokens end in the ring; admitted tokens leaving it go to
-   * global pages in position order (old ring tokens by promotion, new ones by
-   * a direct write); the rest are dropped. Atomic: throws before any change.
+   * Appends `numNew` (at most W) tokens at positions numTokens..: each takes
+   * the ring slot of the token W positions before it; those leaving the
+   * window go to global pages if they were admitted (promotion), else are
+   * dropped. Their own flags follow in {@link commitFlags}. Atomic: throws
+   * before any change.
    * @throws OutOfPagesError if the pool cannot hold the new pages.
    */
-  append(admitted: ArrayLike<number>): AppendResult {
-    const numNew = admitted.length;
-    const numNeeded = this.numPagesNeeded(numNew, admitted);
-    if (!this.#pool.canAllocate(numNeeded)) {
-      throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
-    }
+  append(numNew: number): AppendPlan {
+    const numNeeded = this.numPagesNeeded(numNew);
+    if (!this.#pool.canAllocate(numNeeded)) throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
     const start = this.#numTokens;
     const end = start + numNew;
     const W = this.window;
-    while (this.#ringPageIds.length * PAGE_SIZE < Math.min(W, end)) this.#ringPageIds.push(this.#pool.allocateOne());
-
+    const tableUpdates: TableUpdate[] = [];
+    while (this.#ringPageIds.length * PAGE_SIZE < Math.min(W, end)) {
+      const page = this.#pool.allocateOne();
+      tableUpdates.push({ index: this.#ringPageIds.length, page });
+      this.#ringPageIds.push(page);
+    }
     const leaveStart = Math.max(0, start - W);
-    const leaveEnd = Math.max(leaveStart, Math.min(start, end - W));
+    const leaveEnd = Math.max(leaveStart, end - W);
     const fromSlots = new Int32Array(leaveEnd - leaveStart);
     const toSlots = new Int32Array(leaveEnd - leaveStart);
     let numCopies = 0;
     for (let q = leaveStart; q < leaveEnd; q++) {
       if (!this.#ringAdmitted[q % W]) continue;
       fromSlots[numCopies] = this.slotOfRing(q % W);
-      toSlots[numCopies++] = this.#pushGlobal(q);
+      toSlots[numCopies++] = this.#pushGlobal(q, tableUpdates);
     }
-    const slotMapping = new Int32Array(numNew).fill(-1);
+    const slotMapping = new Int32Array(numNew);
     for (let p = start; p < end; p++) {
-      const isAdmitted = admitted[p - start] ? 1 : 0;
-      this.#numAdmittedTotal += isAdmitted;
-      if (p < end - W) {
-        if (isAdmitted) slotMapping[p - start] = this.#pushGlobal(p);
-      } else {
-        this.#ringPositions[p % W] = p;
-        this.#ringAdmitted[p % W] = isAdmitted;
-        slotMapping[p - start] = this.slotOfRing(p % W);
-      }
+      this.#ringPositions[p % W] = p;
+      this.#ringAdmitted[p % W] = 0;
+      slotMapping[p - start] = this.slotOfRing(p % W);
     }
     this.#numTokens = end;
+    this.#numPending = numNew;
     this.#numPeakPages = Math.max(this.#numPeakPages, this.numPagesHeld);
-    return { slotMapping, promotions: toSlotCopies(fromSlots, toSlots, numCopies) };
+    return { slotMapping, promotions: toSlotCopies(fromSlots, toSlots, numCopies), tableUpdates };
   }
 
-  /** Prefill of an empty head: {@link append} of the whole prompt. */
-  planPrefill(numTokens: number, admitted: ArrayLike<number>): AppendResult {
-    assert(this.#numTokens === 0, () => `planPrefill on a head already holding ${this.#numTokens} tokens; use append`);
-    assert(admitted.length === numTokens, () => `planPrefill: ${admitted.length} admit flags for ${numTokens} tokens`);
-    return this.append(admitted);
-  }
-
-  /**
-   * One decode token at `position` (= numTokens). It takes the ring slot of
-   * position - W; if that token was admitted it is first promoted (copy
-   * promoteFrom -> promoteTo before writing `slot`).
-   */
-  appendDecode(position: number, admitted: boolean): DecodeResult {
-    assert(position === this.#numTokens, () => `appendDecode at ${position}, expected position ${this.#numTokens}`);
-    const { slotMapping, promotions } = this.append([admitted ? 1 : 0]);
-    const promoted = promotions.numCopies > 0;
-    return {
-      slot: slotMapping[0]!,
-      promoteFrom: promoted ? promotions.fromSlots[0]! : -1,
-      promoteTo: promoted ? promotions.toSlots[0]! : -1,
-    };
+  /** Records the admit flags (nonzero = admitted) of the tokens of the last append, in position order. */
+  commitFlags(admitted: ArrayLike<number>): void {
+    assert(admitted.length === this.#numPending, () => `commitFlags: ${admitted.length} flags for ${this.#numPending} pending tokens`);
+    const W = this.window;
+    const start = this.#numTokens - this.#numPending;
+    for (let i = 0; i < admitted.length; i++) {
+      const isAdmitted = admitted[i] ? 1 : 0;
+      this.#ringAdmitted[(start + i) % W] = isAdmitted;
+      this.#numAdmittedTotal += isAdmitted;
+    }
+    this.#numPending = 0;
   }
 
   /**
@@ -238,16 +223,19 @@ export class HeadCache implements BlockTableView {
     this.#numTokens = 0;
     this.#numGlobal = 0;
     this.#numAdmittedTotal = 0;
+    this.#numPending = 0;
   }
 
-  /** Throws a CacheInvariantError if the head's bookkeeping is inconsistent (tests). */
+  /** Throws a CacheInvariantError if the head's bookkeeping is inconsistent. */
   checkInvariants(): void {
     checkBlockTableInvariants(this);
   }
 
-  #pushGlobal(position: number): number {
+  #pushGlobal(position: number, tableUpdates: TableUpdate[]): number {
     if (this.#numGlobal === this.#globalPageIds.length * PAGE_SIZE) {
-      this.#globalPageIds.push(this.#pool.allocateOne());
+      const page = this.#pool.allocateOne();
+      tableUpdates.push({ index: this.window / PAGE_SIZE + this.#globalPageIds.length, page });
+      this.#globalPageIds.push(page);
       if (this.#globalPositions.length < this.#numGlobal + PAGE_SIZE) {
         const grown = new Int32Array(2 * this.#globalPositions.length);
         grown.set(this.#globalPositions);

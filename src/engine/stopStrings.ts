@@ -1,5 +1,5 @@
 /**
- * @module generate/stopStrings
+ * @module engine/stopStrings
  *
  * Finds stop strings in streamed text and decides how much text is safe to
  * emit: text that could still become the start of a stop string is held back.

@@ -1,10 +1,9 @@
 /**
- * @module cache/blockTable
+ * @module kvcache/blockTable
  *
  * The narrow types at the boundary between the cache and its users: a
- * readonly per-head view for the scheduler, evictors and tests, the slot copy
- * lists the caller applies to K/V storage, and flat Int32Array block tables
- * that an attention kernel takes as they are.
+ * readonly per-head view for the planner, evictors and tests, and the slot
+ * copy lists the device applies to K/V storage.
  *
  * Addressing (all of it derived from page ids, PAGE_SIZE = 16):
  * - ring offset r (0 <= r < numRingTokens) lives at slot ringPageIds[r >> 4] * 16 + (r & 15);
@@ -14,7 +13,7 @@
  * the positions arrays let a prefill kernel apply the visibility rule of DESIGN.md §3.
  */
 
-import { NULL_PAGE, PAGE_SIZE } from "./blockPool.js";
+import { PAGE_SIZE } from "./blockPool.js";
 import { assert, InvalidCacheConfigError } from "./errors.js";
 
 /** Checks that a local window is a positive multiple of PAGE_SIZE, so the ring is whole pages. */
@@ -88,57 +87,6 @@ export function concatSlotCopies(lists: readonly SlotCopies[]): SlotCopies {
     at += list.numCopies;
   }
   return { numCopies, fromSlots, toSlots };
-}
-
-/** Block tables of several heads (one layer), flattened for a kernel. */
-export interface FlatBlockTables {
-  readonly numHeads: number;
-  readonly window: number;
-  /** Row stride of blockTables: W/16 ring entries, then the longest head's global pages. */
-  readonly numBlocksPerRow: number;
-  /** [numHeads, numBlocksPerRow]: ring pages (NULL_PAGE where not yet allocated), then global pages, NULL_PAGE padding. */
-  readonly blockTables: Int32Array;
-  readonly numRingTokens: Int32Array; // [numHeads]
-  readonly numGlobalTokens: Int32Array; // [numHeads]
-  /** [numHeads, W] absolute position per ring offset, -1 when empty. */
-  readonly ringPositions: Int32Array;
-  /** [numHeads, W] admit flag per ring offset. */
-  readonly ringAdmitted: Uint8Array;
-  /** [numHeads, numBlocksPerRow * 16 - W] absolute position per global token, -1 padding. */
-  readonly globalPositions: Int32Array;
-}
-
-/** Copies the views of heads that share one window into flat arrays. */
-export function exportBlockTables(views: readonly BlockTableView[]): FlatBlockTables {
-  const numHeads = views.length;
-  const window = numHeads > 0 ? views[0]!.window : 0;
-  const numRingBlocks = window / PAGE_SIZE;
-  let maxGlobalPages = 0;
-  for (const view of views) maxGlobalPages = Math.max(maxGlobalPages, view.globalPageIds.length);
-  const numBlocksPerRow = numRingBlocks + maxGlobalPages;
-  const globalStride = maxGlobalPages * PAGE_SIZE;
-
-  const blockTables = new Int32Array(numHeads * numBlocksPerRow).fill(NULL_PAGE);
-  const numRingTokens = new Int32Array(numHeads);
-  const numGlobalTokens = new Int32Array(numHeads);
-  const ringPositions = new Int32Array(numHeads * window);
-  const ringAdmitted = new Uint8Array(numHeads * window);
-  const globalPositions = new Int32Array(numHeads * globalStride).fill(-1);
-  views.forEach((view, h) => {
-    assert(view.window === window, "exportBlockTables: heads have different windows");
-    const row = h * numBlocksPerRow;
-    blockTables.set(view.ringPageIds, row);
-    blockTables.set(view.globalPageIds, row + numRingBlocks);
-    numRingTokens[h] = view.numRingTokens;
-    numGlobalTokens[h] = view.numGlobalTokens;
-    ringPositions.set(view.ringPositions, h * window);
-    ringAdmitted.set(view.ringAdmitted, h * window);
-    globalPositions.set(view.globalPositions.subarray(0, view.numGlobalTokens), h * globalStride);
-  });
-  return {
-    numHeads, window, numBlocksPerRow, blockTables, numRingTokens, numGlobalTokens,
-    ringPositions, ringAdmitted, globalPositions,
-  };
 }
 
 /**

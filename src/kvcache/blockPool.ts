@@ -31,7 +31,8 @@
 import { assert, InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
 
 /** Tokens per page. */
-export const PAGE_SIZE = 16;
+export { PAGE_SIZE } from "../backends/stepLayout.js";
+import { PAGE_SIZE } from "../backends/stepLayout.js";
 
 /** The reserved page id used to pad block tables; never allocated. */
 export const NULL_PAGE = 0;

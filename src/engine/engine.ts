@@ -1,0 +1,292 @@
+/**
+ * @module engine/engine
+ *
+ * The engine loop (docs/design.md §2): schedule a step, plan it, run it on the
+ * device with one read, apply what came back, repeat while there is work.
+ * Requests join and leave between steps; their forward passes share every
+ * step (continuous batching). The loop yields to the event loop between
+ * steps, and the CPU backend within them, so timers, I/O and abort signals
+ * keep working during a long generation.
+ */
+import type { Backend } from "../backends/backend.js";
+import { yieldToEventLoop } from "../backends/cpu/commandQueue.js";
+import { InvalidInputError, WgkvError } from "../errors.js";
+import type { CacheStats } from "../kvcache/sequenceCache.js";
+import { KvManager } from "../kvcache/kvManager.js";
+import { planStep, type StepEntry, type StepPlan } from "../kvcache/stepPlanner.js";
+import type { ModelParts } from "../model/forward.js";
+import { ModelRunner, type StepResult } from "./modelRunner.js";
+import { Scheduler, type Scheduled } from "./scheduler.js";
+import { Sequence, type FinishReason, type SequenceListener, type SequenceOptions } from "./sequence.js";
+import type { EngineConfig } from "./engineConfig.js";
+
+/** A sequence's KV cache at the end: admitted counts and bytes resident, peak and under full attention. */
+export interface KvReport extends CacheStats {
+  /** Tokens admitted, [layer][kvHead], over all positions. */
+  readonly admittedByHead: number[][];
+}
+
+/** The engine's state, for metrics and tests. */
+export interface EngineStats {
+  readonly numWaiting: number;
+  readonly numRunning: number;
+  readonly numUsablePages: number;
+  readonly numFreePages: number;
+  readonly pageBytes: number;
+  readonly numPreemptions: number;
+  readonly numSteps: number;
+  readonly numTokensGenerated: number;
+}
+
+export class Engine {
+  readonly kv: KvManager;
+  readonly #runner: ModelRunner;
+  readonly #scheduler: Scheduler;
+  readonly #inFlight = new Set<Sequence>();
+  #loop: Promise<void> | null = null;
+  #numSteps = 0;
+  #numTokensGenerated = 0;
+  #disposed = false;
+
+  constructor(
+    readonly backend: Backend,
+    readonly model: ModelParts,
+    readonly config: EngineConfig,
+  ) {
+    this.kv = new KvManager(backend, model.dims, {
+      numPages: config.numPages, kvDType: config.kvDType, numSlots: config.maxSeqs, maxWindow: config.maxWindow, maxContext: config.maxContext,
+    });
+    this.#runner = new ModelRunner(backend, model, this.kv, {
+      maxRows: config.maxBatchTokens, maxSeqs: config.maxSeqs, maxLogitRows: config.maxLogitRows, observationWindow: config.observationWindow,
+    });
+    this.#scheduler = new Scheduler(
+      this.kv,
+      { maxBatchTokens: config.maxBatchTokens, maxSeqs: config.maxSeqs, maxLogitRows: config.maxLogitRows, prefillChunk: config.prefillChunk, watermarkPages: config.watermarkPages },
+      (seq) => this.#dropCache(seq, true),
+      (seq, error) => this.#finish(seq, "aborted", error),
+    );
+  }
+
+  /** Starts a sequence; its results go to `listener`. The prompt must be valid for the model (Model.validatePrompt). */
+  add(promptIds: readonly number[], options: SequenceOptions, listener: SequenceListener): Sequence {
+    this.#checkLive();
+    if (options.policy.window > this.config.maxWindow) {
+      throw new InvalidInputError(`window ${options.policy.window} exceeds this engine's largest window ${this.config.maxWindow} (load the model with a larger maxWindow)`);
+    }
+    if (promptIds.length + options.maxNewTokens > this.config.maxContext) {
+      throw new InvalidInputError(`prompt of ${promptIds.length} tokens + ${options.maxNewTokens} new tokens exceeds this engine's context of ${this.config.maxContext}`);
+    }
+    const seq = new Sequence(promptIds, options, listener);
+    this.#scheduler.add(seq);
+    this.#kick();
+    return seq;
+  }
+
+  /** Ends a sequence: at once when it is not in the step running now, else when that step returns. */
+  abort(seq: Sequence): void {
+    if (seq.status === "finished") return;
+    seq.abortRequested = true;
+    if (!this.#inFlight.has(seq)) this.#finish(seq, "aborted");
+  }
+
+  /** The KV report of a live or just-finished sequence. */
+  report(seq: Sequence): KvReport | null {
+    return seq.cache ? { ...seq.cache.stats(), admittedByHead: seq.cache.numAdmittedByHead() } : null;
+  }
+
+  stats(): EngineStats {
+    const pool = this.kv.blockPool;
+    return {
+      numWaiting: this.#scheduler.waiting.length,
+      numRunning: this.#scheduler.running.length,
+      numUsablePages: pool.numUsablePages,
+      numFreePages: pool.numFreePages,
+      pageBytes: this.config.pageBytes,
+      numPreemptions: this.#scheduler.numPreemptions,
+      numSteps: this.#numSteps,
+      numTokensGenerated: this.#numTokensGenerated,
+    };
+  }
+
+  /** Resolves when no sequence is left. */
+  async idle(): Promise<void> {
+    while (this.#loop) await this.#loop;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const seq of [...this.#scheduler.waiting, ...this.#scheduler.running]) {
+      this.#finish(seq, "aborted", new WgkvError("the model was disposed while this generation ran"));
+    }
+    this.#runner.dispose();
+  }
+
+  #kick(): void {
+    if (this.#loop) return;
+    this.#loop = this.#run().finally(() => {
+      this.#loop = null;
+      // a sequence added while the loop wound down
+      if (this.#scheduler.hasWork && !this.#disposed) this.#kick();
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#scheduler.hasWork && !this.#disposed) {
+      const scheduled = this.#scheduler.schedule();
+      if (scheduled.length === 0) {
+        // NOTE: with nothing running every page and slot is free, so the first waiting
+        // sequence fits unless it never will; a running one always gets a token.
+        const stuck = this.#scheduler.running[0] ?? this.#scheduler.waiting[0];
+        this.#finish(stuck, "aborted", new InvalidInputError("the KV memory budget cannot hold this request's next step; raise kvMemory (--kv-memory)"));
+        continue;
+      }
+      try {
+        await this.#step(scheduled);
+      } catch (err) {
+        // NOTE: a bug in planning or applying a step: the sequences in it end with the error, the engine goes on
+        this.#inFlight.clear();
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
+      }
+      await yieldToEventLoop();
+    }
+  }
+
+  async #step(scheduled: readonly Scheduled[]): Promise<void> {
+    const entries: StepEntry[] = scheduled.map(({ seq, numNew }) => {
+      const s = seq.options.sampling;
+      const entry: StepEntry = {
+        cache: seq.cache!,
+        slot: seq.slot,
+        policy: seq.options.policy,
+        ids: seq.tokenIds.slice(seq.numComputed, seq.numComputed + numNew),
+        sample: seq.samplesAfter(numNew) ? { temperature: s.temperature, topK: s.topK, topP: s.topP, u: s.temperature > 0 ? seq.random() : 0 } : null,
+        logitsFrom: seq.options.logitsFrom,
+        drops: seq.pendingDrops,
+      };
+      seq.pendingDrops = [];
+      return entry;
+    });
+    const bySeq = new Map(entries.map((e, i) => [e, scheduled[i].seq]));
+    const plan = planStep(entries, {
+      numLayers: this.model.dims.numLayers, numKvHeads: this.model.dims.numKvHeads, tableRowStride: this.kv.tables.rowStride, observationWindow: this.config.observationWindow,
+    });
+    for (const { seq } of scheduled) this.#inFlight.add(seq);
+    let result: StepResult;
+    try {
+      result = await this.#runner.run(plan, plan.entries.some((e) => bySeq.get(e)!.options.traceGateScores));
+    } catch (err) {
+      this.#inFlight.clear();
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
+      return;
+    }
+    this.#inFlight.clear();
+    this.#numSteps++;
+    plan.entries.forEach((entry, i) => this.#apply(bySeq.get(entry)!, plan, i, result));
+  }
+
+  /** What a step's results mean for one sequence: its flags, reports, sampled token and whether it is done. */
+  #apply(seq: Sequence, plan: StepPlan, i: number, result: StepResult): void {
+    if (seq.status === "finished") return;
+    const out = plan.outputs[i];
+    const { numLayers: L, numKvHeads: H } = this.model.dims;
+    const T = plan.numRows;
+    const flags = new Uint8Array(L * H * out.numRows);
+    for (let lh = 0; lh < L * H; lh++) flags.set(result.flags.subarray(lh * T + out.rowStart, lh * T + out.rowStart + out.numRows), lh * out.numRows);
+    seq.cache!.commitFlags(flags, out.numRows);
+    seq.numComputed += out.numRows;
+    try {
+      this.#report(seq, out, plan, result);
+    } catch (err) {
+      this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    for (const head of out.snapHeads) {
+      const scores = result.snapScores!.subarray(head.offset, head.offset + head.numGlobal);
+      const indices = seq.options.policy.eviction.chooseDrops(scores, seq.cache!.head(head.layer, head.head).globalPositions);
+      if (indices.length > 0) seq.pendingDrops.push({ layer: head.layer, head: head.head, indices });
+    }
+    if (out.sampleIndex >= 0) {
+      const id = result.sampled[out.sampleIndex];
+      if (id < 0) {
+        this.#finish(seq, "aborted", new WgkvError(`the model produced non-finite logits (NaN) at position ${seq.tokenIds.length - 1}: its weights or config hold invalid values`));
+        return;
+      }
+      seq.tokenIds.push(id);
+      this.#numTokensGenerated++;
+      if (seq.firstTokenAt === 0) seq.firstTokenAt = performance.now();
+      let action: "continue" | "stop";
+      try {
+        action = seq.listener.onToken(id);
+      } catch (err) {
+        this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (seq.options.eosTokenIds.has(id)) return this.#finish(seq, "eos");
+      if (action === "stop") return this.#finish(seq, "stop");
+      if (seq.numGenerated >= seq.options.maxNewTokens) return this.#finish(seq, "length");
+    } else if (seq.numUncomputed === 0 && seq.numGenerated >= seq.options.maxNewTokens) {
+      return this.#finish(seq, "length");
+    }
+    if (seq.abortRequested) this.#finish(seq, "aborted");
+  }
+
+  /** Logits and gate scores a sequence asked for, each position once even across recomputes. */
+  #report(seq: Sequence, out: StepPlan["outputs"][number], plan: StepPlan, result: StepResult): void {
+    const V = this.model.config.vocabSize;
+    if (result.logits && out.numLogitsRows > 0 && seq.options.logitsFrom !== null && seq.listener.onLogits) {
+      const skip = Math.max(0, seq.reportedLogitsTo - out.logitsPos0);
+      const n = out.numLogitsRows - skip;
+      if (n > 0) {
+        seq.listener.onLogits(out.logitsPos0 + skip, result.logits.subarray((out.logitsRow0 + skip) * V, (out.logitsRow0 + out.numLogitsRows) * V), n);
+        seq.reportedLogitsTo = out.logitsPos0 + out.numLogitsRows;
+      }
+    }
+    if (result.gateScores && seq.options.traceGateScores && seq.listener.onGateScores && seq.options.policy.admission.kind === "gate") {
+      const skip = Math.max(0, seq.reportedScoresTo - out.startPos);
+      const n = out.numRows - skip;
+      if (n > 0) {
+        const { numLayers: L, numKvHeads: H } = this.model.dims;
+        const T = plan.numRows;
+        for (let l = 0; l < L; l++) {
+          const scores = new Float32Array(H * n);
+          for (let h = 0; h < H; h++) scores.set(result.gateScores.subarray((l * H + h) * T + out.rowStart + skip, (l * H + h) * T + out.rowStart + out.numRows), h * n);
+          seq.listener.onGateScores(l, out.startPos + skip, n, scores);
+        }
+        seq.reportedScoresTo = out.startPos + out.numRows;
+      }
+    }
+  }
+
+  #finish(seq: Sequence, reason: FinishReason, error?: Error): void {
+    if (seq.status === "finished") return;
+    this.#scheduler.remove(seq);
+    seq.status = "finished";
+    seq.finishReason = reason;
+    seq.finishedAt = performance.now();
+    try {
+      seq.listener.onFinish(reason, this.report(seq), error);
+    } finally {
+      this.#dropCache(seq, false);
+    }
+  }
+
+  /** Returns a sequence's pages and slot to the pool (preemption or end). */
+  #dropCache(seq: Sequence, preempted: boolean): void {
+    if (seq.cache) seq.cache.release();
+    if (seq.slot >= 0) this.kv.releaseSlot(seq.slot);
+    seq.cache = null;
+    seq.slot = -1;
+    seq.pendingDrops = [];
+    if (preempted) {
+      seq.numComputed = 0;
+      seq.numPreemptions++;
+    }
+  }
+
+  #checkLive(): void {
+    if (this.#disposed) throw new WgkvError("the model was used after dispose()");
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * @module engine/generation
+ *
+ * `generate()`'s handle on the engine: a stream of token and text deltas
+ * that ends with the generation's result. Iterate it with `for await` and
+ * read `result` afterwards (or `await stream.result` alone); `next()` also
+ * returns the result as the iterator's final value. Breaking out of the loop,
+ * `abort()` or the caller's AbortSignal ends the sequence and frees its pages.
+ */
+import { InvalidInputError, WgkvError } from "../errors.js";
+import type { KvReport } from "./engine.js";
+import type { Model } from "./model.js";
+import type { KvPolicy } from "../kvcache/kvPolicy.js";
+import type { FinishReason, Sequence, SequenceListener, SequenceOptions } from "./sequence.js";
+import { TextStream } from "./textStream.js";
+import type { KvOptions } from "./kvOptions.js";
+
+export interface SamplingOptions {
+  /** 0 (default) means greedy. */
+  readonly temperature?: number;
+  /** Keep the k most likely tokens; 0 or absent keeps all. */
+  readonly topK?: number;
+  /** Keep the smallest set whose probability reaches p; 1 or absent keeps all. */
+  readonly topP?: number;
+  /** Seed of the random generator; the same seed gives the same tokens (default: random). */
+  readonly seed?: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate (default 256; 0 runs the prompt only). */
+  readonly maxNewTokens?: number;
+  /** Generation ends before the first occurrence of any of these strings. */
+  readonly stop?: readonly string[];
+  /** Aborts the generation (its pages return to the pool at once). */
+  readonly signal?: AbortSignal;
+  /** KV cache behaviour: admission, selection, eviction, window, gate, tau. */
+  readonly kv?: KvOptions;
+  /** Positions whose logits go to onLogits: prompt positions from here on, and every generated one. */
+  readonly logitsFrom?: number;
+  /** Receives logits [n, V] of positions pos0 .. pos0 + n - 1 (see logitsFrom). */
+  readonly onLogits?: (pos0: number, logits: Float32Array, n: number) => void;
+  /** Feed the prompt from this position on one token per step, as decode does (default: in chunks). */
+  readonly singleTokenFrom?: number;
+  /** Receives the write gate's scores [Hkv, n] of each layer for positions pos0 .. (gate admission only). */
+  readonly onGateScores?: (layer: number, pos0: number, n: number, scores: Float32Array) => void;
+}
+
+/** One streamed step: the new token and the text it made safe to show. */
+export interface GenerationChunk {
+  /** The sampled id (-1 for the final text flush). */
+  readonly tokenId: number;
+  /** Text delta; may be empty while a multi-byte character or possible stop string is pending. */
+  readonly text: string;
+}
+
+export interface GenerationResult {
+  /** Generated ids, including the end-of-sequence id when generation stopped on one. */
+  readonly tokenIds: number[];
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly numPromptTokens: number;
+  /** Milliseconds from the request to its first token, and from there to the end. */
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  /** Times the sequence lost its cache to make room and recomputed it. */
+  readonly numPreemptions: number;
+  /** The KV cache at the end: admitted counts and bytes resident, peak and under full attention. */
+  readonly kv: KvReport;
+}
+
+const OPTION_KEYS = new Set([
+  "maxNewTokens", "temperature", "topK", "topP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
+]);
+
+/** Checks generate options; returns the sequence settings other than the KV policy. */
+export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOptions, "policy" | "eosTokenIds"> & { stop: readonly string[] } {
+  if (typeof options !== "object" || options === null) throw new InvalidInputError(`generate options must be an object, got ${JSON.stringify(options)}`);
+  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new InvalidInputError(`unknown generate option "${key}"`);
+  const int = (name: string, value: unknown, min: number) => {
+    if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= min)) throw new InvalidInputError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const maxNewTokens = int("maxNewTokens", options.maxNewTokens ?? 256, 0);
+  const temperature = options.temperature ?? 0;
+  if (!(typeof temperature === "number" && Number.isFinite(temperature) && temperature >= 0)) throw new InvalidInputError(`temperature must be a number >= 0, got ${JSON.stringify(temperature)}`);
+  const topK = int("topK", options.topK ?? 0, 0);
+  const topP = options.topP ?? 1;
+  if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${JSON.stringify(topP)}`);
+  const seed = int("seed", options.seed ?? Math.floor(Math.random() * 2 ** 31), 0);
+  const stop = options.stop ?? [];
+  if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${JSON.stringify(stop)}`);
+  if (options.signal !== undefined && !(typeof options.signal === "object" && options.signal !== null && "aborted" in options.signal)) throw new InvalidInputError("signal must be an AbortSignal");
+  const logitsFrom = options.logitsFrom === undefined ? null : int("logitsFrom", options.logitsFrom, 0);
+  const singleTokenFrom = options.singleTokenFrom === undefined ? null : int("singleTokenFrom", options.singleTokenFrom, 0);
+  for (const name of ["onLogits", "onGateScores"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "function") throw new InvalidInputError(`${name} must be a function`);
+  }
+  return { maxNewTokens, sampling: { temperature, topK, topP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
+}
+
+/** A running generation: async-iterable chunks, then its result. */
+export class GenerationStream implements AsyncIterableIterator<GenerationChunk> {
+  /** Settles when the generation ends (rejects when it failed). */
+  readonly result: Promise<GenerationResult>;
+  readonly #chunks: GenerationChunk[] = [];
+  #wake: (() => void) | null = null;
+  #settled: { result: GenerationResult } | { error: Error } | null = null;
+  #resolve!: (r: GenerationResult) => void;
+  #reject!: (e: Error) => void;
+  #abort: () => void = () => {};
+  #aborted = false;
+
+  constructor() {
+    this.result = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // NOTE: a caller that only iterates never awaits `result`; its rejection must not go unhandled
+    this.result.catch(() => {});
+  }
+
+  /** A stream that ends at once with `error` (bad options found before the engine was reached). */
+  static failed(error: unknown): GenerationStream {
+    const stream = new GenerationStream();
+    stream.fail(error instanceof Error ? error : new WgkvError(String(error)));
+    return stream;
+  }
+
+  /** Ends the generation now (finish reason "aborted"); its pages return to the pool. */
+  abort(): void {
+    this.#aborted = true;
+    this.#abort();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<GenerationChunk, GenerationResult>> {
+    for (;;) {
+      if (this.#chunks.length > 0) return { done: false, value: this.#chunks.shift()! };
+      if (this.#settled) {
+        if ("error" in this.#settled) throw this.#settled.error;
+        return { done: true, value: this.#settled.result };
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** Called when a `for await` loop is left early: the generation is aborted. */
+  async return(): Promise<IteratorResult<GenerationChunk, GenerationResult>> {
+    if (!this.#settled) this.abort();
+    const result = await this.result.catch(() => null);
+    this.#chunks.length = 0;
+    return { done: true, value: result as GenerationResult };
+  }
+
+  // ---- the engine's side
+
+  /** Connects the stream to the engine's sequence; `abort` ends it. */
+  attach(abort: () => void): void {
+    this.#abort = abort;
+    if (this.#aborted) abort();
+  }
+
+  get wasAborted(): boolean {
+    return this.#aborted;
+  }
+
+  push(chunk: GenerationChunk): void {
+    this.#chunks.push(chunk);
+    this.#notify();
+  }
+
+  settle(result: GenerationResult): void {
+    if (this.#settled) return;
+    this.#settled = { result };
+    this.#resolve(result);
+    this.#notify();
+  }
+
+  fail(error: Error): void {
+    if (this.#settled) return;
+    this.#settled = { error };
+    this.#reject(error);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+}
+
+/**
+ * Starts generating from prompt ids on the model's engine. `resolvePolicy` runs
+ * first (it may read a gate file); errors end the stream.
+ */
+export function startGeneration(model: Model, promptIds: readonly number[], options: GenerateOptions, resolvePolicy: () => Promise<KvPolicy> | KvPolicy): GenerationStream {
+  const stream = new GenerationStream();
+  void (async () => {
+    model.checkLive();
+    const settings = checkGenerateOptions(options);
+    model.validatePrompt(promptIds, settings.maxNewTokens);
+    const policy = await resolvePolicy();
+    model.checkLive();
+    const text = new TextStream(model.tokenizer, model.eosTokenIds, settings.stop);
+    const emptyReport: KvReport = { numTokens: 0, numPagesHeld: 0, residentBytes: 0, peakBytes: 0, fullAttentionBytes: 0, numAdmitted: 0, numGlobalTokens: 0, admittedByHead: [] };
+    let seq: Sequence | null = null;
+    const t0 = performance.now();
+    const finish = (reason: FinishReason, report: KvReport | null) => {
+      const rest = text.flush();
+      if (rest.length > 0) stream.push({ tokenId: -1, text: rest });
+      const now = performance.now();
+      const first = seq && seq.firstTokenAt > 0 ? seq.firstTokenAt : now;
+      stream.settle({
+        tokenIds: seq ? seq.generatedIds : [],
+        text: text.text,
+        finishReason: reason,
+        numPromptTokens: promptIds.length,
+        prefillMs: first - t0,
+        decodeMs: now - first,
+        numPreemptions: seq?.numPreemptions ?? 0,
+        kv: report ?? emptyReport,
+      });
+    };
+    if (options.signal?.aborted || stream.wasAborted) return finish("aborted", null);
+    const listener: SequenceListener = {
+      onToken(id) {
+        const { delta, stopped } = text.push(id);
+        stream.push({ tokenId: id, text: delta });
+        return stopped ? "stop" : "continue";
+      },
+      onLogits: options.onLogits,
+      onGateScores: options.onGateScores,
+      onFinish(reason, report, error) {
+        if (error) stream.fail(error);
+        else finish(reason, report);
+      },
+    };
+    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds: model.eosTokenIds }, listener);
+    const onAbort = () => model.engine.abort(seq!);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    stream.result.finally(() => options.signal?.removeEventListener("abort", onAbort)).catch(() => {});
+    stream.attach(onAbort);
+  })().catch((err: unknown) => stream.fail(err instanceof Error ? err : new WgkvError(String(err))));
+  return stream;
+}
+
+/** Runs a generation to its end and returns its result. */
+export async function generateAll(stream: GenerationStream): Promise<GenerationResult> {
+  for await (const _ of stream) {
+    // the chunks are in the result's text
+  }
+  return stream.result;
+}
