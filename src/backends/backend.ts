@@ -172,6 +172,8 @@ export interface Backend {
   // ---- the dual cache's ops
   /** Page storage for `numPages` pages of 16 tokens, allocated once. */
   createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool;
+  /** Frees a pool once the ops queued before this call are done with it. */
+  destroyKvPool(pool: KvPool): void;
   /** Writes k, v: f32 [rows, Hkv, d] to the slots slotMapping[offset + h * rows + r] names (-1: not written). */
   writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void;
   /** For i in [first, first + count): K and V of slot copies[i, 0] go to slot copies[i, 1]; no source is a destination. */

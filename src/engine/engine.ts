@@ -120,6 +120,7 @@ export class Engine {
       this.#finish(seq, "aborted", new WgkvError("the model was disposed while this generation ran"));
     }
     this.#runner.dispose();
+    this.kv.dispose();
   }
 
   #kick(): void {

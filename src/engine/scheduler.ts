@@ -125,7 +125,7 @@ export class Scheduler {
   /** Tokens `seq` feeds next within the budgets: 1 when decoding, else the next chunk of its prompt. */
   #chunk(seq: Sequence, budget: number, logitRows: number): number {
     let n = Math.min(seq.numUncomputed, seq.window, this.limits.prefillChunk, budget);
-    const single = seq.options.singleTokenFrom;
+    const single = seq.singleTokenFrom;
     if (single !== null) n = seq.numComputed >= single ? Math.min(n, 1) : Math.min(n, single - seq.numComputed);
     const from = seq.options.logitsFrom;
     if (from !== null) n = Math.min(n, Math.max(0, from - seq.numComputed) + logitRows);

@@ -102,6 +102,18 @@ export class Sequence {
     return this.tokenIds.length - this.numComputed;
   }
 
+  /**
+   * Positions fed one token per step: the caller's choice, else, after a
+   * preemption, the generated tokens of a sequence whose policy acts at decode
+   * (Quest reads decode rows differently; SnapKV evicts step by step), so that
+   * recomputing them repeats exactly what decoding did.
+   */
+  get singleTokenFrom(): number | null {
+    if (this.options.singleTokenFrom !== null) return this.options.singleTokenFrom;
+    const p = this.options.policy;
+    return this.numPreemptions > 0 && (p.selection.kind !== "all" || p.eviction.kind !== "none") ? this.numPromptTokens : null;
+  }
+
   /** True when a step that brings the cache to `numComputed + numNew` tokens ends in a sample. */
   samplesAfter(numNew: number): boolean {
     return this.numComputed + numNew === this.tokenIds.length && this.numGenerated < this.options.maxNewTokens;

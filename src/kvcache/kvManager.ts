@@ -91,6 +91,13 @@ export class KvManager {
     });
   }
 
+  /** Frees the pool and the tables on the device. */
+  dispose(): void {
+    this.backend.destroyKvPool(this.storage);
+    this.backend.destroyTensor(this.tables.blockTables);
+    this.backend.destroyTensor(this.tables.ringFlags);
+  }
+
   /** Pool invariants (free + owned = usable, no page both) and the slot list; throws a CacheInvariantError. */
   checkInvariants(): void {
     this.blockPool.checkInvariants();

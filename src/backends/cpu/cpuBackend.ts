@@ -186,6 +186,11 @@ export class CpuBackend implements Backend {
     return this.#kv.createPool(numPages, headDim, kvDType);
   }
 
+  destroyKvPool(pool: KvPool): void {
+    const p = cpuPool(pool);
+    this.#record(() => this.#kv.destroyPool(p));
+  }
+
   writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
     const [p, kt, vt, m] = [cpuPool(pool), cpu(k), cpu(v), cpu(slotMapping)];
     this.#record(() => this.#kv.writeKv(p, kt, vt, m, offset, rows));

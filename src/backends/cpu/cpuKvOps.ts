@@ -49,6 +49,10 @@ export class CpuKvOps {
     return { numPages, headDim, kvDType, numBytes: 2 * bytes, kPtr, vPtr, specialsPtr, boundsPtr: 0 };
   }
 
+  destroyPool(pool: CpuKvPool): void {
+    for (const ptr of [pool.kPtr, pool.vPtr, pool.specialsPtr, pool.boundsPtr]) if (ptr) this.kernels.free(ptr);
+  }
+
   /** Element view of a pool side: Float32Array for f32, Uint16Array bits otherwise. */
   pageView(pool: CpuKvPool, ptr: number): Float32Array | Uint16Array {
     const n = pool.numPages * PAGE_SIZE * pool.headDim;
