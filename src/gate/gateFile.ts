@@ -7,10 +7,10 @@
  * `lambda` (each may be absent). The format is sniffed from the bytes, never
  * from the file name.
  */
+import { decodeEntry, parseSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { isZip } from "../util/zip.js";
 import { GateFormatError } from "./errors.js";
 import { buildGateWeights, gateExpand, gateTensors, type GateModelShape, type GateWeights } from "./gateWeights.js";
-import { readSafetensors, writeSafetensors } from "./safetensors.js";
 import { readTorchCheckpoint } from "./torchCheckpoint.js";
 import { saveTorchCheckpoint } from "./torchSave.js";
 
@@ -71,7 +71,8 @@ export function loadGate(bytes: Uint8Array, fileName: string, model?: GateModelS
     const gate = buildGateWeights(readTorchCheckpoint(bytes, fileName), fileName, model);
     return { gate, meta: { expand: gateExpand(gate) }, format: "pt" };
   }
-  const { tensors, metadata } = readSafetensors(bytes, fileName);
+  const { entries, metadata } = parseSafetensors(bytes, fileName, { errorType: GateFormatError });
+  const tensors = new Map(entries.map((e) => [e.name, { shape: e.shape, data: decodeEntry(bytes, e) }]));
   const gate = buildGateWeights(tensors, fileName, model);
   const meta = parseMetadata(metadata, fileName);
   if (meta.expand !== undefined && meta.expand !== gateExpand(gate)) {
