@@ -11,7 +11,7 @@ import { decodeEntry, parseSafetensors, writeSafetensors } from "../io/safetenso
 import { isZip } from "../util/zip.js";
 import { GateFormatError } from "./errors.js";
 import { buildGateWeights, gateExpand, gateTensors, type GateModelShape, type GateWeights } from "./gateWeights.js";
-import { readTorchCheckpoint } from "./torchCheckpoint.js";
+import { indexTorchCheckpoint } from "./torchCheckpoint.js";
 import { saveTorchCheckpoint } from "./torchSave.js";
 
 /** What a gate file says about how the gate was trained and should be used. */
@@ -68,11 +68,11 @@ function parseMetadata(strings: Readonly<Record<string, string>>, fileName: stri
  */
 export function loadGate(bytes: Uint8Array, fileName: string, model?: GateModelShape): LoadedGate {
   if (sniffGateFormat(bytes) === "pt") {
-    const gate = buildGateWeights(readTorchCheckpoint(bytes, fileName), fileName, model);
+    const gate = buildGateWeights(indexTorchCheckpoint(bytes, fileName), fileName, model);
     return { gate, meta: { expand: gateExpand(gate) }, format: "pt" };
   }
   const { entries, metadata } = parseSafetensors(bytes, fileName, { errorType: GateFormatError });
-  const tensors = new Map(entries.map((e) => [e.name, { shape: e.shape, data: decodeEntry(bytes, e) }]));
+  const tensors = new Map(entries.map((e) => [e.name, { shape: e.shape, load: () => decodeEntry(bytes, e) }]));
   const gate = buildGateWeights(tensors, fileName, model);
   const meta = parseMetadata(metadata, fileName);
   if (meta.expand !== undefined && meta.expand !== gateExpand(gate)) {
