@@ -6,11 +6,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyModel, expectCliError } from "../testing/cli.js";
-import { archDir } from "../testing/fixtures.js";
+import { archDir, DEFAULT_MODEL_DIR } from "../testing/fixtures.js";
 
 let tmp = "";
 let copies = 0;
@@ -109,4 +109,28 @@ describe("safetensors headers that alias, repeat or overrun", () => {
     );
     expectCliError(forward(model), [join(model, "model.safetensors"), "ends at byte", "truncated"], { unchanged: model });
   });
+});
+
+describe("chat templates that would hang or exhaust memory", () => {
+  /** The default model (its big files linked) with `template` as chat_template.jinja. */
+  function withTemplate(template: string): string {
+    const dir = join(tmp, `chat${copies++}`);
+    mkdirSync(dir);
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]) symlinkSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
+    writeFileSync(join(dir, "chat_template.jinja"), template);
+    return dir;
+  }
+  const cases: Array<[string, string, string]> = [
+    ["range(1000000000)", "{% for i in range(1000000000) %}x{% endfor %}", "range() of 1000000000 items"],
+    ["nested loops", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "rendering budget"],
+    ["string doubling", "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}", "characters or items"],
+    ["a macro that calls itself", "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "nesting deeper than"],
+  ];
+  for (const [what, template, why] of cases) {
+    test(what, () => {
+      const model = withTemplate(template);
+      const { elapsedMs } = expectCliError(["generate", "--model", model, "--backend", "cpu-reference", "--chat", "--max-tokens", "1", "hi"], [join(model, "chat_template.jinja"), why], { unchanged: model });
+      assert.ok(elapsedMs < 10_000, `took ${elapsedMs} ms`); // the whole command, model load included
+    });
+  }
 });
