@@ -5,9 +5,10 @@
  * safetensors gate format (with metadata), and back.
  */
 import { Command } from "commander";
-import { readFile, writeFile } from "node:fs/promises";
-import { InvalidInputError, ModelLoadError } from "../errors.js";
+import { writeFile } from "node:fs/promises";
+import { InvalidInputError } from "../errors.js";
 import { convertGate, gateMetadataProblem, loadGate, type GateMetadataKey } from "../gate/gateFile.js";
+import { readGateFile } from "../platform/node/gateFileRead.js";
 import { parseFloatFlag } from "./common.js";
 
 interface ConvertFlags {
@@ -45,10 +46,7 @@ export function gateCommand(): Command {
       if (flags.to === "pt" && given.length) {
         throw new InvalidInputError(`--${given[0]}: a .pt gate (the official layout) has no place for metadata; convert --to safetensors to record it`);
       }
-      const bytes = await readFile(input).catch((err: NodeJS.ErrnoException) => {
-        throw new ModelLoadError(`${input}: cannot read the gate file (${err.code ?? err.message})`);
-      });
-      const converted = convertGate(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), input, flags.to, meta);
+      const converted = convertGate(await readGateFile(input), input, flags.to, meta);
       // NOTE: read back before writing: a file the loader would refuse is never written.
       const { gate: g, meta: written } = loadGate(converted, output);
       await writeFile(output, converted, { flag: flags.force ? "w" : "wx" }).catch((err: NodeJS.ErrnoException) => {

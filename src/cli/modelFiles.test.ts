@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyModel, expectCliError } from "../testing/cli.js";
@@ -58,6 +58,7 @@ describe("config.json numbers that break the math", () => {
     ["rope scaling factor negative", (c) => (c.rope_scaling = { rope_type: "linear", factor: -2 }), ["rope_scaling.factor"]],
     ["num_key_value_heads 0", (c) => (c.num_key_value_heads = 0), ["num_key_value_heads"]],
     ["absurd hidden_size", (c) => (c.hidden_size = 2 ** 45), ["hidden_size"]],
+    ["absurd max_position_embeddings (would size the KV bookkeeping)", (c) => (c.max_position_embeddings = 2 ** 31 - 1), ["max_position_embeddings", "2147483647"]],
     ["sliding_window -1", (c) => ((c.sliding_window = -1), (c.use_sliding_window = true)), ["sliding_window"]],
   ];
   for (const [what, edit, names] of cases) {
@@ -133,4 +134,25 @@ describe("chat templates that would hang or exhaust memory", () => {
       assert.ok(elapsedMs < 10_000, `took ${elapsedMs} ms`); // the whole command, model load included
     });
   }
+});
+
+describe("files too large or not regular", () => {
+  test("a 300 MB tokenizer.json (sparse) is refused by its size, not read", () => {
+    const model = qwen2((d) => {
+      writeFileSync(join(d, "tokenizer.json"), "{}");
+      truncateSync(join(d, "tokenizer.json"), 300 * 2 ** 20);
+    });
+    expectCliError(["generate", "--model", model, "--backend", "cpu-reference", "hi"], [join(model, "tokenizer.json"), "314572800 bytes"]);
+  });
+
+  test("--gate naming a folder, a device, a missing file or a 3 GB file (sparse)", () => {
+    const big = join(tmp, "huge.pt");
+    writeFileSync(big, "");
+    truncateSync(big, 3 * 2 ** 30);
+    const cases: Array<[string, string]> = [[tmp, "is a folder"], ["/dev/zero", "not a regular file"], [join(tmp, "absent.pt"), "file is missing"], [big, "3221225472 bytes"]];
+    for (const [path, why] of cases) {
+      expectCliError(["forward", "--backend", "cpu-reference", "--ids", "1", "--gate", path], [path, "cannot read the gate file", why]);
+      expectCliError(["gate", "convert", path, join(tmp, "never.safetensors")], [path, why]);
+    }
+  });
 });

@@ -214,6 +214,8 @@ describe("parseModelConfig errors name the file, one line each", () => {
     assertFails(llama({ sliding_window: 0 }), ModelLoadError, /"sliding_window" must be a positive integer/);
     assertFails(llama({ eos_token_id: [2, -1] }), ModelLoadError, /"eos_token_id" must hold non-negative integer token ids, got \[2,-1\]/);
     assertFails(llama({ bos_token_id: 1.5 }), ModelLoadError, /"bos_token_id" must hold non-negative integer token ids/);
+    assertFails(llama({ max_position_embeddings: 2 ** 31 - 1 }), ModelLoadError, /"max_position_embeddings" is 2147483647, more than the 16777216 positions of any model/);
+    assert.equal(parse({ max_position_embeddings: 10_000_000 }).maxPositions, 10_000_000);
     assert.equal(parse({ sliding_window: null }).slidingWindow, null);
   });
 

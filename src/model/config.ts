@@ -104,7 +104,7 @@ function configFromJson(json: Json, file: string): ModelConfig {
     rmsNormEps: readPositive(json, "rms_norm_eps", file, 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
-    maxPositions: int("max_position_embeddings", 4096),
+    maxPositions: readMaxPositions(json, file),
     tieWordEmbeddings: json.tie_word_embeddings === true,
     attentionBias,
     outputBias: architecture === "llama" && json.attention_bias === true,
@@ -178,6 +178,15 @@ function readTokenIds(value: unknown, key: string, file: string): number[] {
 
 /** Sizes beyond this are not a model but a corrupt or hostile file (and would overflow 32-bit indices). */
 const MAX_SIZE = 2 ** 31 - 1;
+
+/** Context lengths beyond any model's (the longest are 10M tokens); the KV bookkeeping is sized by it. */
+const MAX_POSITIONS = 2 ** 24;
+
+function readMaxPositions(json: Json, file: string): number {
+  const n = readInt(json, "max_position_embeddings", file, 4096);
+  if (n > MAX_POSITIONS) throw new ModelLoadError(`${file}: field "max_position_embeddings" is ${n}, more than the ${MAX_POSITIONS} positions of any model`);
+  return n;
+}
 
 function readInt(json: Json, key: string, file: string, fallback?: number): number {
   const value = json[key];

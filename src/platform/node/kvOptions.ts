@@ -4,15 +4,15 @@
  * KV cache settings from user-facing options: reads a gate file from disk,
  * checks it against the model, and builds the policies.
  */
-import { readFile } from "node:fs/promises";
 import type { KvDType } from "../../backends/backend.js";
 import type { Model } from "../../engine/model.js";
-import { InvalidInputError, ModelLoadError } from "../../errors.js";
+import { InvalidInputError } from "../../errors.js";
 import { DEFAULT_GATE_TAU } from "../../gate/gateMath.js";
 import { loadGate } from "../../gate/gateFile.js";
 import type { KvSettings } from "../../kv/kvSettings.js";
 import { DEFAULT_WINDOW } from "../../kv/kvSettings.js";
 import { parseAdmission, parseEviction, parseSelection } from "../../policy/parse.js";
+import { readGateFile } from "./gateFileRead.js";
 
 export interface KvOptions {
   /** Write-gate checkpoint: official `.pt` or wgkv safetensors. */
@@ -37,11 +37,9 @@ export async function resolveKvOptions(model: Model, options: KvOptions): Promis
   let gate = null;
   let meta: { window?: number; tau?: number } = {};
   if (options.gate !== undefined) {
-    const bytes = await readFile(options.gate).catch((err: NodeJS.ErrnoException) => {
-      throw new ModelLoadError(`${options.gate}: cannot read the gate file (${err.code ?? err.message})`);
-    });
+    const bytes = await readGateFile(options.gate);
     const { numLayers, numKvHeads, headDim } = model.config;
-    const loaded = loadGate(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options.gate, { numLayers, numKvHeads, headDim });
+    const loaded = loadGate(bytes, options.gate, { numLayers, numKvHeads, headDim });
     gate = model.backend.uploadGate(loaded.gate);
     meta = loaded.meta;
   }
