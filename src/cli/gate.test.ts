@@ -139,6 +139,23 @@ describe("gate files that are bad, reached through the CLI", () => {
     }
   });
 
+  test("views that overlap, a name given twice, a global under another module", () => {
+    const P = "model.layers.0.self_attn.g_predictors.";
+    const f32 = { key: "0", type: "FloatStorage", numel: 4096 };
+    const files: Array<[string, Uint8Array, string[]]> = [
+      ["overlap.pt", torchFile(statePickle([{ name: P + "conv1.weight", storage: f32, offset: 0, size: [4096, 4096], stride: [0, 1] }]), new Map([["0", new Uint8Array(4 * 4096)]])), ["stride 0"]],
+      ["windows.pt", torchFile(statePickle([{ name: P + "conv1.weight", storage: f32, offset: 0, size: [2048, 2048], stride: [1, 1] }]), new Map([["0", new Uint8Array(4 * 4096)]])), ["views overlap or repeat storage"]],
+      ["twice.pt", torchFile(statePickle([1, 2].map(() => ({ name: P + "conv1.bias", storage: f32, offset: 0, size: [4], stride: [1] }))), new Map([["0", new Uint8Array(4 * 4096)]])), ["is set twice"]],
+      ["evil.pt", torchFile(statePickle([{ name: P + "conv1.bias", storage: f32, offset: 0, size: [4], stride: [1] }], { renameGlobal: (m, n) => (n === "_rebuild_tensor_v2" ? ["evil._utils", n] : [m, n]) }), new Map([["0", new Uint8Array(4 * 4096)]])), ["'evil._utils._rebuild_tensor_v2'", "not allowed"]],
+    ];
+    for (const [name, bytes, why] of files) {
+      const file = join(tmp, name);
+      writeFileSync(file, bytes);
+      expectCliError(["forward", "--backend", "cpu-reference", "--ids", "1", "--gate", file], [file, ...why]);
+      expectCliError(["gate", "convert", file, join(tmp, `never-${name}.safetensors`)], [file, ...why]);
+    }
+  });
+
   test("a gate for another model names the file and the tensor", () => {
     const other = join(tmp, "other.safetensors");
     const g = gate();

@@ -60,6 +60,8 @@ describe("config.json numbers that break the math", () => {
     ["absurd hidden_size", (c) => (c.hidden_size = 2 ** 45), ["hidden_size"]],
     ["absurd max_position_embeddings (would size the KV bookkeeping)", (c) => (c.max_position_embeddings = 2 ** 31 - 1), ["max_position_embeddings", "2147483647"]],
     ["sliding_window -1", (c) => ((c.sliding_window = -1), (c.use_sliding_window = true)), ["sliding_window"]],
+    ["llama3 RoPE band inverted", (c) => (c.rope_scaling = { rope_type: "llama3", factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 64 }), ["rope_scaling.high_freq_factor", "greater than"]],
+    ["a negative eos_token_id", (c) => (c.eos_token_id = [-1]), ["eos_token_id"]],
   ];
   for (const [what, edit, names] of cases) {
     test(what, () => {
@@ -99,6 +101,35 @@ describe("safetensors headers that alias, repeat or overrun", () => {
       }),
     );
     expectCliError(forward(model), [join(model, "model.safetensors"), '"model.norm.weight" twice'], { unchanged: model });
+  });
+
+  test("a header that is not an object, not UTF-8, or with offsets that do not fit the shape", () => {
+    const cases: Array<[(h: Record<string, Entry>) => string | void, string[]]> = [
+      [() => "[]", ["header is not an object"]],
+      [(h) => void (h["model.norm.weight"]!.shape = [65]), ['"model.norm.weight"', "spans 128 bytes", "needs 130"]],
+    ];
+    for (const [edit, names] of cases) {
+      const model = qwen2((d) => editSafetensors(d, edit));
+      expectCliError(forward(model), [join(model, "model.safetensors"), ...names], { unchanged: model });
+    }
+    // raw bytes that are not UTF-8 inside the header
+    const model = qwen2((d) => {
+      const file = join(d, "model.safetensors");
+      const bytes = readFileSync(file);
+      bytes[9] = 0xff; // the first byte after '{'
+      writeFileSync(file, bytes);
+    });
+    expectCliError(forward(model), [join(model, "model.safetensors"), "not UTF-8"], { unchanged: model });
+  });
+
+  test("a tensor stored in two shards", () => {
+    const model = qwen2((d) => {
+      const shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+      for (const f of shards) writeFileSync(join(d, f), readFileSync(join(d, "model.safetensors")));
+      rmSync(join(d, "model.safetensors"));
+      writeFileSync(join(d, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "model.norm.weight": shards[0], "lm_head.weight": shards[1] } }));
+    });
+    expectCliError(forward(model), [join(model, "model-00002-of-00002.safetensors"), "is also in model-00001-of-00002.safetensors"], { unchanged: model });
   });
 
   test("the last tensor moved 8 bytes past the data section", () => {
