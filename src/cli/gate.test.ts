@@ -112,7 +112,8 @@ describe("gate files that are bad, reached through the CLI", () => {
     for (const [key, value, why] of [["tau", "1.5", "(0, 1)"], ["window", "100", "multiple of 16"], ["lambda", "0", "positive"]] as const) {
       const file = join(tmp, `bad-${key}.safetensors`);
       writeFileSync(file, writeSafetensors(gateTensors(gate()), { format: "wgkv-gate", [key]: value }));
-      for (const args of [["gate", "convert", file, join(tmp, `never-${key}.safetensors`)], ["forward", "--backend", "cpu-reference", "--ids", "1,2", "--gate", file]]) {
+      const forward = ["forward", "--backend", "cpu-reference", "--ids", "1,2", "--gate", file];
+      for (const args of key === "tau" ? [["gate", "convert", file, join(tmp, `never-${key}.safetensors`)], forward] : [forward]) {
         const { line } = expectCliError(args, [file, `metadata ${key}='${value}'`, why]);
         assert.doesNotMatch(line, new RegExp(`--${key}`), line);
       }
@@ -148,11 +149,12 @@ describe("gate files that are bad, reached through the CLI", () => {
       ["twice.pt", torchFile(statePickle([1, 2].map(() => ({ name: P + "conv1.bias", storage: f32, offset: 0, size: [4], stride: [1] }))), new Map([["0", new Uint8Array(4 * 4096)]])), ["is set twice"]],
       ["evil.pt", torchFile(statePickle([{ name: P + "conv1.bias", storage: f32, offset: 0, size: [4], stride: [1] }], { renameGlobal: (m, n) => (n === "_rebuild_tensor_v2" ? ["evil._utils", n] : [m, n]) }), new Map([["0", new Uint8Array(4 * 4096)]])), ["'evil._utils._rebuild_tensor_v2'", "not allowed"]],
     ];
-    for (const [name, bytes, why] of files) {
+    for (const [i, [name, bytes, why]] of files.entries()) {
       const file = join(tmp, name);
       writeFileSync(file, bytes);
-      expectCliError(["forward", "--backend", "cpu-reference", "--ids", "1", "--gate", file], [file, ...why]);
       expectCliError(["gate", "convert", file, join(tmp, `never-${name}.safetensors`)], [file, ...why]);
+      // --gate reads through the same loader: once is enough to show it reaches it
+      if (i === 0) expectCliError(["forward", "--backend", "cpu-reference", "--ids", "1", "--gate", file], [file, ...why]);
     }
   });
 

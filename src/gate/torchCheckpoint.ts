@@ -135,7 +135,7 @@ export function indexTorchCheckpoint(bytes: Uint8Array, fileName: string): Map<s
       return entry && readStoredEntry(bytes, entry, fileName);
     };
     const byteorder = new TextDecoder().decode(read("byteorder") ?? new TextEncoder().encode("little"));
-    if (byteorder !== "little" && byteorder !== "big") throw new GateFormatError(`${fileName}: unknown byteorder '${byteorder.slice(0, 20)}'`);
+    if (byteorder !== "little" && byteorder !== "big") throw new GateFormatError(`${fileName}: unknown byteorder ${JSON.stringify(byteorder.slice(0, 20))}`);
     const littleEndian = byteorder === "little";
 
     const root = unpickle(read("data.pkl")!, `${fileName} (data.pkl)`, { globals: TORCH_GLOBALS, persistentLoad: loadStorage });
