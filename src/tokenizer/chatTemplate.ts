@@ -77,12 +77,15 @@ function boundedRange(interpreter: BoundedInterpreter): (...args: unknown[]) => 
 /** A parsed chat template and the file it came from. */
 export class ChatTemplate {
   readonly #template: jinja.Template;
+  /** The source writes characters of U+F0000-U+FFFFD, which chat encoding reserves for its markers (`./contentEscape.ts`). */
+  readonly writesPrivateUseMarkers: boolean;
 
   /** Parses `source`; a syntax error is a one-line ModelLoadError naming `file`. */
   constructor(
     source: string,
     readonly file: string,
   ) {
+    this.writesPrivateUseMarkers = /[\u{F0000}-\u{FFFFD}]/u.test(source);
     try {
       this.#template = new jinja.Template(source);
     } catch (err) {

@@ -93,4 +93,10 @@ describe("chat templates from the model folder are rendered within bounds", () =
     }
     assert.ok(performance.now() - start < 500);
   });
+
+  test("a template that writes the characters reserved for escaping is refused by encodeChat, naming it", async () => {
+    const odd = await loadTokenizer(withTemplate("{% for m in messages %}\u{F0000}{{ m.content }}{% endfor %}"));
+    assert.throws(() => odd.encodeChat([{ role: "user", content: "hi" }]), (e: unknown) => e instanceof ModelLoadError && /^\/mem\/model\/chat_template\.jinja: the chat template writes characters of U\+F0000-U\+FFFFD/.test(e.message));
+    assert.deepEqual(odd.encodeChat([{ role: "user", content: "hi" }], { allowSpecialTokensInContent: true }), odd.encode("\u{F0000}hi"));
+  });
 });

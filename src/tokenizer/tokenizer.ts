@@ -91,6 +91,9 @@ export class TextTokenizer {
    */
   encodeChat(messages: readonly ChatMessage[], options: EncodeChatOptions = {}): number[] {
     if (options.allowSpecialTokensInContent) return this.encode(this.#render(messages, options), { addSpecialTokens: false });
+    if (this.#template?.writesPrivateUseMarkers) {
+      throw new ModelLoadError(`${this.#templateFile}: the chat template writes characters of U+F0000-U+FFFFD, which wgkv reserves to keep message text plain; pass allowSpecialTokensInContent for trusted messages`);
+    }
     let escaped: { escaped: readonly ChatMessage[]; markers: string[] };
     try {
       escaped = this.#escaper.escape(messages);
