@@ -108,9 +108,9 @@ export function loadGate(bytes: Uint8Array, fileName: string, model?: GateModelS
     return { gate, meta: { expand: gateExpand(gate) }, format: "pt" };
   }
   const { entries, metadata } = parseSafetensors(bytes, fileName, { errorType: GateFormatError });
+  const meta = parseMetadata(metadata, fileName);
   const tensors = new Map(entries.map((e) => [e.name, { shape: e.shape, load: () => decodeEntry(bytes, e) }]));
   const gate = buildGateWeights(tensors, fileName, model);
-  const meta = parseMetadata(metadata, fileName);
   if (meta.expand !== undefined && meta.expand !== gateExpand(gate)) {
     throw new GateFormatError(`gate file ${fileName}: metadata expand=${meta.expand} but conv1 implies ${gateExpand(gate)}`);
   }
