@@ -25,3 +25,8 @@ export class UnsafePickleError extends GateFormatError {
 export class GateShapeError extends WgkvError {
   override name = "GateShapeError";
 }
+
+/** A name read from a file, quoted for a one-line message: as is when short and printable, else JSON-escaped and cut. */
+export function quoteName(name: string): string {
+  return /^[\x20-\x26\x28-\x7e]{1,200}$/.test(name) ? `'${name}'` : JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}...` : name);
+}

@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { InvalidInputError } from "../errors.js";
 import { GateFormatError, GateShapeError } from "./errors.js";
 import { convertGate, loadGate, saveGateSafetensors, sniffGateFormat } from "./gateFile.js";
 import { gateTensors } from "./gateWeights.js";
-import { readSafetensors, writeSafetensors } from "./safetensors.js";
+import { writeSafetensors } from "../io/safetensors.js";
 import { readTorchCheckpoint } from "./torchCheckpoint.js";
 
 const GATES = ["0.004", "0.016n", "0.16"].map((lambda) => ({
@@ -59,30 +60,51 @@ test("saveGateSafetensors omits absent metadata; loadGate checks it", () => {
   assert.throws(() => loadGate(saveGateSafetensors(gate), "g.safetensors", { ...MODEL, numLayers: 2 }), GateShapeError);
 });
 
-test("malformed safetensors fail with one-line GateFormatErrors", () => {
-  const good = writeSafetensors([["w", { shape: [2], data: new Float32Array([1, 2]) }]]);
-  const withHeader = (json: string, data = new Uint8Array(8)) => {
-    const h = new TextEncoder().encode(json);
-    const out = new Uint8Array(8 + h.length + data.length);
-    new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
-    out.set(h, 8);
-    out.set(data, 8 + h.length);
-    return out;
-  };
-  const cases: Array<[Uint8Array, RegExp]> = [
-    [new Uint8Array(3), /shorter than its 8-byte header length/],
-    [good.subarray(0, 20), /header length \d+ exceeds the file/],
-    [withHeader("{not json"), /header is not JSON/],
-    [withHeader("[1, 2]"), /header is not a JSON object/],
-    [withHeader('{"w": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}'), /tensor 'w' has dtype "I64"; only F32, F16, BF16 and F64/],
-    [withHeader('{"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}'), /data_offsets \[0, 8\] do not fit/],
-    [withHeader('{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'), /data_offsets \[0, 16\] do not fit/],
-    [withHeader('{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}'), /malformed shape/],
-    [withHeader('{"__metadata__": {"a": 1}}'), /__metadata__ must map strings to strings/],
+test("bytes that are neither a torch zip nor safetensors are refused as such, naming the file", () => {
+  const st = saveGateSafetensors(loadGate(GATES[0]!.bytes, GATES[0]!.name).gate);
+  assert.equal(sniffGateFormat(GATES[0]!.bytes), "pt");
+  assert.equal(sniffGateFormat(st), "safetensors");
+  const legacy = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]); // torch.save's legacy magic
+  const html = new TextEncoder().encode("<!DOCTYPE html><html>Not Found</html>");
+  for (const bytes of [legacy, html, new Uint8Array(0), new Uint8Array(5)]) assert.equal(sniffGateFormat(bytes), null);
+  const refused = (bytes: Uint8Array, name: string, re: RegExp) =>
+    assert.throws(() => loadGate(bytes, name, MODEL), (e: unknown) => e instanceof GateFormatError && re.test((e as Error).message) && !(e as Error).message.includes("\n"), name);
+  refused(html, "gate.pt", /^gate file gate\.pt: neither a PyTorch checkpoint \(torch\.save zip\) nor a safetensors file$/);
+  refused(legacy, "old.pt", /^gate file old\.pt: neither a PyTorch checkpoint .* legacy \(pre-1\.6\) torch\.save format/);
+  refused(new Uint8Array(0), "empty.pt", /^gate file empty\.pt: neither .*\(it is empty\)$/);
+  refused(html, "gate.bin", /^gate file gate\.bin: neither/);
+  // a file named .safetensors gets the safetensors reader's own diagnosis
+  refused(st.subarray(0, 100), "cut.safetensors", /^cut\.safetensors: malformed safetensors header \(declares a \d+-byte header but the file has only 100 bytes; truncated file\?\)$/);
+  refused(html, "page.safetensors", /^page\.safetensors: malformed safetensors header \(declares a \d+-byte header, more than the 104857600-byte limit/);
+  // a zip that is not a whole archive stays a torch problem
+  refused(GATES[0]!.bytes.subarray(0, 1000), "cut.pt", /^cut\.pt: not a readable zip archive/);
+});
+
+test("metadata the loader cannot use is refused naming the file and the key", () => {
+  const { gate } = loadGate(GATES[0]!.bytes, GATES[0]!.name);
+  const withMeta = (metadata: Record<string, string>) => writeSafetensors(gateTensors(gate), metadata);
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ window: "100" }, "metadata window='100' must be a positive multiple of 16"],
+    [{ window: "0" }, "metadata window='0' must be a positive multiple of 16"],
+    [{ window: "-256" }, "metadata window='-256' must be a positive multiple of 16"],
+    [{ tau: "1.5" }, "metadata tau='1.5' must be in (0, 1)"],
+    [{ tau: "0" }, "metadata tau='0' must be in (0, 1)"],
+    [{ tau: "1" }, "metadata tau='1' must be in (0, 1)"],
+    [{ lambda: "0" }, "metadata lambda='0' must be a positive finite number"],
+    [{ lambda: "-0.1" }, "metadata lambda='-0.1' must be a positive finite number"],
+    [{ lambda: "Infinity" }, "metadata lambda='Infinity' is not a valid number"],
+    [{ expand: "0" }, "metadata expand='0' must be a positive finite number"],
+    [{ tau: "0.1\nx" }, "metadata tau='0.1\\nx' is not a valid number"],
   ];
-  for (const [bytes, re] of cases) {
-    assert.throws(() => readSafetensors(bytes, "x.safetensors"), (e: unknown) =>
-      e instanceof GateFormatError && (e as Error).message.startsWith("x.safetensors: not a readable safetensors file (") && re.test((e as Error).message));
+  for (const [metadata, message] of cases) {
+    assert.throws(() => loadGate(withMeta(metadata), "g.safetensors"), (e: unknown) => e instanceof GateFormatError && (e as Error).message === `gate file g.safetensors: ${message}`, message);
   }
-  assert.deepEqual(Array.from(readSafetensors(good, "x").tensors.get("w")!.data), [1, 2]);
+  assert.deepEqual(loadGate(withMeta({ window: "64", tau: "0.5", lambda: "1e-3" }), "g.safetensors").meta, { window: 64, tau: 0.5, lambda: 0.001, expand: 4 });
+});
+
+test("convertGate never writes metadata the loader would refuse", () => {
+  const bad: Array<Record<string, number>> = [{ window: 100 }, { window: 0 }, { tau: 1 }, { tau: -0.1 }, { lambda: 0 }, { lambda: Infinity }, { lambda: NaN }];
+  for (const meta of bad) {
+    assert.throws(() => convertGate(GATES[0]!.bytes, GATES[0]!.name, "safetensors", meta), (e: unknown) => e instanceof InvalidInputError && /^gate metadata (window|tau|lambda) must be/.test((e as Error).message), JSON.stringify(meta));
+  }
 });

@@ -5,13 +5,16 @@
  * project's own safetensors format: the same tensor names and shapes, f32,
  * plus `__metadata__` strings `format`, `window`, `tau`, `expand`, `model`,
  * `lambda` (each may be absent). The format is sniffed from the bytes, never
- * from the file name.
+ * from the file name; bytes that are neither format are refused as such.
+ * Metadata values are checked on reading and before writing, so wgkv never
+ * writes a gate file it would refuse to load.
  */
+import { decodeEntry, MAX_HEADER_BYTES, parseSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { InvalidInputError } from "../errors.js";
 import { isZip } from "../util/zip.js";
 import { GateFormatError } from "./errors.js";
 import { buildGateWeights, gateExpand, gateTensors, type GateModelShape, type GateWeights } from "./gateWeights.js";
-import { readSafetensors, writeSafetensors } from "./safetensors.js";
-import { readTorchCheckpoint } from "./torchCheckpoint.js";
+import { indexTorchCheckpoint } from "./torchCheckpoint.js";
 import { saveTorchCheckpoint } from "./torchSave.js";
 
 /** What a gate file says about how the gate was trained and should be used. */
@@ -41,9 +44,35 @@ export interface LoadedGate {
 const FORMAT_TAG = "wgkv-gate";
 const NUMERIC_KEYS = ["window", "tau", "expand", "lambda"] as const;
 
-/** `pt` when the bytes are a zip (`PK\x03\x04`), else `safetensors`. */
-export function sniffGateFormat(bytes: Uint8Array): GateFileFormat {
-  return isZip(bytes) ? "pt" : "safetensors";
+/**
+ * `pt` when the bytes are a zip (`PK\x03\x04`), `safetensors` when they start
+ * with a plausible header length and a JSON object, else null (neither).
+ */
+export function sniffGateFormat(bytes: Uint8Array): GateFileFormat | null {
+  if (isZip(bytes)) return "pt";
+  if (bytes.length < 9 || bytes[8] !== 0x7b) return null; // "{"
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  return headerLength <= BigInt(MAX_HEADER_BYTES) ? "safetensors" : null;
+}
+
+/** The numeric metadata a gate file may record. */
+export type GateMetadataKey = (typeof NUMERIC_KEYS)[number];
+
+/**
+ * Why `value` cannot be the gate's `key`, as a phrase ("must be ..."), or
+ * null when it can: the window is a positive multiple of 16 (the page size),
+ * tau lies in (0, 1), lambda and expand are positive and finite.
+ */
+export function gateMetadataProblem(key: GateMetadataKey, value: number): string | null {
+  switch (key) {
+    case "window":
+      return Number.isInteger(value) && value > 0 && value % 16 === 0 ? null : "must be a positive multiple of 16";
+    case "tau":
+      return value > 0 && value < 1 ? null : "must be in (0, 1)";
+    case "lambda":
+    case "expand":
+      return Number.isFinite(value) && value > 0 ? null : "must be a positive finite number";
+  }
 }
 
 function parseMetadata(strings: Readonly<Record<string, string>>, fileName: string): GateMetadata {
@@ -52,9 +81,10 @@ function parseMetadata(strings: Readonly<Record<string, string>>, fileName: stri
     const s = strings[key];
     if (s === undefined) continue;
     const value = Number(s);
-    if (s.trim() === "" || !Number.isFinite(value) || (key === "window" && !(Number.isInteger(value) && value > 0))) {
-      throw new GateFormatError(`gate file ${fileName}: metadata ${key}='${s}' is not a valid number`);
-    }
+    const shown = JSON.stringify(s.slice(0, 40)).slice(1, -1);
+    if (s.trim() === "" || !Number.isFinite(value)) throw new GateFormatError(`gate file ${fileName}: metadata ${key}='${shown}' is not a valid number`);
+    const problem = gateMetadataProblem(key, value);
+    if (problem) throw new GateFormatError(`gate file ${fileName}: metadata ${key}='${shown}' ${problem}`);
     meta[key] = value;
   }
   if (strings["model"] !== undefined) meta["model"] = strings["model"];
@@ -67,13 +97,20 @@ function parseMetadata(strings: Readonly<Record<string, string>>, fileName: stri
  * Throws `GateFormatError` (unreadable file) or `GateShapeError` (another model's gate).
  */
 export function loadGate(bytes: Uint8Array, fileName: string, model?: GateModelShape): LoadedGate {
-  if (sniffGateFormat(bytes) === "pt") {
-    const gate = buildGateWeights(readTorchCheckpoint(bytes, fileName), fileName, model);
+  // NOTE: the name only chooses the message: a .safetensors file that is not one gets the reader's own diagnosis.
+  const format = sniffGateFormat(bytes) ?? (/\.safetensors$/i.test(fileName) ? "safetensors" : null);
+  if (format === null) {
+    const legacy = bytes[0] === 0x80 ? "; its first byte is a pickle's, as in the legacy (pre-1.6) torch.save format: re-save it with a current PyTorch" : "";
+    throw new GateFormatError(`gate file ${fileName}: neither a PyTorch checkpoint (torch.save zip) nor a safetensors file${bytes.length === 0 ? " (it is empty)" : legacy}`);
+  }
+  if (format === "pt") {
+    const gate = buildGateWeights(indexTorchCheckpoint(bytes, fileName), fileName, model);
     return { gate, meta: { expand: gateExpand(gate) }, format: "pt" };
   }
-  const { tensors, metadata } = readSafetensors(bytes, fileName);
-  const gate = buildGateWeights(tensors, fileName, model);
+  const { entries, metadata } = parseSafetensors(bytes, fileName, { errorType: GateFormatError });
   const meta = parseMetadata(metadata, fileName);
+  const tensors = new Map(entries.map((e) => [e.name, { shape: e.shape, load: () => decodeEntry(bytes, e) }]));
+  const gate = buildGateWeights(tensors, fileName, model);
   if (meta.expand !== undefined && meta.expand !== gateExpand(gate)) {
     throw new GateFormatError(`gate file ${fileName}: metadata expand=${meta.expand} but conv1 implies ${gateExpand(gate)}`);
   }
@@ -92,7 +129,8 @@ export function saveGateSafetensors(gate: GateWeights, meta: GateMetadata = {}):
 /**
  * Converts a gate file (either format) to `outputFormat`; `meta` adds to or
  * overrides what the input records. A `.pt` output has the official layout,
- * which has no place for metadata.
+ * which has no place for metadata. Throws `InvalidInputError` for a `meta`
+ * value the loader would refuse (see {@link gateMetadataProblem}).
  */
 export function convertGate(
   inputBytes: Uint8Array,
@@ -100,6 +138,11 @@ export function convertGate(
   outputFormat: GateFileFormat = "safetensors",
   meta: GateMetadata = {},
 ): Uint8Array {
+  for (const key of NUMERIC_KEYS) {
+    const value = meta[key];
+    const problem = value === undefined ? null : gateMetadataProblem(key, value);
+    if (problem) throw new InvalidInputError(`gate metadata ${key} ${problem}, got ${value}`);
+  }
   const loaded = loadGate(inputBytes, inputName);
   if (outputFormat === "pt") return saveTorchCheckpoint(gateTensors(loaded.gate), { archiveName: "archive" });
   const defined = Object.fromEntries(Object.entries(meta).filter(([, v]) => v !== undefined));

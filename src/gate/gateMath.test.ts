@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { loadGate } from "./gateFile.js";
 import { createGateScratch, GATE_MIN_SCORE, scoreGate, scoreGateBatch } from "./gateMath.js";
 import type { GateWeights } from "./gateWeights.js";
-import { readSafetensors } from "./safetensors.js";
+import { decodeEntry, parseSafetensors } from "../io/safetensors.js";
 
 const MODEL_DIR = new URL("../../models/wgkv-tiny-chat/", import.meta.url);
 const GOLDEN = new URL("../../../shared/fixtures/golden-tiny-chat.json", import.meta.url);
@@ -117,7 +117,8 @@ test("the official 0.16 gate loads with the default model's shapes", () => {
 test("layer-0 gate scores of the 0.16 gate reproduce the golden fixture", { skip: !existsSync(GOLDEN) && "no ../shared fixtures" }, () => {
   // Layer 0's keys need only embedding -> input RMSNorm (eps 1e-5) -> k_proj -> RoPE (theta 5e5, rotate-half).
   const entry = JSON.parse(readFileSync(GOLDEN, "utf8"))["niah1500_wgkv0.16_w256"] as { prompt_ids: number[]; gate_scores: number[][][]; admitted: number[][] };
-  const model = readSafetensors(new Uint8Array(readFileSync(new URL("model.safetensors", MODEL_DIR))), "model.safetensors").tensors;
+  const modelBytes = new Uint8Array(readFileSync(new URL("model.safetensors", MODEL_DIR)));
+  const model = new Map(parseSafetensors(modelBytes, "model.safetensors").entries.map((e) => [e.name, { data: decodeEntry(modelBytes, e) }]));
   const { gate } = loadGate(new Uint8Array(readFileSync(new URL("gates/wgkv-tiny-chat-gate-0.16.pt", MODEL_DIR))), "gate", DEFAULT_MODEL);
   const ids = entry.prompt_ids, N = ids.length, D = 384, H = 2, d = 64;
   const emb = model.get("model.embed_tokens.weight")!.data;

@@ -9,7 +9,7 @@
  * as (out, in, 1) and used as row-major (out, in) matrices; the kernel axis is
  * dropped.
  */
-import { GateFormatError, GateShapeError } from "./errors.js";
+import { GateFormatError, GateShapeError, quoteName } from "./errors.js";
 
 /** The dimensions of a model that its gate must match. */
 export interface GateModelShape {
@@ -47,6 +47,15 @@ export interface ShapedTensor {
   readonly data: Float32Array;
 }
 
+/** A tensor whose values are read only once its name and shape have passed. */
+export interface LazyTensor {
+  readonly shape: readonly number[];
+  load(): Float32Array;
+}
+
+/** What {@link buildGateWeights} takes: tensors read already or on demand. */
+export type GateTensorInput = ShapedTensor | LazyTensor;
+
 /** Checkpoint names of the six tensors of a layer's gate. */
 export const GATE_TENSOR_PARTS = {
   preKeyNorm: "pre_key_norm.weight",
@@ -59,7 +68,8 @@ export const GATE_TENSOR_PARTS = {
 
 type Part = keyof GateLayerWeights;
 const PARTS = Object.keys(GATE_TENSOR_PARTS) as Part[];
-const NAME_RE = /^model\.layers\.(\d+)\.self_attn\.g_predictors\.(.+)$/;
+// Layer numbers as Python prints them (no leading zeros), so one layer has one spelling.
+const NAME_RE = /^model\.layers\.(0|[1-9]\d{0,5})\.self_attn\.g_predictors\.(.+)$/;
 
 /** The checkpoint name of one gate tensor, e.g. `model.layers.3.self_attn.g_predictors.conv1.weight`. */
 export function gateTensorName(layer: number, part: Part): string {
@@ -77,13 +87,13 @@ const fmt = (shape: readonly (number | string)[]): string => `[${shape.join(", "
  * Reads the model dimensions a gate was trained for from its tensors: layer
  * count from the names, head_dim from `pre_key_norm`, KV heads from `conv2`.
  */
-export function inferGateModelShape(tensors: ReadonlyMap<string, ShapedTensor>, fileName: string): GateModelShape {
+export function inferGateModelShape(tensors: ReadonlyMap<string, { readonly shape: readonly number[] }>, fileName: string): GateModelShape {
   let numLayers = 0;
   for (const name of tensors.keys()) {
     const m = NAME_RE.exec(name);
     if (m) numLayers = Math.max(numLayers, Number(m[1]) + 1);
   }
-  const get = (part: Part): ShapedTensor => {
+  const get = (part: Part): { readonly shape: readonly number[] } => {
     const t = tensors.get(gateTensorName(0, part));
     if (numLayers === 0 || !t) {
       throw new GateFormatError(`gate file ${fileName}: no ${gateTensorName(0, part)}; not a write-gate checkpoint`);
@@ -95,11 +105,12 @@ export function inferGateModelShape(tensors: ReadonlyMap<string, ShapedTensor>, 
 
 /**
  * Builds the typed gate from checkpoint tensors, checking every tensor's
- * presence and shape against `model` (default: what the tensors imply).
+ * name and shape against `model` (default: what the tensors imply) before
+ * any {@link LazyTensor} is loaded, then every value for NaN and infinity.
  * Throws {@link GateShapeError} when the gate was trained for another model,
  * {@link GateFormatError} when the tensors are incomplete, unexpected or not finite.
  */
-export function buildGateWeights(tensors: ReadonlyMap<string, ShapedTensor>, fileName: string, model?: GateModelShape): GateWeights {
+export function buildGateWeights(tensors: ReadonlyMap<string, GateTensorInput>, fileName: string, model?: GateModelShape): GateWeights {
   const { numLayers: L, numKvHeads: H, headDim: d } = model ?? inferGateModelShape(tensors, fileName);
   const forModel = `for a model with ${H} KV heads of dim ${d} (gate trained for another model?)`;
   const layersSeen = new Set<number>();
@@ -107,7 +118,7 @@ export function buildGateWeights(tensors: ReadonlyMap<string, ShapedTensor>, fil
     const m = NAME_RE.exec(name);
     const layer = m ? Number(m[1]) : -1;
     if (!m || !Object.values(GATE_TENSOR_PARTS).includes(m[2] as never)) {
-      throw new GateFormatError(`gate file ${fileName}: unexpected tensor '${name}'; a gate holds only model.layers.N.self_attn.g_predictors.* tensors`);
+      throw new GateFormatError(`gate file ${fileName}: unexpected tensor ${quoteName(name)}; a gate holds only model.layers.N.self_attn.g_predictors.* tensors`);
     }
     if (layer >= L) throw new GateShapeError(`gate file ${fileName}: has a gate for layer ${layer} but the model has ${L} layers (gate trained for another model?)`);
     layersSeen.add(layer);
@@ -122,12 +133,11 @@ export function buildGateWeights(tensors: ReadonlyMap<string, ShapedTensor>, fil
   const E = rows / H;
   const expected: Record<Part, number[]> = { preKeyNorm: [d], postKeyNorm: [d], w1: [H * E, 2 * d, 1], b1: [H * E], w2: [H, E, 1], b2: [H] };
 
-  const layers: GateLayerWeights[] = [];
+  // Every name and shape first: nothing is read until the whole gate fits the model.
   for (let l = 0; l < L; l++) {
     if (!layersSeen.has(l)) {
       throw new GateShapeError(`gate file ${fileName}: has no gate for layer ${l}; the model has ${L} layers (gate trained for another model?)`);
     }
-    const layer = {} as Record<Part, Float32Array>;
     for (const part of PARTS) {
       const name = gateTensorName(l, part);
       const t = tensors.get(name);
@@ -135,8 +145,17 @@ export function buildGateWeights(tensors: ReadonlyMap<string, ShapedTensor>, fil
       if (!sameShape(t.shape, expected[part])) {
         throw new GateShapeError(`gate file ${fileName}: ${name} has shape ${fmt(t.shape)}, expected ${fmt(expected[part])} ${forModel}`);
       }
-      if (!t.data.every(Number.isFinite)) throw new GateFormatError(`gate file ${fileName}: ${name} contains NaN or infinite values`);
-      layer[part] = t.data;
+    }
+  }
+  const layers: GateLayerWeights[] = [];
+  for (let l = 0; l < L; l++) {
+    const layer = {} as Record<Part, Float32Array>;
+    for (const part of PARTS) {
+      const name = gateTensorName(l, part);
+      const t = tensors.get(name)!;
+      const data = "data" in t ? t.data : t.load();
+      if (!data.every(Number.isFinite)) throw new GateFormatError(`gate file ${fileName}: ${name} contains NaN or infinite values`);
+      layer[part] = data;
     }
     layers.push(layer);
   }

@@ -97,3 +97,58 @@ test("malformed streams fail with GateFormatError, not a crash", () => {
     assert.throws(() => unpickle(hex(h), "t.pkl", NO_GLOBALS), (e: unknown) => e instanceof GateFormatError && !(e instanceof UnsafePickleError) && re.test((e as Error).message), h);
   }
 });
+
+// ---------------------------------------------------------------- the allowlist checks module and name
+
+const ascii = (s: string) => Array.from(new TextEncoder().encode(s), (b) => b.toString(16).padStart(2, "0")).join("");
+/** PROTO 2, GLOBAL module\nname\n, STOP. */
+const globalOp = (module: string, name: string) => hex("8002" + "63" + ascii(`${module}\n${name}\n`) + "2e");
+/** PROTO 4, SHORT_BINUNICODE module, SHORT_BINUNICODE name, STACK_GLOBAL, STOP. */
+const stackGlobal = (module: string, name: string) => {
+  const s = (t: string) => "8c" + new TextEncoder().encode(t).length.toString(16).padStart(2, "0") + ascii(t);
+  return hex("8004" + s(module) + s(name) + "93" + "2e");
+};
+const TORCH_LIKE = { globals: new Map([["torch._utils _rebuild_tensor_v2", {}], ["torch FloatStorage", {}]]) };
+
+test("an allowed global resolves only under its own module: the attribute name alone never matches", () => {
+  for (const op of [globalOp, stackGlobal]) {
+    assert.ok(unpickle(op("torch._utils", "_rebuild_tensor_v2"), "t.pkl", TORCH_LIKE) instanceof PickleGlobal);
+    assert.ok(unpickle(op("collections", "OrderedDict"), "t.pkl", TORCH_LIKE) instanceof PickleGlobal);
+    const refused: Array<[string, string, string]> = [
+      ["evil._utils", "_rebuild_tensor_v2", "'evil._utils._rebuild_tensor_v2'"],
+      ["evil", "_rebuild_tensor_v2", "'evil._rebuild_tensor_v2'"],
+      ["_utils", "_rebuild_tensor_v2", "'_utils._rebuild_tensor_v2'"],
+      ["torch._utils.evil", "_rebuild_tensor_v2", "'torch._utils.evil._rebuild_tensor_v2'"],
+      ["torch", "_rebuild_tensor_v2", "'torch._rebuild_tensor_v2'"],
+      ["torch._utils", "_rebuild_tensor_v3", "'torch._utils._rebuild_tensor_v3'"],
+      ["torch._utils", "_rebuild_parameter_with_state", "'torch._utils._rebuild_parameter_with_state'"],
+      ["torch", "load", "'torch.load'"],
+      ["torch", "LongStorage", "'torch.LongStorage'"],
+      ["evil", "FloatStorage", "'evil.FloatStorage'"],
+      ["torch.nn", "FloatStorage", "'torch.nn.FloatStorage'"],
+      ["builtins", "OrderedDict", "'builtins.OrderedDict'"],
+      ["collections", "defaultdict", "'collections.defaultdict'"],
+      // Python resolves a dotted name attribute by attribute (torch -> _utils -> _rebuild_tensor_v2): refused here
+      ["torch", "_utils._rebuild_tensor_v2", '"torch._utils._rebuild_tensor_v2"'],
+      // spellings that would collide with the "module name" key if it were matched as text
+      ["torch._utils _rebuild_tensor_v2", "", '"torch._utils _rebuild_tensor_v2."'],
+      ["torch._utils ", "_rebuild_tensor_v2", '"torch._utils ._rebuild_tensor_v2"'],
+    ];
+    for (const [module, name, shown] of refused) {
+      assert.throws(
+        () => unpickle(op(module, name), "t.pkl", TORCH_LIKE),
+        (e: unknown) => e instanceof UnsafePickleError && e.message.startsWith(`t.pkl: pickle global ${shown} at byte `) && !e.message.includes("\n"),
+        `${module} / ${name}`,
+      );
+    }
+  }
+  // a newline smuggled into a STACK_GLOBAL module stays on one line in the message
+  assert.throws(() => unpickle(stackGlobal("torch._utils\nx", "_rebuild_tensor_v2"), "t.pkl", TORCH_LIKE), (e: unknown) => e instanceof UnsafePickleError && !e.message.includes("\n"));
+});
+
+test("a dict that sets one key twice is refused (Python would keep the last silently)", () => {
+  // {'a': 1, 'a': 2} written with EMPTY_DICT MARK ... SETITEMS, and with two SETITEMs
+  const key = "5801000000" + "61";
+  assert.throws(() => unpickle(hex("8002" + "7d" + "28" + key + "4b01" + key + "4b02" + "75" + "2e"), "t.pkl", NO_GLOBALS), /malformed pickle at byte \d+: dict key "a" is set twice/);
+  assert.throws(() => unpickle(hex("8002" + "7d" + key + "4b01" + "73" + key + "4b02" + "73" + "2e"), "t.pkl", NO_GLOBALS), /dict key "a" is set twice/);
+});

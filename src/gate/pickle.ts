@@ -75,6 +75,8 @@ Object.assign(OPCODE_NAMES, {
 });
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const MODULE_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Reads one pickle. `source` names it in errors (e.g. `"gate.pt (data.pkl)"`).
@@ -126,10 +128,15 @@ export function unpickle(bytes: Uint8Array, source: string, options: UnpickleOpt
     return s;
   };
   const global = (module: string, name: string): PickleGlobal => {
-    const def = options.globals.get(`${module} ${name}`) ?? PYTHON_GLOBALS.get(`${module} ${name}`);
+    // NOTE: the allowlist is keyed "module name"; both parts must be plain Python
+    // names so that no other (module, name) pair can spell an allowed key, and a
+    // dotted name (which Python resolves attribute by attribute) is never looked up.
+    const canLookUp = MODULE_RE.test(module) && NAME_RE.test(name);
+    const def = canLookUp ? (options.globals.get(`${module} ${name}`) ?? PYTHON_GLOBALS.get(`${module} ${name}`)) : undefined;
     if (!def) {
+      const shown = canLookUp ? `'${module}.${name}'` : JSON.stringify(`${module}.${name}`); // quoted: it may hold a newline
       throw new UnsafePickleError(
-        `${source}: pickle global '${module}.${name}' at byte ${at} is not allowed; only the tensor-rebuild globals of a torch.save'd dict of tensors are read`,
+        `${source}: pickle global ${shown} at byte ${at} is not allowed; only the tensor-rebuild globals of a torch.save'd dict of tensors are read`,
       );
     }
     return new PickleGlobal(module, name, def);
@@ -139,6 +146,8 @@ export function unpickle(bytes: Uint8Array, source: string, options: UnpickleOpt
     for (let i = 0; i < items.length; i += 2) {
       const key = items[i]!;
       if (key !== null && typeof key === "object") fail("unsupported dict key type");
+      // NOTE: Python keeps the last of two equal keys; a file that names one tensor twice is refused instead.
+      if ((dict as Map<PickleKey, PickleValue>).has(key as PickleKey)) fail(`dict key ${JSON.stringify(String(key))} is set twice`);
       (dict as Map<PickleKey, PickleValue>).set(key as PickleKey, items[i + 1]!);
     }
   };

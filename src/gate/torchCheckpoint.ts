@@ -7,19 +7,38 @@
  * `<prefix>/data/<key>`, and `<prefix>/byteorder` says their byte order.
  *
  * The pickle goes through the safe reader of `./pickle.ts` with exactly the
- * globals such a file uses; tensors are rebuilt from (storage, offset, size,
- * stride) and widened to f32.
+ * globals such a file uses. Every tensor's view (storage, offset, size,
+ * stride) is checked against its storage's bytes before any value is read
+ * (`./tensorView.ts`), so a caller can check names and shapes next and only
+ * then pay for the values, which are widened to f32.
  */
-import { FLOAT_DTYPE_BYTES, decodeFloats, type FloatDType } from "../util/floats.js";
+import { FLOAT_DTYPE_BYTES, type FloatDType } from "../util/floats.js";
 import { isZip, readStoredEntry, readZipDirectory, ZipFormatError } from "../util/zip.js";
-import { GateFormatError } from "./errors.js";
+import { GateFormatError, quoteName } from "./errors.js";
 import { PickleGlobal, PickleObject, PickleTuple, unpickle, type PickleFail, type PickleGlobalDef, type PickleValue } from "./pickle.js";
+import { copyView, viewNumel, viewProblem } from "./tensorView.js";
 
 /** A tensor read from a checkpoint: its stored dtype, its shape, and its values widened to f32 (row-major). */
 export interface CheckpointTensor {
   readonly dtype: FloatDType;
   readonly shape: readonly number[];
   readonly data: Float32Array;
+}
+
+/**
+ * A tensor of a checkpoint whose view has been checked against its storage
+ * but whose values have not been read: `load()` costs at most the storage's
+ * own bytes, so a caller can check names and shapes first for free.
+ */
+export interface CheckpointTensorRef {
+  readonly dtype: FloatDType;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  readonly storageOffset: number;
+  /** The storage's key: its bytes are `data/<key>` in the archive. */
+  readonly storageKey: string;
+  /** Reads the values, row-major, widened to f32. */
+  load(): Float32Array;
 }
 
 /** The storage types a tensor may live in, by their `torch.<Name>` global. */
@@ -83,53 +102,21 @@ function loadStorage(pid: PickleValue, fail: PickleFail): PickleValue {
   const items = pid instanceof PickleTuple ? pid.items : [];
   const [tag, type, key, , numel] = items;
   if (items.length !== 5 || tag !== "storage" || typeof key !== "string" || !isCount(numel!)) fail("unexpected persistent id");
-  if (!(type instanceof PickleGlobal) || type.module !== "torch" || !(type.name in TORCH_STORAGE_DTYPES)) {
+  if (!(type instanceof PickleGlobal) || type.module !== "torch" || !Object.hasOwn(TORCH_STORAGE_DTYPES, type.name)) {
     return fail("storage without a torch float storage type");
   }
   const ref: StorageRef = { dtype: TORCH_STORAGE_DTYPES[type.name]!, key: key as string, numel: numel as number };
   return new PickleObject("storage", ref);
 }
 
-/** Copies the tensor's elements out of its storage bytes, in row-major order. */
-function materialize(t: TensorRef, storageBytes: Uint8Array, littleEndian: boolean, where: string): Float32Array {
-  const { dtype, numel, key } = t.storage;
-  const itemBytes = FLOAT_DTYPE_BYTES[dtype];
-  if (storageBytes.length < numel * itemBytes) {
-    throw new GateFormatError(`${where}: storage data/${key} has ${storageBytes.length} bytes, expected ${numel * itemBytes}`);
-  }
-  const count = t.shape.reduce((a, b) => a * b, 1);
-  if (count === 0) return new Float32Array(0);
-  if (count > 2 ** 30) throw new GateFormatError(`${where}: tensor of ${count} elements is too large to read`);
-  const last = t.shape.reduce((s, n, i) => s + (n - 1) * t.stride[i]!, t.offset);
-  if (last >= numel) throw new GateFormatError(`${where}: tensor reaches past the end of storage data/${key}`);
-  const span = decodeFloats(storageBytes, t.offset * itemBytes, last - t.offset + 1, dtype, littleEndian);
-  let contiguous = true;
-  for (let d = t.shape.length - 1, expect = 1; d >= 0; d--) {
-    if (t.shape[d]! > 1 && t.stride[d] !== expect) contiguous = false;
-    expect *= t.shape[d]!;
-  }
-  if (contiguous) return span;
-  // NOTE: a strided view (e.g. a saved transpose): walk the index odometer.
-  const out = new Float32Array(count);
-  const index = new Array<number>(t.shape.length).fill(0);
-  for (let i = 0, src = 0; i < count; i++) {
-    out[i] = span[src]!;
-    for (let d = t.shape.length - 1; d >= 0; d--) {
-      src += t.stride[d]!;
-      if (++index[d]! < t.shape[d]!) break;
-      src -= t.stride[d]! * t.shape[d]!;
-      index[d] = 0;
-    }
-  }
-  return out;
-}
-
 /**
- * Reads a `.pt` file holding a dict of tensors. Returns the tensors by name, in file order.
- * Throws {@link GateFormatError} (or its subclass `UnsafePickleError`) with a one-line
- * message naming `fileName` for anything else.
+ * Reads a `.pt` file holding a dict of tensors and checks every tensor's view
+ * against its storage, reading no values: the result's `load()`s together
+ * cost at most the bytes of the file's storages. Returns the tensors by name,
+ * in file order. Throws {@link GateFormatError} (or its subclass
+ * `UnsafePickleError`) with a one-line message naming `fileName` for anything else.
  */
-export function readTorchCheckpoint(bytes: Uint8Array, fileName: string): Map<string, CheckpointTensor> {
+export function indexTorchCheckpoint(bytes: Uint8Array, fileName: string): Map<string, CheckpointTensorRef> {
   if (!isZip(bytes)) {
     const legacy = bytes[0] === 0x80;
     throw new GateFormatError(
@@ -148,24 +135,75 @@ export function readTorchCheckpoint(bytes: Uint8Array, fileName: string): Map<st
       return entry && readStoredEntry(bytes, entry, fileName);
     };
     const byteorder = new TextDecoder().decode(read("byteorder") ?? new TextEncoder().encode("little"));
-    if (byteorder !== "little" && byteorder !== "big") throw new GateFormatError(`${fileName}: unknown byteorder '${byteorder}'`);
+    if (byteorder !== "little" && byteorder !== "big") throw new GateFormatError(`${fileName}: unknown byteorder ${JSON.stringify(byteorder.slice(0, 20))}`);
+    const littleEndian = byteorder === "little";
 
     const root = unpickle(read("data.pkl")!, `${fileName} (data.pkl)`, { globals: TORCH_GLOBALS, persistentLoad: loadStorage });
     if (!(root instanceof Map)) throw new GateFormatError(`${fileName}: holds a pickled ${typeof root}, expected a dict of tensors`);
-    const tensors = new Map<string, CheckpointTensor>();
+    const storages = new Map<string, { ref: StorageRef; bytes: Uint8Array }>();
+    const tensors = new Map<string, CheckpointTensorRef>();
+    let numTensorElements = 0;
     for (const [name, value] of root) {
       if (typeof name !== "string" || !(value instanceof PickleObject) || value.type !== "tensor") {
-        throw new GateFormatError(`${fileName}: entry '${String(name)}' is not a tensor; expected a flat dict of tensors`);
+        throw new GateFormatError(`${fileName}: entry ${quoteName(String(name))} is not a tensor; expected a flat dict of tensors`);
       }
-      const ref = value.value as TensorRef;
-      const storage = read(`data/${ref.storage.key}`);
-      if (!storage) throw new GateFormatError(`${fileName}: storage data/${ref.storage.key} of '${name}' is missing`);
-      const data = materialize(ref, storage, byteorder === "little", `${fileName}: '${name}'`);
-      tensors.set(name, { dtype: ref.storage.dtype, shape: [...ref.shape], data });
+      const t = value.value as TensorRef;
+      const storage = storageOf(t.storage, storages, read, `${fileName}: ${quoteName(name)}`);
+      const problem = viewProblem(t, t.storage.numel);
+      if (problem) throw new GateFormatError(`${fileName}: ${quoteName(name)} ${problem} (data/${t.storage.key})`);
+      numTensorElements += viewNumel(t);
+      tensors.set(name, {
+        dtype: t.storage.dtype,
+        shape: t.shape,
+        stride: t.stride,
+        storageOffset: t.offset,
+        storageKey: t.storage.key,
+        load: () => copyView(t, storage, t.storage.dtype, littleEndian),
+      });
+    }
+    // NOTE: views that overlap, or many tensors over one storage, would make reading cost more than the file holds.
+    const numStorageElements = [...storages.values()].reduce((sum, s) => sum + s.ref.numel, 0);
+    if (numTensorElements > numStorageElements) {
+      throw new GateFormatError(`${fileName}: its tensors hold ${numTensorElements} elements but its storages only ${numStorageElements}; views overlap or repeat storage`);
     }
     return tensors;
   } catch (e) {
     if (e instanceof ZipFormatError) throw new GateFormatError(e.message, { cause: e });
     throw e;
   }
+}
+
+/** A storage's bytes, read once; every tensor that names it must agree on its dtype and size, and the bytes must be exactly that size. */
+function storageOf(
+  ref: StorageRef,
+  storages: Map<string, { ref: StorageRef; bytes: Uint8Array }>,
+  read: (name: string) => Uint8Array | undefined,
+  where: string,
+): Uint8Array {
+  const known = storages.get(ref.key);
+  if (known) {
+    if (known.ref.dtype !== ref.dtype || known.ref.numel !== ref.numel) {
+      throw new GateFormatError(`${where}: storage data/${ref.key} is named as ${ref.numel} ${ref.dtype} and elsewhere as ${known.ref.numel} ${known.ref.dtype}`);
+    }
+    return known.bytes;
+  }
+  if (!/^[0-9A-Za-z_.-]{1,64}$/.test(ref.key) || ref.key.startsWith(".")) throw new GateFormatError(`${where}: storage key ${JSON.stringify(ref.key.slice(0, 80))} is not a plain name`);
+  const bytes = read(`data/${ref.key}`);
+  if (!bytes) throw new GateFormatError(`${where}: storage data/${ref.key} is missing`);
+  const expected = ref.numel * FLOAT_DTYPE_BYTES[ref.dtype];
+  if (bytes.length !== expected) {
+    throw new GateFormatError(`${where}: storage data/${ref.key} has ${bytes.length} bytes but is declared as ${ref.numel} ${ref.dtype} elements (${expected} bytes)`);
+  }
+  storages.set(ref.key, { ref, bytes });
+  return bytes;
+}
+
+/**
+ * Reads every tensor of a `.pt` file holding a dict of tensors (see
+ * {@link indexTorchCheckpoint}, which checks everything before this reads).
+ */
+export function readTorchCheckpoint(bytes: Uint8Array, fileName: string): Map<string, CheckpointTensor> {
+  const out = new Map<string, CheckpointTensor>();
+  for (const [name, t] of indexTorchCheckpoint(bytes, fileName)) out.set(name, { dtype: t.dtype, shape: t.shape, data: t.load() });
+  return out;
 }

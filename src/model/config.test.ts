@@ -188,11 +188,35 @@ describe("parseModelConfig errors name the file, one line each", () => {
     for (const key of ["hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "vocab_size"]) {
       assertFails(llama({ [key]: undefined }), ModelLoadError, new RegExp(`missing required field "${key}"`));
     }
-    assertFails(llama({ vocab_size: 0 }), ModelLoadError, /"vocab_size" must be a positive integer, got 0/);
+    assertFails(llama({ vocab_size: 0 }), ModelLoadError, /"vocab_size" must be a positive integer up to 2147483647, got 0/);
     assertFails(llama({ hidden_size: 64.5 }), ModelLoadError, /"hidden_size" must be a positive integer/);
-    assertFails(llama({ num_hidden_layers: "2" }), ModelLoadError, /"num_hidden_layers" must be a positive integer, got "2"/);
+    assertFails(llama({ num_hidden_layers: "2" }), ModelLoadError, /"num_hidden_layers" must be a positive integer up to 2147483647, got "2"/);
     assertFails(llama({ max_position_embeddings: -1 }), ModelLoadError, /"max_position_embeddings"/);
-    assertFails(llama({ rms_norm_eps: "tiny" }), ModelLoadError, /"rms_norm_eps" must be a number/);
+    assertFails(llama({ rms_norm_eps: "tiny" }), ModelLoadError, /"rms_norm_eps" must be a finite number/);
+  });
+
+  test("numbers the math needs positive and finite: eps, RoPE base and scaling, sizes, window, token ids", () => {
+    assertFails(llama({ rms_norm_eps: 0 }), ModelLoadError, /field "rms_norm_eps" must be a positive number, got 0$/);
+    assertFails(llama({ rms_norm_eps: -1e-6 }), ModelLoadError, /field "rms_norm_eps" must be a positive number, got -0\.000001$/);
+    // 1e999 is valid JSON and parses to Infinity
+    assertFails(llama().replace('"rms_norm_eps":0.00001', '"rms_norm_eps":1e999'), ModelLoadError, /field "rms_norm_eps" must be a finite number, got Infinity$/);
+    assertFails(llama({ rope_theta: 0 }), ModelLoadError, /field "rope_theta" must be a positive number, got 0$/);
+    assertFails(llama({ rope_theta: -10000 }), ModelLoadError, /field "rope_theta" must be a positive number/);
+    assertFails(llama({ rope_theta: undefined, rope_parameters: { rope_type: "default", rope_theta: 0 } }), ModelLoadError, /field "rope_parameters\.rope_theta" must be a positive number/);
+    assertFails(llama({ rope_scaling: { rope_type: "linear", factor: 0 } }), ModelLoadError, /field "rope_scaling\.factor" must be a positive number/);
+    const llama3 = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+    assertFails(llama({ rope_scaling: { ...llama3, original_max_position_embeddings: -64 } }), ModelLoadError, /"rope_scaling\.original_max_position_embeddings" must be a positive number/);
+    assertFails(llama({ rope_scaling: { ...llama3, low_freq_factor: 0 } }), ModelLoadError, /"rope_scaling\.low_freq_factor" must be a positive number/);
+    assertFails(llama({ rope_scaling: { ...llama3, high_freq_factor: 1 } }), ModelLoadError, /"rope_scaling\.high_freq_factor" \(1\) must be greater than "rope_scaling\.low_freq_factor" \(1\)/);
+    assertFails(llama({ num_key_value_heads: 0 }), ModelLoadError, /"num_key_value_heads" must be a positive integer/);
+    assertFails(llama({ head_dim: -16 }), ModelLoadError, /"head_dim" must be a positive integer/);
+    assertFails(llama({ intermediate_size: 2 ** 40 }), ModelLoadError, /"intermediate_size" must be a positive integer up to 2147483647, got 1099511627776/);
+    assertFails(llama({ sliding_window: 0 }), ModelLoadError, /"sliding_window" must be a positive integer/);
+    assertFails(llama({ eos_token_id: [2, -1] }), ModelLoadError, /"eos_token_id" must hold non-negative integer token ids, got \[2,-1\]/);
+    assertFails(llama({ bos_token_id: 1.5 }), ModelLoadError, /"bos_token_id" must hold non-negative integer token ids/);
+    assertFails(llama({ max_position_embeddings: 2 ** 31 - 1 }), ModelLoadError, /"max_position_embeddings" is 2147483647, more than the 16777216 positions of any model/);
+    assert.equal(parse({ max_position_embeddings: 10_000_000 }).maxPositions, 10_000_000);
+    assert.equal(parse({ sliding_window: null }).slidingWindow, null);
   });
 
   test("head shapes that do not fit", () => {
@@ -210,6 +234,6 @@ describe("parseModelConfig errors name the file, one line each", () => {
     assertFails(llama({ rope_scaling: "llama3" }), ModelLoadError, /rope_scaling must be an object or null, got "llama3"/);
     assertFails(llama({ rope_scaling: { rope_type: "llama3", factor: 8 } }), ModelLoadError, /missing required field "rope_scaling.low_freq_factor"/);
     assertFails(llama({ rope_scaling: { rope_type: "linear" } }), ModelLoadError, /missing required field "rope_scaling.factor"/);
-    assertFails(llama({ rope_parameters: { rope_theta: "big" } }), ModelLoadError, /field "rope_parameters.rope_theta" must be a number, got "big"/);
+    assertFails(llama({ rope_parameters: { rope_theta: "big" } }), ModelLoadError, /field "rope_parameters.rope_theta" must be a finite number, got "big"/);
   });
 });

@@ -101,18 +101,18 @@ function configFromJson(json: Json, file: string): ModelConfig {
     numHeads,
     numKvHeads,
     headDim,
-    rmsNormEps: readNumber(json, "rms_norm_eps", file, 1e-6),
+    rmsNormEps: readPositive(json, "rms_norm_eps", file, 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
-    maxPositions: int("max_position_embeddings", 4096),
+    maxPositions: readMaxPositions(json, file),
     tieWordEmbeddings: json.tie_word_embeddings === true,
     attentionBias,
     outputBias: architecture === "llama" && json.attention_bias === true,
     mlpBias: json.mlp_bias === true,
     qkNorm: architecture === "qwen3",
-    slidingWindow: readSlidingWindow(json, architecture),
-    bosTokenId: typeof json.bos_token_id === "number" ? json.bos_token_id : null,
-    eosTokenIds: readTokenIds(json.eos_token_id),
+    slidingWindow: readSlidingWindow(json, architecture, file),
+    bosTokenId: json.bos_token_id == null ? null : readTokenIds(json.bos_token_id, "bos_token_id", file)[0] ?? null,
+    eosTokenIds: readTokenIds(json.eos_token_id, "eos_token_id", file),
     dtype: typeof json.dtype === "string" ? json.dtype : typeof json.torch_dtype === "string" ? json.torch_dtype : null,
   });
 }
@@ -132,41 +132,60 @@ function readRope(json: Json, file: string): { theta: number; scaling: RopeScali
   if (params !== null && (typeof params !== "object" || Array.isArray(params))) {
     throw new ModelLoadError(`${file}: ${ropeKey} must be an object or null, got ${JSON.stringify(params)}`);
   }
-  const theta = readNumber(params ?? {}, "rope_theta", file, readNumber(json, "rope_theta", file, 10000), `${ropeKey}.rope_theta`);
+  const theta = readPositive(params ?? {}, "rope_theta", file, readPositive(json, "rope_theta", file, 10000), `${ropeKey}.rope_theta`);
   const type = String(params?.rope_type ?? params?.type ?? "default");
-  const field = (key: string, fallback?: number) => readNumber(params ?? {}, key, file, fallback, `${ropeKey}.${key}`);
+  const field = (key: string, fallback?: number) => readPositive(params ?? {}, key, file, fallback, `${ropeKey}.${key}`);
   switch (type) {
     case "default":
       return { theta, scaling: { type: "default" } };
     case "linear":
       return { theta, scaling: { type: "linear", factor: field("factor") } };
-    case "llama3":
-      return {
-        theta,
-        scaling: {
-          type: "llama3",
-          factor: field("factor"),
-          lowFreqFactor: field("low_freq_factor"),
-          highFreqFactor: field("high_freq_factor"),
-          originalMaxPositions: field("original_max_position_embeddings"),
-        },
-      };
+    case "llama3": {
+      const scaling = {
+        type: "llama3",
+        factor: field("factor"),
+        lowFreqFactor: field("low_freq_factor"),
+        highFreqFactor: field("high_freq_factor"),
+        originalMaxPositions: field("original_max_position_embeddings"),
+      } as const;
+      // NOTE: RoPE interpolates over (low, high); an empty or inverted band divides by zero or flips the blend.
+      if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
+        throw new ModelLoadError(`${file}: field "${ropeKey}.high_freq_factor" (${scaling.highFreqFactor}) must be greater than "${ropeKey}.low_freq_factor" (${scaling.lowFreqFactor})`);
+      }
+      return { theta, scaling };
+    }
     default:
       throw new UnsupportedModelError(`${file}: ${ropeKey} rope_type "${type}" is not supported (supported: default, linear, llama3)`);
   }
 }
 
-function readSlidingWindow(json: Json, architecture: Architecture): number | null {
-  const window = json.sliding_window;
-  if (typeof window !== "number") return null;
+function readSlidingWindow(json: Json, architecture: Architecture, file: string): number | null {
+  if (json.sliding_window == null) return null;
+  const window = readInt(json, "sliding_window", file);
   if (architecture === "qwen2" || architecture === "qwen3") return json.use_sliding_window === true ? window : null;
   return window;
 }
 
-function readTokenIds(value: unknown): number[] {
-  if (typeof value === "number") return [value];
-  if (Array.isArray(value)) return value.filter((v): v is number => typeof v === "number");
-  return [];
+/** A token id or a list of them (null: none); each must be a non-negative integer. */
+function readTokenIds(value: unknown, key: string, file: string): number[] {
+  if (value == null) return [];
+  const ids = Array.isArray(value) ? value : [value];
+  for (const id of ids) {
+    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new ModelLoadError(`${file}: field "${key}" must hold non-negative integer token ids, got ${JSON.stringify(value)}`);
+  }
+  return ids as number[];
+}
+
+/** Sizes beyond this are not a model but a corrupt or hostile file (and would overflow 32-bit indices). */
+const MAX_SIZE = 2 ** 31 - 1;
+
+/** Context lengths beyond any model's (the longest are 10M tokens); the KV bookkeeping is sized by it. */
+const MAX_POSITIONS = 2 ** 24;
+
+function readMaxPositions(json: Json, file: string): number {
+  const n = readInt(json, "max_position_embeddings", file, 4096);
+  if (n > MAX_POSITIONS) throw new ModelLoadError(`${file}: field "max_position_embeddings" is ${n}, more than the ${MAX_POSITIONS} positions of any model`);
+  return n;
 }
 
 function readInt(json: Json, key: string, file: string, fallback?: number): number {
@@ -175,8 +194,8 @@ function readInt(json: Json, key: string, file: string, fallback?: number): numb
     if (fallback !== undefined) return fallback;
     throw new ModelLoadError(`${file}: missing required field "${key}"`);
   }
-  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
-    throw new ModelLoadError(`${file}: field "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0 || value > MAX_SIZE) {
+    throw new ModelLoadError(`${file}: field "${key}" must be a positive integer up to ${MAX_SIZE}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -189,7 +208,15 @@ function readNumber(json: Json, key: string, file: string, fallback?: number, la
     throw new ModelLoadError(`${file}: missing required field "${label}"`);
   }
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new ModelLoadError(`${file}: field "${label}" must be a number, got ${JSON.stringify(value)}`);
+    // NOTE: JSON's 1e999 parses to Infinity, which JSON.stringify would print as null.
+    throw new ModelLoadError(`${file}: field "${label}" must be a finite number, got ${typeof value === "number" ? String(value) : JSON.stringify(value)}`);
   }
+  return value;
+}
+
+/** A finite number > 0 (an epsilon, a RoPE base or factor): zero or a negative breaks the math without an error. */
+function readPositive(json: Json, key: string, file: string, fallback?: number, label = key): number {
+  const value = readNumber(json, key, file, fallback, label);
+  if (!(value > 0)) throw new ModelLoadError(`${file}: field "${label}" must be a positive number, got ${JSON.stringify(json[key])}`);
   return value;
 }

@@ -210,6 +210,16 @@ describe("malformed safetensors fail with one-line ModelLoadErrors naming the fi
       "/mem/model/model-00002-of-00002.safetensors",
       /shard listed in model\.safetensors\.index\.json is missing/,
     );
+    // a tensor stored in two shards is ambiguous
+    const twice = safetensors({ a: { dtype: "F32", shape: [1] } });
+    await assertFails(
+      index(JSON.stringify({ weight_map: { a: "model-00001-of-00002.safetensors", b: "model-00002-of-00002.safetensors" } }), {
+        "model-00001-of-00002.safetensors": twice,
+        "model-00002-of-00002.safetensors": twice,
+      }),
+      "/mem/model/model-00002-of-00002.safetensors",
+      /tensor "a" is also in model-00001-of-00002\.safetensors/,
+    );
     // a malformed shard names the shard, not the index
     await assertFails(
       index(JSON.stringify({ weight_map: { a: "model-00001-of-00001.safetensors" } }), { "model-00001-of-00001.safetensors": new Uint8Array(3) }),

@@ -3,11 +3,15 @@
  *
  * Maps a Hugging Face checkpoint's tensor names onto the transformer's
  * weights, checks every shape against the config, and uploads each tensor
- * straight from its file range into backend memory.
+ * straight from its file range into backend memory. Norm weights and biases
+ * (the vectors) are checked for NaN and infinity on the way: one bad value
+ * there poisons every logit, and they are small enough to check.
  */
 import type { Backend, Tensor } from "../backends/backend.js";
 import { ModelLoadError } from "../errors.js";
 import { describeFile, type FileSource } from "../io/fileSource.js";
+import { SAFETENSORS_FLOAT_DTYPES } from "../io/safetensors.js";
+import { decodeFloats } from "../util/floats.js";
 import type { ModelConfig } from "./config.js";
 import { readSafetensorsIndex, type TensorEntry } from "./safetensors.js";
 
@@ -57,6 +61,7 @@ export async function loadWeights(source: FileSource, config: ModelConfig, backe
     checkShape(source, entry, shape);
     const bytes = await source.readRange(entry.file, entry.offset, entry.byteLength);
     if (bytes.length !== entry.byteLength) throw new ModelLoadError(`${describeFile(source, entry.file)}: truncated while reading "${name}"`);
+    if (kind === "vector") checkFinite(source, entry, bytes);
     const tensor = backend.uploadWeight({ dtype: entry.dtype, shape, bytes }, kind);
     loadedBytes += entry.byteLength;
     onProgress?.(loadedBytes, totalBytes);
@@ -103,5 +108,14 @@ function checkShape(source: FileSource, entry: TensorEntry, expected: number[]):
     throw new ModelLoadError(
       `${describeFile(source, entry.file)}: tensor "${entry.name}" has shape [${entry.shape.join(", ")}], config.json implies [${expected.join(", ")}]`,
     );
+  }
+}
+
+function checkFinite(source: FileSource, entry: TensorEntry, bytes: Uint8Array): void {
+  const dtype = SAFETENSORS_FLOAT_DTYPES[entry.dtype];
+  const values = decodeFloats(bytes, 0, entry.shape.reduce((a, b) => a * b, 1), dtype);
+  const at = values.findIndex((v) => !Number.isFinite(v));
+  if (at >= 0) {
+    throw new ModelLoadError(`${describeFile(source, entry.file)}: tensor "${entry.name}" holds ${values[at]} at index ${at}; norm weights and biases must be finite`);
   }
 }

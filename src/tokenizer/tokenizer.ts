@@ -3,30 +3,61 @@
  *
  * The model's tokenizer (`tokenizer.json` + `tokenizer_config.json` through
  * @huggingface/tokenizers) and chat template (from `tokenizer_config.json` or
- * `chat_template.jinja`, rendered by @huggingface/jinja).
+ * `chat_template.jinja`, rendered within bounds by `./chatTemplate.ts`).
+ * Chat messages become ids through {@link TextTokenizer.encodeChat}, where
+ * special-token text inside a message stays plain text (`./contentEscape.ts`).
  */
-import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { causeText, ModelLoadError } from "../errors.js";
+import { causeText, InvalidInputError, ModelLoadError } from "../errors.js";
 import { describeFile, type FileSource } from "../io/fileSource.js";
+import { ChatTemplate } from "./chatTemplate.js";
+import { ContentEscaper } from "./contentEscape.js";
 
 export interface ChatMessage {
   readonly role: "system" | "user" | "assistant" | (string & {});
   readonly content: string;
 }
 
+/** Options of {@link TextTokenizer.applyChatTemplate}. */
+export interface ChatTemplateOptions {
+  /** End with the header of an assistant turn (default true). */
+  readonly addGenerationPrompt?: boolean;
+}
+
+/** Options of {@link TextTokenizer.encodeChat}. */
+export interface EncodeChatOptions extends ChatTemplateOptions {
+  /**
+   * Let text in the messages spell special tokens (`<|eot_id|>`, any added
+   * token) and become them, as plain `encode(applyChatTemplate(...))` does.
+   * Only for trusted messages: such text can end a turn and forge the next.
+   * Default false: message text is always plain text.
+   */
+  readonly allowSpecialTokensInContent?: boolean;
+}
+
 export class TextTokenizer {
   readonly #tokenizer: Tokenizer;
-  readonly #template: Template | null;
+  readonly #template: ChatTemplate | null;
   readonly #specialTokens: Record<string, string>;
   readonly #templateFile: string;
+  readonly #escaper: ContentEscaper;
 
-  /** `templateFile` names where the chat template came from (or the model folder), for error messages. */
-  constructor(tokenizer: Tokenizer, template: Template | null, specialTokens: Record<string, string>, templateFile = "the model folder") {
+  /**
+   * `templateFile` names where a chat template would come from, for the error
+   * when there is none; `config` is tokenizer_config.json.
+   */
+  constructor(
+    tokenizer: Tokenizer,
+    template: ChatTemplate | null,
+    specialTokens: Record<string, string>,
+    templateFile = "the model folder",
+    config: Readonly<Record<string, unknown>> = {},
+  ) {
     this.#tokenizer = tokenizer;
     this.#template = template;
     this.#specialTokens = specialTokens;
-    this.#templateFile = templateFile;
+    this.#templateFile = template?.file ?? templateFile;
+    this.#escaper = new ContentEscaper(tokenizer, config);
   }
 
   /** Token ids of `text`; special-token text such as `<|eot_id|>` maps to its id. */
@@ -42,20 +73,45 @@ export class TextTokenizer {
     return this.#template !== null;
   }
 
-  /** Renders the chat template; the result already holds the BOS text where the template adds it. */
-  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+  /**
+   * Renders the chat template; the result already holds the BOS text where the
+   * template adds it. Special-token text in the messages is copied as is: to
+   * tokenize a chat, use {@link encodeChat}.
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    return this.#render(messages, options);
+  }
+
+  /**
+   * Token ids of a chat: the template rendered over `messages` and tokenized,
+   * BOS included where the template writes it. Special tokens come only from
+   * the template: text in a message that spells one (`<|eot_id|>`,
+   * `<|start_header_id|>`, any added token) is encoded as the plain text it
+   * is, unless `allowSpecialTokensInContent`.
+   */
+  encodeChat(messages: readonly ChatMessage[], options: EncodeChatOptions = {}): number[] {
+    if (options.allowSpecialTokensInContent) return this.encode(this.#render(messages, options), { addSpecialTokens: false });
+    if (this.#template?.writesPrivateUseMarkers) {
+      throw new ModelLoadError(`${this.#templateFile}: the chat template writes characters of U+F0000-U+FFFFD, which wgkv reserves to keep message text plain; pass allowSpecialTokensInContent for trusted messages`);
+    }
+    let escaped: { escaped: readonly ChatMessage[]; markers: string[] };
+    try {
+      escaped = this.#escaper.escape(messages);
+    } catch (err) {
+      throw new InvalidInputError(`chat messages: ${causeText(err)}`);
+    }
+    return this.#escaper.encode(this.#render(escaped.escaped, options), escaped.markers);
+  }
+
+  #render(messages: readonly ChatMessage[], options: ChatTemplateOptions): string {
     if (!this.#template) {
       throw new ModelLoadError(`${this.#templateFile}: no chat template (neither a chat_template in tokenizer_config.json nor chat_template.jinja)`);
     }
-    try {
-      return this.#template.render({
-        messages,
-        add_generation_prompt: options.addGenerationPrompt ?? true,
-        ...this.#specialTokens,
-      });
-    } catch (err) {
-      throw new ModelLoadError(`${this.#templateFile}: the chat template failed to render (${causeText(err)})`);
-    }
+    return this.#template.render({
+      ...this.#specialTokens,
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? true,
+    });
   }
 }
 
@@ -79,15 +135,8 @@ export async function loadTokenizer(source: FileSource): Promise<TextTokenizer> 
     templateText = await source.readText("chat_template.jinja");
     templateFile = describeFile(source, "chat_template.jinja");
   }
-  let template: Template | null = null;
-  if (templateText !== null) {
-    try {
-      template = new Template(templateText);
-    } catch (err) {
-      throw new ModelLoadError(`${templateFile}: cannot parse the chat template (${causeText(err)})`);
-    }
-  }
-  return new TextTokenizer(tokenizer, template, specialTokenStrings(config), templateFile);
+  const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
+  return new TextTokenizer(tokenizer, template, specialTokenStrings(config), templateFile, config);
 }
 
 /** bos_token, eos_token, ... as plain strings, for the template's context. */

@@ -2,12 +2,16 @@
  * @module platform/node/fileSource
  *
  * FileSource over a local folder. File-system failures (permission denied,
- * a file removed while loading) become one-line ModelLoadErrors naming the file.
+ * a file removed while loading) become one-line ModelLoadErrors naming the file,
+ * and so does a text file too large to be a config, tokenizer or template.
  */
 import { open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelLoadError } from "../../errors.js";
 import { describeFile, type FileSource } from "../../io/fileSource.js";
+
+/** tokenizer.json is the largest text file of a model folder, tens of megabytes at most. */
+export const MAX_TEXT_BYTES = 256 * 1024 * 1024;
 
 export function createFolderSource(folder: string): FileSource {
   const source: FileSource = {
@@ -40,7 +44,12 @@ export function createFolderSource(folder: string): FileSource {
       });
     },
     async readText(name) {
-      return guard(name, () => readFile(join(folder, name), "utf8"));
+      return guard(name, async () => {
+        // NOTE: text files (configs, tokenizer.json, templates) are read whole: refuse sizes no such file has.
+        const size = (await stat(join(folder, name))).size;
+        if (size > MAX_TEXT_BYTES) throw new ModelLoadError(`${describeFile(source, name)}: ${size} bytes, more than the ${MAX_TEXT_BYTES} a text file of a model may have`);
+        return readFile(join(folder, name), "utf8");
+      });
     },
   };
 

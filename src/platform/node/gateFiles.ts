@@ -4,9 +4,8 @@
  * Reading write-gate files from disk, checked against a model, and KV
  * options whose gate is given as a path (the library accepts both).
  */
-import { readFile } from "node:fs/promises";
-import { ModelLoadError } from "../../errors.js";
 import { loadGate } from "../../gate/gateFile.js";
+import { readGateFile } from "./gateFileRead.js";
 import type { Model } from "../../engine/model.js";
 import type { GateInput, KvOptions } from "../../engine/kvOptions.js";
 
@@ -17,11 +16,9 @@ export interface NodeKvOptions extends Omit<KvOptions, "gate"> {
 
 /** Reads a gate file (official `.pt` or wgkv safetensors); with `model`, its shape is checked against it. */
 export async function loadGateFile(path: string, model?: Model): Promise<GateInput> {
-  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-    throw new ModelLoadError(`${path}: cannot read the gate file (${err.code ?? err.message})`);
-  });
+  const bytes = await readGateFile(path);
   const shape = model ? { numLayers: model.config.numLayers, numKvHeads: model.config.numKvHeads, headDim: model.config.headDim } : undefined;
-  const loaded = loadGate(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path, shape);
+  const loaded = loadGate(bytes, path, shape);
   return { ...loaded, fileName: path };
 }
 
