@@ -10,6 +10,7 @@ import { availableParallelism } from "node:os";
 import { runBenches, type BenchCase, type BenchResult } from "../bench/bench.js";
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
+import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
@@ -33,7 +34,7 @@ export function benchCommand(): Command {
     .option("--context <n[,n...]>", "prompt length(s) in tokens", "1024")
     .option("--decode <m>", "tokens to decode after the prompt", "64")
     .option("--repeat <r>", "measured runs per context", "3")
-    .option("--text <file>", "take the prompt from this text file (.xz is decompressed); default: seeded random token ids")
+    .option("--text <file>", `take the prompt from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print one JSON object (an array when several contexts are given)")
     .action(async (flags: BenchFlags) => {
       const contexts = flags.context.split(",").map((c) => parseIntFlag("--context", c.trim())!);
@@ -68,7 +69,7 @@ export function benchCommand(): Command {
 
 async function promptFromText(model: Model, file: string, numTokens: number): Promise<number[]> {
   // NOTE: ~3 bytes per token is generous for byte-level BPE on English text and code.
-  const text = await readTextPrefix(file, numTokens * 8);
+  const text = await readTextPrefix(resolveTextFile(file), numTokens * 8);
   const ids = model.requireTokenizer().encode(text.replaceAll("\x1e", "\n\n"), { addSpecialTokens: true });
   if (ids.length < numTokens) throw new InvalidInputError(`--text ${file}: holds only ${ids.length} tokens, fewer than --context ${numTokens}`);
   return ids;
