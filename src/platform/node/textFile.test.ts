@@ -11,13 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { InvalidInputError } from "../../errors.js";
-import { PROJECT_ROOT } from "../../testing/fixtures.js";
+import { FIXTURES_DIR } from "../../testing/fixtures.js";
 import { HAYSTACK_FILE, HAYSTACK_NAME, resolveTextFile } from "./haystack.js";
 import { readTextPrefix } from "./textFile.js";
 
 /** What test-fixtures/text/sample.txt.xz holds (made with `xz -9`). */
 const SAMPLE = "First document: the quick brown fox.\x1eSecond document: été €.\n";
-const SAMPLE_XZ = join(PROJECT_ROOT, "test-fixtures/text/sample.txt.xz");
+const SAMPLE_XZ = join(FIXTURES_DIR, "text/sample.txt.xz");
 
 let tmp = "";
 before(() => {
