@@ -12,7 +12,7 @@ import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
-import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags, KvFlags {
   context: string;
@@ -40,6 +40,7 @@ export function benchCommand(): Command {
       const contexts = flags.context.split(",").map((c) => parseIntFlag("--context", c.trim())!);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
+      checkKvFlags(flags);
       const model = await loadModelFromFlags(flags);
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {

@@ -29,10 +29,14 @@ export function addModelOptions(cmd: Command): Command {
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32");
 }
 
+/**
+ * An integer flag >= `min`, written in plain decimal digits: Number() would
+ * also take "1e3", "0x10", "1.0", "+1" and " 1", which are refused here.
+ */
 export function parseIntFlag(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
-  const n = value.trim() === "" ? NaN : Number(value); // Number("") is 0
-  if (!Number.isInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
@@ -99,8 +103,26 @@ export function addKvOptions(cmd: Command): Command {
     .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
 }
 
+/**
+ * Checks the KV flags that need no model or file: --window and --tau are
+ * numbers, and --tau is given only where the write gate admits (a threshold
+ * nothing reads would silently do nothing).
+ */
+export function checkKvFlags(flags: KvFlags): void {
+  parseIntFlag("--window", flags.window);
+  parseFloatFlag("--tau", flags.tau);
+  const admission = flags.admission ?? (flags.gate !== undefined ? "gate" : "full");
+  if (flags.tau !== undefined && admission.trim() !== "gate") {
+    throw new InvalidInputError(
+      `--tau ${flags.tau}: only the write gate has a threshold, and ` +
+        (flags.gate === undefined ? "no --gate FILE is given" : `--admission is "${admission}"`),
+    );
+  }
+}
+
 /** KV settings from the flags, for `model`. */
 export async function kvSettingsFromFlags(model: Model, flags: KvFlags): Promise<Partial<KvSettings>> {
+  checkKvFlags(flags);
   return resolveKvOptions(model, {
     gate: flags.gate,
     window: parseIntFlag("--window", flags.window),

@@ -6,7 +6,7 @@
  * to --out, rewriting them after every cell so a long run can be watched.
  */
 import { Command } from "commander";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.js";
 import { paretoSvg } from "../eval/paretoSvg.js";
@@ -19,6 +19,7 @@ import { resolveKvOptions } from "../platform/node/kvOptions.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
+import { checkOutFolder, makeOutFolder } from "./outFolder.js";
 
 /** Haystack windows are drawn from this much of the (decompressed) corpus: all of the shipped haystack. */
 const CORPUS_BYTES = 8 * 2 ** 20;
@@ -59,6 +60,10 @@ export function evalCommand(): Command {
       const tau = parseFloatFlag("--tau", flags.tau);
       const seed = parseIntFlag("--seed", flags.seed, 0)!;
       if (!(GREEDY_MODES as readonly string[]).includes(flags.greedy)) throw new InvalidInputError(`--greedy must be one of ${GREEDY_MODES.join(", ")}, got "${flags.greedy}"`);
+      if (tau !== undefined && !policies.some((p) => p.options.gate !== undefined)) {
+        throw new InvalidInputError(`--tau ${flags.tau}: only the write gate has a threshold, and --policies "${flags.policies}" has no gate:FILE`);
+      }
+      await checkOutFolder("--out", flags.out);
       const model = await loadModelFromFlags(flags);
       try {
         const tooLong = lengths.find((n) => n > model.config.maxPositions);
@@ -66,7 +71,7 @@ export function evalCommand(): Command {
         const needsCorpus = tasks.some((t) => t.haystack === "corpus");
         const corpusText = needsCorpus ? await readTextPrefix(resolveTextFile(flags.corpus), CORPUS_BYTES) : null;
         const context = createTaskContext(model.requireTokenizer(), corpusText);
-        await mkdir(flags.out, { recursive: true });
+        await makeOutFolder("--out", flags.out);
         const command = ["wgkv", ...process.argv.slice(2)].map(quoteArg).join(" ");
         const header = { model: model.name, command, window, seed };
         const write = async (cells: readonly CellResult[]) => {

@@ -8,7 +8,7 @@ import { text as readStream } from "node:stream/consumers";
 import { InvalidInputError } from "../errors.js";
 import { generateFromIds, promptToIds, type Prompt } from "../index.js";
 import type { KvReport } from "../kv/sequenceKv.js";
-import { addKvOptions, addModelOptions, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvSettingsFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 interface GenerateFlags extends ModelFlags, KvFlags {
   chat?: boolean;
@@ -44,6 +44,7 @@ export function generateCommand(): Command {
         seed: parseIntFlag("--seed", flags.seed, 0),
         stop: flags.stop,
       };
+      checkKvFlags(flags);
       const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
       if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
       const model = await loadModelFromFlags(flags);

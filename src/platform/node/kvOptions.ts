@@ -7,11 +7,12 @@
 import { readFile } from "node:fs/promises";
 import type { KvDType } from "../../backends/backend.js";
 import type { Model } from "../../engine/model.js";
-import { InvalidInputError, ModelLoadError } from "../../errors.js";
+import { causeText, InvalidInputError, ModelLoadError, type WgkvError } from "../../errors.js";
 import { DEFAULT_GATE_TAU } from "../../gate/gateMath.js";
 import { loadGate } from "../../gate/gateFile.js";
 import type { KvSettings } from "../../kv/kvSettings.js";
 import { DEFAULT_WINDOW } from "../../kv/kvSettings.js";
+import { validateWindow } from "../../cache/blockTable.js";
 import { parseAdmission, parseEviction, parseSelection } from "../../policy/parse.js";
 
 export interface KvOptions {
@@ -45,15 +46,37 @@ export async function resolveKvOptions(model: Model, options: KvOptions): Promis
     gate = model.backend.uploadGate(loaded.gate);
     meta = loaded.meta;
   }
-  const tau = options.tau ?? meta.tau ?? DEFAULT_GATE_TAU;
+  const { tau, window } = checkedTauAndWindow(options, meta);
   const admissionSpec = options.admission ?? (gate ? "gate" : "full");
   if (admissionSpec === "gate" && !gate) throw new InvalidInputError("--admission gate needs --gate FILE");
   return {
-    window: options.window ?? meta.window ?? DEFAULT_WINDOW,
+    window,
     kvDType: (options.kvDType as KvDType | undefined) ?? "f32",
     admission: parseAdmission(admissionSpec, tau),
     selection: parseSelection(options.selection ?? "all", model.config.headDim),
     eviction: parseEviction(options.eviction ?? "none"),
     gate,
   };
+}
+
+/**
+ * Tau and window, from the options, else the gate file's metadata, else the
+ * defaults, checked here so that a bad value is blamed on where it came
+ * from: the flag, or the gate file (never `--tau` for a file's metadata).
+ */
+function checkedTauAndWindow(options: KvOptions, meta: { window?: number; tau?: number }): { tau: number; window: number } {
+  const tau = options.tau ?? meta.tau ?? DEFAULT_GATE_TAU;
+  if (!(tau > 0 && tau < 1)) throw blame(options, "tau", tau, "the gate threshold must be in (0, 1)");
+  const window = options.window ?? meta.window ?? DEFAULT_WINDOW;
+  try {
+    validateWindow(window);
+  } catch (err) {
+    throw blame(options, "window", window, causeText(err));
+  }
+  return { tau, window };
+}
+
+/** The error for a bad value: the flag's when the option gave it, else the gate file's, whose metadata held it. */
+function blame(options: KvOptions, key: "tau" | "window", value: number, why: string): WgkvError {
+  return options[key] !== undefined ? new InvalidInputError(`--${key} ${value}: ${why}`) : new ModelLoadError(`${options.gate}: metadata ${key} ${value}: ${why}`);
 }
