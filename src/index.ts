@@ -19,6 +19,7 @@ import { Model, type ModelLoadOptions } from "./engine/model.js";
 import { generateFromIds, type GenerateOptions, type GenerationChunk, type GenerationResult } from "./engine/generate.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
 import { ModelLoadError } from "./errors.js";
+import { checkCpuWeightBudget } from "./model/weightBudget.js";
 import { createBackend, type BackendOptions } from "./platform/node/backend.js";
 import { createFolderSource } from "./platform/node/fileSource.js";
 
@@ -32,9 +33,12 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
   const info = await stat(dir).catch(() => null);
   if (!info) throw new ModelLoadError(`${dir}: model folder not found`);
   if (!info.isDirectory()) throw new ModelLoadError(`${dir}: not a folder (expected a Hugging Face model folder)`);
+  const source = createFolderSource(dir);
+  // NOTE: every backend today is a CPU backend: too large a model is refused before a weight is read.
+  await checkCpuWeightBudget(source);
   const backend = await createBackend(options);
   try {
-    return await Model.load(createFolderSource(dir), backend, options);
+    return await Model.load(source, backend, options);
   } catch (err) {
     backend.dispose();
     throw err;
@@ -50,5 +54,5 @@ export { Model, promptToIds };
 export type { Prompt, GenerateOptions, GenerationChunk, GenerationResult };
 export { generateAll, generateFromIds } from "./engine/generate.js";
 export type { ModelConfig, Architecture } from "./model/config.js";
-export { WgkvError, ModelLoadError, UnsupportedModelError, InvalidInputError } from "./errors.js";
+export { WgkvError, ModelLoadError, ModelTooLargeError, UnsupportedModelError, InvalidInputError } from "./errors.js";
 export type { ChatMessage } from "./tokenizer/tokenizer.js";
