@@ -122,7 +122,8 @@ export function checkKvFlags(flags: KvFlags): void {
 
 /** KV settings from the flags, for `model`. */
 export async function kvSettingsFromFlags(model: Model, flags: KvFlags): Promise<Partial<KvSettings>> {
-  checkKvFlags(flags);
+  checkKvFlags(flags); // NOTE: commands check before loading the model too; this covers a caller that did not
+
   return resolveKvOptions(model, {
     gate: flags.gate,
     window: parseIntFlag("--window", flags.window),
