@@ -3,7 +3,8 @@
  * @module cli
  *
  * The `wgkv` command. User errors print one line and exit 1; anything else is
- * a bug and keeps its stack trace.
+ * a bug and keeps its stack trace. A reader that stops early (`| head`) ends
+ * the run quietly.
  */
 import { Command, CommanderError } from "commander";
 import { benchCommand } from "./cli/bench.js";
@@ -12,6 +13,16 @@ import { forwardCommand } from "./cli/forward.js";
 import { gateCommand } from "./cli/gate.js";
 import { generateCommand } from "./cli/generate.js";
 import { causeText, isUserError } from "./errors.js";
+
+// NOTE: when the reader of a pipe exits (`wgkv generate ... | head -c 10`), the
+// next write fails with EPIPE, emitted as an 'error' event that would
+// otherwise crash with a stack trace. The reader has what it wanted: exit quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
 
 const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")

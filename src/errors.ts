@@ -24,6 +24,11 @@ export class UnsupportedModelError extends WgkvError {
   override readonly name = "UnsupportedModelError";
 }
 
+/** The model is too large for the chosen backend (e.g. over the CPU backend's 4 GiB memory). */
+export class ModelTooLargeError extends WgkvError {
+  override readonly name = "ModelTooLargeError";
+}
+
 /** Bad request: token ids out of range, prompt too long, bad sampling options. */
 export class InvalidInputError extends WgkvError {
   override readonly name = "InvalidInputError";

@@ -20,6 +20,7 @@ import { GenerationStream, startGeneration, type GenerateOptions } from "./engin
 import { resolveKvOptions } from "./engine/kvOptions.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
 import { InvalidInputError, ModelLoadError } from "./errors.js";
+import { checkCpuWeightBudget } from "./model/weightBudget.js";
 import { createBackend, type BackendOptions } from "./platform/node/backend.js";
 import { createFolderSource } from "./platform/node/fileSource.js";
 import { loadGateFile, withLoadedGate, type NodeKvOptions } from "./platform/node/gateFiles.js";
@@ -36,9 +37,12 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
   const info = await stat(dir).catch(() => null);
   if (!info) throw new ModelLoadError(`${dir}: model folder not found`);
   if (!info.isDirectory()) throw new ModelLoadError(`${dir}: not a folder (expected a Hugging Face model folder)`);
+  const source = createFolderSource(dir);
+  // NOTE: every backend today is a CPU backend: too large a model is refused before a weight is read.
+  await checkCpuWeightBudget(source);
   const backend = await createBackend(options);
   try {
-    return await Model.load(createFolderSource(dir), backend, options);
+    return await Model.load(source, backend, options);
   } catch (err) {
     backend.dispose();
     throw err;
@@ -89,7 +93,7 @@ export type { FinishReason } from "./engine/sequence.js";
 export type { BackendOptions, BackendName, SimdBuild } from "./platform/node/backend.js";
 export type { ModelConfig, Architecture } from "./model/config.js";
 export type { KvDType } from "./backends/backend.js";
-export { WgkvError, ModelLoadError, UnsupportedModelError, InvalidInputError } from "./errors.js";
+export { WgkvError, ModelLoadError, ModelTooLargeError, UnsupportedModelError, InvalidInputError } from "./errors.js";
 export { GateFormatError, GateShapeError, UnsafePickleError } from "./gate/errors.js";
 export { OutOfPagesError, InvalidCacheConfigError } from "./kvcache/errors.js";
 export type { ChatMessage } from "./tokenizer/tokenizer.js";

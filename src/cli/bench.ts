@@ -12,8 +12,9 @@ import { runBenches, type BenchCase, type BenchResult } from "../bench/bench.js"
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
 import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
+import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
-import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags, KvFlags {
   context: string;
@@ -36,13 +37,14 @@ export function benchCommand(): Command {
     .option("--concurrency <n[,n...]>", "sequences run at once (their steps are batched)", "1")
     .option("--decode <m>", "tokens to decode after the prompt", "64")
     .option("--repeat <r>", "measured runs per setting", "3")
-    .option("--text <file>", "take the prompts from this text file (.xz is decompressed); default: seeded random token ids")
+    .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
     .action(async (flags: BenchFlags) => {
       const contexts = parseList("--context", flags.context);
       const concurrencies = parseList("--concurrency", flags.concurrency);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
+      checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
       const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 1024 ? window : undefined });
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
@@ -83,7 +85,7 @@ function parseList(flag: string, text: string): number[] {
 
 async function promptFromText(model: Model, file: string, numTokens: number): Promise<number[]> {
   // NOTE: ~3 bytes per token is generous for byte-level BPE on English text and code.
-  const text = await readTextPrefix(file, numTokens * 8);
+  const text = await readTextPrefix(resolveTextFile(file), numTokens * 8);
   const ids = model.requireTokenizer().encode(text.replaceAll("\x1e", "\n\n"), { addSpecialTokens: true });
   if (ids.length < numTokens) throw new InvalidInputError(`--text ${file}: holds only ${ids.length} tokens, fewer than --context × --concurrency = ${numTokens}`);
   return ids;

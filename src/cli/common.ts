@@ -36,10 +36,14 @@ export function addModelOptions(cmd: Command): Command {
     .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
 }
 
+/**
+ * An integer flag >= `min`, written in plain decimal digits: Number() would
+ * also take "1e3", "0x10", "1.0", "+1" and " 1", which are refused here.
+ */
 export function parseIntFlag(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
-  const n = value.trim() === "" ? NaN : Number(value); // Number("") is 0
-  if (!Number.isInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
@@ -108,6 +112,23 @@ export function addKvOptions(cmd: Command): Command {
 export const KV_FLAG_NAMES: KvOptionNames = {
   window: "--window", admission: "--admission", selection: "--selection", eviction: "--eviction", gate: "--gate", tau: "--tau",
 };
+
+/**
+ * Checks the KV flags that need no model or file: --window and --tau are
+ * numbers, and --tau is given only where the write gate admits (a threshold
+ * nothing reads would silently do nothing).
+ */
+export function checkKvFlags(flags: KvFlags): void {
+  parseIntFlag("--window", flags.window);
+  parseFloatFlag("--tau", flags.tau);
+  const admission = flags.admission ?? (flags.gate !== undefined ? "gate" : "full");
+  if (flags.tau !== undefined && admission.trim() !== "gate") {
+    throw new InvalidInputError(
+      `--tau ${flags.tau}: only the write gate has a threshold, and ` +
+        (flags.gate === undefined ? "no --gate FILE is given" : `--admission is "${admission}"`),
+    );
+  }
+}
 
 /** KV options from the flags (the gate file not read yet). */
 export function kvOptionsFromFlags(flags: KvFlags): NodeKvOptions {

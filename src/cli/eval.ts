@@ -6,10 +6,9 @@
  * to --out, rewriting them after every cell so a long run can be watched.
  */
 import { Command } from "commander";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { InvalidInputError } from "../errors.js";
-import { DEFAULT_MODEL_DIR } from "../index.js";
 import { paretoSvg } from "../eval/paretoSvg.js";
 import { parsePolicyList } from "../eval/policySpec.js";
 import { markdownReport, type CellResult } from "../eval/report.js";
@@ -17,12 +16,12 @@ import { GREEDY_MODES, type GreedyMode } from "../eval/runner.js";
 import { createTaskContext, runSweep } from "../eval/sweep.js";
 import { parseTaskList } from "../eval/tasks.js";
 import { withLoadedGate } from "../platform/node/gateFiles.js";
+import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
+import { checkOutFolder, makeOutFolder } from "./outFolder.js";
 
-/** The shared corpus, next to the project folder. */
-const DEFAULT_CORPUS = resolve(DEFAULT_MODEL_DIR, "../../../shared/data/corpus.txt.xz");
-/** Haystack windows are drawn from this much of the (decompressed) corpus. */
+/** Haystack windows are drawn from this much of the (decompressed) corpus: all of the shipped haystack. */
 const CORPUS_BYTES = 8 * 2 ** 20;
 
 interface EvalFlags extends ModelFlags {
@@ -49,7 +48,7 @@ export function evalCommand(): Command {
     .option("--window <w>", "local window in tokens, a multiple of 16", "256")
     .option("--tau <t>", "gate threshold (default: the gate file's, else 0.1)")
     .option("--seed <s>", "seed of the generated cases", "0")
-    .option("--corpus <file>", "haystack text (.xz is decompressed; documents separated by \\x1e)", DEFAULT_CORPUS)
+    .option("--corpus <file>", `haystack text (.br, .gz, .xz are decompressed; documents separated by \\x1e); "${HAYSTACK_NAME}": the one shipped with wgkv`, HAYSTACK_NAME)
     .option("--greedy <mode>", "greedy decoding: all, misses (skip where teacher forcing matched and the policy only admits) or off", "misses")
     .action(async (flags: EvalFlags) => {
       // Flags are checked before the model loads, so a typo fails fast.
@@ -61,14 +60,18 @@ export function evalCommand(): Command {
       const tau = parseFloatFlag("--tau", flags.tau);
       const seed = parseIntFlag("--seed", flags.seed, 0)!;
       if (!(GREEDY_MODES as readonly string[]).includes(flags.greedy)) throw new InvalidInputError(`--greedy must be one of ${GREEDY_MODES.join(", ")}, got "${flags.greedy}"`);
+      if (tau !== undefined && !policies.some((p) => p.options.gate !== undefined)) {
+        throw new InvalidInputError(`--tau ${flags.tau}: only the write gate has a threshold, and --policies "${flags.policies}" has no gate:FILE`);
+      }
+      await checkOutFolder("--out", flags.out);
       const model = await loadModelFromFlags(flags);
       try {
         const tooLong = lengths.find((n) => n > model.config.maxPositions);
         if (tooLong) throw new InvalidInputError(`--lengths ${tooLong} exceeds the model's max_position_embeddings ${model.config.maxPositions}`);
         const needsCorpus = tasks.some((t) => t.haystack === "corpus");
-        const corpusText = needsCorpus ? await readTextPrefix(flags.corpus, CORPUS_BYTES) : null;
+        const corpusText = needsCorpus ? await readTextPrefix(resolveTextFile(flags.corpus), CORPUS_BYTES) : null;
         const context = createTaskContext(model.requireTokenizer(), corpusText);
-        await mkdir(flags.out, { recursive: true });
+        await makeOutFolder("--out", flags.out);
         const command = ["wgkv", ...process.argv.slice(2)].map(quoteArg).join(" ");
         const header = { model: model.name, command, window, seed };
         const write = async (cells: readonly CellResult[]) => {

@@ -12,7 +12,7 @@ import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
 import type { KvPolicy } from "../kvcache/kvPolicy.js";
 import { argmax } from "../util/argmax.js";
-import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 interface ForwardFlags extends ModelFlags, KvFlags {
   ids: string;
@@ -30,6 +30,7 @@ export function forwardCommand(): Command {
     .option("--json", "print JSON (the only output format)")
     .action(async (flags: ForwardFlags) => {
       const ids = parseIds(flags.ids);
+      checkKvFlags(flags);
       const numGenerate = parseIntFlag("--generate", flags.generate);
       const numPrefill = parseIntFlag("--prefill", flags.prefill);
       if (numPrefill !== undefined && numPrefill > ids.length) throw new InvalidInputError(`--prefill ${numPrefill} exceeds the ${ids.length} ids given`);
@@ -73,12 +74,15 @@ async function runForward(model: Model, ids: number[], numPrefill: number, polic
   };
 }
 
+/** Comma-separated plain decimal ids: "1,2,3"; no spaces, signs, exponents, hex or empty items. */
 function parseIds(text: string): number[] {
-  const parts = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  if (parts.length === 0) throw new InvalidInputError("--ids is empty; give comma-separated token ids, e.g. --ids 1,2,3");
-  return parts.map((p) => {
+  const parts = text.split(",");
+  if (parts.every((p) => p.trim() === "")) throw new InvalidInputError("--ids is empty; give comma-separated token ids, e.g. --ids 1,2,3");
+  return parts.map((p, i) => {
     const n = Number(p);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidInputError(`--ids: "${p}" is not a non-negative integer token id`);
+    if (!/^\d+$/.test(p) || !Number.isSafeInteger(n)) {
+      throw new InvalidInputError(`--ids: item ${i + 1} "${p}" is not a non-negative integer token id in plain decimal digits (e.g. --ids 1,2,3)`);
+    }
     return n;
   });
 }

@@ -9,7 +9,7 @@ import { InvalidInputError } from "../errors.js";
 import { promptToIds, type Prompt } from "../index.js";
 import type { KvReport } from "../engine/engine.js";
 import { startGeneration } from "../engine/generation.js";
-import { addKvOptions, addModelOptions, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 interface GenerateFlags extends ModelFlags, KvFlags {
   chat?: boolean;
@@ -45,6 +45,7 @@ export function generateCommand(): Command {
         seed: parseIntFlag("--seed", flags.seed, 0),
         stop: flags.stop,
       };
+      checkKvFlags(flags);
       const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
       if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
       const window = parseIntFlag("--window", flags.window);

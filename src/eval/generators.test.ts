@@ -4,15 +4,15 @@
  */
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { chatFrame, frameAnswer, framePrompt } from "./chatFrame.js";
 import { spliceInserts } from "./haystack.js";
 import { needleSentence, niahTask } from "./niah.js";
 import { parseTask } from "./tasks.js";
 import type { TaskContext } from "./task.js";
 import { createFolderSource } from "../platform/node/fileSource.js";
-import { DEFAULT_MODEL_DIR, SHARED } from "../testing/fixtures.js";
+import { DEFAULT_MODEL_DIR, GOLDEN_FILE } from "../testing/fixtures.js";
+import { HAYSTACK_FILE } from "../platform/node/haystack.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenizer/tokenizer.js";
 import { createTaskContext, generateCase } from "./sweep.js";
 
@@ -89,10 +89,8 @@ test("spliceInserts keeps haystack order and reports where inserts start", () =>
   assert.deepEqual(starts, [7, 1, 3]);
 });
 
-test("the golden NIAH prompt is rebuilt token for token from its haystack and needles", async (t) => {
-  const file = join(SHARED, "fixtures/golden-tiny-chat.json");
-  if (!existsSync(file)) return t.skip("fixtures/golden-tiny-chat.json is absent");
-  const golden = JSON.parse(readFileSync(file, "utf8"));
+test("the golden NIAH prompt is rebuilt token for token from its haystack and needles", () => {
+  const golden = JSON.parse(readFileSync(GOLDEN_FILE, "utf8"));
   const frame = chatFrame(tokenizer);
   const ids: number[] = golden.niah1500_full.prompt_ids;
   const needles = [["quiet-apple-45", "1499914"], ["eager-harbor-27", "2571945"], ["quiet-piano-21", "4668136"], ["zany-forest-14", "4903402"]];
@@ -117,11 +115,9 @@ test("the golden NIAH prompt is rebuilt token for token from its haystack and ne
   assert.deepEqual(frameAnswer(frame, tokenizer, needleSentence("quiet-apple-45", "1499914", "numbers")), golden.niah1500_answer_ids);
 });
 
-test("smoke: a corpus haystack from the start of corpus.txt.xz", async (t) => {
-  const file = join(SHARED, "data/corpus.txt.xz");
-  if (!existsSync(file)) return t.skip("data/corpus.txt.xz is absent");
+test("smoke: a corpus haystack from the start of the shipped haystack text", async () => {
   const { readTextPrefix } = await import("../platform/node/textFile.js");
-  const corpus = await readTextPrefix(file, 200_000);
+  const corpus = await readTextPrefix(HAYSTACK_FILE, 200_000);
   const ctx = createTaskContext(tokenizer, corpus);
   const c = generateCase(ctx, parseTask("niah"), 2048, 0, 0);
   assert.ok(c.promptIds.length + c.answerIds.length <= 2048 && c.promptIds.length >= 0.9 * 2048);

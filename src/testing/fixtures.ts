@@ -1,16 +1,23 @@
 /**
  * @module testing/fixtures
  *
- * Test helpers: where the shared fixtures live and how to compare logits.
+ * Test helpers: where the reference fixtures live and how to compare logits.
+ *
+ * The fixtures are vendored in test-fixtures/ (copied from the shared folder
+ * by scripts/refresh-fixtures.mjs), so a clone tests on its own.
  */
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The project root (dist/testing/.. /..). */
+/** The project root (build/testing/../..). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const SHARED = resolve(PROJECT_ROOT, "../shared");
+/** The vendored reference fixtures. */
+export const FIXTURES_DIR = join(PROJECT_ROOT, "test-fixtures");
+/** The default model's references: full attention and WG-KV, short chat and NIAH prompts. */
+export const GOLDEN_FILE = join(FIXTURES_DIR, "golden-tiny-chat.json");
 export const DEFAULT_MODEL_DIR = join(PROJECT_ROOT, "models/wgkv-tiny-chat");
+// NOTE: scripts/refresh-fixtures.mjs copies the same list.
 export const ARCH_FIXTURES = ["llama3-scaled", "qwen2", "qwen3", "mistral"] as const;
 
 export interface ArchReference {
@@ -38,11 +45,11 @@ export function readJson<T>(path: string): T {
 }
 
 export function archDir(name: string): string {
-  return join(SHARED, "fixtures/archs", name);
+  return join(FIXTURES_DIR, "archs", name);
 }
 
 export function readGolden(): Record<string, GoldenEntry> {
-  return readJson(join(SHARED, "fixtures/golden-tiny-chat.json"));
+  return readJson(GOLDEN_FILE);
 }
 
 /** ||a - b|| / ||b|| */
