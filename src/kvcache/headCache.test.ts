@@ -1,18 +1,32 @@
+/**
+ * @module kvcache/headCache.test
+ *
+ * One (layer, KV head) cache through the two-phase step API, with exact page
+ * ids: `append(numNew)` plans a step (slot mapping, promotions of admitted
+ * tokens leaving the window, table updates for every page it allocated) and
+ * `commitFlags` records the new tokens' flags, which the next append needs.
+ * Also eviction's compaction, release, peak and the exactness of
+ * numPagesNeeded. The visibility rule itself is checked in
+ * headCacheVisibility.test.ts.
+ */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createRandom } from "../util/random.js";
 import { BlockPool } from "./blockPool.js";
-import { InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
+import { CacheInvariantError, InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
 import { HeadCache } from "./headCache.js";
-import { bruteForceVisible, createRng, SimulatedKvStore } from "./testing.js";
+import { bruteForceVisible, randomFlags, randomInt, SimulatedKvStore } from "./testing.js";
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-const flags = (n: number, admittedPositions: number[]) => {
+/** [n] flags with 1 at the given indices. */
+const flagsAt = (n: number, ones: readonly number[]) => {
   const out = new Uint8Array(n);
-  for (const p of admittedPositions) out[p] = 1;
+  for (const i of ones) out[i] = 1;
   return out;
 };
+const ones = (n: number) => new Uint8Array(n).fill(1);
 
-test("a window that is not a positive multiple of 16 is rejected", () => {
+test("a window that is not a positive multiple of 16 is refused", () => {
   const pool = new BlockPool(8);
   assert.throws(() => new HeadCache(pool, 100), (err: unknown) => {
     assert.ok(err instanceof InvalidCacheConfigError);
@@ -20,195 +34,262 @@ test("a window that is not a positive multiple of 16 is rejected", () => {
     assert.equal(err.message, "local window W must be a positive multiple of the page size 16, got 100 (try 96 or 112)");
     return true;
   });
-  for (const bad of [0, -16, 16.5, NaN]) assert.throws(() => new HeadCache(pool, bad), InvalidCacheConfigError);
+  for (const bad of [0, -16, 8, 16.5, NaN]) assert.throws(() => new HeadCache(pool, bad), InvalidCacheConfigError);
   assert.equal(new HeadCache(pool, 16).window, 16);
 });
 
-test("prefill: last W tokens to the ring, earlier admitted ones packed into global pages", () => {
+test("steps within the window: ring pages allocated lazily at entries 0, 1; exact slots; no promotions", () => {
   const pool = new BlockPool(16);
   const head = new HeadCache(pool, 32);
-  const { slotMapping, promotions } = head.planPrefill(40, flags(40, [0, 3, 20]));
-  assert.deepEqual(head.ringPageIds, [1, 2]);
+  assert.deepEqual([5, 16, 17, 32].map((n) => head.numPagesNeeded(n)), [1, 1, 2, 2]);
+
+  const first = head.append(5);
+  assert.deepEqual(Array.from(first.slotMapping), range(16, 21)); // page 1, offsets 0..4
+  assert.equal(first.promotions.numCopies, 0);
+  assert.deepEqual(first.tableUpdates, [{ index: 0, page: 1 }]);
+  assert.deepEqual(head.ringPageIds, [1]);
+  assert.equal(head.numTokens, 5);
+  assert.equal(head.numRingTokens, 5);
+  assert.equal(head.hasPendingFlags, true);
+  assert.deepEqual(Array.from(head.ringPositions), [...range(0, 5), ...new Array(27).fill(-1)]);
+  head.commitFlags([1, 0, 0, 1, 0]);
+  assert.equal(head.hasPendingFlags, false);
+  assert.equal(head.numAdmittedTotal, 2);
+  assert.equal(head.numGlobalTokens, 0);
+
+  assert.equal(head.numPagesNeeded(20), 1);
+  const second = head.append(20); // positions 5..24
+  assert.deepEqual(Array.from(second.slotMapping), [...range(21, 32), ...range(32, 41)]); // page 1 offsets 5..15, page 2 offsets 0..8
+  assert.equal(second.promotions.numCopies, 0);
+  assert.deepEqual(second.tableUpdates, [{ index: 1, page: 2 }]);
+  head.commitFlags(flagsAt(20, [7 - 5, 20 - 5])); // positions 7 and 20 admitted
+  assert.equal(head.numAdmittedTotal, 4);
+  assert.equal(head.numPagesHeld, 2);
+  head.checkInvariants();
+});
+
+test("tokens leaving the window are promoted exactly when admitted, before their ring slots are reused", () => {
+  const pool = new BlockPool(16);
+  const head = new HeadCache(pool, 32);
+  head.append(5);
+  head.commitFlags([1, 0, 0, 1, 0]); // 0 and 3 admitted
+  head.append(20);
+  head.commitFlags(flagsAt(20, [2, 15])); // 7 and 20 admitted
+  // positions 25..40: 0..8 leave the window; of those 0, 3, 7 were admitted
+  assert.equal(head.numPagesNeeded(16), 1);
+  assert.equal(head.numPagesNeeded(7), 0); // ends at 32: nothing leaves
+  const step = head.append(16);
+  assert.deepEqual(Array.from(step.slotMapping), [...range(41, 48), ...range(16, 25)]); // 25..31 on page 2, 32..40 wrap to page 1
+  assert.deepEqual(Array.from(step.promotions.fromSlots), [16, 19, 23]); // ring offsets 0, 3, 7 on page 1
+  assert.deepEqual(Array.from(step.promotions.toSlots), [48, 49, 50]); // global page 3, offsets 0..2
+  assert.deepEqual(step.tableUpdates, [{ index: 2, page: 3 }]); // global index 0 sits at W/16 + 0
   assert.deepEqual(head.globalPageIds, [3]);
-  assert.deepEqual(Array.from(slotMapping), [
-    48, -1, -1, 49, -1, -1, -1, -1, // positions 0..7: left the window, 0 and 3 admitted
-    ...range(24, 32), // 8..15 -> ring offsets 8..15 (page 1)
-    ...range(32, 48), // 16..31 -> ring offsets 16..31 (page 2)
-    ...range(16, 24), // 32..39 -> ring offsets 0..7 (page 1)
-  ]);
-  assert.equal(promotions.numCopies, 0);
-  assert.deepEqual(Array.from(head.globalPositions), [0, 3]);
-  assert.equal(head.ringPositions[0], 32);
-  assert.equal(head.ringAdmitted[20], 1);
-  assert.equal(head.numRingTokens, 32);
-  assert.equal(head.numGlobalTokens, 2);
-  assert.equal(head.numAdmittedTotal, 3);
+  assert.deepEqual(Array.from(head.globalPositions), [0, 3, 7]);
+  assert.deepEqual(Array.from(head.ringPositions), [...range(32, 41), ...range(9, 32)]);
+  // offset 20 still holds admitted position 20; offsets 0..8 hold new, unflagged tokens
+  assert.deepEqual(range(0, 32).filter((r) => head.ringAdmitted[r]), [20]);
   assert.equal(head.numPagesHeld, 3);
+  assert.equal(head.numPeakPages, 3);
   assert.equal(head.residentBytes(64), 3 * 16 * 64);
-  head.checkInvariants();
-});
-
-test("ring pages are allocated lazily as the ring fills", () => {
-  const pool = new BlockPool(16);
-  const head = new HeadCache(pool, 64);
-  assert.deepEqual(Array.from(head.planPrefill(5, new Uint8Array(5)).slotMapping), [16, 17, 18, 19, 20]);
-  assert.deepEqual(head.ringPageIds, [1]);
-  assert.equal(head.numPagesNeeded(12, null), 1); // positions 5..16 reach ring page 2
-  head.append(new Uint8Array(11));
-  assert.deepEqual(head.ringPageIds, [1]);
-  assert.equal(head.appendDecode(16, false).slot, 2 * 16);
-  assert.deepEqual(head.ringPageIds, [1, 2]);
-  head.checkInvariants();
-});
-
-test("decode with W=32: an admitted leaving token is promoted first, unadmitted ones are dropped", () => {
-  const pool = new BlockPool(8);
-  const head = new HeadCache(pool, 32);
-  assert.deepEqual(Array.from(head.planPrefill(32, flags(32, [0, 5])).slotMapping), range(16, 48));
-  assert.equal(head.numPagesNeeded(1, null), 1);
-  // token 0 (admitted) leaves: copied from ring slot 16 to a fresh global page 3, offset 0
-  assert.deepEqual(head.appendDecode(32, false), { slot: 16, promoteFrom: 16, promoteTo: 48 });
-  assert.deepEqual(head.globalPageIds, [3]);
-  // tokens 1..4 were not admitted: overwritten, no copy, no page
-  assert.deepEqual(head.appendDecode(33, true), { slot: 17, promoteFrom: -1, promoteTo: -1 });
-  for (const p of [34, 35, 36]) assert.equal(head.appendDecode(p, false).promoteFrom, -1);
-  // token 5 leaves: same global page, next offset
-  assert.deepEqual(head.appendDecode(37, false), { slot: 21, promoteFrom: 21, promoteTo: 49 });
-  assert.equal(head.numPagesHeld, 3);
-  assert.deepEqual(pool.freeQueue(), [4, 5, 6, 7]);
-  for (let p = 38; p < 65; p++) head.appendDecode(p, false);
-  // token 33 (admitted at decode time) leaves
-  assert.deepEqual(head.appendDecode(65, false), { slot: 17, promoteFrom: 17, promoteTo: 50 });
-  assert.deepEqual(Array.from(head.globalPositions), [0, 5, 33]);
-  assert.equal(head.numAdmittedTotal, 3);
-  head.checkInvariants();
-});
-
-/** Feeds `admitted` in chunks of the given sizes, checking every query against the rule. */
-function runSchedule(admitted: Uint8Array, window: number, chunks: number[]) {
-  const pool = new BlockPool(64);
-  const store = new SimulatedKvStore(pool.numPages);
-  const head = new HeadCache(pool, window);
-  let start = 0;
-  for (const size of chunks) {
-    const chunk = admitted.subarray(start, start + size);
-    for (let i = start; i < start + size; i++) {
-      const seen = store.readVisibleInChunk(head, i, start, chunk);
-      assert.deepEqual(seen, bruteForceVisible(i, admitted, window), `query ${i} inside chunk at ${start}`);
-    }
-    const { slotMapping, promotions } = head.append(chunk);
-    store.copy(promotions);
-    store.write(slotMapping, start);
-    start += size;
-    head.checkInvariants();
-    pool.checkInvariants();
-    assert.deepEqual(store.readVisible(head), bruteForceVisible(start - 1, admitted, window), `decode query ${start - 1}`);
-  }
-  return { ring: Array.from(head.ringPositions), global: Array.from(head.globalPositions).sort((a, b) => a - b) };
-}
-
-test("whole, split and chunked prefill give the rule's visible set for every query", () => {
-  const rng = createRng(7);
-  for (let trial = 0; trial < 24; trial++) {
-    const window = 16 * (1 + Math.floor(rng() * 3));
-    const numTokens = 40 + Math.floor(rng() * 120);
-    const rate = rng();
-    const admitted = Uint8Array.from({ length: numTokens }, () => (rng() < rate ? 1 : 0));
-    const prefix = 1 + Math.floor(rng() * numTokens);
-    const whole = runSchedule(admitted, window, [numTokens]);
-    const split = runSchedule(admitted, window, [prefix, ...Array<number>(numTokens - prefix).fill(1)]);
-    const chunks: number[] = [];
-    for (let left = numTokens; left > 0; left -= chunks[chunks.length - 1]!) chunks.push(Math.min(left, 1 + Math.floor(rng() * 2 * window)));
-    const chunked = runSchedule(admitted, window, chunks);
-    assert.deepEqual(split, whole);
-    assert.deepEqual(chunked, whole);
-  }
-});
-
-test("dropGlobal fills holes from the tail and frees emptied pages", () => {
-  const pool = new BlockPool(16);
-  const store = new SimulatedKvStore(pool.numPages);
-  const head = new HeadCache(pool, 16);
-  store.write(head.planPrefill(56, flags(56, range(0, 40))).slotMapping, 0);
-  assert.deepEqual(head.ringPageIds, [1]);
-  assert.deepEqual(head.globalPageIds, [2, 3, 4]);
-  const moves = head.dropGlobal([1, 2, 38]);
-  // kept tokens 37 and 39 (page 4, offsets 5 and 7) fill holes 1 and 2 (page 2)
-  assert.deepEqual(Array.from(moves.fromSlots), [69, 71]);
-  assert.deepEqual(Array.from(moves.toSlots), [33, 34]);
-  store.copy(moves);
-  assert.deepEqual(Array.from(head.globalPositions), [0, 37, 39, ...range(3, 37)]);
-  assert.deepEqual(store.readVisible(head), [0, ...range(3, 38), 39, ...range(40, 56)]);
-  assert.equal(head.dropGlobal(range(16, 37)).numCopies, 0);
-  assert.deepEqual(head.globalPageIds, [2]);
-  assert.deepEqual(pool.freeQueue().slice(0, 2), [3, 4]); // freed pages are reused first
-  assert.equal(head.numAdmittedTotal, 40);
+  head.commitFlags(new Uint8Array(16));
   head.checkInvariants();
   pool.checkInvariants();
-  assert.throws(() => head.dropGlobal([16]), /bad or repeated index 16/);
+});
+
+test("a global page holds 16 tokens; the 17th promotion opens the next page at entry W/16 + 1", () => {
+  const pool = new BlockPool(8);
+  const head = new HeadCache(pool, 16);
+  head.append(16);
+  head.commitFlags(ones(16));
+  for (let k = 0; k < 16; k++) {
+    assert.equal(head.numPagesNeeded(1), k === 0 ? 1 : 0);
+    const step = head.append(1); // position 16 + k promotes position k
+    assert.deepEqual(Array.from(step.slotMapping), [16 + k]);
+    assert.deepEqual([...step.promotions.fromSlots, ...step.promotions.toSlots], [16 + k, 32 + k]);
+    assert.deepEqual(step.tableUpdates, k === 0 ? [{ index: 1, page: 2 }] : []);
+    head.commitFlags([1]);
+  }
+  assert.equal(head.numPagesNeeded(1), 1);
+  const step = head.append(1); // position 32 promotes position 16 from ring offset 0
+  assert.deepEqual([...step.promotions.fromSlots, ...step.promotions.toSlots], [16, 48]);
+  assert.deepEqual(step.tableUpdates, [{ index: 2, page: 3 }]);
+  assert.deepEqual(head.globalPageIds, [2, 3]);
+  assert.deepEqual(Array.from(head.globalPositions), range(0, 17));
+  head.commitFlags([0]);
+  head.checkInvariants();
+});
+
+test("unadmitted tokens leaving the window are dropped: local-only holds one ring and never promotes", () => {
+  const pool = new BlockPool(4);
+  const head = new HeadCache(pool, 16);
+  for (let i = 0; i < 10; i++) {
+    const step = head.append(i === 0 ? 16 : 9);
+    assert.equal(step.promotions.numCopies, 0);
+    assert.equal(step.tableUpdates.length, i === 0 ? 1 : 0);
+    head.commitFlags(new Uint8Array(step.slotMapping.length));
+  }
+  assert.equal(head.numTokens, 97);
+  assert.equal(head.numPagesHeld, 1);
+  assert.equal(head.numGlobalTokens, 0);
+  assert.equal(head.numAdmittedTotal, 0);
+  head.checkInvariants();
+});
+
+test("the next append needs the last step's flags; commitFlags takes exactly the pending count", () => {
+  const pool = new BlockPool(8);
+  const head = new HeadCache(pool, 16);
+  head.append(5);
+  assert.throws(() => head.append(1), /the last step's admit flags were never committed/);
+  assert.throws(() => head.numPagesNeeded(1), CacheInvariantError);
+  assert.throws(() => head.commitFlags([1, 0, 0]), /^CacheInvariantError: commitFlags: 3 flags for 5 pending tokens$/);
+  assert.equal(head.numTokens, 5, "a refused append changes nothing");
+  head.commitFlags([0, 0, 1, 0, 0]);
+  assert.throws(() => head.commitFlags([1]), /commitFlags: 1 flags for 0 pending tokens/);
+  assert.equal(head.numAdmittedTotal, 1);
+  head.append(2);
+  head.commitFlags([1, 1]);
+  assert.equal(head.numAdmittedTotal, 3);
+});
+
+test("a step appends at most W tokens", () => {
+  const head = new HeadCache(new BlockPool(8), 16);
+  assert.throws(() => head.append(17), /^CacheInvariantError: a step appends at most W = 16 tokens, got 17$/);
+  assert.throws(() => head.numPagesNeeded(17), CacheInvariantError);
+  assert.equal(head.numTokens, 0);
+  assert.equal(head.append(16).slotMapping.length, 16);
 });
 
 test("an append the pool cannot hold throws OutOfPagesError and changes nothing", () => {
-  const pool = new BlockPool(3);
+  const pool = new BlockPool(2); // one usable page
   const a = new HeadCache(pool, 16);
   const b = new HeadCache(pool, 16);
-  a.planPrefill(20, flags(20, [0, 1, 2, 3]));
-  assert.equal(a.numPagesHeld, 2);
-  assert.equal(b.canAppend([1]), false);
-  assert.throws(() => b.planPrefill(1, [1]), OutOfPagesError);
-  assert.equal(b.numTokens, 0);
-  assert.equal(b.numPagesHeld, 0);
-  assert.equal(a.appendDecode(20, false).promoteFrom, -1); // leaving token 4 was not admitted: no page
+  a.append(16);
+  a.commitFlags(flagsAt(16, [0]));
+  assert.throws(() => b.append(1), (err: unknown) => err instanceof OutOfPagesError && err.numRequested === 1 && err.numFree === 0);
+  assert.deepEqual([b.numTokens, b.numPagesHeld, b.hasPendingFlags], [0, 0, false]);
+  const ring = Array.from(a.ringPositions);
+  assert.throws(() => a.append(1), OutOfPagesError); // position 16 would promote admitted position 0
+  assert.deepEqual([a.numTokens, a.numPagesHeld, a.hasPendingFlags, a.numGlobalTokens], [16, 1, false, 0]);
+  assert.deepEqual(Array.from(a.ringPositions), ring);
+  assert.equal(a.ringAdmitted[0], 1);
   a.release();
-  assert.equal(pool.numFreePages, 2);
-  assert.equal(a.numPeakPages, 2);
-  b.planPrefill(1, [1]);
+  assert.deepEqual(b.append(1).tableUpdates, [{ index: 0, page: 1 }]);
   pool.checkInvariants();
 });
 
-test("randomized appends, evictions and releases keep every invariant (seeded)", () => {
-  const rng = createRng(20251217);
-  const pool = new BlockPool(24);
-  const store = new SimulatedKvStore(pool.numPages);
-  let numOutOfPages = 0;
-  let numEvictionCopies = 0;
-  const heads = [16, 16, 32, 48].map((w) => ({ cache: new HeadCache(pool, w), admitted: [] as number[], dropped: new Set<number>() }));
-  for (let step = 0; step < 400; step++) {
-    const h = heads[Math.floor(rng() * heads.length)]!;
-    const op = rng();
-    if (op < 0.8) {
-      const rate = rng();
-      const chunk = Uint8Array.from({ length: 1 + Math.floor(rng() * (rng() < 0.5 ? 4 : 60)) }, () => (rng() < rate ? 1 : 0));
-      const before = { n: h.cache.numTokens, pages: h.cache.numPagesHeld, free: pool.numFreePages };
-      try {
-        const { slotMapping, promotions } = h.cache.append(chunk);
-        store.copy(promotions);
-        store.write(slotMapping, before.n);
-        h.admitted.push(...chunk);
-      } catch (err) {
-        assert.ok(err instanceof OutOfPagesError);
-        numOutOfPages++;
-        assert.deepEqual({ n: h.cache.numTokens, pages: h.cache.numPagesHeld, free: pool.numFreePages }, before);
-      }
-    } else if (op < 0.95) {
-      const drop = range(0, h.cache.numGlobalTokens).filter(() => rng() < 0.3);
-      for (const g of drop) h.dropped.add(h.cache.globalPositions[g]!);
-      const moves = h.cache.dropGlobal(drop);
-      numEvictionCopies += moves.numCopies;
-      store.copy(moves);
-    } else {
-      h.cache.release();
-      h.admitted = [];
-      h.dropped.clear();
-    }
-    pool.checkInvariants();
-    assert.equal(heads.reduce((sum, x) => sum + x.cache.numPagesHeld, 0), pool.numOwnedPages);
-    for (const x of heads) {
-      x.cache.checkInvariants();
-      const expected = x.admitted.length === 0 ? []
-        : bruteForceVisible(x.admitted.length - 1, x.admitted, x.cache.window).filter((p) => !x.dropped.has(p));
-      assert.deepEqual(store.readVisible(x.cache), expected, `step ${step}`);
-    }
+/** W = 16 head holding 56 tokens, global positions 0..39 on pages [2, 3, 4]; flags of 48..55 committed as 0. */
+function headWithFortyGlobal(pool: BlockPool, store: SimulatedKvStore): HeadCache {
+  const head = new HeadCache(pool, 16);
+  for (const [numNew, flags] of [[16, ones(16)], [16, ones(16)], [16, ones(16)], [8, new Uint8Array(8)]] as const) {
+    const start = head.numTokens;
+    const step = head.append(numNew);
+    store.copy(step.promotions);
+    store.write(step.slotMapping, start);
+    head.commitFlags(flags);
   }
-  assert.ok(numOutOfPages > 0 && numEvictionCopies > 0, "the run should hit a full pool and move evicted tokens");
+  return head;
+}
+
+test("dropGlobal fills holes below the kept count from kept tokens above it and frees emptied trailing pages", () => {
+  const pool = new BlockPool(16);
+  const store = new SimulatedKvStore(pool.numPages);
+  const head = headWithFortyGlobal(pool, store);
+  assert.deepEqual(head.ringPageIds, [1]);
+  assert.deepEqual(head.globalPageIds, [2, 3, 4]);
+  assert.deepEqual(Array.from(head.globalPositions), range(0, 40));
+
+  const moves = head.dropGlobal([39, 1, 2, 20, 33, 35, 36, 38]);
+  // 32 kept: holes 1, 2, 20 take kept tokens 32, 34, 37 (page 4 offsets 0, 2, 5)
+  assert.deepEqual(Array.from(moves.fromSlots), [64, 66, 69]);
+  assert.deepEqual(Array.from(moves.toSlots), [33, 34, 52]);
+  store.copy(moves);
+  assert.deepEqual(head.globalPageIds, [2, 3]);
+  assert.deepEqual(pool.freeQueue(), range(4, 16)); // the emptied page is reused first
+  assert.deepEqual(Array.from(head.globalPositions), [0, 32, 34, ...range(3, 20), 37, ...range(21, 32)]);
+  const dropped = [1, 2, 20, 33, 35, 36, 38, 39];
+  assert.deepEqual(store.readVisible(head), range(0, 56).filter((p) => !dropped.includes(p)));
+  assert.equal(head.numAdmittedTotal, 48, "evicted tokens still count as admitted");
+  head.checkInvariants();
+
+  // the next promotion (position 40, admitted) lands at global index 32: a new page, the one just freed
+  const step = head.append(1);
+  assert.deepEqual(step.tableUpdates, [{ index: 1 + 2, page: 4 }]);
+  assert.deepEqual([...step.promotions.fromSlots, ...step.promotions.toSlots], [16 + 8, 64]);
+  head.commitFlags([0]);
+
+  assert.equal(head.dropGlobal([]).numCopies, 0);
+  assert.equal(head.dropGlobal([32]).numCopies, 0, "dropping the last token moves nothing");
+  assert.deepEqual(head.globalPageIds, [2, 3]);
+  assert.deepEqual(pool.freeQueue().slice(0, 2), [4, 5]);
+  for (const bad of [[32], [-1], [1.5], [0, 0]]) assert.throws(() => head.dropGlobal(bad), /dropGlobal: bad or repeated index/);
+  assert.equal(head.numGlobalTokens, 32);
+  assert.equal(head.dropGlobal(range(0, 32)).numCopies, 0);
+  assert.deepEqual(head.globalPageIds, []);
+  assert.deepEqual(pool.freeQueue().slice(0, 4), [2, 3, 4, 5]);
+  head.checkInvariants();
+  pool.checkInvariants();
+});
+
+test("release returns every page (global then ring pages at the head of the free list); the peak stays", () => {
+  const pool = new BlockPool(16);
+  const head = headWithFortyGlobal(pool, new SimulatedKvStore(16));
+  assert.equal(head.numPeakPages, 4);
+  head.release();
+  assert.deepEqual(pool.freeQueue(), [2, 3, 4, 1, ...range(5, 16)]);
+  assert.deepEqual([head.numTokens, head.numGlobalTokens, head.numPagesHeld, head.numAdmittedTotal, head.numPeakPages], [0, 0, 0, 0, 4]);
+  assert.ok(head.ringPositions.every((p) => p === -1));
+  assert.ok(head.ringAdmitted.every((f) => f === 0));
+  head.checkInvariants();
+  // usable again from position 0, on the page freed last but first in the queue
+  assert.deepEqual(head.append(3).tableUpdates, [{ index: 0, page: 2 }]);
+  head.commitFlags([1, 1, 1]);
+  assert.equal(head.numAdmittedTotal, 3);
+  pool.checkInvariants();
+});
+
+test("numPagesNeeded is exactly what append takes, and table updates name every page at its entry (random flags and chunks)", () => {
+  for (const seed of [11, 12, 13, 14]) {
+    const random = createRandom(seed);
+    const window = 16 * randomInt(random, 1, 4);
+    const pool = new BlockPool(400);
+    const head = new HeadCache(pool, window);
+    const table = new Map<number, number>(); // entry -> page
+    for (let step = 0; step < 60; step++) {
+      const numNew = random() < 0.4 ? 1 : randomInt(random, 1, window);
+      const needed = head.numPagesNeeded(numNew);
+      const free = pool.numFreePages;
+      const numGlobalBefore = head.numGlobalTokens;
+      const plan = head.append(numNew);
+      assert.equal(free - pool.numFreePages, needed, `seed ${seed} step ${step}`);
+      assert.equal(plan.tableUpdates.length, needed);
+      assert.equal(plan.promotions.numCopies, head.numGlobalTokens - numGlobalBefore);
+      for (const { index, page } of plan.tableUpdates) {
+        assert.ok(!table.has(index), "an entry is reported once");
+        table.set(index, page);
+      }
+      assert.deepEqual(range(0, head.ringPageIds.length).map((i) => table.get(i)), head.ringPageIds);
+      assert.deepEqual(range(0, head.globalPageIds.length).map((j) => table.get(window / 16 + j)), head.globalPageIds);
+      head.commitFlags(randomFlags(random, numNew, seed % 2 === 0 ? 0.3 : 0.8));
+      head.checkInvariants();
+    }
+    assert.ok(head.numGlobalTokens > 16, "the run should fill global pages");
+    pool.checkInvariants();
+  }
+});
+
+test("the decode view after each step is the rule's visible set (prefill then decode, exact)", () => {
+  const pool = new BlockPool(16);
+  const store = new SimulatedKvStore(16);
+  const head = new HeadCache(pool, 16);
+  const admitted = flagsAt(40, [0, 5, 17, 30, 31]);
+  let start = 0;
+  for (const numNew of [16, 1, 7, 16]) {
+    const plan = head.append(numNew);
+    store.copy(plan.promotions);
+    store.write(plan.slotMapping, start);
+    head.commitFlags(admitted.subarray(start, start + numNew));
+    start += numNew;
+    assert.deepEqual(store.readVisible(head), bruteForceVisible(start - 1, admitted, 16));
+  }
+  assert.deepEqual(store.readVisible(head), [0, 5, 17, ...range(24, 40)]);
 });

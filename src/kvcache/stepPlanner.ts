@@ -258,7 +258,9 @@ export function planStep(entries: readonly StepEntry[], dims: PlannerDims): Step
         }
       }
     }
-    outputs.push({ rowStart: row, numRows: numNew, startPos, sampleIndex, logitsRow0, numLogitsRows: logitRows.length - logitsRow0, logitsPos0: startPos + firstLogits, snapHeads });
+    // a sampled row no one asked for is the last one: its logits are position startPos + numNew - 1's
+    const logitsPos0 = e.sample && firstLogits === numNew ? startPos + numNew - 1 : startPos + firstLogits;
+    outputs.push({ rowStart: row, numRows: numNew, startPos, sampleIndex, logitsRow0, numLogitsRows: logitRows.length - logitsRow0, logitsPos0, snapHeads });
     row += numNew;
   });
 
