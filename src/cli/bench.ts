@@ -46,7 +46,7 @@ export function benchCommand(): Command {
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
       checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
-      const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 1024 ? window : undefined });
+      const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined });
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {
         for (const context of contexts) {

@@ -35,7 +35,7 @@ export function forwardCommand(): Command {
       const numPrefill = parseIntFlag("--prefill", flags.prefill);
       if (numPrefill !== undefined && numPrefill > ids.length) throw new InvalidInputError(`--prefill ${numPrefill} exceeds the ${ids.length} ids given`);
       const window = parseIntFlag("--window", flags.window);
-      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 1024 ? window : undefined });
+      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 4096 ? window : undefined });
       try {
         const policy = await kvPolicyFromFlags(model, flags);
         validatePromptFlags(model, ids, numGenerate ?? 0, "--ids", "--generate");

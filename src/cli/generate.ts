@@ -49,7 +49,7 @@ export function generateCommand(): Command {
       const text = promptArg ?? (process.stdin.isTTY ? "" : await readStream(process.stdin));
       if (text.length === 0) throw new InvalidInputError("no prompt: pass it as an argument or on stdin");
       const window = parseIntFlag("--window", flags.window);
-      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 1024 ? window : undefined });
+      const model = await loadModelFromFlags(flags, { maxSeqs: 1, maxWindow: window && window > 4096 ? window : undefined });
       try {
         const prompt: Prompt = flags.chat ? { messages: [{ role: "user", content: text }] } : text;
         const ids = promptToIds(model, prompt);

@@ -47,7 +47,7 @@ test("eval reads a gzip corpus of its own", () => {
 test("bench --text haystack takes its prompt from the shipped haystack", () => {
   const r = cli(["bench", "--context", "64", "--decode", "1", "--repeat", "1", "--threads", "1", "--text", "haystack", "--json"]);
   assert.equal(r.status, 0, r.stderr);
-  assert.equal((JSON.parse(r.stdout) as { context: number }).context, 64);
+  assert.equal((JSON.parse(r.stdout) as { context: number }[])[0].context, 64);
 });
 
 test("a missing --text or --corpus file gets one line naming it", () => {

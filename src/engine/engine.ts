@@ -42,7 +42,6 @@ export class Engine {
   readonly kv: KvManager;
   readonly #runner: ModelRunner;
   readonly #scheduler: Scheduler;
-  readonly #inFlight = new Set<Sequence>();
   #loop: Promise<void> | null = null;
   #numSteps = 0;
   #numTokensGenerated = 0;
@@ -82,11 +81,16 @@ export class Engine {
     return seq;
   }
 
-  /** Ends a sequence: at once when it is not in the step running now, else when that step returns. */
+  /**
+   * Ends a sequence and returns its pages and slot to the pool at once, even
+   * while a step that includes it runs: the device may still write those pages,
+   * but nothing can take them before that step's read returns, since the next
+   * step is planned only then; its results for the sequence are dropped.
+   */
   abort(seq: Sequence): void {
     if (seq.status === "finished") return;
     seq.abortRequested = true;
-    if (!this.#inFlight.has(seq)) this.#finish(seq, "aborted");
+    this.#finish(seq, "aborted");
   }
 
   /** The KV report of a live or just-finished sequence. */
@@ -146,7 +150,6 @@ export class Engine {
         await this.#step(scheduled);
       } catch (err) {
         // NOTE: a bug in planning or applying a step: the sequences in it end with the error, the engine goes on
-        this.#inFlight.clear();
         const error = err instanceof Error ? err : new Error(String(err));
         for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
       }
@@ -173,17 +176,14 @@ export class Engine {
     const plan = planStep(entries, {
       numLayers: this.model.dims.numLayers, numKvHeads: this.model.dims.numKvHeads, tableRowStride: this.kv.tables.rowStride, observationWindow: this.config.observationWindow,
     });
-    for (const { seq } of scheduled) this.#inFlight.add(seq);
     let result: StepResult;
     try {
       result = await this.#runner.run(plan, plan.entries.some((e) => bySeq.get(e)!.options.traceGateScores));
     } catch (err) {
-      this.#inFlight.clear();
       const error = err instanceof Error ? err : new Error(String(err));
       for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
       return;
     }
-    this.#inFlight.clear();
     this.#numSteps++;
     plan.entries.forEach((entry, i) => this.#apply(bySeq.get(entry)!, plan, i, result));
   }
@@ -238,7 +238,8 @@ export class Engine {
   #report(seq: Sequence, out: StepPlan["outputs"][number], plan: StepPlan, result: StepResult): void {
     const V = this.model.config.vocabSize;
     if (result.logits && out.numLogitsRows > 0 && seq.options.logitsFrom !== null && seq.listener.onLogits) {
-      const skip = Math.max(0, seq.reportedLogitsTo - out.logitsPos0);
+      // NOTE: the sampled row is computed even below logitsFrom; each position is reported once, even across recomputes
+      const skip = Math.max(0, Math.max(seq.reportedLogitsTo, seq.options.logitsFrom) - out.logitsPos0);
       const n = out.numLogitsRows - skip;
       if (n > 0) {
         seq.listener.onLogits(out.logitsPos0 + skip, result.logits.subarray((out.logitsRow0 + skip) * V, (out.logitsRow0 + out.numLogitsRows) * V), n);

@@ -29,7 +29,7 @@ export interface EngineOptions {
   readonly maxSeqs?: number;
   /** Most tokens of one prompt per step (default 512; at most the sequence's window). */
   readonly prefillChunk?: number;
-  /** Largest local window a request may use (default max(1024, the default window)). */
+  /** Largest local window a request may use (default 4096, at most the context). */
   readonly maxWindow?: number;
   /** Longest sequence, prompt + new tokens (default max_position_embeddings). */
   readonly maxContext?: number;
@@ -61,7 +61,9 @@ export function resolveEngineConfig(options: EngineOptions, config: ModelConfig,
   const prefillChunk = positiveInt("prefillChunk", options.prefillChunk ?? 512);
   const maxContext = positiveInt("maxContext", options.maxContext ?? config.maxPositions);
   if (maxContext > config.maxPositions) throw new InvalidInputError(`maxContext ${maxContext} exceeds max_position_embeddings ${config.maxPositions}`);
-  const maxWindow = positiveInt("maxWindow", options.maxWindow ?? Math.max(1024, defaultWindow));
+  // NOTE: a window as long as the context is full attention already; larger ones change nothing
+  const contextWindow = Math.ceil(maxContext / 16) * 16;
+  const maxWindow = Math.min(contextWindow, positiveInt("maxWindow", options.maxWindow ?? Math.max(4096, defaultWindow)));
   if (maxWindow % 16 !== 0) throw new InvalidInputError(`maxWindow must be a multiple of 16, got ${maxWindow}`);
   const bytesPerPage = pageBytes(config.headDim, kvDType);
   const kvMemoryBytes = parseKvMemory(options.kvMemory, availableBytes);

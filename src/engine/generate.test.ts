@@ -11,6 +11,7 @@ after(() => model.dispose());
 
 const question = { messages: [{ role: "user", content: "What is the special magic number for lively-pencil-22?" }] };
 
+/** Reads a stream with next() to its final value (the result), as the CLI once did. */
 async function collect(stream: ReturnType<typeof generate>) {
   const chunks: string[] = [];
   const ids: number[] = [];
@@ -20,6 +21,7 @@ async function collect(stream: ReturnType<typeof generate>) {
     if (step.value.tokenId >= 0) ids.push(step.value.tokenId);
     step = await stream.next();
   }
+  assert.deepEqual(step.value, await stream.result, "next()'s final value is the result");
   return { chunks, ids, result: step.value };
 }
 
@@ -58,16 +60,24 @@ test("a stop string ends generation before it and is never streamed", async () =
   assert.equal(chunks.join(""), "The special ");
 });
 
-test("seeded sampling reproduces; greedy is the temperature-0 limit", async () => {
+test("seeded sampling reproduces, also when run beside other sequences; the seed and temperature matter", async () => {
+  // NOTE: an open prompt: the chat question's answer is nearly certain at any temperature
+  const prompt = "Once upon a time";
   const opts = { maxNewTokens: 12, temperature: 1.2, topK: 40, topP: 0.95, seed: 5 };
-  const a = await collect(generate(model, question, opts));
-  const b = await collect(generate(model, question, opts));
+  const a = await collect(generate(model, prompt, opts));
+  const [b, c] = await Promise.all([collect(generate(model, prompt, opts)), collect(generate(model, prompt, { ...opts, seed: 6 }))]);
   assert.deepEqual(a.ids, b.ids);
+  assert.notDeepEqual(a.ids, c.ids, "another seed samples other tokens");
+  // a very low temperature is the greedy answer whatever the seed
+  const greedy = await collect(generate(model, prompt, { maxNewTokens: 12 }));
+  const cold = await collect(generate(model, prompt, { maxNewTokens: 12, temperature: 1e-4, seed: 9 }));
+  assert.deepEqual(cold.ids, greedy.ids);
+  assert.notDeepEqual(a.ids, greedy.ids, "temperature 1.2 leaves the greedy path");
 });
 
 test("token ids out of range and over-long prompts are refused", async () => {
   await assert.rejects(collect(generate(model, [0, 99999])), /token id 99999 at index 1 is out of range/);
-  await assert.rejects(collect(generate(model, [0, 1], { maxNewTokens: model.config.maxPositions })), /exceeds max_position_embeddings/);
+  await assert.rejects(collect(generate(model, [0, 1], { maxNewTokens: model.config.maxPositions })), /exceeds the context of 32768 tokens/);
 });
 
 test("concurrent generations on one model give what each gives alone (prompts of different lengths)", async () => {
@@ -77,5 +87,6 @@ test("concurrent generations on one model give what each gives alone (prompts of
   for (const prompt of [question, long]) alone.push((await collect(generate(model, prompt, options))).ids);
   const together = await Promise.all([question, long, question].map(async (prompt) => (await collect(generate(model, prompt, options))).ids));
   assert.deepEqual(together, [alone[0], alone[1], alone[0]]);
-  for (const [, { numFreePages, numUsablePages }] of model.checkKvInvariants()) assert.equal(numFreePages, numUsablePages);
+  const stats = model.engine.stats();
+  assert.equal(stats.numFreePages, stats.numUsablePages);
 });

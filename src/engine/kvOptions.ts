@@ -59,7 +59,7 @@ export function resolveKvOptions(options: KvOptions | undefined, model: { config
   if (gate !== null && (typeof gate !== "object" || !("gate" in gate))) throw new InvalidInputError(`${names.gate} must be a gate loaded with loadGateFile(), got ${typeof gate}`);
   const meta = gate?.meta ?? {};
   const source = gate?.fileName ? `gate file ${gate.fileName}` : names.gate;
-  if (o.tau !== undefined && !(typeof o.tau === "number" && o.tau > 0 && o.tau < 1)) throw new InvalidInputError(`${names.tau} must be a number in (0, 1), got ${JSON.stringify(o.tau)}`);
+  if (o.tau !== undefined && !(typeof o.tau === "number" && o.tau > 0 && o.tau < 1)) throw new InvalidInputError(`${names.tau} ${JSON.stringify(o.tau)}: must be a number in (0, 1)`);
   if (o.tau === undefined && meta.tau !== undefined && !(meta.tau > 0 && meta.tau < 1)) throw new InvalidInputError(`${source}: metadata tau=${meta.tau} is not in (0, 1)`);
   const tau = o.tau ?? meta.tau ?? DEFAULT_GATE_TAU;
   if (o.window !== undefined && !(typeof o.window === "number" && Number.isInteger(o.window) && o.window > 0 && o.window % 16 === 0)) {
@@ -68,8 +68,8 @@ export function resolveKvOptions(options: KvOptions | undefined, model: { config
   if (o.window === undefined && meta.window !== undefined && !(Number.isInteger(meta.window) && meta.window > 0 && meta.window % 16 === 0)) {
     throw new InvalidInputError(`${source}: metadata window=${meta.window} is not a positive multiple of 16`);
   }
-  const window = o.window ?? meta.window ?? DEFAULT_WINDOW;
-  if (window > model.config.maxPositions) throw new InvalidInputError(`${names.window} ${window} exceeds the model's max_position_embeddings ${model.config.maxPositions}`);
+  // NOTE: a window past the context keeps everything local, as one as long as the context does
+  const window = Math.min(o.window ?? meta.window ?? DEFAULT_WINDOW, Math.ceil(model.config.maxPositions / 16) * 16);
 
   const admission = typeof o.admission === "object" ? o.admission : parseAdmission(o.admission ?? (gate ? "gate" : "full"), tau, names.admission);
   if (o.tau !== undefined && admission.kind !== "gate") throw new InvalidInputError(`${names.tau} is only used by gate admission (give ${names.gate})`);

@@ -45,8 +45,10 @@ export class TextTokenizer {
   /**
    * `templateFile` names where a chat template would come from, for the error
    * when there is none; `config` is tokenizer_config.json.
+   * NOTE: private, so the published declarations never name the tokenizer
+   * library's types (whose own .d.ts files fail a NodeNext consumer's check).
    */
-  constructor(
+  private constructor(
     tokenizer: Tokenizer,
     template: ChatTemplate | null,
     specialTokens: Record<string, string>,
@@ -113,11 +115,22 @@ export class TextTokenizer {
       add_generation_prompt: options.addGenerationPrompt ?? true,
     });
   }
+
+  /** Reads a model folder's tokenizer files (see {@link loadTokenizer}). */
+  static async load(source: FileSource): Promise<TextTokenizer> {
+    const p = await loadTokenizerParts(source);
+    return new TextTokenizer(p.tokenizer, p.template, p.specialTokens, p.templateFile, p.config);
+  }
 }
 
 type Json = Record<string, unknown>;
 
-export async function loadTokenizer(source: FileSource): Promise<TextTokenizer> {
+/** The tokenizer of a model folder: tokenizer.json, tokenizer_config.json and its chat template. */
+export function loadTokenizer(source: FileSource): Promise<TextTokenizer> {
+  return TextTokenizer.load(source);
+}
+
+async function loadTokenizerParts(source: FileSource) {
   const tokenizerJson = await readJson(source, "tokenizer.json");
   const config = (await source.exists("tokenizer_config.json")) ? await readJson(source, "tokenizer_config.json") : {};
   let tokenizer: Tokenizer;
@@ -136,7 +149,7 @@ export async function loadTokenizer(source: FileSource): Promise<TextTokenizer> 
     templateFile = describeFile(source, "chat_template.jinja");
   }
   const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
-  return new TextTokenizer(tokenizer, template, specialTokenStrings(config), templateFile, config);
+  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config };
 }
 
 /** bos_token, eos_token, ... as plain strings, for the template's context. */
