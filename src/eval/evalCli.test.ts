@@ -60,3 +60,14 @@ test("a tiny sweep writes the table, the JSON rows and the Pareto plot", () => {
   assert.match(r.stdout, /\| niah:noise \| 256 \| full \| 1 \|/);
   assert.match(r.stderr, /\[niah:noise 256 full\] case 1\/1/);
 });
+
+test("known answers: the model finds needles 1K tokens back with full attention and not with a 64-token window", () => {
+  const out = join(tmp, "known");
+  const r = spawnSync(process.execPath, [CLI, "eval", "--tasks", "niah", "--lengths", "1024", "--cases", "6", "--policies", "full,local", "--window", "64", "--out", out], { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { policy: string; accuracy: number; greedy_accuracy: number }[];
+  const [full, local] = rows;
+  // the model's own card: NIAH at 1K is 0.975 with full attention, 0.275 with a 256-token window
+  assert.ok(full.accuracy >= 5 / 6 && full.greedy_accuracy >= 5 / 6, `full attention: ${full.accuracy}`);
+  assert.ok(local.accuracy <= 1 / 6, `local 64: ${local.accuracy}`);
+});
