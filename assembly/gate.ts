@@ -1,4 +1,4 @@
-// The write gate (DESIGN.md §2) of one layer, fused: for a KV head h and a
+// The write gate (docs/design.md §7) of one layer, fused: for a KV head h and a
 // range of tokens, both key norms, W1 (the matmul micro-kernels), the exact
 // GELU, W2 and the sigmoid, without leaving the thread.
 //

@@ -1,7 +1,7 @@
 // Paged attention of WG-KV's dual cache for a batch of sequences (the
 // contract and the literal reference are in src/backends/cpu/pagedAttention.ts).
 // Query r (position qPos0 + r) of a sequence's head h, KV head g = h / group,
-// attends to the ring offsets of g it may see (DESIGN.md §3), all of g's
+// attends to the ring offsets of g it may see (docs/design.md §3), all of g's
 // global tokens, and the chunk's own keys j <= r, with an online softmax.
 //
 // The host (src/backends/cpu/wasm/pagedAttentionPlan.ts) writes a descriptor

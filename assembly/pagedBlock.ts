@@ -66,7 +66,7 @@ export const BLOCK_PAGES: i32 = 4;
 
 /**
  * Ring offsets o0 .. o0 + n of a head holding numCached tokens, for queries at
- * positions pos0 .. pos0 + nq (DESIGN.md §3: P <= pos and (pos - P < W or
+ * positions pos0 .. pos0 + nq (docs/design.md §3: P <= pos and (pos - P < W or
  * admitted)). Offset o holds position o + W * floor((numCached - 1 - o) / W).
  */
 export function ringMasks(masks: usize, o0: i32, admitted: usize, n: i32, numCached: i32, pos0: i32, nq: i32, W: i32, shift: i32): u32 {

@@ -65,7 +65,7 @@ const SHIFTER: f32 = 12582912.0;
   return f32x4.extract_lane(expF32x4(f32x4.splat(x)), 0);
 }
 
-// GELU with the exact erf (the write gate's activation, DESIGN.md §2).
+// GELU with the exact erf (the write gate's activation, docs/design.md §7).
 // Abramowitz & Stegun 7.1.26: for x >= 0, erfc(x) = q(t) e^(-x^2) with
 // t = 1 / (1 + p x) and q a quintic, to 1.5e-7 absolute. Writing
 // 1 + erf(z) as erfc(-z) for z < 0 and 2 - erfc(z) otherwise never subtracts

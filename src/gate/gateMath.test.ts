@@ -41,7 +41,7 @@ function normalCdf(z: number): number {
   return 0.5 + (s * h) / 3 / Math.sqrt(2 * Math.PI);
 }
 
-/** DESIGN.md §2 written out plainly in f64. */
+/** docs/design.md §7 written out plainly in f64. */
 function naiveScore(gate: GateWeights, layer: number, h: number, kPre: ArrayLike<number>, kPost: ArrayLike<number>): number {
   const w = gate.layers[layer]!, d = gate.headDim, E = gate.hiddenPerHead;
   const rmsNorm = (k: ArrayLike<number>, weight: Float32Array) => {

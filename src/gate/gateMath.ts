@@ -1,7 +1,7 @@
 /**
  * @module gate/gateMath
  *
- * The write gate's score for a token (DESIGN.md §2), computed in f64 on the
+ * The write gate's score for a token (docs/design.md §7), computed in f64 on the
  * CPU: the reference every fused backend kernel is checked against.
  *
  *   x = concat(RMSNorm_pre(k_pre), RMSNorm_post(k_post))   # [2d], eps 1e-6

@@ -1,7 +1,7 @@
 /**
  * @module gate/gateWeights
  *
- * The write gate of a model as typed arrays (DESIGN.md §2), built from
+ * The write gate of a model as typed arrays (docs/design.md §7), built from
  * checkpoint tensors named in the official layout
  * `model.layers.{l}.self_attn.g_predictors.{pre_key_norm.weight, post_key_norm.weight,
  * conv1.weight, conv1.bias, conv2.weight, conv2.bias}` and checked, tensor by

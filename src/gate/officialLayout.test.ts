@@ -18,7 +18,7 @@ const f32 = (values: number[]) => {
   return b;
 };
 
-// A one-layer gate for a model with one KV head of dim 2 and expand 1 (E = 2), in DESIGN.md §2's layout.
+// A one-layer gate for a model with one KV head of dim 2 and expand 1 (E = 2), in docs/design.md §7's layout.
 const VALUES = {
   pre: [1.25, -0.5],
   post: [0.75, 2],

@@ -2,7 +2,7 @@
  * @module kvcache/admission
  *
  * Admission: at write time, does token t's K/V enter the global cache of a
- * (layer, KV head)? WG-KV's learned gate and the baselines of DESIGN.md §1.
+ * (layer, KV head)? WG-KV's learned gate and the baselines of docs/design.md §3.
  * A policy is a description the device decides by (backends' `admit` op, the
  * step's sequence fields of stepLayout.ts); every policy decides from the
  * token's position (and the gate's score) only, so a prompt prefilled whole or

@@ -10,7 +10,7 @@
  *   the token at absolute position p sits at ring offset p mod W.
  * - global token g (0 <= g < numGlobalTokens) lives at slot globalPageIds[g >> 4] * 16 + (g & 15).
  * A decode query reads every ring offset below numRingTokens and every global token;
- * the positions arrays let a prefill kernel apply the visibility rule of DESIGN.md §3.
+ * the positions arrays let a prefill kernel apply the visibility rule of docs/design.md §3.
  */
 
 import { PAGE_SIZE } from "./blockPool.js";

@@ -23,7 +23,7 @@
  *   They are appended in position order; eviction may reorder them (attention
  *   does not care, as keys are stored after RoPE, and globalPositions follows).
  *
- * Hence query numTokens-1 sees, per DESIGN.md §3, exactly the ring plus the
+ * Hence query numTokens-1 sees, per docs/design.md §3, exactly the ring plus the
  * global tokens. For a step the device must: 1. attend over the view as it was
  * before the step (the ring's positions and flags give the rule for old tokens)
  * plus the step's own fresh K/V; 2. apply the promotions; 3. write the new

@@ -1,7 +1,7 @@
 /**
  * @module kvcache/headCacheVisibility.test
  *
- * The cache against the semantic reference, DESIGN.md §3: query i of a head
+ * The cache against the semantic reference, docs/design.md §3: query i of a head
  * sees key j iff j <= i and (i - j < W or j was admitted, and not evicted).
  * Random chunks of at most W tokens with random flags are fed to heads that
  * share one pool; the test plays the device: it applies eviction moves, then

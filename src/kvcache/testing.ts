@@ -2,7 +2,7 @@
  * @module kvcache/testing
  *
  * Test support for the cache, the planner and the scheduler; no production
- * module imports it. Holds the brute-force visibility rule of DESIGN.md §3,
+ * module imports it. Holds the brute-force visibility rule of docs/design.md §3,
  * a simulated K/V store whose "key" of a token is its position (so a test can
  * read back what a kernel would see through the block tables), a simulated
  * device block table fed only by the planner's table updates, and a fake

@@ -2,7 +2,7 @@
  * @module util/erf
  *
  * The error function and the exact (erf) GELU. `Math` has no erf, and the
- * write gate (DESIGN.md §2) uses the exact GELU, not the tanh approximation.
+ * write gate (docs/design.md §7) uses the exact GELU, not the tanh approximation.
  *
  * Two classical expansions, each used where it converges fast and without
  * cancellation, give ~1e-15 absolute accuracy (far beyond the 1e-7 f32 needs):

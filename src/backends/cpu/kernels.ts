@@ -70,7 +70,7 @@ export interface CpuKernels extends PagedAttentionKernel {
    */
   rope(x: number, cosSin: number, T: number, numHeads: number, half: number): void;
   /**
-   * Write-gate scores g of one layer (DESIGN.md §2; gate/gateMath.ts is the f64 reference).
+   * Write-gate scores g of one layer (docs/design.md §7; gate/gateMath.ts is the f64 reference).
    * layer: the layer's weights packed as gateLayout.ts describes; kPre, kPost: f32 [T, H, d]
    * (keys before and after RoPE); scores: f32, token t of head h at h * stride + t.
    */

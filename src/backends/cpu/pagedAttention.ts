@@ -4,7 +4,7 @@
  * The attention of WG-KV's dual cache for a batch of sequences, as a CPU
  * kernel contract and its plain reference. One call serves a layer of a
  * whole step: every sequence's queries (a prefill chunk or one decode token)
- * attend to (1) the head's local ring, masked by DESIGN.md §3's rule, (2) the
+ * attend to (1) the head's local ring, masked by docs/design.md §3's rule, (2) the
  * head's global pages, all visible, and (3) the chunk's own fresh keys,
  * causally. Its cost follows what is visible: ring + global + chunk, never N².
  *
@@ -115,7 +115,7 @@ export interface VisibleKeys {
   readonly freshRows: number[];
 }
 
-/** What query r of sequence `s`, KV head g, sees (DESIGN.md §3). */
+/** What query r of sequence `s`, KV head g, sees (docs/design.md §3). */
 export function visibleKeys(buffer: ArrayBufferLike, s: PagedSeq, g: number, r: number, numKvHeads: number): VisibleKeys {
   const W = s.window;
   const pos = s.numCached + r;

@@ -6,8 +6,9 @@
 import type { Backend } from "../../backends/backend.js";
 import { CpuBackend } from "../../backends/cpu/cpuBackend.js";
 import { createReferenceKernels } from "../../backends/cpu/referenceKernels.js";
-import type { KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
-import { InvalidInputError } from "../../errors.js";
+import type { CpuKernels } from "../../backends/cpu/kernels.js";
+import { WasmKernelsUnsupportedError, type KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
+import { InvalidInputError, WgkvError } from "../../errors.js";
 
 /** "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread. */
 export type BackendName = "cpu" | "cpu-reference";
@@ -23,6 +24,13 @@ export interface BackendOptions {
   readonly threads?: number;
   /** Kernel build for "cpu" (default "auto": relaxed SIMD where the runtime has it). */
   readonly simd?: SimdBuild;
+  /** Receives one-line warnings (default: stderr), e.g. when the SIMD kernels cannot start. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** The backend asked for cannot run in this runtime. */
+export class BackendUnavailableError extends WgkvError {
+  override readonly name = "BackendUnavailableError";
 }
 
 export async function createBackend(options: BackendOptions = {}): Promise<Backend> {
@@ -35,9 +43,26 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
       return new CpuBackend(createReferenceKernels(), "cpu-reference");
     case "cpu": {
       const { createNodeWasmKernels } = await import("./kernelWorkers.js");
-      return new CpuBackend(await createNodeWasmKernels({ numThreads: options.threads, variant: options.simd }), "cpu");
+      return createCpuBackend(() => createNodeWasmKernels({ numThreads: options.threads, variant: options.simd }), options);
     }
     default:
       throw new InvalidInputError(`unknown backend "${String(name)}" (supported: ${BACKEND_NAMES.join(", ")})`);
+  }
+}
+
+/**
+ * The CPU backend on the wasm kernels; where the runtime cannot run them (no
+ * WebAssembly SIMD, threads or SharedArrayBuffer), the reference kernels with
+ * a one-line warning, unless a SIMD build was asked for by name.
+ */
+export async function createCpuBackend(createKernels: () => Promise<CpuKernels>, options: BackendOptions = {}): Promise<CpuBackend> {
+  try {
+    return new CpuBackend(await createKernels(), "cpu");
+  } catch (err) {
+    if (!(err instanceof WasmKernelsUnsupportedError)) throw err;
+    if (options.simd !== undefined && options.simd !== "auto") throw new BackendUnavailableError(`--simd ${options.simd}: ${err.message}`);
+    const warn = options.onWarning ?? ((m: string) => process.stderr.write(`wgkv: warning: ${m}\n`));
+    warn(`${err.message}; running on the TypeScript reference kernels instead (much slower)`);
+    return new CpuBackend(createReferenceKernels(), "cpu-reference");
   }
 }

@@ -21,7 +21,15 @@ const ENTRY = new URL("./kernelWorkerEntry.js", import.meta.url);
 export const nodeKernelWorkerFactory: KernelWorkerFactory = (init: KernelWorkerInit) => {
   // NOTE: --input-type (node -e) is inherited by default yet refused for a file entry.
   const execArgv = process.execArgv.filter((arg) => !arg.startsWith("--input-type"));
-  const worker = new Worker(ENTRY, { workerData: init, name: `wgkv-kernels-${init.index}`, execArgv });
+  let worker: Worker;
+  try {
+    worker = new Worker(ENTRY, { workerData: init, name: `wgkv-kernels-${init.index}`, execArgv });
+  } catch (err) {
+    // NOTE: flags a worker may not take (--max-old-space-size and other per-process ones) are refused
+    // outright; the kernels need none of the parent's flags, V8's are shared already
+    if ((err as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw err;
+    worker = new Worker(ENTRY, { workerData: init, name: `wgkv-kernels-${init.index}`, execArgv: [] });
+  }
   worker.unref();
   const ready = new Promise<void>((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`kernel worker ${init.index} exited with code ${code} before it was ready`));

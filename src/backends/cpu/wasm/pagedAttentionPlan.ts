@@ -12,7 +12,7 @@
  * N². When base tasks are few (decode: one per sequence and KV head) and of
  * very different lengths (ragged heads, sequences of different contexts),
  * they are split along their blocks into chunks of about equal cost (split-K,
- * DESIGN.md §5) across all sequences of the batch; each split writes partial
+ * docs/design.md §6) across all sequences of the batch; each split writes partial
  * (m, l, acc) rows and a reduce entry combines them.
  *
  * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedDescriptor.ts:
