@@ -11,8 +11,11 @@
 import { after, before, describe } from "node:test";
 import type { Backend } from "./backend.js";
 import type { ConformanceContext } from "./conformance/context.js";
+import { describeAdmission } from "./conformance/admission.js";
 import { describeAttention } from "./conformance/attention.js";
 import { describeKvOps } from "./conformance/kvOps.js";
+import { describeQuest } from "./conformance/quest.js";
+import { describeSnapKv } from "./conformance/snapKv.js";
 import { describeTransformerOps } from "./conformance/transformerOps.js";
 
 export function runBackendConformance(name: string, create: () => Promise<Backend>): void {
@@ -32,5 +35,8 @@ export function runBackendConformance(name: string, create: () => Promise<Backen
     describeTransformerOps(ctx);
     describeKvOps(ctx);
     describeAttention(ctx);
+    describeAdmission(ctx);
+    describeQuest(ctx);
+    describeSnapKv(ctx);
   });
 }
