@@ -15,6 +15,7 @@ import { describeAdmission } from "./conformance/admission.js";
 import { describeAttention } from "./conformance/attention.js";
 import { describeKvOps } from "./conformance/kvOps.js";
 import { describeQuest } from "./conformance/quest.js";
+import { describeSampling } from "./conformance/sampling.js";
 import { describeSnapKv } from "./conformance/snapKv.js";
 import { describeTransformerOps } from "./conformance/transformerOps.js";
 
@@ -38,5 +39,6 @@ export function runBackendConformance(name: string, create: () => Promise<Backen
     describeAdmission(ctx);
     describeQuest(ctx);
     describeSnapKv(ctx);
+    describeSampling(ctx);
   });
 }
