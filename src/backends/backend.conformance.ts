@@ -13,6 +13,7 @@ import type { Backend } from "./backend.js";
 import type { ConformanceContext } from "./conformance/context.js";
 import { describeAdmission } from "./conformance/admission.js";
 import { describeAttention } from "./conformance/attention.js";
+import { describeDeviceSemantics } from "./conformance/device.js";
 import { describeKvOps } from "./conformance/kvOps.js";
 import { describeQuest } from "./conformance/quest.js";
 import { describeSampling } from "./conformance/sampling.js";
@@ -33,6 +34,7 @@ export function runBackendConformance(name: string, create: () => Promise<Backen
       backend = await create();
     });
     after(() => backend?.dispose());
+    describeDeviceSemantics(ctx);
     describeTransformerOps(ctx);
     describeKvOps(ctx);
     describeAttention(ctx);
