@@ -4,8 +4,9 @@
  * Seeded test data and comparisons shared by the backend and kernel suites.
  * Every random number comes from util/random.ts's `createRandom`, the one
  * generator of the project, so a failing case reproduces from its seed.
+ * NOTE: no node:* import here (the core's rule, platformNeutral.test.ts):
+ * failed checks throw a plain Error, which node:test reports as a failure.
  */
-import assert from "node:assert/strict";
 import type { KvDType, WeightData } from "../backend.js";
 import { createRandom } from "../../util/random.js";
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
@@ -72,19 +73,24 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 
 /** Fails unless relativeError(actual, expected) <= tolerance (a NaN anywhere fails). */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: ${actual.length} values, expected ${expected.length}`);
+  check(actual.length === expected.length, `${what}: ${actual.length} values, expected ${expected.length}`);
   const rel = relativeError(actual, expected);
   if (REPORT_ERRORS) console.log(`relative error ${rel.toExponential(2)} (tolerance ${tolerance}): ${what}`);
-  assert.ok(rel <= tolerance, `${what}: relative error ${rel} > ${tolerance}`);
+  check(rel <= tolerance, `${what}: relative error ${rel} > ${tolerance}`);
 }
 
 /** Fails unless the two arrays hold the same numbers (NaN equals NaN; +0 equals -0). */
 export function assertSameNumbers(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
+  check(actual.length === expected.length, `${what}: ${actual.length} values, expected ${expected.length}`);
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i], e = expected[i];
-    if (!(a === e || (Number.isNaN(a) && Number.isNaN(e)))) assert.fail(`${what}: element ${i} is ${a}, expected ${e}`);
+    check(a === e || (Number.isNaN(a) && Number.isNaN(e)), `${what}: element ${i} is ${a}, expected ${e}`);
   }
+}
+
+/** Throws an Error with `message` unless `condition`. */
+export function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
 }
 
 /** x as a KV page of `dtype` stores it and reads it back (16-bit: round to nearest even, util/halfFloat.ts). */

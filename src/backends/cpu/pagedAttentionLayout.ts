@@ -18,9 +18,8 @@
  * shows; every input byte and the gap between the outputs are compared
  * after the call, so a stray write shows.
  */
-import assert from "node:assert/strict";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
-import type { TestRandom } from "../conformance/testData.js";
+import { check, type TestRandom } from "../conformance/testData.js";
 import type { CpuKernels } from "./kernels.js";
 import {
   PAGE_SIZE, PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
@@ -135,7 +134,7 @@ export function layOutBatch(
     numRows += seqs[i].numQueries;
   }
   const qData = q(rowStart, numRows);
-  assert.equal(qData.length, numRows * Hq * d, "q has the wrong size");
+  check(qData.length === numRows * Hq * d, "q has the wrong size");
   const kFresh = new Float32Array(numRows * H * d), vFresh = new Float32Array(numRows * H * d);
   seqs.forEach((s, i) => {
     kFresh.set(s.kFresh, rowStart[i] * H * d);
@@ -206,7 +205,7 @@ export async function runKernelAndReference(kernels: PagedAttentionKernels, laid
   // NOTE: a yield hook that always yields: a kernel that runs in groups must still finish and reduce
   const pending = kernels.pagedAttention(laid.ptrs, laid.params, () => Promise.resolve());
   if (pending) await pending;
-  assert.ok(bytesEqual(laid.inputBytes(), inputsBefore) && bytesEqual(laid.gapBytes(), gapBefore), `${what}: the kernel wrote outside its output`);
+  check(bytesEqual(laid.inputBytes(), inputsBefore) && bytesEqual(laid.gapBytes(), gapBefore), `${what}: the kernel wrote outside its output`);
   const buffer = kernels.buffer();
   referencePagedAttention(buffer, { ...laid.ptrs, out: laid.outReference }, laid.params);
   const n = laid.numRows * laid.params.numHeads * laid.params.headDim;
