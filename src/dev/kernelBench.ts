@@ -15,6 +15,7 @@
 import type { CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
 import { createReferenceKernels } from "../backends/cpu/referenceKernels.js";
 import { jsPagedAttention } from "../backends/cpu/pagedAttentionJs.js";
+import { createRandom } from "../util/random.js";
 import { setUpPagedCall, type PagedShape } from "./pagedAttentionBench.js";
 import { createWasmKernels } from "../backends/cpu/wasm/wasmKernels.js";
 import { createNodeWasmKernels } from "../platform/node/kernelWorkers.js";
@@ -67,10 +68,12 @@ function time(fn: () => void): number {
   return best;
 }
 
+const random = createRandom(7);
+
 function fillRandom(k: CpuKernels, ptr: number, numBytes: number): void {
   const words = new Uint32Array(k.buffer(), ptr, numBytes >> 2);
   // Keep values finite and modest: a random exponent near 1, random sign and mantissa.
-  for (let i = 0; i < words.length; i++) words[i] = (((Math.random() * 0x7fffff) | 0) | (Math.random() < 0.5 ? 0x3f000000 : 0xbf000000)) >>> 0;
+  for (let i = 0; i < words.length; i++) words[i] = (((random() * 0x7fffff) | 0) | (random() < 0.5 ? 0x3f000000 : 0xbf000000)) >>> 0;
 }
 
 function benchMatmul(impl: Impl, M: number, N: number, K: number, dtype: WeightDType): number | null {

@@ -126,6 +126,22 @@ export function describeDeviceSemantics(ctx: ConformanceContext): void {
       assert.deepEqual(Array.from(values), [5, 6, 7, 8]);
     });
 
+    test("availableBytes shrinks as memory is taken; submit counts; the backend names itself", async () => {
+      const b = ctx.backend;
+      assert.ok(b.name.length > 0 && b.description.length > 0);
+      const before = b.availableBytes();
+      assert.ok(before > 0, `${before} bytes available`);
+      const big = b.createTensor([8 << 20], "u8", "big");
+      if (Number.isFinite(before)) assert.ok(b.availableBytes() <= before - (8 << 20), `${before} -> ${b.availableBytes()} after taking 8 MiB`);
+      const { numSubmits } = b.counters;
+      b.write(big, Uint8Array.of(1));
+      b.submit();
+      assert.equal(b.counters.numSubmits, numSubmits + 1);
+      const [head] = await b.read([{ tensor: big, numElements: 2 }]);
+      assert.deepEqual(Array.from(head), [1, 0]);
+      b.destroyTensor(big);
+    });
+
     test("after dispose every call throws (dispose twice is harmless)", async () => {
       const b = await ctx.create();
       const t = b.createTensor([2], "f32", "t");
