@@ -87,9 +87,11 @@ test("a long run of commands gives the event loop a turn about every SLICE_MS", 
   const start = performance.now();
   await q.sync();
   clearInterval(timer);
-  const gaps = ticks.map((t, i) => t - (i ? ticks[i - 1] : start));
+  const gaps = ticks.map((t, i) => t - (i ? ticks[i - 1] : start)).sort((a, b) => a - b);
   assert.ok(ticks.length >= (n * ms) / (4 * SLICE_MS), `the timer fired ${ticks.length} times in ${n * ms} ms of commands`);
-  assert.ok(Math.max(...gaps) < 4 * SLICE_MS + 40, `the event loop waited ${Math.max(...gaps).toFixed(1)} ms`);
+  // NOTE: the 90th percentile, not the maximum: other processes share the cores while the suite runs
+  const p90 = gaps[Math.floor(0.9 * (gaps.length - 1))];
+  assert.ok(p90 < 4 * SLICE_MS + 20, `the event loop waited ${p90.toFixed(1)} ms (90th percentile of ${gaps.length} gaps)`);
 });
 
 test("yieldToEventLoop lets pending timers and immediates run (a resolved promise does not)", async () => {
