@@ -203,12 +203,17 @@ function randomContent(random: TestRandom, s: PagedSeqCase, H: number, d: number
   };
 }
 
-/** Lays the call out, runs kernel and reference on it, compares. */
-export async function checkBatch(kernels: PagedAttentionKernels, c: PagedBatchCase): Promise<void> {
+/** A random call laid out in the kernels' memory. */
+export function layOutRandomBatch(kernels: PagedAttentionKernels, c: PagedBatchCase): ReturnType<typeof layOutBatch> {
   const random = new TestRandom(c.seed);
   const { numKvHeads: H, group, headDim: d } = c;
   const seqs = c.seqs.map((s) => randomContent(random, s, H, d));
-  const laid = layOutBatch(kernels, c, seqs, (_, numRows) => random.floats(numRows * H * group * d, c.qGain), random);
+  return layOutBatch(kernels, c, seqs, (_, numRows) => random.floats(numRows * H * group * d, c.qGain), random);
+}
+
+/** Lays the call out, runs kernel and reference on it, compares. */
+export async function checkBatch(kernels: PagedAttentionKernels, c: PagedBatchCase): Promise<void> {
+  const laid = layOutRandomBatch(kernels, c);
   const what = `paged attention ${JSON.stringify(c)}`;
   const { actual, expected } = await runKernelAndReference(kernels, laid, what);
   // NaN (an output left unwritten, or garbage read) fails this too

@@ -15,7 +15,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { bf16BitsToF32, f16BitsToF32 } from "../../../util/halfFloat.js";
 import { TestRandom } from "../../conformance/testData.js";
-import { checkBatch, oneSequence, type PagedAttentionKernels, type PagedBatchCase } from "../pagedAttention.conformance.js";
+import { checkBatch, layOutRandomBatch, oneSequence, type PagedAttentionKernels, type PagedBatchCase } from "../pagedAttention.conformance.js";
 import {
   PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE, PS_ROW0, PS_T, PS_W,
   type KvDType, type PagedAttentionParams,
@@ -57,6 +57,35 @@ export function runWasmPagedAttentionCases(name: string, createKernels: () => Pr
 
     test("long ragged decodes (split along keys when threads > 1), alone and side by side, and a whole 256-token window", withKernels(async (k) => {
       for (const c of longCases()) await checkBatch(k, c);
+    }));
+
+    test("a call longer than a slice runs its tasks in groups, yielding between them, to the same bits as at once", withKernels(async (k) => {
+      // NOTE: compared with the same kernel run at once, not with the slow reference: the tasks and the reduce are the same
+      const cases: PagedBatchCase[] = [
+        // a prefill chunk beside a decode: many tasks, none split
+        {
+          kvDType: "f16", numKvHeads: 2, group: 3, headDim: 64, qGain: 2, seed: 31, seqs: [
+            { window: 256, numQueries: 256, qPos0: 4000, numGlobal: [3000, 2500] },
+            { window: 256, numQueries: 1, qPos0: 6000, numGlobal: [5000, 100] },
+          ],
+        },
+        // one decode of 48 query heads on one KV head: one long task, split along keys (then reduced) when threads > 1
+        { kvDType: "bf16", numKvHeads: 1, group: 48, headDim: 64, qGain: 1, seed: 32, seqs: [{ window: 256, numQueries: 1, qPos0: 22100, numGlobal: [21800] }] },
+      ];
+      for (const c of cases) {
+        const laid = layOutRandomBatch(k, c);
+        const n = laid.numRows * laid.params.numHeads * laid.params.headDim;
+        assert.equal(k.pagedAttention(laid.ptrs, laid.params), undefined, "without a yield hook the call runs at once");
+        const atOnce = new Float32Array(k.buffer(), laid.ptrs.out, n).slice();
+        new Float32Array(k.buffer(), laid.ptrs.out, n).fill(NaN);
+        let turns = 0;
+        const pending = k.pagedAttention(laid.ptrs, laid.params, () => (turns++, new Promise<void>((resolve) => setImmediate(resolve))));
+        assert.ok(pending instanceof Promise, "with a yield hook a long call runs in groups");
+        await pending;
+        assert.ok(turns >= 1, `${turns} turns of the event loop`);
+        const grouped = new Float32Array(k.buffer(), laid.ptrs.out, n);
+        assert.ok(atOnce.every((x) => Number.isFinite(x)) && grouped.every((x, i) => Object.is(x, atOnce[i])), `seed ${c.seed}: the grouped run differs`);
+      }
     }));
   });
 }
