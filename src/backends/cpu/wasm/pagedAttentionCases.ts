@@ -14,8 +14,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { bf16BitsToF32, f16BitsToF32 } from "../../../util/halfFloat.js";
-import { TestRandom } from "../../conformance/testData.js";
-import { checkBatch, layOutRandomBatch, oneSequence, type PagedAttentionKernels, type PagedBatchCase } from "../pagedAttention.conformance.js";
+import { assertClose, TestRandom } from "../../conformance/testData.js";
+import { checkBatch, layOutRandomBatch, oneSequence, TOLERANCE, type PagedAttentionKernels, type PagedBatchCase } from "../pagedAttention.conformance.js";
+import { layOutBatch, runKernelAndReference } from "../pagedAttentionLayout.js";
 import {
   PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE, PS_ROW0, PS_T, PS_W,
   type KvDType, type PagedAttentionParams,
@@ -57,6 +58,12 @@ export function runWasmPagedAttentionCases(name: string, createKernels: () => Pr
 
     test("long ragged decodes (split along keys when threads > 1), alone and side by side, and a whole 256-token window", withKernels(async (k) => {
       for (const c of longCases()) await checkBatch(k, c);
+    }));
+
+    // KNOWN BUG (reported, not fixed here): the kernel multiplies every key of a block up to the last visible one by its
+    // weight, 0 for a key the row must not see, and 0 * infinity is NaN (assembly/attentionBlock.ts accumulate1/2).
+    test("a key the rule hides never affects the output, even when its stored value is infinite (f16 overflow, f32 inf)", { todo: "wasm accumulates 0 * inf = NaN for hidden keys" }, withKernels(async (k) => {
+      for (const kvDType of ["f16", "f32"] as const) await checkHiddenInfinity(k, kvDType);
     }));
 
     test("a call longer than a slice runs its tasks in groups, yielding between them, to the same bits as at once", withKernels(async (k) => {
@@ -153,6 +160,27 @@ function longCases(): PagedBatchCase[] {
       ],
     },
   ];
+}
+
+/**
+ * A decode at position 32 with W = 16: the ring holds positions 16..31, and
+ * position 16 (offset 0, not admitted) is out of its window, so hidden; that
+ * token's value is 1e6 (infinity once stored in f16) or infinity. The
+ * reference ignores what a query does not see.
+ */
+async function checkHiddenInfinity(kernels: PagedAttentionKernels, kvDType: "f16" | "f32"): Promise<void> {
+  const random = new TestRandom(41);
+  const d = 16, W = 16;
+  const ringV = random.floats(W * d);
+  ringV.fill(kvDType === "f16" ? 1e6 : Infinity, 0, d);
+  const seq = (numQueries: number) => ({
+    window: W, numQueries, qPos0: 32, ringK: [random.floats(W * d)], ringV: [ringV], ringAdm: [new Uint8Array(W)],
+    globalK: [new Float32Array(0)], globalV: [new Float32Array(0)], kFresh: random.floats(numQueries * d), vFresh: random.floats(numQueries * d),
+  });
+  const laid = layOutBatch(kernels, { kvDType, numKvHeads: 1, group: 2, headDim: d }, [seq(1)], (_, n) => random.floats(n * 2 * d), random);
+  const { actual, expected } = await runKernelAndReference(kernels, laid, "hidden infinity");
+  assert.ok(expected.every(Number.isFinite), "the reference ignores the hidden token");
+  assertClose(actual, expected, TOLERANCE, `${kvDType} pages: a decode that must not see an infinite value`);
 }
 
 /**
