@@ -7,6 +7,23 @@
  * reads as the only synchronisation, lifetimes, errors, yielding). It uses
  * the Backend interface only, so a GPU backend runs it unchanged. Call
  * runBackendConformance from a *.test.ts file.
+ *
+ * The parts, one file each under conformance/ (tolerances are max |error| /
+ * max |reference|, a few times what the CPU backends reach; each file says
+ * what it measured):
+ * - device.ts: queued writes, read copies and round trips, zeroed tensors
+ *   (also in reused memory), lifetimes, failing commands, availableBytes,
+ *   dispose, yielding to the event loop;
+ * - transformerOps.ts: uploadWeight, embed, add, copyRows, gatherRows exact;
+ *   rmsNorm, rope, siluMul 5e-7; matmul 1e-6;
+ * - kvOps.ts: writeKv's page bits exact (read back through attention),
+ *   copySlots ranges, scatter into i32 and u8;
+ * - attention.ts: pagedAttention over a step of several sequences against
+ *   dense attention under DESIGN.md §3's rule, 2e-6, Quest's pages included;
+ * - admission.ts: gateScores against gate/gateMath.ts, 1e-6; admit exact;
+ * - quest.ts: updatePageBounds and questSelect exact;
+ * - snapKv.ts: storeObservations exact; snapKvScores 1e-6;
+ * - sampling.ts: sample exact per draw, and the distribution of many draws.
  */
 import { after, before, describe } from "node:test";
 import type { Backend } from "./backend.js";
