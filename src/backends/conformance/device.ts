@@ -13,7 +13,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend, DType, HostArray } from "../backend.js";
-import { f32Tensor, i32Tensor, readF32, tensorFrom, type ConformanceContext } from "./context.js";
+import { f32Tensor, i32Tensor, tensorFrom, type ConformanceContext } from "./context.js";
 import { TestRandom, weightData } from "./testData.js";
 
 const HOST_ARRAY: Record<DType, new (n: number) => HostArray> = {

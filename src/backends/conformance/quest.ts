@@ -17,7 +17,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AttentionBatch, AttentionDims, KvDType, SelectionBuffers } from "../backend.js";
 import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
-import { destroyAll, f32Tensor, i32Tensor, readI32, tensorFrom, type ConformanceContext } from "./context.js";
+import { destroyAll, f32Tensor, i32Tensor, tensorFrom, type ConformanceContext } from "./context.js";
 import { ATTENTION_TOLERANCE, runAttention } from "./attention.js";
 import { buildPagedFixture, denseAttention, type FixtureSeq } from "./pagedFixture.js";
 import { assertClose, roundToKv, TestRandom } from "./testData.js";

@@ -72,7 +72,6 @@ const SAMPLINGS: readonly Sampling[] = [[0.7, 5, 0.8], [1.5, 0, 0.9], [1, 3, 1],
 export function describeSampling(ctx: ConformanceContext): void {
   describe("sample", () => {
     test("greedy is the argmax (first of equal maxima, -inf allowed); a row holding a NaN gives -1 at any temperature", async () => {
-      const b = ctx.backend;
       const V = 6;
       const rows = [[0.5, 3, -1, 3, 2, 0], [1, 2, NaN, 0, 0, 0], [-Infinity, -Infinity, -5, -7, -5, -Infinity], [4, 4, 4, 4, 4, 4]];
       // [row, temperature, u]: rows out of order and repeated
