@@ -18,7 +18,7 @@ import {
 export interface CpuKvPool extends KvPool {
   readonly kPtr: number;
   readonly vPtr: number;
-  /** i32 set to 1 once an f16 infinity or NaN is written to the pool: until then attention widens pages the cheap way. */
+  /** i32 set to 1 once an infinity or NaN is written to the pool: until then attention widens f16 pages the cheap way and skips guarding hidden keys. */
   readonly specialsPtr: number;
   /** f32 [numPages, 2, headDim]: per page, the min then the max of its keys (Quest); 0 until first needed. */
   boundsPtr: number;

@@ -50,8 +50,9 @@ export interface PagedAttentionParams {
   readonly scale: number;
   readonly kvDType: KvDType;
   /**
-   * f16 pages hold no infinity or NaN (the pool's writes saw none), so a kernel
-   * may widen them without those cases; it changes nothing else. Default false.
+   * The pages hold no infinity or NaN (the pool's writes saw none), so a kernel
+   * may widen f16 pages without those cases and skip guarding hidden keys
+   * (0 * inf); it changes nothing else. Default false.
    */
   readonly pagesFinite?: boolean;
 }

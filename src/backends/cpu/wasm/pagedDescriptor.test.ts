@@ -72,7 +72,7 @@ test("descriptor header: every slot the kernels read holds what writeDescriptor 
     const slots = new Int32Array(buffer, 64), floats = new Float32Array(buffer, 64);
     const expected: Record<string, number> = {
       OUT: ptrs.out, Q: ptrs.q, K_FRESH: ptrs.kFresh, V_FRESH: ptrs.vFresh, K_PAGES: ptrs.kPages, V_PAGES: ptrs.vPages, SEQS: ptrs.seqs,
-      HQ: p.numHeads, HKV: p.numKvHeads, D: p.headDim, DTYPE: code, PARTIALS: 8192, NUM_TASKS: plan.numTasks,
+      HQ: p.numHeads, HKV: p.numKvHeads, D: p.headDim, DTYPE: code, PARTIALS: 8192, NUM_TASKS: plan.numTasks, SAFE: pagesFinite ? 0 : 1,
     };
     for (const [name, want] of Object.entries(expected)) assert.equal(slots[value(descriptor, name)], want, `slot ${name} (${kvDType}${pagesFinite ? ", finite" : ""})`);
     assert.equal(floats[value(descriptor, "SCALE")], p.scale, "slot SCALE (f32)");
