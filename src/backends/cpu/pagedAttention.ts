@@ -18,7 +18,7 @@
  * KV heads' ring page ids, global page ids, global token counts and ring
  * admit flags (u8), each with a per-head stride. Ring offset o of a head
  * holding n tokens holds position o + W * floor((n - 1 - o) / W).
- * The layout is mirrored in assembly/pagedDescriptor.ts (a test pins it).
+ * The layout is mirrored in wasm/assembly/pagedDescriptor.ts (a test pins it).
  */
 
 import type { KvDType } from "../backend.js";

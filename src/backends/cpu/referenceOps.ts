@@ -3,7 +3,7 @@
  *
  * The reference kernels' light ops (kernels.ts has the contract): plain loops
  * over views of the kernel memory, written for clarity. The wasm kernels
- * (assembly/elementwise.ts, assembly/gate.ts) are checked against these.
+ * (wasm/assembly/elementwise.ts, wasm/assembly/gate.ts) are checked against these.
  */
 import { createGateScratch, scoreGate } from "../../gate/gateMath.js";
 import type { GateWeights } from "../../gate/gateWeights.js";

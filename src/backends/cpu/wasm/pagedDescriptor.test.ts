@@ -17,7 +17,7 @@ import { KV_DTYPE_CODE, KV_F16_FINITE_CODE } from "./controlBlock.js";
 import { ENTRIES_AT, ENTRY, PARTIAL_HEAD, writeDescriptor, type PagedPlan } from "./pagedAttentionPlan.js";
 
 /** The sources sit at the same depth under src/ and dist/. */
-const assemblyFile = (name: string) => readFileSync(new URL(`../../../../assembly/${name}`, import.meta.url), "utf8");
+const assemblyFile = (name: string) => readFileSync(new URL(`../../../../src/backends/cpu/wasm/assembly/${name}`, import.meta.url), "utf8");
 
 /** NAME -> value of every `export const A = 1, B: i32 = 2;` line with integer values. */
 function exportedConstants(source: string): Map<string, number> {
