@@ -7,7 +7,7 @@
  * (the vectors) are checked for NaN and infinity on the way: one bad value
  * there poisons every logit, and they are small enough to check.
  */
-import type { Backend, Tensor } from "../backends/backend.js";
+import type { Tensor, WeightData } from "../backends/backend.js";
 import { ModelLoadError } from "../errors.js";
 import { describeFile, type FileSource } from "../io/fileSource.js";
 import { SAFETENSORS_FLOAT_DTYPES } from "../io/safetensors.js";
@@ -15,38 +15,44 @@ import { decodeFloats } from "../util/floats.js";
 import type { ModelConfig } from "./config.js";
 import { readSafetensorsIndex, type TensorEntry } from "./safetensors.js";
 
-export interface LayerWeights {
-  readonly inputNorm: Tensor; //        [H]
-  readonly wq: Tensor; //               [numHeads * headDim, H]
-  readonly wk: Tensor; //               [numKvHeads * headDim, H]
-  readonly wv: Tensor; //               [numKvHeads * headDim, H]
-  readonly wo: Tensor; //               [H, numHeads * headDim]
-  readonly bq: Tensor | null;
-  readonly bk: Tensor | null;
-  readonly bv: Tensor | null;
-  readonly bo: Tensor | null;
-  readonly qNorm: Tensor | null; //     [headDim] (Qwen3)
-  readonly kNorm: Tensor | null; //     [headDim] (Qwen3)
-  readonly postAttentionNorm: Tensor; // [H]
-  readonly wGate: Tensor; //            [I, H]
-  readonly wUp: Tensor; //              [I, H]
-  readonly wDown: Tensor; //            [H, I]
-  readonly bGate: Tensor | null;
-  readonly bUp: Tensor | null;
-  readonly bDown: Tensor | null;
+/** T: how a loaded tensor is held (a backend Tensor by default; the gate trainer holds its own). */
+export interface LayerWeights<T = Tensor> {
+  readonly inputNorm: T; //        [H]
+  readonly wq: T; //               [numHeads * headDim, H]
+  readonly wk: T; //               [numKvHeads * headDim, H]
+  readonly wv: T; //               [numKvHeads * headDim, H]
+  readonly wo: T; //               [H, numHeads * headDim]
+  readonly bq: T | null;
+  readonly bk: T | null;
+  readonly bv: T | null;
+  readonly bo: T | null;
+  readonly qNorm: T | null; //     [headDim] (Qwen3)
+  readonly kNorm: T | null; //     [headDim] (Qwen3)
+  readonly postAttentionNorm: T; // [H]
+  readonly wGate: T; //            [I, H]
+  readonly wUp: T; //              [I, H]
+  readonly wDown: T; //            [H, I]
+  readonly bGate: T | null;
+  readonly bUp: T | null;
+  readonly bDown: T | null;
 }
 
-export interface ModelWeights {
-  readonly embedTokens: Tensor; // [V, H]
-  readonly layers: readonly LayerWeights[];
-  readonly finalNorm: Tensor; //   [H]
-  readonly lmHead: Tensor; //      [V, H] (the embedding table when tied)
+export interface ModelWeights<T = Tensor> {
+  readonly embedTokens: T; // [V, H]
+  readonly layers: readonly LayerWeights<T>[];
+  readonly finalNorm: T; //   [H]
+  readonly lmHead: T; //      [V, H] (the embedding table when tied)
+}
+
+/** Where loadWeights puts each tensor: a Backend, or anything else that takes weight bytes. */
+export interface WeightTarget<T> {
+  uploadWeight(data: WeightData, kind: "matrix" | "vector"): T;
 }
 
 /** Reports bytes loaded so far, for progress output. */
 export type LoadProgress = (loadedBytes: number, totalBytes: number) => void;
 
-export async function loadWeights(source: FileSource, config: ModelConfig, backend: Backend, onProgress?: LoadProgress): Promise<ModelWeights> {
+export async function loadWeights<T = Tensor>(source: FileSource, config: ModelConfig, backend: WeightTarget<T>, onProgress?: LoadProgress): Promise<ModelWeights<T>> {
   const index = await readSafetensorsIndex(source);
   const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim, vocabSize: V } = config;
   const totalBytes = [...index.values()].reduce((sum, e) => sum + e.byteLength, 0);
@@ -55,7 +61,7 @@ export async function loadWeights(source: FileSource, config: ModelConfig, backe
   const weightsWhere = describeFile(source, weightFiles.length > 1 ? "model.safetensors.index.json" : (weightFiles[0] ?? "model.safetensors"));
   let loadedBytes = 0;
 
-  const load = async (name: string, shape: number[], kind: "matrix" | "vector"): Promise<Tensor> => {
+  const load = async (name: string, shape: number[], kind: "matrix" | "vector"): Promise<T> => {
     const entry = index.get(name);
     if (!entry) throw new ModelLoadError(`${weightsWhere}: tensor "${name}" is missing (config.json's ${config.architecture} layout needs it)`);
     checkShape(source, entry, shape);
@@ -70,7 +76,7 @@ export async function loadWeights(source: FileSource, config: ModelConfig, backe
   const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape, "vector") : Promise.resolve(null));
 
   const embedTokens = await load("model.embed_tokens.weight", [V, H], "matrix");
-  const layers: LayerWeights[] = [];
+  const layers: LayerWeights<T>[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const p = `model.layers.${l}.`;
     const qDim = numHeads * headDim;
