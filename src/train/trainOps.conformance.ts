@@ -148,7 +148,7 @@ export function trainOpsSuite(name: string, createOps: () => Promise<TrainOps>):
 
   withOps("write gate and its backward (parameters, key norms, both key inputs)", async (ops) => {
     const rand = randoms(20);
-    const T = 21, H = 2, d = 8, E = 12;
+    const T = 21, H = 3, d = 8, E = 12;
     const layout = gateParamLayout({ numLayers: 2, numKvHeads: H, headDim: d, hidden: E });
     const at = layout.layers[1]!;
     const params = rand(layout.numParams, 0.5);
@@ -156,7 +156,8 @@ export function trainOpsSuite(name: string, createOps: () => Promise<TrainOps>):
       params[at.preKeyNorm + i] = 1 + params[at.preKeyNorm + i]!;
       params[at.postKeyNorm + i] = 1 + params[at.postKeyNorm + i]!;
     }
-    params[at.b2] = 2.5; // head 0 near the top of the sigmoid, head 1 around the middle
+    // head 0 near the top of the sigmoid, head 1 around the middle, head 2 below the floor (g = 1e-3: no gradient)
+    params.set([2.5, 0, -10], at.b2);
     const kPre = rand(T * H * d, 2), kPost = rand(T * H * d, 2), r = rand(H * T);
     const pb = upload(ops, params), kpb = upload(ops, kPre), kqb = upload(ops, kPost);
     const dims = { T, numKvHeads: H, headDim: d, hidden: E };
@@ -165,6 +166,7 @@ export function trainOpsSuite(name: string, createOps: () => Promise<TrainOps>):
     const want = refGate(kPre, kPost, params, at, T, H, d, E);
     assert.ok(relL2(await ops.read(acts.g), want) < 1e-5);
     assert.ok(relL2(await ops.read(acts.logG), want.map(Math.log)) < 1e-5);
+    assert.ok(want.subarray(2 * T).every((g) => g === 1e-3), "head 2 sits at the floor");
     const dParams = ops.alloc(layout.numParams, "dParams"), dkp = ops.alloc(T * H * d, "dkPre"), dkq = ops.alloc(T * H * d, "dkPost");
     ops.gateBackward(dkp, dkq, dParams, upload(ops, r), acts, kpb, kqb, pb, at, dims);
     const f = (kp: ArrayLike<number>, kq: ArrayLike<number>, p: ArrayLike<number>) => dot(r, refGate(kp, kq, p, at, T, H, d, E).map(Math.log));

@@ -19,6 +19,7 @@ import type { GateActivations, GateDims, GateLayerOffsets, TBuf } from "../train
 import type { CpuBuf, CpuMemory } from "./cpuMemory.js";
 
 const ptr = (b: TBuf) => (b as CpuBuf).ptr;
+const MIN_SCORE_F32 = Math.fround(GATE_MIN_SCORE);
 
 /** x[xAt + i] = k[kAt + i] * rstd * w[i] for i < d; returns rstd. */
 function normInto(x: Float32Array, xAt: number, k: Float32Array, kAt: number, w: Float32Array, wAt: number, d: number): number {
@@ -92,12 +93,13 @@ export function gateBackward(
       const ah = ptr(acts.a) + h * T * E * 4, xh = ptr(acts.x) + h * T * 2 * d * 4, w1 = ptr(params) + (at.w1 + h * E * 2 * d) * 4;
       x.geluRange(ptr(u), ah, 0, T * E);
       {
-        // dz, then w2's and b2's gradients, then du = dz w2
+        // dz, then w2's and b2's gradients, then du = dz w2. NOTE: g is stored in f32, where the
+        // floor reads as fround(1e-3) > 1e-3: compare with that, or clamped tokens would get gradients.
         const g = mem.f32(acts.g, T, h * T), dl = mem.f32(dLogG, T, h * T), us = mem.f32(u), p = mem.f32(params), dp = mem.f32(dParams);
         let db2 = 0;
         for (let t = 0; t < T; t++) {
           const gt = g[t]!;
-          const dz = gt > GATE_MIN_SCORE ? dl[t]! * (1 - gt) : 0;
+          const dz = gt > MIN_SCORE_F32 ? dl[t]! * (1 - gt) : 0;
           db2 += dz;
           for (let e = 0, row = t * E; e < E; e++) {
             dp[at.w2 + h * E + e] += dz * us[row + e]!;
