@@ -3,11 +3,12 @@
  *
  * Soft-gated causal attention and its backward on the CPU: per KV head and
  * block of BLOCK query tokens, the scores of the block's G * BLOCK query rows
- * against the keys they can see ([0, i1), causal) come from the matmul
- * kernel; wasm kernels turn them into probabilities (forward), or rebuild the
- * probabilities from the saved log-normalizers and turn dP into dS (backward,
- * flash-attention style: no T x T matrix is kept between passes). Causality
- * costs half of T^2 up to one block.
+ * against the keys they can see ([0, i1), causal) come from a matrix product
+ * (wasm/assembly/gemm.ts, whose leading dimensions let a block read a prefix
+ * of the keys); wasm kernels turn them into probabilities (forward), or
+ * rebuild the probabilities from the saved log-normalizers and turn dP into
+ * dS (backward, flash-attention style: no T x T matrix is kept between
+ * passes). Causality costs half of T^2 up to one block.
  *
  * Layouts inside: a KV head's queries as [T * G, d] rows (token-major, the G
  * query heads of the group interleaved), so a block of tokens is one
@@ -18,6 +19,13 @@ import type { CpuBuf, CpuMemory } from "./cpuMemory.js";
 
 /** Query tokens per block: G * BLOCK rows per matmul (192 for GQA 3:1). */
 const BLOCK = 64;
+
+/**
+ * Row stride for n columns read down the rows (transposed keys and values, score blocks): a multiple
+ * of 4 floats that is not a multiple of a large power of two, since a column block read down rows
+ * 2^k floats apart falls into a few cache sets and thrashes L1.
+ */
+const paddedStride = (n: number) => ((n + 3) & ~3) + 20;
 
 /** dst [B, A, C] = src [A, B, C]: between [T, heads, ...] and [heads, T, ...]. */
 export function swapAxes(mem: CpuMemory, dst: TBuf, src: TBuf, A: number, B: number, C: number): void {
@@ -66,20 +74,21 @@ export function attentionForward(mem: CpuMemory, out: TBuf, lse: TBuf, q: TBuf, 
     const kh = s.get(T * Hkv * d, "kh"); //          [Hkv, T, d]
     const vh = s.get(T * Hkv * d, "vh");
     const og = s.get(T * G * Hkv * d, "og"); //      [Hkv, T * G, d]
-    const S = s.get(BLOCK * G * T, "scores"); //     [G * BLOCK, T] (row stride: the block's key count)
-    const vt = s.get(d * T, "vT"); //               [d, nk]
+    const ld = paddedStride(T);
+    const kt = s.get(d * ld, "kT"); //              [d, T]  one KV head's keys, transposed (row stride ld)
+    const S = s.get(BLOCK * G * ld, "scores"); //    [G * BLOCK, nk] (row stride ls)
     swapAxes(mem, qg, q, T, Hkv, G * d);
     swapAxes(mem, kh, k, T, Hkv, d);
     swapAxes(mem, vh, v, T, Hkv, d);
     for (let h = 0; h < Hkv; h++) {
       const qh = qg.ptr + h * T * G * d * 4, kp = kh.ptr + h * T * d * 4, vp = vh.ptr + h * T * d * 4, oh = og.ptr + h * T * G * d * 4;
       const gate = logG ? ptr(logG) + h * T * 4 : 0;
+      x.transpose(kt.ptr, kp, T, d, d, ld);
       for (let i0 = 0; i0 < T; i0 += BLOCK) {
-        const nk = Math.min(T, i0 + BLOCK), rows = (nk - i0) * G;
-        x.matmulF32(S.ptr, qh + i0 * G * d * 4, kp, 0, nk, d, 0, rows, 0, nk);
-        x.attnSoftmaxRows(S.ptr, rows, G, i0, nk, dims.scale, dims.window, gate, ptr(lse) + (h * T * G + i0 * G) * 4);
-        x.transpose(vt.ptr, vp, nk, d, d, nk);
-        x.matmulF32(oh + i0 * G * d * 4, S.ptr, vt.ptr, 0, d, nk, 0, rows, 0, d);
+        const nk = Math.min(T, i0 + BLOCK), rows = (nk - i0) * G, ls = paddedStride(nk);
+        x.gemmNN(S.ptr, ls, qh + i0 * G * d * 4, d, kt.ptr, ld, rows, nk, d, 1, 0);
+        x.attnSoftmaxRows(S.ptr, ls, rows, G, i0, nk, dims.scale, dims.window, gate, ptr(lse) + (h * T * G + i0 * G) * 4);
+        x.gemmNN(oh + i0 * G * d * 4, d, S.ptr, ls, vp, d, rows, d, nk, 1, 0);
       }
     }
     swapAxes(mem, out, og, Hkv, T, G * d);
@@ -100,22 +109,21 @@ export function attentionBackward(
     const dog = s.get(T * G * Hkv * d, "dOg"); //    [Hkv, T * G, d]
     const kh = s.get(T * Hkv * d, "kh"); //          [Hkv, T, d]
     const vh = s.get(T * Hkv * d, "vh");
+    const ld = paddedStride(T);
+    const kt = s.get(d * ld, "kT"); //              [d, T]  one KV head's keys, transposed (row stride ld)
+    const vt = s.get(d * ld, "vT"); //              [d, T]  and values
     const D = s.get(Hkv * T * G, "D"); //            [Hkv, T * G]   dO · O per row
     const dqg = s.get(T * G * Hkv * d, "dqg"); //    [Hkv, T * G, d]
     const dkh = s.get(T * Hkv * d, "dkh"); //        [Hkv, T, d]
     const dvh = s.get(T * Hkv * d, "dvh");
-    const P = s.get(BLOCK * G * T, "P"); //          [G * BLOCK, nk]
-    const dS = s.get(BLOCK * G * T, "dS"); //        [G * BLOCK, nk]
-    const tr = s.get(BLOCK * G * T, "blockT"); //    [nk, G * BLOCK]  dS^T, then P^T
-    const kt = s.get(d * T, "kT"); //               [d, nk]
-    const rowsT = s.get(d * BLOCK * G, "rowsT"); //  [d, G * BLOCK]  the block's q^T, then dO^T
-    const tmp = s.get(T * d, "tmp"); //             [nk, d]
+    const P = s.get(BLOCK * G * ld, "P"); //         [G * BLOCK, nk] (row stride ls)
+    const dS = s.get(BLOCK * G * ld, "dS"); //       [G * BLOCK, nk] (row stride ls)
     swapAxes(mem, qg, q, T, Hkv, G * d);
     swapAxes(mem, dog, dOut, T, Hkv, G * d);
     swapAxes(mem, kh, k, T, Hkv, d);
     swapAxes(mem, vh, v, T, Hkv, d);
     {
-      // D = rowwise dO · O (softmax's backward needs it once per row); og goes into dqg's place first
+      // D = rowwise dO · O (softmax's backward needs it once per row); O goes into dqg's place first
       swapAxes(mem, dqg, out, T, Hkv, G * d);
       const o = mem.f32(dqg), g = mem.f32(dog), dd = mem.f32(D);
       for (let r = 0; r < Hkv * T * G; r++) {
@@ -130,32 +138,23 @@ export function attentionBackward(
       const kp = kh.ptr + h * T * d * 4, vp = vh.ptr + h * T * d * 4, dkp = dkh.ptr + h * T * d * 4, dvp = dvh.ptr + h * T * d * 4;
       const gate = logG ? ptr(logG) + h * T * 4 : 0;
       const dGate = dLogG && logG ? ptr(dLogG) + h * T * 4 : 0;
+      x.transpose(kt.ptr, kp, T, d, d, ld);
+      x.transpose(vt.ptr, vp, T, d, d, ld);
       for (let i0 = 0; i0 < T; i0 += BLOCK) {
-        const nk = Math.min(T, i0 + BLOCK), rows = (nk - i0) * G;
+        const nk = Math.min(T, i0 + BLOCK), rows = (nk - i0) * G, ls = paddedStride(nk);
         const qb = qh + i0 * G * d * 4, dob = doh + i0 * G * d * 4;
         // P again, from the scores and the saved log-normalizers
-        x.matmulF32(P.ptr, qb, kp, 0, nk, d, 0, rows, 0, nk);
-        x.attnProbsRows(P.ptr, rows, G, i0, nk, dims.scale, dims.window, gate, ptr(lse) + (h * T * G + i0 * G) * 4);
+        x.gemmNN(P.ptr, ls, qb, d, kt.ptr, ld, rows, nk, d, 1, 0);
+        x.attnProbsRows(P.ptr, ls, rows, G, i0, nk, dims.scale, dims.window, gate, ptr(lse) + (h * T * G + i0 * G) * 4);
         // dP = dO v^T, then dS = P (dP - D) in place (and the gate's share)
-        x.matmulF32(dS.ptr, dob, vp, 0, nk, d, 0, rows, 0, nk);
-        x.attnScoreGradRows(P.ptr, dS.ptr, rows, G, i0, nk, dims.window, D.ptr + (h * T * G + i0 * G) * 4, dGate);
-        // dQ (block) = dS k: unscaled here, scaled once at the end
-        x.transpose(kt.ptr, kp, nk, d, d, nk);
-        x.matmulF32(dqh + i0 * G * d * 4, dS.ptr, kt.ptr, 0, d, nk, 0, rows, 0, d);
-        // dK[0, nk) += scale dS^T q
-        x.transpose(tr.ptr, dS.ptr, rows, nk, nk, rows);
-        x.transpose(rowsT.ptr, qb, rows, d, d, rows);
-        x.matmulF32(tmp.ptr, tr.ptr, rowsT.ptr, 0, d, rows, 0, nk, 0, d);
-        x.axpyRange(dkp, tmp.ptr, dims.scale, 0, nk * d);
-        // dV[0, nk) += P^T dO
-        x.transpose(tr.ptr, P.ptr, rows, nk, nk, rows);
-        x.transpose(rowsT.ptr, dob, rows, d, d, rows);
-        x.matmulF32(tmp.ptr, tr.ptr, rowsT.ptr, 0, d, rows, 0, nk, 0, d);
-        x.addRange(dvp, tmp.ptr, 0, nk * d);
+        x.gemmNN(dS.ptr, ls, dob, d, vt.ptr, ld, rows, nk, d, 1, 0);
+        x.attnScoreGradRows(P.ptr, dS.ptr, ls, rows, G, i0, nk, dims.window, D.ptr + (h * T * G + i0 * G) * 4, dGate);
+        // dQ (block) = scale dS k;  dK[0, nk) += scale dS^T q;  dV[0, nk) += P^T dO
+        x.gemmNN(dqh + i0 * G * d * 4, d, dS.ptr, ls, kp, d, rows, d, nk, dims.scale, 0);
+        x.gemmTN(dkp, d, dS.ptr, ls, qb, d, nk, d, rows, dims.scale, 1);
+        x.gemmTN(dvp, d, P.ptr, ls, dob, d, nk, d, rows, 1, 1);
       }
     }
-    const dqv = mem.f32(dqg);
-    for (let i = 0; i < dqv.length; i++) dqv[i] *= dims.scale;
     swapAxes(mem, dq, dqg, Hkv, T, G * d);
     swapAxes(mem, dk, dkh, Hkv, T, d);
     swapAxes(mem, dv, dvh, Hkv, T, d);

@@ -18,10 +18,12 @@ export interface TrainKernelExports {
   siluMulRange(out: number, gate: number, up: number, i0: number, i1: number): void;
   addRange(x: number, y: number, i0: number, i1: number): void;
   ropeRows(x: number, cosSin: number, numHeads: number, half: number, t0: number, t1: number): void;
-  attnSoftmaxRows(s: number, rows: number, G: number, i0: number, nk: number, scale: number, W: number, logG: number, lse: number): void;
-  attnProbsRows(s: number, rows: number, G: number, i0: number, nk: number, scale: number, W: number, logG: number, lse: number): void;
-  attnScoreGradRows(p: number, dp: number, rows: number, G: number, i0: number, nk: number, W: number, D: number, dLogG: number): void;
+  attnSoftmaxRows(s: number, ld: number, rows: number, G: number, i0: number, nk: number, scale: number, W: number, logG: number, lse: number): void;
+  attnProbsRows(s: number, ld: number, rows: number, G: number, i0: number, nk: number, scale: number, W: number, logG: number, lse: number): void;
+  attnScoreGradRows(p: number, dp: number, ld: number, rows: number, G: number, i0: number, nk: number, W: number, D: number, dLogG: number): void;
   transpose(dst: number, src: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
+  gemmNN(out: number, ldo: number, x: number, ldx: number, w: number, ldw: number, M: number, N: number, K: number, alpha: number, accumulate: number): void;
+  gemmTN(out: number, ldo: number, x: number, ldx: number, w: number, ldw: number, M: number, N: number, K: number, alpha: number, accumulate: number): void;
   rmsNormBackwardRows(dx: number, dy: number, x: number, weight: number, dWeight: number, dim: number, eps: number, accumulate: number, r0: number, r1: number): void;
   siluMulBackwardRange(dGate: number, dUp: number, dy: number, gate: number, up: number, i0: number, i1: number): void;
   geluRange(out: number, a: number, i0: number, i1: number): void;

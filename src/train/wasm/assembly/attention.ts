@@ -4,7 +4,7 @@
 // probabilities and probability gradients into score gradients.
 //
 // A block holds `rows` query rows of one KV head's group against keys
-// [0, nk), row-major with row stride nk. Row r is query token
+// [0, nk), row-major with row stride ld >= nk. Row r is query token
 // i = i0 + r / G (the G query heads of the group are interleaved per token).
 // Key j is visible to query i iff j <= i; outside the local window
 // (i - j >= W) its logit gets + logG[j] (the soft write gate, log g).
@@ -76,10 +76,10 @@ const NEG_INF: f32 = -Infinity;
  * max + log(sum), the row's log-normalizer (kept for the backward pass).
  * logG: f32 [nk] (log g of the keys) or 0 for none (full attention).
  */
-export function attnSoftmaxRows(s: usize, rows: i32, G: i32, i0: i32, nk: i32, scale: f32, W: i32, logG: usize, lse: usize): void {
+export function attnSoftmaxRows(s: usize, ld: i32, rows: i32, G: i32, i0: i32, nk: i32, scale: f32, W: i32, logG: usize, lse: usize): void {
   for (let r = 0; r < rows; r++) {
     const i = i0 + r / G;
-    const row = s + <usize>r * nk * 4;
+    const row = s + <usize>r * ld * 4;
     const n = visible(i, nk);
     // keys [0, split) are outside the window (biased), [split, n) inside
     const split = logG ? max(0, min(n, i - W + 1)) : 0;
@@ -92,10 +92,10 @@ export function attnSoftmaxRows(s: usize, rows: i32, G: i32, i0: i32, nk: i32, s
 }
 
 /** The probabilities again from scores and the saved lse (the backward pass recomputes them). */
-export function attnProbsRows(s: usize, rows: i32, G: i32, i0: i32, nk: i32, scale: f32, W: i32, logG: usize, lse: usize): void {
+export function attnProbsRows(s: usize, ld: i32, rows: i32, G: i32, i0: i32, nk: i32, scale: f32, W: i32, logG: usize, lse: usize): void {
   for (let r = 0; r < rows; r++) {
     const i = i0 + r / G;
-    const row = s + <usize>r * nk * 4;
+    const row = s + <usize>r * ld * 4;
     const n = visible(i, nk);
     const split = logG ? max(0, min(n, i - W + 1)) : 0;
     logitsRange(row, 0, split, scale, logG, true, NEG_INF);
@@ -110,10 +110,10 @@ export function attnProbsRows(s: usize, rows: i32, G: i32, i0: i32, nk: i32, sca
  * (softmax's backward); where a key is outside the window its gate's log
  * gets the same gradient: dLogG[j] += dS[r, j] over those rows (dLogG may be 0).
  */
-export function attnScoreGradRows(p: usize, dp: usize, rows: i32, G: i32, i0: i32, nk: i32, W: i32, D: usize, dLogG: usize): void {
+export function attnScoreGradRows(p: usize, dp: usize, ld: i32, rows: i32, G: i32, i0: i32, nk: i32, W: i32, D: usize, dLogG: usize): void {
   for (let r = 0; r < rows; r++) {
     const i = i0 + r / G;
-    const pr = p + <usize>r * nk * 4, dr = dp + <usize>r * nk * 4;
+    const pr = p + <usize>r * ld * 4, dr = dp + <usize>r * ld * 4;
     const n = visible(i, nk);
     const dv = f32x4.splat(load<f32>(D + (<usize>r << 2)));
     let j = 0;

@@ -5,6 +5,7 @@
 export { matmulF32, matmulBf16 } from "../../../backends/cpu/wasm/assembly/matmul";
 export { rmsNormRows, siluMulRange, addRange, ropeRows } from "../../../backends/cpu/wasm/assembly/elementwise";
 export { attnSoftmaxRows, attnProbsRows, attnScoreGradRows, transpose } from "./attention";
+export { gemmNN, gemmTN } from "./gemm";
 export { rmsNormBackwardRows, siluMulBackwardRange, geluRange, geluBackwardRange, axpyRange } from "./pointwise";
 
 /** The first byte above the module's static data (math tables): the host's allocator starts there. */

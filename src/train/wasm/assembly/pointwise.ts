@@ -74,14 +74,21 @@ const INV_SQRT_2PI: f32 = 0.3989422804014327;
  * (and 1/2 at a = 0), so forward and backward stay consistent.
  */
 export function geluBackwardRange(da: usize, du: usize, a: usize, i0: i32, i1: i32): void {
-  for (let i = i0; i < i1; i++) {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
     const o = <usize>i << 2;
-    const x = load<f32>(a + o);
-    const gelu = f32x4.extract_lane(geluErfF32x4(f32x4.splat(x)), 0);
-    const cdf: f32 = x != 0 ? gelu / x : 0.5;
-    const pdf: f32 = INV_SQRT_2PI * f32x4.extract_lane(expF32x4(f32x4.splat(-0.5 * x * x)), 0);
-    store<f32>(da + o, load<f32>(du + o) * (cdf + x * pdf));
+    v128.store(da + o, f32x4.mul(v128.load(du + o), geluGrad4(v128.load(a + o))));
   }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(da + o, load<f32>(du + o) * f32x4.extract_lane(geluGrad4(f32x4.splat(load<f32>(a + o))), 0));
+  }
+}
+
+@inline function geluGrad4(x: v128): v128 {
+  const cdf = v128.bitselect(f32x4.splat(0.5), f32x4.div(geluErfF32x4(x), x), f32x4.eq(x, f32x4.splat(0)));
+  const pdf = f32x4.mul(f32x4.splat(INV_SQRT_2PI), expF32x4(f32x4.mul(f32x4.splat(-0.5), f32x4.mul(x, x))));
+  return f32x4.add(cdf, f32x4.mul(x, pdf));
 }
 
 /** y[i] += alpha * x[i] over [i0, i1). */
