@@ -7,6 +7,7 @@
  * inside a call. Platform-neutral.
  */
 import { KernelHeap } from "../../backends/cpu/kernelHeap.js";
+import { ModelTooLargeError } from "../../errors.js";
 import { createKernelMemory, resolveKernelVariant, WASM_PAGE_BYTES, type KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
 import { trainRelaxedWasmBase64, trainWasmBase64 } from "./trainWasm.generated.js";
 
@@ -67,7 +68,9 @@ function resolveTrainVariant(wanted: KernelVariant | "auto" = "auto"): KernelVar
 function grow(memory: WebAssembly.Memory, end: number, maxBytes: number): void {
   const size = memory.buffer.byteLength;
   if (end <= size) return;
-  if (end > maxBytes) throw new RangeError(`training kernels: ${end} bytes of memory needed, the limit is ${maxBytes} (use a shorter --length)`);
+  if (end > maxBytes) {
+    throw new ModelTooLargeError(`training on the CPU needs more than its ${(maxBytes / 2 ** 30).toFixed(1)} GiB of WebAssembly memory per worker at this model and --length; use a shorter --length`);
+  }
   const wanted = Math.min(maxBytes, Math.max(end, size + (size >>> 1)));
   memory.grow(Math.ceil((wanted - size) / WASM_PAGE_BYTES));
 }

@@ -1,0 +1,238 @@
+/**
+ * @module cli/trainGate
+ *
+ * `wgkv train-gate`: learns a write gate for a model with the WG-KV recipe
+ * (docs/design.md §8) on the CPU: the backbone frozen, the full-attention
+ * model as teacher, soft gate in the student, MSE of the final hidden state
+ * plus lambda times the sparsity term, AdamW with warm-up then cosine decay.
+ * Writes the gate (wgkv safetensors with metadata, loadable by --gate and by
+ * `eval --policies gate:FILE`), checkpoints to resume from, and a report of
+ * the gate's scores per (layer, KV head) on held-out samples.
+ */
+import { Command } from "commander";
+import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import { InvalidInputError, ModelLoadError } from "../errors.js";
+import { loadGate, saveGateSafetensors } from "../gate/gateFile.js";
+import { DEFAULT_GATE_TAU } from "../gate/gateMath.js";
+import { describeFile } from "../io/fileSource.js";
+import { DEFAULT_MODEL_DIR } from "../index.js";
+import { parseModelConfig } from "../model/config.js";
+import { createFolderSource } from "../platform/node/fileSource.js";
+import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
+import { readTextPrefix } from "../platform/node/textFile.js";
+import { WorkerSampleRunner } from "../platform/node/trainWorkers.js";
+import { loadTokenizer } from "../tokenizer/tokenizer.js";
+import { createAdamWState } from "../train/adamw.js";
+import { checkResumable, loadCheckpoint, saveCheckpoint, type RunIdentity } from "../train/checkpoint.js";
+import { gateReport, gateReportSvg } from "../train/gateReport.js";
+import { gateParamLayout, gateWeightsView, initGateParams } from "../train/gateParams.js";
+import { formatDuration, progressBar, progressLine } from "../train/progress.js";
+import { TrainData } from "../train/trainData.js";
+import { modelSignature } from "../train/trainModel.js";
+import { runTraining, type StepReport } from "../train/trainer.js";
+import { DOCUMENT_SEPARATOR } from "../eval/haystack.js";
+import { parseIntFlag, parseRangeFlag } from "./common.js";
+
+interface TrainGateFlags {
+  model: string;
+  data: string;
+  lambda?: string;
+  window: string;
+  length: string;
+  batch: string;
+  steps: string;
+  lr: string;
+  warmup: string;
+  weightDecay: string;
+  needleMix: string;
+  expand: string;
+  tau: string;
+  seed: string;
+  out?: string;
+  force?: boolean;
+  checkpointEvery: string;
+  resume?: string;
+  threads?: string;
+  simd: string;
+  ropeFreq: string;
+  dataBytes: string;
+  reportSamples: string;
+  quiet?: boolean;
+}
+
+export function trainGateCommand(): Command {
+  return new Command("train-gate")
+    .description("train a write gate for a model: distill full attention into the soft-gated model, with a sparsity term (the WG-KV recipe), on the CPU")
+    .option("--model <dir>", "Hugging Face model folder", DEFAULT_MODEL_DIR)
+    .option("--data <files>", `training text, comma-separated (.br, .gz, .xz are decompressed; documents separated by \\x1e); "${HAYSTACK_NAME}": the one shipped with wgkv`, HAYSTACK_NAME)
+    .option("--lambda <l>", "sparsity weight (> 0): larger admits fewer tokens")
+    .option("--window <w>", "local window in tokens, a multiple of 16", "256")
+    .option("--length <n>", "tokens per training sample", "4096")
+    .option("--batch <n>", "samples per step", "2")
+    .option("--steps <n>", "optimizer steps", "600")
+    .option("--lr <lr>", "peak learning rate of AdamW", "1e-3")
+    .option("--warmup <f>", "fraction of the steps spent warming up", "0.1")
+    .option("--weight-decay <wd>", "AdamW weight decay", "0.01")
+    .option("--needle-mix <f>", "fraction of samples drawn from the eval's needle-in-a-haystack tasks, in [0, 1]", "0")
+    .option("--expand <e>", "gate hidden units per KV head, as a multiple of head_dim (4 for the Llama checkpoints)", "4")
+    .option("--tau <t>", "admission threshold recorded in the gate file and used in the report", String(DEFAULT_GATE_TAU))
+    .option("--seed <s>", "seed of the gate's initial values and of the samples", "0")
+    .option("--out <file>", "gate file to write (wgkv safetensors); <file>.ckpt holds checkpoints, <stem>.histograms.svg and <stem>.report.json the report")
+    .option("--force", "overwrite --out if it exists")
+    .option("--checkpoint-every <n>", "write <out>.ckpt every n steps (0: only at the end)", "50")
+    .option("--resume <ckpt>", "continue the run a checkpoint (<out>.ckpt) was written by")
+    .option("--threads <n>", "worker threads, each running whole samples (default: min(--batch, cores))")
+    .option("--simd <build>", "kernel build: auto, relaxed (fused multiply-add) or baseline", "auto")
+    .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
+    .option("--data-bytes <n>", "read at most this many (decompressed) bytes of each --data file", String(64 * 2 ** 20))
+    .option("--report-samples <n>", "held-out samples (half text, half needles) for the final report of gate scores", "4")
+    .option("--quiet", "print nothing while training")
+    .action(async (flags: TrainGateFlags) => trainGate(flags));
+}
+
+async function trainGate(flags: TrainGateFlags): Promise<void> {
+  // ---- every flag is checked before anything is loaded
+  if (flags.lambda === undefined) throw new InvalidInputError("--lambda is required: the sparsity weight, a number > 0 (the reference uses 0.004 to 0.16)");
+  const lambda = parseRangeFlag("--lambda", flags.lambda, 0, Infinity, true)!;
+  const window = parseIntFlag("--window", flags.window, 16)!;
+  if (window % 16 !== 0) throw new InvalidInputError(`--window must be a multiple of 16, got ${window}`);
+  const length = parseIntFlag("--length", flags.length, 2)!;
+  if (length <= window) throw new InvalidInputError(`--length ${length} must be greater than --window ${window}: within the window every token is kept anyway`);
+  const batch = parseIntFlag("--batch", flags.batch)!;
+  const steps = parseIntFlag("--steps", flags.steps)!;
+  const lr = parseRangeFlag("--lr", flags.lr, 0, 1, true)!;
+  const warmup = parseRangeFlag("--warmup", flags.warmup, 0, 1)!;
+  const weightDecay = parseRangeFlag("--weight-decay", flags.weightDecay, 0, 1)!;
+  const needleMix = parseRangeFlag("--needle-mix", flags.needleMix, 0, 1)!;
+  const expand = parseRangeFlag("--expand", flags.expand, 0, 64, true)!;
+  const tau = parseRangeFlag("--tau", flags.tau, 0, 1, true)!;
+  if (tau >= 1) throw new InvalidInputError(`--tau must be in (0, 1), got "${flags.tau}"`);
+  const seed = parseIntFlag("--seed", flags.seed, 0)!;
+  const checkpointEvery = parseIntFlag("--checkpoint-every", flags.checkpointEvery, 0)!;
+  const threads = parseIntFlag("--threads", flags.threads);
+  const dataBytes = parseIntFlag("--data-bytes", flags.dataBytes, 1024)!;
+  const reportSamples = parseIntFlag("--report-samples", flags.reportSamples, 0)!;
+  if (flags.simd !== "auto" && flags.simd !== "relaxed" && flags.simd !== "baseline") throw new InvalidInputError(`--simd must be auto, relaxed or baseline, got "${flags.simd}"`);
+  if (flags.ropeFreq !== "f32" && flags.ropeFreq !== "bf16") throw new InvalidInputError(`--rope-freq must be f32 or bf16, got "${flags.ropeFreq}"`);
+  if (flags.out === undefined) throw new InvalidInputError("--out is required: the gate file to write, e.g. --out gate.safetensors");
+  const out = flags.out;
+  await checkWritable(out, flags.force === true, flags.resume !== undefined);
+  const dataFiles = flags.data.split(",").map((f) => f.trim());
+  if (dataFiles.some((f) => f === "")) throw new InvalidInputError(`--data "${flags.data}": an empty file name`);
+
+  // ---- the model's config and tokenizer (the weights load in the workers)
+  if (flags.model.trim() === "") throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
+  const source = createFolderSource(flags.model);
+  if (!(await source.exists("config.json"))) throw new ModelLoadError(`${describeFile(source, "config.json")}: file is missing; --model must be a Hugging Face model folder`);
+  const config = parseModelConfig(await source.readText("config.json"), describeFile(source, "config.json"));
+  if (!(await source.exists("tokenizer.json"))) throw new ModelLoadError(`${describeFile(source, "tokenizer.json")}: file is missing; train-gate builds its samples from text`);
+  const tokenizer = await loadTokenizer(source);
+  const hidden = expand * config.headDim;
+  if (!Number.isInteger(hidden)) throw new InvalidInputError(`--expand ${expand} times head_dim ${config.headDim} is not a whole number of units`);
+  if (length > config.maxPositions) throw new InvalidInputError(`--length ${length} exceeds the model's max_position_embeddings ${config.maxPositions}`);
+
+  // ---- data
+  const texts = await Promise.all(dataFiles.map((f) => readTextPrefix(resolveTextFile(f), dataBytes)));
+  const data = new TrainData(tokenizer, texts.join(DOCUMENT_SEPARATOR), { length, needleMix, seed, dataName: flags.data });
+
+  // ---- the gate and the optimizer: new, or from a checkpoint
+  const layout = gateParamLayout({ numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, hidden });
+  const identity: RunIdentity = { model: modelSignature(config), lambda, window, length, expand };
+  let params = initGateParams(layout, seed);
+  let adam = createAdamWState(layout.numParams);
+  let startStep = 0;
+  if (flags.resume !== undefined) {
+    const ckpt = loadCheckpoint(await readCheckpointFile(flags.resume), flags.resume);
+    checkResumable(ckpt, identity, layout.numParams, flags.resume);
+    ({ params, adam } = ckpt);
+    startStep = ckpt.nextStep;
+    if (startStep >= steps) throw new InvalidInputError(`--resume ${flags.resume}: the run is already at step ${startStep} of --steps ${steps}`);
+  }
+
+  const log = (line: string) => {
+    if (!flags.quiet) process.stderr.write(line + "\n");
+  };
+  const numWorkers = threads ?? Math.min(batch, (await import("node:os")).availableParallelism());
+  const runner = await WorkerSampleRunner.start(
+    { modelDir: flags.model, ropeFreq: flags.ropeFreq, gate: layout.shape, settings: { window, lambda, tau }, variant: flags.simd },
+    numWorkers,
+  );
+  try {
+    log(`train-gate: ${basename(flags.model)} (${identity.model}), ${layout.numParams} gate parameters; ${steps} steps x ${batch} samples of ${length} tokens ` +
+      `(${Math.round(needleMix * 100)}% needles), lambda ${lambda}, window ${window}; ${runner.description}` + (startStep ? `; resuming at step ${startStep + 1}` : ""));
+    const tty = process.stderr.isTTY === true && !flags.quiet;
+    const stepTimes: number[] = [];
+    let last: StepReport | null = null;
+    const t0 = performance.now();
+    await runTraining({
+      runner, data, params, adam, startStep, checkpointEvery,
+      settings: { steps, batch, lr, warmup, weightDecay, lambda },
+      onStep: (r) => {
+        stepTimes.push(r.stepMs);
+        last = r;
+        if (flags.quiet) return;
+        if (tty) process.stderr.write(`\r${progressBar(r, process.stderr.columns ?? 100)}\x1b[K` + (r.step === r.steps ? "\n" : ""));
+        else process.stderr.write(progressLine(r) + "\n");
+      },
+      onCheckpoint: async (nextStep) => {
+        const file = `${out}.ckpt`;
+        await writeFile(`${file}.tmp`, saveCheckpoint({ identity, nextStep, params, adam }));
+        await rename(`${file}.tmp`, file);
+      },
+    });
+    const trainMs = performance.now() - t0;
+
+    // ---- the gate file (read back before it is written: never a file the loader would refuse)
+    const meta = { window, tau, lambda, model: `${basename(flags.model.replace(/\/+$/, ""))} (${identity.model})` };
+    const bytes = saveGateSafetensors(gateWeightsView(layout, params), meta);
+    loadGate(bytes, out, { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim });
+    await writeFile(out, bytes);
+
+    // ---- the report: gate scores on held-out samples
+    const stem = out.replace(/\.safetensors$/i, "");
+    const scores = reportSamples > 0 ? await runner.gateScores(params, data.heldOut(reportSamples).map((s) => s.ids)) : [];
+    const report = gateReport(scores, config.numKvHeads, tau);
+    const meanStepMs = stepTimes.reduce((a, b) => a + b, 0) / Math.max(1, stepTimes.length);
+    await writeFile(`${stem}.histograms.svg`, gateReportSvg(report, `${basename(out)}: lambda ${lambda}, ${Math.round(needleMix * 100)}% needles, ${steps} steps x ${batch} x ${length} tokens`));
+    await writeFile(`${stem}.report.json`, JSON.stringify({
+      gate: out, model: meta.model, lambda, window, tau, length, batch, steps, lr, warmup, weightDecay, needleMix, expand, seed, data: flags.data,
+      runner: runner.description, trainSeconds: Math.round(trainMs / 1000), meanStepSeconds: +(meanStepMs / 1000).toFixed(2),
+      final: last, reportSamples, admitted: report.admitted,
+      heads: report.heads.map((h) => ({ layer: h.layer, head: h.head, admitted: +h.admitted.toFixed(4), histogram: h.histogram })),
+    }, null, 2) + "\n");
+    log(`wrote ${out}, ${stem}.histograms.svg and ${stem}.report.json; trained in ${formatDuration(trainMs)} (${formatDuration(meanStepMs)}/step)`);
+    if (!flags.quiet) process.stdout.write(admittedTable(report, reportSamples));
+  } finally {
+    runner.dispose();
+  }
+}
+
+/** Admitted fraction per (layer, KV head) on the held-out samples, as a small table. */
+function admittedTable(report: ReturnType<typeof gateReport>, samples: number): string {
+  if (report.heads.length === 0) return "";
+  const numHeads = Math.max(...report.heads.map((h) => h.head + 1));
+  const lines = [`admitted (g > ${report.tau}) on ${samples} held-out samples: ${(report.admitted * 100).toFixed(1)}% overall`, `layer  ${Array.from({ length: numHeads }, (_, h) => `head ${h}`.padStart(7)).join(" ")}`];
+  for (let l = 0; l * numHeads < report.heads.length; l++) {
+    const row = report.heads.filter((h) => h.layer === l).map((h) => `${(h.admitted * 100).toFixed(1)}%`.padStart(7));
+    lines.push(`${String(l).padStart(5)}  ${row.join(" ")}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** --out must not exist (unless --force or a resumed run), and its folder must. */
+async function checkWritable(out: string, force: boolean, resuming: boolean): Promise<void> {
+  const folder = dirname(out);
+  const info = await stat(folder).catch(() => null);
+  if (!info?.isDirectory()) throw new InvalidInputError(`--out ${out}: the folder ${folder} does not exist`);
+  const existing = await stat(out).catch(() => null);
+  if (existing?.isDirectory()) throw new InvalidInputError(`--out ${out}: is a folder; give a file name such as ${out}/gate.safetensors`);
+  if (existing && !force && !resuming) throw new InvalidInputError(`--out ${out}: already exists (pass --force to overwrite)`);
+}
+
+async function readCheckpointFile(path: string): Promise<Uint8Array> {
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    throw new InvalidInputError(`--resume ${path}: cannot read the checkpoint (${err.code === "ENOENT" ? "file is missing" : (err.code ?? err.message)})`);
+  });
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
