@@ -9,7 +9,12 @@
  */
 import { ADAMW_DEFAULTS, adamwStep, learningRate, type AdamWState } from "./adamw.js";
 import type { SampleRunner, SampleStats } from "./sampleRunner.js";
-import type { TrainData } from "./trainData.js";
+import type { TrainSample } from "./trainData.js";
+
+/** Where the samples come from (train/trainData.ts's TrainData, or a test's). */
+export interface SampleSource {
+  sample(step: number, index: number): Pick<TrainSample, "ids">;
+}
 
 export interface TrainSettings {
   readonly steps: number;
@@ -39,7 +44,7 @@ export interface StepReport {
 
 export interface TrainLoop {
   readonly runner: SampleRunner;
-  readonly data: TrainData;
+  readonly data: SampleSource;
   readonly settings: TrainSettings;
   /** Updated in place. */
   readonly params: Float32Array;
