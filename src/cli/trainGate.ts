@@ -46,6 +46,7 @@ interface TrainGateFlags {
   warmup: string;
   weightDecay: string;
   needleMix: string;
+  positionRange?: string;
   expand: string;
   tau: string;
   seed: string;
@@ -75,6 +76,7 @@ export function trainGateCommand(): Command {
     .option("--warmup <f>", "fraction of the steps spent warming up", "0.1")
     .option("--weight-decay <wd>", "AdamW weight decay", "0.01")
     .option("--needle-mix <f>", "fraction of samples drawn from the eval's needle-in-a-haystack tasks, in [0, 1]", "0")
+    .option("--position-range <n>", "place each sample at a random position below n (>= --length): RoPE keeps attention the same, and the gate sees the key angles of long contexts while training on short samples (default: --length)")
     .option("--expand <e>", "gate hidden units per KV head, as a multiple of head_dim (4 for the Llama checkpoints)", "4")
     .option("--tau <t>", "admission threshold recorded in the gate file and used in the report", String(DEFAULT_GATE_TAU))
     .option("--seed <s>", "seed of the gate's initial values and of the samples", "0")
@@ -105,6 +107,8 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   const warmup = parseRangeFlag("--warmup", flags.warmup, 0, 1)!;
   const weightDecay = parseRangeFlag("--weight-decay", flags.weightDecay, 0, 1)!;
   const needleMix = parseRangeFlag("--needle-mix", flags.needleMix, 0, 1)!;
+  const positionRange = parseIntFlag("--position-range", flags.positionRange) ?? length;
+  if (positionRange < length) throw new InvalidInputError(`--position-range ${positionRange} must be at least --length ${length}`);
   const expand = parseRangeFlag("--expand", flags.expand, 0, 64, true)!;
   const tau = parseRangeFlag("--tau", flags.tau, 0, 1, true)!;
   if (tau >= 1) throw new InvalidInputError(`--tau must be in (0, 1), got "${flags.tau}"`);
@@ -130,11 +134,13 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   const tokenizer = await loadTokenizer(source);
   const hidden = expand * config.headDim;
   if (!Number.isInteger(hidden)) throw new InvalidInputError(`--expand ${expand} times head_dim ${config.headDim} is not a whole number of units`);
-  if (length > config.maxPositions) throw new InvalidInputError(`--length ${length} exceeds the model's max_position_embeddings ${config.maxPositions}`);
+  if (positionRange > config.maxPositions) {
+    throw new InvalidInputError(`${flags.positionRange === undefined ? "--length" : "--position-range"} ${positionRange} exceeds the model's max_position_embeddings ${config.maxPositions}`);
+  }
 
   // ---- data
   const texts = await Promise.all(dataFiles.map((f) => readTextPrefix(resolveTextFile(f), dataBytes)));
-  const data = new TrainData(tokenizer, texts.join(DOCUMENT_SEPARATOR), { length, needleMix, seed, dataName: flags.data });
+  const data = new TrainData(tokenizer, texts.join(DOCUMENT_SEPARATOR), { length, needleMix, positionRange, seed, dataName: flags.data });
 
   // ---- the gate and the optimizer: new, or from a checkpoint
   const layout = gateParamLayout({ numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim, hidden });
@@ -160,7 +166,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   );
   try {
     log(`train-gate: ${basename(flags.model)} (${identity.model}), ${layout.numParams} gate parameters; ${steps} steps x ${batch} samples of ${length} tokens ` +
-      `(${Math.round(needleMix * 100)}% needles), lambda ${lambda}, window ${window}; ${runner.description}` + (startStep ? `; resuming at step ${startStep + 1}` : ""));
+      `(${Math.round(needleMix * 100)}% needles${positionRange > length ? `, placed below position ${positionRange}` : ""}), lambda ${lambda}, window ${window}; ${runner.description}` + (startStep ? `; resuming at step ${startStep + 1}` : ""));
     const tty = process.stderr.isTTY === true && !flags.quiet;
     const stepTimes: number[] = [];
     let last: StepReport | null = null;
@@ -196,7 +202,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
     const meanStepMs = stepTimes.reduce((a, b) => a + b, 0) / Math.max(1, stepTimes.length);
     await writeFile(`${stem}.histograms.svg`, gateReportSvg(report, `${basename(out)}: lambda ${lambda}, ${Math.round(needleMix * 100)}% needles, ${steps} steps x ${batch} x ${length} tokens`));
     await writeFile(`${stem}.report.json`, JSON.stringify({
-      gate: out, model: meta.model, lambda, window, tau, length, batch, steps, lr, warmup, weightDecay, needleMix, expand, seed, data: flags.data,
+      gate: out, model: meta.model, lambda, window, tau, length, positionRange, batch, steps, lr, warmup, weightDecay, needleMix, expand, seed, data: flags.data,
       runner: runner.description, trainSeconds: Math.round(trainMs / 1000), meanStepSeconds: +(meanStepMs / 1000).toFixed(2),
       final: last, reportSamples, admitted: report.admitted,
       heads: report.heads.map((h) => ({ layer: h.layer, head: h.head, admitted: +h.admitted.toFixed(4), histogram: h.histogram })),

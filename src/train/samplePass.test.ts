@@ -60,3 +60,25 @@ for (const arch of ["llama", "qwen2", "qwen3"] as const) {
     assertGrad(`${arch} gate parameters (whole pass)`, check, 1e-3);
   });
 }
+
+test("shifting every position leaves the teacher's output alone and changes the gate's input", async () => {
+  const ops = new CpuTrainOps(await createTrainKernels({ variant: "baseline", maxBytes: 256 << 20 }));
+  const c = tinyConfig("qwen3");
+  const model = uploadHostModel(ops, c, randomHostModel(c, 7));
+  const T = 40, E = 12;
+  const rand = randoms(8);
+  const ids = Int32Array.from(rand(T), (v) => Math.floor(((v + 1) / 2) * c.vocabSize));
+  const layout = gateParamLayout({ numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim, hidden: E });
+  const gate = { layout, params: upload(ops, initGateParams(layout, 9).map((v) => 4 * v)), dParams: ops.alloc(layout.numParams, "d") };
+  const acts = createSampleActivations(ops, c, T, E, (inverse) => ops.ropeAngles(T, model.rope, inverse));
+  const run = async (offset: number) => {
+    ops.writeRopeAngles(acts.scratch.angles, T, model.rope, false, offset);
+    forward(ops, model, acts, ids, null, 8);
+    const teacher = await ops.read(acts.scratch.y);
+    forward(ops, model, acts, ids, gate, 8);
+    return { teacher, g: await ops.read(acts.layers[1]!.gate.g) };
+  };
+  const at0 = await run(0), at500 = await run(500);
+  assert.ok(relL2(at500.teacher, at0.teacher) < 1e-5, `teacher moved by ${relL2(at500.teacher, at0.teacher)}`);
+  assert.ok(relL2(at500.g, at0.g) > 1e-3, "the gate reads the key after RoPE, so its scores move");
+});

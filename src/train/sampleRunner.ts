@@ -24,6 +24,12 @@ export interface SampleStats {
   readonly admitted: number;
 }
 
+/** A sample's token ids, and the position of its first token (RoPE's angles start there). */
+export interface SampleInput {
+  readonly ids: Int32Array;
+  readonly positionOffset: number;
+}
+
 export interface BatchResult {
   /** Sum over the batch of scale * each sample's gradient. */
   readonly grad: Float32Array;
@@ -32,7 +38,7 @@ export interface BatchResult {
 
 export interface SampleRunner {
   /** The gradient of the batch's mean loss (each sample's gradient times `scale`, summed). */
-  runBatch(params: Float32Array, batch: readonly Int32Array[], scale: number): Promise<BatchResult>;
+  runBatch(params: Float32Array, batch: readonly SampleInput[], scale: number): Promise<BatchResult>;
   /** Gate scores g [L][Hkv * T] (head-major) of each sample, student forward only. */
   gateScores(params: Float32Array, samples: readonly Int32Array[]): Promise<Float32Array[][]>;
   /** What runs the samples, for reports. */
@@ -48,6 +54,7 @@ export class LocalSampleRunner implements SampleRunner {
   readonly #settings: SampleSettings;
   #acts: SampleActivations | null = null;
   #target: TBuf | null = null;
+  #offset = 0;
   readonly #gate: DeviceGate;
 
   constructor(ops: TrainOps, model: TrainModel, layout: GateParamLayout, settings: SampleSettings) {
@@ -62,14 +69,14 @@ export class LocalSampleRunner implements SampleRunner {
     return this.#ops.description;
   }
 
-  async runBatch(params: Float32Array, batch: readonly Int32Array[], scale: number): Promise<BatchResult> {
+  async runBatch(params: Float32Array, batch: readonly SampleInput[], scale: number): Promise<BatchResult> {
     const ops = this.#ops, gate = this.#gate;
     ops.write(gate.params, params);
     ops.fill(gate.dParams, 0);
     const stats: SampleStats[] = [];
     const { numLayers: L, numKvHeads: Hkv } = this.#layout.shape;
-    for (const ids of batch) {
-      const acts = this.#activations(ids.length);
+    for (const { ids, positionOffset } of batch) {
+      const acts = this.#activations(ids.length, positionOffset);
       const target = this.#target!;
       forward(ops, this.#model, acts, ids, null, this.#settings.window);
       ops.copy(target, acts.scratch.y, ids.length * this.#model.config.hiddenSize);
@@ -86,22 +93,33 @@ export class LocalSampleRunner implements SampleRunner {
     this.#ops.write(this.#gate.params, params);
     const out: Float32Array[][] = [];
     for (const ids of samples) {
-      const acts = this.#activations(ids.length);
+      const acts = this.#activations(ids.length, 0);
       forward(this.#ops, this.#model, acts, ids, this.#gate, this.#settings.window);
       out.push(await Promise.all(acts.layers.map((a) => this.#ops.read(a.gate.g))));
     }
     return out;
   }
 
-  /** Activations for length T, kept while the length stays the same. */
-  #activations(T: number): SampleActivations {
-    if (this.#acts?.T === T) return this.#acts;
+  /** Activations for length T (kept while the length stays the same), RoPE's angles from `offset`. */
+  #activations(T: number, offset: number): SampleActivations {
+    if (this.#acts?.T !== T) this.#allocate(T);
+    const acts = this.#acts!;
+    if (this.#offset !== offset) {
+      const { rope } = this.#model;
+      this.#ops.writeRopeAngles(acts.scratch.angles, T, rope, false, offset);
+      this.#ops.writeRopeAngles(acts.scratch.anglesInv, T, rope, true, offset);
+      this.#offset = offset;
+    }
+    return acts;
+  }
+
+  #allocate(T: number): void {
     this.#acts?.dispose();
     if (this.#target) this.#ops.free(this.#target);
     const ops = this.#ops, m = this.#model;
     this.#acts = createSampleActivations(ops, m.config, T, this.#layout.shape.hidden, (inverse) => ops.ropeAngles(T, m.rope, inverse));
     this.#target = ops.alloc(T * m.config.hiddenSize, "teacher hidden");
-    return this.#acts;
+    this.#offset = 0;
   }
 
   dispose(): void {

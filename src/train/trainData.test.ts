@@ -60,3 +60,13 @@ test("text too short for --length: a one-line error naming --data", () => {
     return true;
   });
 });
+
+test("--position-range places samples at seeded positions below it; by default they start at 0", () => {
+  const placed = new TrainData(tokenizer, text, { length: 300, needleMix: 0.5, positionRange: 1000, seed: 4, dataName: "haystack" });
+  const offsets = Array.from({ length: 20 }, (_, i) => placed.sample(i, 0).positionOffset);
+  assert.ok(offsets.every((o) => Number.isInteger(o) && o >= 0 && o <= 700), String(offsets));
+  assert.ok(new Set(offsets).size > 10);
+  assert.equal(placed.sample(3, 1).positionOffset, placed.sample(3, 1).positionOffset);
+  const plain = new TrainData(tokenizer, text, { length: 300, needleMix: 0.5, seed: 4, dataName: "haystack" });
+  assert.ok(Array.from({ length: 10 }, (_, i) => plain.sample(i, 0).positionOffset).every((o) => o === 0));
+});

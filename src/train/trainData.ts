@@ -33,6 +33,8 @@ export const NEEDLE_TASKS = ["niah", "niah_multikey", "niah_multivalue", "niah_m
 export interface TrainSample {
   readonly ids: Int32Array;
   readonly kind: "text" | "needle";
+  /** Position of the first token: RoPE's angles start there (see {@link TrainDataOptions.positionRange}). */
+  readonly positionOffset: number;
 }
 
 export interface TrainDataOptions {
@@ -40,6 +42,15 @@ export interface TrainDataOptions {
   /** Fraction of samples drawn from the needle tasks, in [0, 1]. */
   readonly needleMix: number;
   readonly seed: number;
+  /**
+   * Positions a sample may occupy, >= length: each sample starts at a seeded
+   * position in [0, positionRange - length]. Attention under RoPE depends on
+   * relative positions only, so teacher and student are unchanged by the
+   * shift; the gate, which also reads the key after RoPE, learns the angles
+   * of positions up to the range (e.g. 8192 while training on 1024-token
+   * samples). Default: length (every sample starts at 0, as the recipe).
+   */
+  readonly positionRange?: number;
   /** Names the data in errors (the --data flag's value). */
   readonly dataName: string;
 }
@@ -76,8 +87,10 @@ export class TrainData {
   /** Sample `index` of step `step`. */
   sample(step: number, index: number): TrainSample {
     const rng = Rng.derive(this.#options.seed, "train-sample", step, index);
-    if (rng.next() < this.#options.needleMix) return this.#needleSample(rng);
-    return this.#textSample(rng);
+    const needle = rng.next() < this.#options.needleMix;
+    const { length, positionRange = length } = this.#options;
+    const positionOffset = positionRange > length ? rng.int(0, positionRange - length) : 0;
+    return { ...(needle ? this.#needleSample(rng) : this.#textSample(rng)), positionOffset };
   }
 
   /** A fixed, held-out set of samples (for the final gate-score report): half text, half needles. */
@@ -105,7 +118,7 @@ export class TrainData {
       const ids = this.#tokenizer.encode(text.slice(start, start + span)).slice(1);
       if (ids.length >= budget) {
         const all = [...this.#frame.userPrefix, ...this.#prompt, ...ids.slice(0, budget), ...this.#frame.assistantPrefix];
-        return { ids: Int32Array.from(all), kind: "text" };
+        return { ids: Int32Array.from(all), kind: "text", positionOffset: 0 };
       }
       if (span === text.length) {
         throw new InvalidInputError(`--data ${this.#options.dataName}: the text holds about ${ids.length} tokens, fewer than the ${budget} of text that --length ${this.#options.length} needs per sample`);
@@ -118,7 +131,7 @@ export class TrainData {
     const c = task.generate(this.#context, this.#options.length, rng);
     const ids = [...c.promptIds, ...c.answerIds];
     if (ids.length !== this.#options.length) throw new Error(`needle task ${task.spec} made ${ids.length} tokens for --length ${this.#options.length}`);
-    return { ids: Int32Array.from(ids), kind: "needle" };
+    return { ids: Int32Array.from(ids), kind: "needle", positionOffset: 0 };
   }
 }
 

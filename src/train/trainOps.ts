@@ -103,6 +103,8 @@ export interface TrainOps {
   rmsNormBackward(dx: TBuf, dy: TBuf, x: TBuf, weight: TBuf, rows: number, dim: number, eps: number, accumulate: boolean, dWeight: TBuf | null): void;
   /** cos/sin of positions 0..T-1 [T, 2, d/2]; `inverse` negates sin: the rotation back (RoPE's backward). */
   ropeAngles(T: number, table: RopeTable, inverse: boolean): TBuf;
+  /** Rewrites `out` [T, 2, d/2] with the angles of positions offset..offset+T-1. */
+  writeRopeAngles(out: TBuf, T: number, table: RopeTable, inverse: boolean, offset: number): void;
   /** Rotates x [T, numHeads, d] in place by `angles`. */
   rope(x: TBuf, angles: TBuf, T: number, numHeads: number, headDim: number): void;
   /** out = silu(gate) * up over n; out may be gate. */

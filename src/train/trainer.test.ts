@@ -25,7 +25,8 @@ async function setup(lambda: number) {
   const data = {
     sample(step: number, index: number) {
       const r = randoms(1000 * step + index);
-      return { ids: Int32Array.from(r(48), (v) => Math.floor(((v + 1) / 2) * c.vocabSize)) };
+      // samples at shifted positions too (the --position-range path)
+      return { ids: Int32Array.from(r(48), (v) => Math.floor(((v + 1) / 2) * c.vocabSize)), positionOffset: (37 * step + index) % 200 };
     },
   };
   return { runner, data, layout };

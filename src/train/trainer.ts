@@ -13,7 +13,7 @@ import type { TrainSample } from "./trainData.js";
 
 /** Where the samples come from (train/trainData.ts's TrainData, or a test's). */
 export interface SampleSource {
-  sample(step: number, index: number): Pick<TrainSample, "ids">;
+  sample(step: number, index: number): Pick<TrainSample, "ids" | "positionOffset">;
 }
 
 export interface TrainSettings {
@@ -73,7 +73,7 @@ export async function runTraining(loop: TrainLoop): Promise<void> {
   const t0 = now();
   for (let step = loop.startStep; step < s.steps; step++) {
     const t = now();
-    const batch = Array.from({ length: s.batch }, (_, i) => data.sample(step, i).ids);
+    const batch = Array.from({ length: s.batch }, (_, i) => data.sample(step, i));
     const { grad, stats } = await runner.runBatch(params, batch, 1 / s.batch);
     const lr = learningRate(step, s.steps, s.lr, warmupSteps);
     adamwStep(params, grad, adam, lr, { ...ADAMW_DEFAULTS, weightDecay: s.weightDecay });

@@ -16,7 +16,7 @@ import { WgkvError } from "../../errors.js";
 import type { RopeFrequencyDType } from "../../model/rope.js";
 import type { GateShape } from "../../train/gateParams.js";
 import type { SampleSettings } from "../../train/samplePass.js";
-import type { BatchResult, SampleRunner, SampleStats } from "../../train/sampleRunner.js";
+import type { BatchResult, SampleInput, SampleRunner, SampleStats } from "../../train/sampleRunner.js";
 
 const ENTRY = new URL("./trainWorkerEntry.js", import.meta.url);
 
@@ -31,7 +31,7 @@ export interface TrainWorkerInit {
 
 /** Requests and replies between this module and trainWorkerEntry.ts. */
 export type TrainWorkerRequest =
-  | { readonly id: number; readonly type: "batch"; readonly params: Float32Array; readonly batch: readonly Int32Array[]; readonly scale: number }
+  | { readonly id: number; readonly type: "batch"; readonly params: Float32Array; readonly batch: readonly SampleInput[]; readonly scale: number }
   | { readonly id: number; readonly type: "scores"; readonly params: Float32Array; readonly samples: readonly Int32Array[] };
 export type TrainWorkerReply =
   | { readonly id: number; readonly grad: Float32Array; readonly stats: readonly SampleStats[] }
@@ -124,7 +124,7 @@ export class WorkerSampleRunner implements SampleRunner {
     return new WorkerSampleRunner(workers);
   }
 
-  async runBatch(params: Float32Array, batch: readonly Int32Array[], scale: number): Promise<BatchResult> {
+  async runBatch(params: Float32Array, batch: readonly SampleInput[], scale: number): Promise<BatchResult> {
     const shares = dealSamples(batch, Math.min(batch.length, this.#workers.length));
     const replies = await Promise.all(shares.map((share, i) => this.#workers[i]!.request({ type: "batch", params, batch: share, scale })));
     const grad = new Float32Array(params.length);

@@ -102,18 +102,22 @@ export class CpuTrainOps implements TrainOps {
   }
 
   ropeAngles(T: number, table: RopeTable, inverse: boolean): TBuf {
+    const b = this.mem.alloc(T * table.invFreq.length * 2, inverse ? "rope angles (inverse)" : "rope angles");
+    this.writeRopeAngles(b, T, table, inverse, 0);
+    return b;
+  }
+
+  writeRopeAngles(b: TBuf, T: number, table: RopeTable, inverse: boolean, offset: number): void {
     const half = table.invFreq.length;
-    const b = this.mem.alloc(T * 2 * half, inverse ? "rope angles (inverse)" : "rope angles");
-    const out = this.mem.f32(b);
+    const out = this.mem.f32(b, T * 2 * half);
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < half; i++) {
         // NOTE: the angle is rounded to f32 first, as transformers (and the CPU backend) compute it.
-        const angle = Math.fround(t * table.invFreq[i]!);
+        const angle = Math.fround((offset + t) * table.invFreq[i]!);
         out[t * 2 * half + i] = Math.cos(angle);
         out[t * 2 * half + half + i] = inverse ? -Math.sin(angle) : Math.sin(angle);
       }
     }
-    return b;
   }
 
   rope(x: TBuf, angles: TBuf, T: number, numHeads: number, headDim: number): void {
