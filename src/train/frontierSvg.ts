@@ -10,8 +10,8 @@
 
 export interface FrontierPoint {
   readonly label: string;
-  /** Admitted (layer, KV head, token) entries over all, in [0, 1]. */
-  readonly admitted: number;
+  /** Admitted (layer, KV head, token) entries over all, in [0, 1]: one value, or one per context length. */
+  readonly admitted: number | Readonly<Record<number, number>>;
   /** Accuracy per context length (e.g. { 4096: 0.95 }). */
   readonly accuracy: Readonly<Record<number, number>>;
 }
@@ -62,7 +62,9 @@ export function frontierSvg(series: readonly FrontierSeries[], lengths: readonly
     out.push(`<text x="${px(0.5)}" y="${py(0) + 32}" text-anchor="middle">admitted fraction</text>`);
     out.push(`<text transform="translate(${x0 + 14} ${py(0.5)}) rotate(-90)" text-anchor="middle">accuracy</text>`);
     for (const s of series) {
-      const pts = s.points.filter((p) => p.accuracy[len] !== undefined).map((p) => ({ ...p, acc: p.accuracy[len]! }));
+      const pts = s.points
+        .filter((p) => p.accuracy[len] !== undefined && (typeof p.admitted === "number" || p.admitted[len] !== undefined))
+        .map((p) => ({ label: p.label, acc: p.accuracy[len]!, admitted: typeof p.admitted === "number" ? p.admitted : p.admitted[len]! }));
       if (!s.baseline) {
         const f = frontierOf(pts.map((p) => ({ admitted: p.admitted, accuracy: p.acc })));
         const line: string[] = [];
