@@ -25,7 +25,6 @@ import { WorkerSampleRunner } from "../platform/node/trainWorkers.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { createAdamWState } from "../train/adamw.js";
 import { checkResumable, loadCheckpoint, saveCheckpoint, type RunIdentity } from "../train/checkpoint.js";
-import { gateReport, gateReportSvg } from "../train/gateReport.js";
 import { gateParamLayout, gateWeightsView, initGateParams } from "../train/gateParams.js";
 import { formatDuration, progressBar, progressLine } from "../train/progress.js";
 import { TrainData } from "../train/trainData.js";
@@ -33,6 +32,7 @@ import { modelSignature } from "../train/trainModel.js";
 import { runTraining, type StepReport } from "../train/trainer.js";
 import { DOCUMENT_SEPARATOR } from "../eval/haystack.js";
 import { parseIntFlag, parseRangeFlag } from "./common.js";
+import { writeTrainReport } from "./trainGateReport.js";
 
 interface TrainGateFlags {
   model: string;
@@ -156,8 +156,9 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
     if (startStep >= steps) throw new InvalidInputError(`--resume ${flags.resume}: the run is already at step ${startStep} of --steps ${steps}`);
   }
 
+  const quiet = flags.quiet === true;
   const log = (line: string) => {
-    if (!flags.quiet) process.stderr.write(line + "\n");
+    if (!quiet) process.stderr.write(line + "\n");
   };
   const numWorkers = threads ?? Math.min(batch, (await import("node:os")).availableParallelism());
   const runner = await WorkerSampleRunner.start(
@@ -196,34 +197,16 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
     await writeFile(out, bytes);
 
     // ---- the report: gate scores on held-out samples
-    const stem = out.replace(/\.safetensors$/i, "");
     const scores = reportSamples > 0 ? await runner.gateScores(params, data.heldOut(reportSamples).map((s) => s.ids)) : [];
-    const report = gateReport(scores, config.numKvHeads, tau);
     const meanStepMs = stepTimes.reduce((a, b) => a + b, 0) / Math.max(1, stepTimes.length);
-    await writeFile(`${stem}.histograms.svg`, gateReportSvg(report, `${basename(out)}: lambda ${lambda}, ${Math.round(needleMix * 100)}% needles, ${steps} steps x ${batch} x ${length} tokens`));
-    await writeFile(`${stem}.report.json`, JSON.stringify({
+    const stem = await writeTrainReport(out, scores, config.numKvHeads, {
       gate: out, model: meta.model, lambda, window, tau, length, positionRange, batch, steps, lr, warmup, weightDecay, needleMix, expand, seed, data: flags.data,
-      runner: runner.description, trainSeconds: Math.round(trainMs / 1000), meanStepSeconds: +(meanStepMs / 1000).toFixed(2),
-      final: last, reportSamples, admitted: report.admitted,
-      heads: report.heads.map((h) => ({ layer: h.layer, head: h.head, admitted: +h.admitted.toFixed(4), histogram: h.histogram })),
-    }, null, 2) + "\n");
+      runner: runner.description, trainSeconds: Math.round(trainMs / 1000), meanStepSeconds: +(meanStepMs / 1000).toFixed(2), final: last, reportSamples,
+    }, quiet);
     log(`wrote ${out}, ${stem}.histograms.svg and ${stem}.report.json; trained in ${formatDuration(trainMs)} (${formatDuration(meanStepMs)}/step)`);
-    if (!flags.quiet) process.stdout.write(admittedTable(report, reportSamples));
   } finally {
     runner.dispose();
   }
-}
-
-/** Admitted fraction per (layer, KV head) on the held-out samples, as a small table. */
-function admittedTable(report: ReturnType<typeof gateReport>, samples: number): string {
-  if (report.heads.length === 0) return "";
-  const numHeads = Math.max(...report.heads.map((h) => h.head + 1));
-  const lines = [`admitted (g > ${report.tau}) on ${samples} held-out samples: ${(report.admitted * 100).toFixed(1)}% overall`, `layer  ${Array.from({ length: numHeads }, (_, h) => `head ${h}`.padStart(7)).join(" ")}`];
-  for (let l = 0; l * numHeads < report.heads.length; l++) {
-    const row = report.heads.filter((h) => h.layer === l).map((h) => `${(h.admitted * 100).toFixed(1)}%`.padStart(7));
-    lines.push(`${String(l).padStart(5)}  ${row.join(" ")}`);
-  }
-  return lines.join("\n") + "\n";
 }
 
 /** --out must not exist (unless --force or a resumed run), and its folder must. */
