@@ -38,7 +38,8 @@ export class CpuBackend implements Backend {
   readonly #angles: RopeAngles;
   #disposed = false;
 
-  constructor(readonly kernels: CpuKernels, name = "cpu") {
+  /** @param hostFreeBytes the memory the host has free (the platform knows it; Infinity where it cannot tell) */
+  constructor(readonly kernels: CpuKernels, name = "cpu", readonly hostFreeBytes: () => number = () => Infinity) {
     this.name = name;
     this.description = kernels.description;
     this.#views = new TensorViews(kernels);
@@ -48,7 +49,7 @@ export class CpuBackend implements Backend {
   }
 
   availableBytes(): number {
-    return this.kernels.maxBytes - this.kernels.usedBytes;
+    return Math.min(this.kernels.maxBytes - this.kernels.usedBytes, this.hostFreeBytes());
   }
 
   // ---- memory
