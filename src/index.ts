@@ -38,9 +38,17 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
   if (!info) throw new ModelLoadError(`${dir}: model folder not found`);
   if (!info.isDirectory()) throw new ModelLoadError(`${dir}: not a folder (expected a Hugging Face model folder)`);
   const source = createFolderSource(dir);
-  // NOTE: every backend today is a CPU backend: too large a model is refused before a weight is read.
-  await checkCpuWeightBudget(source);
+  // NOTE: the CPU backend's memory is one WebAssembly memory: too large a model is refused before a weight is read
+  if (options.backend === undefined || options.backend.startsWith("cpu")) await checkCpuWeightBudget(source);
   const backend = await createBackend(options);
+  if (options.backend === "auto" && backend.name.startsWith("cpu")) {
+    try {
+      await checkCpuWeightBudget(source);
+    } catch (err) {
+      backend.dispose();
+      throw err;
+    }
+  }
   try {
     return await Model.load(source, backend, options);
   } catch (err) {

@@ -29,7 +29,7 @@ import { gateKernel } from "./kernels/gateKernels.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
 import { matvecKernel, matvecVectorised, tiledMatmulKernel } from "./kernels/matmulKernels.js";
 import { admitKernel, pageBoundsKernel, questSelectKernel, snapKvKernel, storeObservationsKernel } from "./kernels/policyKernels.js";
-import { sampleKernel } from "./kernels/sampleKernels.js";
+import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, siluMulKernel, writeBytesKernel } from "./kernels/transformerKernels.js";
 
 export interface WebGpuBackendOptions {
@@ -41,6 +41,8 @@ export interface WebGpuBackendOptions {
   readonly targetWorkgroups?: number;
   /** Optional features the device was made with (shader-f16, subgroups, ...). */
   readonly features?: ReadonlySet<string>;
+  /** Sample every vocabulary with the parallel kernel (tests of that kernel on small rows). */
+  readonly largeVocabSampling?: boolean;
   /** Releases what the platform holds for the device (called by dispose). */
   readonly onDispose?: () => void;
 }
@@ -519,7 +521,8 @@ export class WebGpuBackend implements Backend {
     const [out, l, p] = [gpu(ids), gpu(logits), gpu(params)];
     this.#checkLive();
     this.#deviceWrites(out);
-    this.#rt.dispatch(sampleKernel(), [out.buffer, this.#bind(l), p.buffer], numRows, [numRows, l.shape[l.shape.length - 1]]);
+    const V = l.shape[l.shape.length - 1];
+    this.#rt.dispatch(V <= SMALL_VOCAB && !this.#options.largeVocabSampling ? smallSampleKernel() : sampleKernel(), [out.buffer, this.#bind(l), p.buffer], numRows, [numRows, V]);
   }
 
   dispose(): void {

@@ -17,6 +17,8 @@ export interface NodeWebGpuOptions {
   readonly disableFeatures?: readonly string[];
   /** Bytes the backend may allocate; default WGKV_GPU_MEMORY, else 4 x the storage binding limit. */
   readonly memoryBytes?: number;
+  /** Sample every vocabulary with the parallel kernel (its tests). */
+  readonly largeVocabSampling?: boolean;
   /** Refuse software adapters (lavapipe, SwiftShader): "auto" wants a real GPU. */
   readonly requireHardware?: boolean;
 }
@@ -89,6 +91,7 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
     features: new Set(features),
     // NOTE: a software adapter runs workgroups one after another: splitting only adds work
     targetWorkgroups: software ? 16 : 512,
+    largeVocabSampling: options.largeVocabSampling,
     onDispose: release,
   });
 }

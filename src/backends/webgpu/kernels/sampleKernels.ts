@@ -15,6 +15,62 @@ import type { Kernel } from "../gpuRuntime.js";
 import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
 
 let cached: Kernel | null = null;
+let cachedSmall: Kernel | null = null;
+
+/** Largest vocabulary sampled by the sequential path. */
+export const SMALL_VOCAB = 256;
+
+/**
+ * Rows of at most SMALL_VOCAB logits: one thread runs sampleRow.ts's
+ * algorithm literally (insertion sort, top-k, weights, top-p, inverse CDF),
+ * the way a software adapter runs it fastest.
+ */
+export function smallSampleKernel(): Kernel {
+  return (cachedSmall ??= {
+    label: "sample (small vocabulary)",
+    bindings: ["rw", "ro", "ro"],
+    code: /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> ids: array<i32>;
+@group(0) @binding(1) var<storage, read> logits: array<u32>;
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+var<workgroup> ord: array<u32, ${256}>;
+var<workgroup> w: array<f32, ${256}>;
+@compute @workgroup_size(1) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let V = au(1u);
+  let pb = wg * 5u;
+  let base = u32(params[pb]) * V;
+  let temp = params[pb + 1u]; let topK = u32(params[pb + 2u]); let topP = params[pb + 3u]; let u = params[pb + 4u];
+  for (var i = 0u; i < V; i++) {
+    if ((logits[base + i] & 0x7fffffffu) > 0x7f800000u) { ids[wg] = -1; return; }
+  }
+  // ids by logit, descending, ties by id (insertion sort is stable)
+  for (var i = 0u; i < V; i++) {
+    let li = bitcast<f32>(logits[base + i]);
+    var j = i;
+    while (j > 0u && bitcast<f32>(logits[base + ord[j - 1u]]) < li) { ord[j] = ord[j - 1u]; j--; }
+    ord[j] = i;
+  }
+  if (temp == 0.0) { ids[wg] = i32(ord[0]); return; }
+  var n = V;
+  if (topK > 0u && topK < V) { n = topK; }
+  let mx = bitcast<f32>(logits[base + ord[0]]);
+  var total = 0.0;
+  for (var i = 0u; i < n; i++) { w[i] = exp((bitcast<f32>(logits[base + ord[i]]) - mx) / temp); total += w[i]; }
+  var keep = n;
+  if (topP < 1.0) {
+    var mass = 0.0;
+    for (var i = 0u; i < n; i++) { mass += w[i] / total; if (mass >= topP) { keep = i + 1u; break; } }
+  }
+  var kept = 0.0;
+  for (var i = 0u; i < keep; i++) { kept += w[i]; }
+  var r = u * kept;
+  for (var i = 0u; i < keep; i++) { r -= w[i]; if (r < 0.0) { ids[wg] = i32(ord[i]); return; } }
+  ids[wg] = i32(ord[keep - 1u]);
+}`,
+  });
+}
 
 export function sampleKernel(): Kernel {
   return (cached ??= {
