@@ -79,7 +79,6 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
 export function attentionKernel(s: AttentionShape): Kernel {
   const { headDim: d, group: G, tileKeys: TK, numQueries: NQ, kvDType } = s;
   const ACC = (NQ * d) / NUM_THREADS;
-  const accIdx = Array.from({ length: ACC }, (_, i) => i);
   return kernel(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> kf: array<f32>;
@@ -121,7 +120,8 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
   let globalTiles = (nG + TK - 1u) / TK;
   let nv = qn * G;
   if (lid < NQ) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
-${accIdx.map((i) => `  var acc${i} = 0.0;`).join("\n")}
+  // NOTE: a loop over a private array (not unrolled source): small shaders compile fast everywhere
+  var acc: array<f32, ${ACC}>;
   for (var tile = au(ib + ${IT_TILE0}u); tile < tile1; tile++) {
     // ---- the tile's keys and values, widened to f32 (0 where no key)
     var kind = 2u; var first = 0u; var count = 0u;
@@ -197,16 +197,12 @@ ${accIdx.map((i) => `  var acc${i} = 0.0;`).join("\n")}
     }
     workgroupBarrier();
     // ---- acc = acc * alpha + p . V (a hidden key's value never enters: 0 * inf would be NaN)
-${accIdx
-  .map(
-    (i) => `    {
-      let e = lid + ${i}u * NT; let v = e / D; let c = e % D;
-      var a = acc${i} * alpha[v];
+    for (var i = 0u; i < ${ACC}u; i++) {
+      let e = lid + i * NT; let v = e / D; let c = e % D;
+      var a = acc[i] * alpha[v];
       for (var j = 0u; j < TK; j++) { let p = ps[v * TK + j]; a += select(0.0, p * vs[j * D + c], p != 0.0); }
-      acc${i} = a;
-    }`,
-  )
-  .join("\n")}
+      acc[i] = a;
+    }
   }
   // ---- partial rows: max, sum, acc
   let base = au(ib + ${IT_PARTIAL}u);
@@ -215,7 +211,7 @@ ${accIdx
     scratch[(base + lid) * (D + 2u)] = bitcast<u32>(mrow[lid]);
     scratch[(base + lid) * (D + 2u) + 1u] = bitcast<u32>(lrow[lid]);
   }
-${accIdx.map((i) => `  { let e = lid + ${i}u * NT; let v = e / D; if (v < nv) { scratch[(base + v) * (D + 2u) + 2u + e % D] = bitcast<u32>(acc${i}); } }`).join("\n")}
+  for (var i = 0u; i < ${ACC}u; i++) { let e = lid + i * NT; let v = e / D; if (v < nv) { scratch[(base + v) * (D + 2u) + 2u + e % D] = bitcast<u32>(acc[i]); } }
 }`);
 }
 
