@@ -22,6 +22,7 @@ export interface ModelFlags {
   ropeFreq: string;
   kvMemory?: string;
   kvDtype?: string;
+  randomWeights?: string;
 }
 
 /** Adds --model, --backend, --threads, --simd and --rope-freq to a command. */
@@ -33,7 +34,8 @@ export function addModelOptions(cmd: Command): Command {
     .option("--simd <build>", `CPU kernel build: ${SIMD_BUILDS.join(", ")} (relaxed: fused multiply-add; auto: relaxed where the runtime has it)`, "auto")
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
     .option("--kv-memory <size>", "KV page pool: bytes (536870912, 512MiB, 2GB) or a fraction of free memory (0.5); default: a quarter of free memory, at most 1 GiB")
-    .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32");
+    .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32")
+    .option("--random-weights <seed>", "a config-only --model folder with seeded random bf16 weights of its shapes (benchmarks)");
 }
 
 /**
@@ -164,6 +166,7 @@ export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: n
     ropeFreqDType: flags.ropeFreq as RopeFrequencyDType,
     kvDType: flags.kvDtype as KvDType | undefined,
     kvMemory: flags.kvMemory,
+    randomWeights: parseIntFlag("--random-weights", flags.randomWeights, 0),
     ...extra,
     onProgress(loaded, total) {
       if (total < 64 * 1024 * 1024) return; // small models load too fast to need progress

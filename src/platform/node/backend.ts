@@ -11,9 +11,13 @@ import type { CpuKernels } from "../../backends/cpu/kernels.js";
 import { WasmKernelsUnsupportedError, type KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
 import { InvalidInputError, WgkvError } from "../../errors.js";
 
-/** "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread. */
-export type BackendName = "cpu" | "cpu-reference";
-export const BACKEND_NAMES: readonly BackendName[] = ["cpu", "cpu-reference"];
+/**
+ * "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread;
+ * "webgpu": the GPU through the `webgpu` package (software adapters too); "auto": a real GPU when
+ * one is found, else "cpu".
+ */
+export type BackendName = "auto" | "webgpu" | "cpu" | "cpu-reference";
+export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "cpu", "cpu-reference"];
 
 /** Which build of the wasm kernels "cpu" runs (see backends/cpu/wasm/wasmModule.ts). */
 export type SimdBuild = KernelVariant | "auto";
@@ -25,6 +29,8 @@ export interface BackendOptions {
   readonly threads?: number;
   /** Kernel build for "cpu" (default "auto": relaxed SIMD where the runtime has it). */
   readonly simd?: SimdBuild;
+  /** WebGPU features not to use where the adapter has them (tests of the paths without them). */
+  readonly disableGpuFeatures?: readonly string[];
   /** Receives one-line warnings (default: stderr), e.g. when the SIMD kernels cannot start. */
   readonly onWarning?: (message: string) => void;
 }
@@ -45,6 +51,17 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
     case "cpu": {
       const { createNodeWasmKernels } = await import("./kernelWorkers.js");
       return createCpuBackend(() => createNodeWasmKernels({ numThreads: options.threads, variant: options.simd }), options);
+    }
+    case "webgpu":
+    case "auto": {
+      const { createNodeWebGpuBackend, WebGpuUnavailableError } = await import("./webgpu.js");
+      try {
+        return await createNodeWebGpuBackend({ requireHardware: name === "auto", disableFeatures: options.disableGpuFeatures });
+      } catch (err) {
+        if (!(err instanceof WebGpuUnavailableError)) throw err;
+        if (name === "webgpu") throw new BackendUnavailableError(`--backend webgpu: ${err.message}`);
+        return createBackend({ ...options, backend: "cpu" });
+      }
     }
     default:
       throw new InvalidInputError(`unknown backend "${String(name)}" (supported: ${BACKEND_NAMES.join(", ")})`);
