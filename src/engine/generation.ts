@@ -22,6 +22,8 @@ export interface SamplingOptions {
   readonly topK?: number;
   /** Keep the smallest set whose probability reaches p; 1 or absent keeps all. */
   readonly topP?: number;
+  /** Drop tokens less likely than minP times the most likely one (after temperature); 0 or absent keeps all. */
+  readonly minP?: number;
   /** Seed of the random generator; the same seed gives the same tokens (default: random). */
   readonly seed?: number;
 }
@@ -69,7 +71,7 @@ export interface GenerationResult {
 }
 
 const OPTION_KEYS = new Set([
-  "maxNewTokens", "temperature", "topK", "topP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
+  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
 ]);
 
 /** Checks generate options; returns the sequence settings other than the KV policy. */
@@ -86,6 +88,8 @@ export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOpt
   const topK = int("topK", options.topK ?? 0, 0);
   const topP = options.topP ?? 1;
   if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${JSON.stringify(topP)}`);
+  const minP = options.minP ?? 0;
+  if (!(typeof minP === "number" && minP >= 0 && minP <= 1)) throw new InvalidInputError(`minP must be a number in [0, 1], got ${JSON.stringify(minP)}`);
   const seed = int("seed", options.seed ?? Math.floor(Math.random() * 2 ** 31), 0);
   const stop = options.stop ?? [];
   if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${JSON.stringify(stop)}`);
@@ -95,7 +99,7 @@ export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOpt
   for (const name of ["onLogits", "onGateScores"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") throw new InvalidInputError(`${name} must be a function`);
   }
-  return { maxNewTokens, sampling: { temperature, topK, topP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
+  return { maxNewTokens, sampling: { temperature, topK, topP, minP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
 }
 
 /** A running generation: async-iterable chunks, then its result. */

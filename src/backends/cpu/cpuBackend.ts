@@ -13,7 +13,7 @@ import {
   DTYPE_BYTES, numElements, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle,
   type HostArray, type KvDType, type KvPool, type KvTables, type ReadRequest, type RopeTable, type Tensor, type WeightData,
 } from "../backend.js";
-import { SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
+import { SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM, SAMPLE_MIN_P } from "../stepLayout.js";
 import { CommandQueue, type Command } from "./commandQueue.js";
 import { cpuGateScores, createCpuGate, type CpuGate } from "./cpuGate.js";
 import { CpuKvOps, cpuPool } from "./cpuKvOps.js";
@@ -271,7 +271,7 @@ export class CpuBackend implements Backend {
       for (let i = 0; i < numRows; i++) {
         const a = i * SAMPLE_FIELDS;
         const row = rows.subarray(args[a + SAMPLE_ROW] * vocab, (args[a + SAMPLE_ROW] + 1) * vocab);
-        chosen[i] = hasNaN(row) ? -1 : sampleRow(row, args[a + SAMPLE_TEMPERATURE], args[a + SAMPLE_TOP_K], args[a + SAMPLE_TOP_P], args[a + SAMPLE_UNIFORM]);
+        chosen[i] = hasNaN(row) ? -1 : sampleRow(row, args[a + SAMPLE_TEMPERATURE], args[a + SAMPLE_TOP_K], args[a + SAMPLE_TOP_P], args[a + SAMPLE_UNIFORM], args[a + SAMPLE_MIN_P]);
       }
     });
   }
