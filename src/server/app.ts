@@ -92,7 +92,8 @@ export function createApp(state: ServerState): Hono {
   const limit = bodyLimit({
     maxSize: options.maxBodyBytes,
     onError: () => {
-      throw new ApiError(413, `the request body is over ${options.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large");
+      // NOTE: the rest of the body is never read: the connection closes after the answer rather than be reused mid-body
+      throw new ApiError(413, `the request body is over ${options.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large", { Connection: "close" });
     },
   });
 

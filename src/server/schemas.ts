@@ -76,7 +76,7 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 /** Parses a JSON body with `schema`; the first problem becomes a 400 naming its field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("the request body must be a JSON object");
-  const result = schema.safeParse(body);
+  const result = schema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
   throw issueError(result.error.issues[0]!);
 }
