@@ -79,9 +79,16 @@ export function serveCommand(): Command {
         shuttingDown = true;
         state.draining = true;
         log(`${signal}: draining ${state.queue.numRunning} running and ${state.queue.numWaiting} waiting requests`);
-        server.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         const drained = await Promise.race([state.queue.idle().then(() => true), sleep(drainTimeoutS * 1000).then(() => false)]);
         if (!drained) log(`drain timeout: aborting ${state.queue.numRunning + state.queue.numWaiting} requests`);
+        // NOTE: a request's slot is released once its last bytes are queued, not sent: wait for
+        // its connection to go idle and close (kept-alive ones would otherwise hold the server open)
+        const http = server as unknown as { closeIdleConnections(): void; closeAllConnections(): void };
+        const poll = setInterval(() => http.closeIdleConnections(), 20);
+        const allClosed = await Promise.race([closed.then(() => true), sleep(drained ? 2000 : 0).then(() => false)]);
+        clearInterval(poll);
+        if (!allClosed) http.closeAllConnections();
         clearInterval(ticker);
         state.serving?.model.dispose();
         process.exit(0);
