@@ -23,8 +23,8 @@ export interface SamplingParams {
   readonly temperature: number;
   readonly topK: number;
   readonly topP: number;
-  /** 0 keeps all. */
-  readonly minP: number;
+  /** 0 or absent keeps all. */
+  readonly minP?: number;
   readonly seed: number;
 }
 

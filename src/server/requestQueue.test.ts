@@ -39,12 +39,12 @@ test("a waiter whose signal aborts leaves the queue; the next one gets the slot"
   const leaving = q.acquire(controller.signal);
   const staying = q.acquire();
   controller.abort();
-  await assert.rejects(leaving, (e: ApiError) => e.status === 499);
+  await assert.rejects(leaving, (e: ApiError) => (e.status as number) === 499);
   assert.equal(q.numWaiting, 1);
   first();
   const release = await staying;
   assert.equal(q.numRunning, 1);
   release();
-  await assert.rejects(q.acquire(AbortSignal.abort()), (e: ApiError) => e.status === 499);
+  await assert.rejects(q.acquire(AbortSignal.abort()), (e: ApiError) => (e.status as number) === 499);
   assert.equal(q.numRunning, 0);
 });
