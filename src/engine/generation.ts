@@ -33,6 +33,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
   /** Generation ends before the first occurrence of any of these strings. */
   readonly stop?: readonly string[];
+  /** Generate past end-of-sequence tokens, to maxNewTokens (benchmarks: vLLM's and llama.cpp's ignore_eos). */
+  readonly ignoreEos?: boolean;
   /** Aborts the generation (its pages return to the pool at once). */
   readonly signal?: AbortSignal;
   /** KV cache behaviour: admission, selection, eviction, window, gate, tau. */
@@ -71,7 +73,7 @@ export interface GenerationResult {
 }
 
 const OPTION_KEYS = new Set([
-  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
+  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "ignoreEos", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
 ]);
 
 /** Checks generate options; returns the sequence settings other than the KV policy. */
@@ -209,7 +211,7 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
     model.validatePrompt(promptIds, settings.maxNewTokens);
     const policy = await resolvePolicy();
     model.checkLive();
-    const text = new TextStream(model.tokenizer, model.eosTokenIds, settings.stop);
+    const text = new TextStream(model.tokenizer, options.ignoreEos ? new Set() : model.eosTokenIds, settings.stop);
     const emptyReport: KvReport = { numTokens: 0, numPagesHeld: 0, residentBytes: 0, peakBytes: 0, fullAttentionBytes: 0, numAdmitted: 0, numGlobalTokens: 0, admittedByHead: [] };
     let seq: Sequence | null = null;
     const t0 = performance.now();
@@ -243,7 +245,8 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
         else finish(reason, report);
       },
     };
-    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds: model.eosTokenIds }, listener);
+    const eosTokenIds = options.ignoreEos ? new Set<number>() : model.eosTokenIds;
+    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds }, listener);
     const onAbort = () => model.engine.abort(seq!);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     stream.result.finally(() => options.signal?.removeEventListener("abort", onAbort)).catch(() => {});
