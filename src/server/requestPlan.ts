@@ -25,6 +25,7 @@ export interface RequestPlan {
   readonly minP: number;
   readonly seed: number | undefined;
   readonly stop: string[];
+  readonly ignoreEos: boolean;
   /** null: no logprobs; else how many top alternatives per token. */
   readonly logprobs: number | null;
   readonly stream: boolean;
@@ -100,6 +101,7 @@ function common(
     minP: req.min_p ?? 0,
     seed: req.seed == null ? undefined : req.seed >>> 0,
     stop,
+    ignoreEos: req.ignore_eos ?? false,
     logprobs,
     stream: req.stream ?? false,
     includeUsage: req.stream_options?.include_usage ?? false,

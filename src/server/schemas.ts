@@ -32,6 +32,8 @@ const samplingFields = {
   // NOTE: vLLM spells "no top-k" -1, llama.cpp 0; both are accepted
   top_k: optional(int().min(-1)),
   min_p: optional(z.number().min(0).max(1)),
+  // NOTE: vLLM's and llama.cpp's extension, for benchmarks that need answers of a fixed length
+  ignore_eos: optional(z.boolean()),
   seed: optional(int()),
   stop: optional(z.union([z.string(), z.array(z.string()).max(16)])),
   n: optional(int()),

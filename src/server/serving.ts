@@ -61,6 +61,7 @@ export class Serving {
       ...(plan.minP > 0 ? { minP: plan.minP } : {}),
       seed: plan.seed,
       stop: plan.stop,
+      ...(plan.ignoreEos ? { ignoreEos: true } : {}),
       signal,
       ...(logprobs ? { logitsFrom: plan.promptIds.length - 1, onLogits: logprobs.onLogits } : {}),
     }, () => policy);
