@@ -198,6 +198,7 @@ export class Engine {
     for (let lh = 0; lh < L * H; lh++) flags.set(result.flags.subarray(lh * T + out.rowStart, lh * T + out.rowStart + out.numRows), lh * out.numRows);
     seq.cache!.commitFlags(flags, out.numRows);
     seq.numComputed += out.numRows;
+    if (seq.numComputed - out.numRows < seq.numPromptTokens) seq.listener.onPromptProgress?.(Math.min(seq.numComputed, seq.numPromptTokens), seq.numPromptTokens);
     try {
       this.#report(seq, out, plan, result);
     } catch (err) {

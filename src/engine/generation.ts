@@ -45,6 +45,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly onLogits?: (pos0: number, logits: Float32Array, n: number) => void;
   /** Feed the prompt from this position on one token per step, as decode does (default: in chunks). */
   readonly singleTokenFrom?: number;
+  /** Called after each step that read prompt tokens: how many of them the cache holds (progress of a long prefill). */
+  readonly onPromptProgress?: (numComputed: number, numPromptTokens: number) => void;
   /** Receives the write gate's scores [Hkv, n] of each layer for positions pos0 .. (gate admission only). */
   readonly onGateScores?: (layer: number, pos0: number, n: number, scores: Float32Array) => void;
 }
@@ -73,7 +75,7 @@ export interface GenerationResult {
 }
 
 const OPTION_KEYS = new Set([
-  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "ignoreEos", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
+  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "ignoreEos", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores", "onPromptProgress",
 ]);
 
 /** Checks generate options; returns the sequence settings other than the KV policy. */
@@ -98,7 +100,7 @@ export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOpt
   if (options.signal !== undefined && !(typeof options.signal === "object" && options.signal !== null && "aborted" in options.signal)) throw new InvalidInputError("signal must be an AbortSignal");
   const logitsFrom = options.logitsFrom === undefined ? null : int("logitsFrom", options.logitsFrom, 0);
   const singleTokenFrom = options.singleTokenFrom === undefined ? null : int("singleTokenFrom", options.singleTokenFrom, 0);
-  for (const name of ["onLogits", "onGateScores"] as const) {
+  for (const name of ["onLogits", "onGateScores", "onPromptProgress"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") throw new InvalidInputError(`${name} must be a function`);
   }
   return { maxNewTokens, sampling: { temperature, topK, topP, minP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
@@ -240,6 +242,7 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
       },
       onLogits: options.onLogits,
       onGateScores: options.onGateScores,
+      onPromptProgress: options.onPromptProgress,
       onFinish(reason, report, error) {
         if (error) stream.fail(error);
         else finish(reason, report);

@@ -1,4 +1,4 @@
-/** generate's ignoreEos: the answer runs on past end-of-sequence to maxNewTokens (benchmarks' fixed lengths). */
+/** generate options for tools: ignoreEos runs past end-of-sequence to maxNewTokens (benchmarks); onPromptProgress reports a long prefill. */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateText, loadModel, type Model } from "../index.js";
@@ -20,4 +20,15 @@ test("without ignoreEos the greedy answer ends at its end-of-sequence token; wit
   assert.equal(long.tokenIds.length, n + 10);
   assert.deepEqual(long.tokenIds.slice(0, n), plain.tokenIds, "the same tokens up to the end-of-sequence one");
   assert.ok(long.text.startsWith(plain.text));
+});
+
+test("onPromptProgress reports the prompt read chunk by chunk, ending at its length", async () => {
+  const ids = Array.from({ length: 700 }, (_, i) => 100 + (i % 500));
+  const seen: [number, number][] = [];
+  const r = await generateText(model, ids, { maxNewTokens: 2, onPromptProgress: (done, total) => seen.push([done, total]) });
+  assert.equal(r.tokenIds.length, 2);
+  assert.ok(seen.length >= 2, `a 700-token prompt is read in chunks of at most 512: ${JSON.stringify(seen)}`);
+  assert.ok(seen.every(([, total]) => total === 700));
+  assert.deepEqual(seen.at(-1), [700, 700]);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] > seen[i - 1][0]);
 });
