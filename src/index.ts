@@ -87,7 +87,7 @@ export type { Prompt, GenerateOptions };
 export type { GenerationChunk, GenerationResult, SamplingOptions } from "./engine/generation.js";
 export type { KvOptions, GateInput } from "./engine/kvOptions.js";
 export type { NodeKvOptions } from "./platform/node/gateFiles.js";
-export type { KvReport, EngineStats } from "./engine/engine.js";
+export type { KvReport, EngineStats } from "./engine/engineStats.js";
 export type { EngineOptions } from "./engine/engineConfig.js";
 export type { FinishReason } from "./engine/sequence.js";
 export type { BackendOptions, BackendName, SimdBuild } from "./platform/node/backend.js";

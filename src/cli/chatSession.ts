@@ -7,7 +7,7 @@
  * the KV figures so far. The terminal side is cli/chat.ts.
  */
 import type { GenerateOptions, GenerationResult, GenerationStream } from "../engine/generation.js";
-import type { KvReport } from "../engine/engine.js";
+import type { KvReport } from "../engine/engineStats.js";
 import type { ChatMessage } from "../tokenizer/tokenizer.js";
 
 export type ChatCommand =

@@ -7,7 +7,7 @@ import { Command } from "commander";
 import { text as readStream } from "node:stream/consumers";
 import { InvalidInputError } from "../errors.js";
 import { promptToIds, type Prompt } from "../index.js";
-import type { KvReport } from "../engine/engine.js";
+import type { KvReport } from "../engine/engineStats.js";
 import { startGeneration } from "../engine/generation.js";
 import { createProgress } from "./progress.js";
 import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";

@@ -9,12 +9,13 @@
  *
  * Timings are the best of several batches over --window ms per cell (default 400; longer windows
  * ride out other processes on a shared machine). The reference is slow: it is timed only for M <= 256 and decode-sized attention.
- * Paged attention (pagedAttentionBench.ts) compares the TypeScript fallback ("ref JS" column) with the wasm kernel.
+ * Paged attention (pagedAttentionBench.ts: batched calls, one record per sequence) compares the TypeScript
+ * fallback ("ref JS" column) with the wasm kernel; decode-sized calls are checked against the TypeScript kernel first.
  */
 import type { CpuKernels, WeightDType } from "../backends/cpu/kernels.js";
 import { createReferenceKernels } from "../backends/cpu/referenceKernels.js";
-import { hasPagedAttention } from "../backends/cpu/cpuKvOps.js";
 import { jsPagedAttention } from "../backends/cpu/pagedAttentionJs.js";
+import { createRandom } from "../util/random.js";
 import { setUpPagedCall, type PagedShape } from "./pagedAttentionBench.js";
 import { createWasmKernels } from "../backends/cpu/wasm/wasmKernels.js";
 import { createNodeWasmKernels } from "../platform/node/kernelWorkers.js";
@@ -39,12 +40,13 @@ const PAGED: readonly (PagedShape & { what: string })[] = [
   { numQueries: 1, context: 8192, kvDType: "bf16", what: "decode 8K bf16" },
   { numQueries: 1, context: 8192, kvDType: "f16", what: "decode 8K f16" },
   { numQueries: 1, context: 8192, kvDType: "f32", numGlobal: [100, 7900], what: "decode 8K ragged" },
+  { numQueries: 1, context: 2048, kvDType: "f32", numSeqs: 4, what: "decode 4 x 2K" },
   { numQueries: 256, context: 768, kvDType: "f32", what: "prefill 256 @ 768" },
   { numQueries: 256, context: 3840, kvDType: "f32", what: "prefill 256 @ 3840" },
   { numQueries: 256, context: 3840, kvDType: "f16", what: "prefill 256 @ 3840 f16" },
 ];
 
-interface Impl { readonly name: string; readonly kernels: CpuKernels; readonly canRun: (flops: number) => boolean }
+interface Impl { readonly name: string; readonly kernels: CpuKernels; readonly isReference: boolean; readonly canRun: (flops: number) => boolean }
 
 /**
  * Seconds per call: the best batch mean over windowMs of batches of >= 5 ms each.
@@ -66,10 +68,12 @@ function time(fn: () => void): number {
   return best;
 }
 
+const random = createRandom(7);
+
 function fillRandom(k: CpuKernels, ptr: number, numBytes: number): void {
   const words = new Uint32Array(k.buffer(), ptr, numBytes >> 2);
   // Keep values finite and modest: a random exponent near 1, random sign and mantissa.
-  for (let i = 0; i < words.length; i++) words[i] = (((Math.random() * 0x7fffff) | 0) | (Math.random() < 0.5 ? 0x3f000000 : 0xbf000000)) >>> 0;
+  for (let i = 0; i < words.length; i++) words[i] = (((random() * 0x7fffff) | 0) | (random() < 0.5 ? 0x3f000000 : 0xbf000000)) >>> 0;
 }
 
 function benchMatmul(impl: Impl, M: number, N: number, K: number, dtype: WeightDType): number | null {
@@ -85,11 +89,35 @@ function benchMatmul(impl: Impl, M: number, N: number, K: number, dtype: WeightD
 function benchPaged(impl: Impl, shape: PagedShape): [number, number] | null {
   const k = impl.kernels;
   // NOTE: the TypeScript fallback is timed only on decode shapes: prefill ones take it seconds
-  if (!hasPagedAttention(k) && (!withRef || shape.numQueries > 1)) return null;
+  if (impl.isReference && (!withRef || shape.numQueries > 1)) return null;
   const call = setUpPagedCall(k, shape);
-  const run = hasPagedAttention(k) ? () => k.pagedAttention(call.ptrs, call.params) : () => jsPagedAttention(k.buffer(), call.ptrs, call.params);
-  const seconds = time(run);
-  return [call.flops / seconds / 1e9, seconds * 1e3];
+  try {
+    // NOTE: checked on decode-sized calls only: the TypeScript kernel takes seconds on prefill ones
+    if (call.flops <= 1e8) checkPaged(k, call, shape);
+    const seconds = time(() => void k.pagedAttention(call.ptrs, call.params));
+    return [call.flops / seconds / 1e9, seconds * 1e3];
+  } finally {
+    call.free();
+  }
+}
+
+/** The kernel's output against the plain TypeScript kernel on the same memory (max |error| / max |value| <= 1e-5). */
+function checkPaged(k: CpuKernels, call: ReturnType<typeof setUpPagedCall>, shape: PagedShape): void {
+  const n = (shape.numSeqs ?? 1) * shape.numQueries * call.params.numHeads * call.params.headDim;
+  const reference = k.alloc(n * 4);
+  try {
+    void k.pagedAttention(call.ptrs, call.params);
+    jsPagedAttention(k.buffer(), { ...call.ptrs, out: reference }, call.params);
+    const got = new Float32Array(k.buffer(), call.ptrs.out, n), want = new Float32Array(k.buffer(), reference, n);
+    let err = 0, max = 0;
+    for (let i = 0; i < n; i++) {
+      err = Math.max(err, Math.abs(got[i] - want[i]));
+      max = Math.max(max, Math.abs(want[i]));
+    }
+    if (!(err <= 1e-5 * max)) throw new Error(`paged attention ${JSON.stringify(shape)}: relative error ${err / max}`);
+  } finally {
+    k.free(reference);
+  }
 }
 
 const fmt = (v: number | null): string => (v === null ? "-" : v.toFixed(2)).padStart(9);
@@ -100,9 +128,9 @@ async function main(): Promise<void> {
   // NOTE: the Node kernels first: they enable relaxed SIMD in V8 where it sits behind a flag.
   const parallel = await createNodeWasmKernels({ numThreads: Math.max(2, cores), variant });
   const impls: Impl[] = [
-    { name: "ref JS", kernels: createReferenceKernels(64 << 20), canRun: refBudget },
-    { name: "wasm 1T", kernels: await createWasmKernels({ numThreads: 1, variant }), canRun: () => true },
-    { name: `wasm ${Math.max(2, cores)}T`, kernels: parallel, canRun: () => true },
+    { name: "ref JS", kernels: createReferenceKernels(64 << 20), isReference: true, canRun: refBudget },
+    { name: "wasm 1T", kernels: await createWasmKernels({ numThreads: 1, variant }), isReference: false, canRun: () => true },
+    { name: `wasm ${Math.max(2, cores)}T`, kernels: parallel, isReference: false, canRun: () => true },
   ];
   console.log(`kernels: ${parallel.description}`);
   const header = impls.map((i) => i.name.padStart(9)).join("");

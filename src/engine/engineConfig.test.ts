@@ -67,12 +67,16 @@ const resolve = (options: EngineOptions, available = MiB) => resolveEngineConfig
 test("defaults: a quarter of available memory in f32 pages plus the null page, 1% watermark", () => {
   assert.deepEqual(resolve({}), {
     kvDType: "f32", numPages: 256 + 1, pageBytes: 1024, kvMemoryBytes: MiB / 4, maxBatchTokens: 512, maxSeqs: 16, maxLogitRows: 64,
-    prefillChunk: 512, maxWindow: 1024, maxContext: 2048, watermarkPages: 3, observationWindow: 16,
+    prefillChunk: 512, maxWindow: 2048, maxContext: 2048, watermarkPages: 3, observationWindow: 16,
   });
   const half = resolve({ kvDType: "bf16", kvMemory: "100KiB", maxSeqs: 100, maxWindow: 64, maxContext: 512, prefillChunk: 32, maxBatchTokens: 64 });
   assert.deepEqual([half.pageBytes, half.numPages, half.maxLogitRows, half.watermarkPages], [512, 200 + 1, 100, 2]);
   assert.deepEqual([half.maxWindow, half.maxContext, half.prefillChunk, half.maxBatchTokens], [64, 512, 32, 64]);
-  assert.equal(resolveEngineConfig({}, model, MiB, 2048).maxWindow, 2048, "the default window raises the largest");
+  // the largest window: 4096 by default (or the default window, if larger), never past the context
+  const long = { ...model, maxPositions: 32768 } as ModelConfig;
+  assert.equal(resolveEngineConfig({}, long, MiB, 256).maxWindow, 4096);
+  assert.equal(resolveEngineConfig({}, long, MiB, 8192).maxWindow, 8192, "the default window raises the largest");
+  assert.equal(resolveEngineConfig({ maxWindow: 1 << 20 }, long, MiB, 256).maxWindow, 32768, "a window past the context is the context");
 });
 
 test("every bad option is refused in one line naming it", () => {

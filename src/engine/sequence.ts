@@ -9,8 +9,8 @@
  * reported again.
  */
 import type { KvPolicy } from "../kvcache/kvPolicy.js";
-import type { KvReport } from "./engine.js";
-import type { HeadDrops } from "../kvcache/stepPlanner.js";
+import type { KvReport } from "./engineStats.js";
+import type { HeadDrops } from "../kvcache/stepPlan.js";
 import type { SequenceCache } from "../kvcache/sequenceCache.js";
 import { createRandom } from "../util/random.js";
 

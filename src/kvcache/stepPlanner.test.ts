@@ -19,7 +19,8 @@ import { SnapKvEviction } from "./eviction.js";
 import { resolveKvPolicy } from "./kvPolicy.js";
 import { questSelection } from "./selection.js";
 import { SequenceCache } from "./sequenceCache.js";
-import { planStep, type StepEntry } from "./stepPlanner.js";
+import { planStep } from "./stepPlanner.js";
+import type { StepEntry } from "./stepPlan.js";
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const seqFields = (fields: Int32Array, s: number) => Array.from(fields.subarray(s * SEQ_FIELDS, (s + 1) * SEQ_FIELDS));

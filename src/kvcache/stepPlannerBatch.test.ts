@@ -15,7 +15,8 @@ import { gateAdmission, localOnly } from "./admission.js";
 import { BlockPool } from "./blockPool.js";
 import { resolveKvPolicy } from "./kvPolicy.js";
 import { SequenceCache } from "./sequenceCache.js";
-import { planStep, type StepEntry } from "./stepPlanner.js";
+import { planStep } from "./stepPlanner.js";
+import type { StepEntry } from "./stepPlan.js";
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const dims = { numLayers: 1, numKvHeads: 1, tableRowStride: 3, observationWindow: 16 };

@@ -9,7 +9,7 @@
  * ten seconds of samples taken by `tick()` (the server calls it each second).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { EngineStats } from "../engine/engine.js";
+import type { EngineStats } from "../engine/engineStats.js";
 import type { GenerationResult } from "../engine/generation.js";
 import type { RequestQueue } from "./requestQueue.js";
 

@@ -2,7 +2,7 @@
  * @module backends/cpu/gateLayout
  *
  * How one layer's write gate sits in kernel memory: one packed block of f32,
- * so a kernel needs a single pointer per layer (assembly/gate.ts reads it).
+ * so a kernel needs a single pointer per layer (wasm/assembly/gate.ts reads it).
  *
  *   preNorm[d], postNorm[d], w1[H, E, 2d], b1[H, E], w2[H, E], b2[H]
  */

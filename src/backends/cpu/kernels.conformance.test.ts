@@ -1,3 +1,8 @@
+/**
+ * The kernel suites (kernels.conformance.ts, lightOps.conformance.ts) on
+ * the reference kernels (memory guarantees; matmul against itself) and the
+ * wasm kernels' baseline build on one thread.
+ */
 import { createReferenceKernels } from "./referenceKernels.js";
 import { runKernelConformance } from "./kernels.conformance.js";
 import { runLightOpConformance } from "./lightOps.conformance.js";

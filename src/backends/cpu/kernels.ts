@@ -79,8 +79,8 @@ export interface CpuKernels extends PagedAttentionKernel {
    * Writes K or V rows into page slots: row (t, h) of src f32 [T, H, d] goes to
    * slot slots[h * T + t] (slots: i32 [H, T]; -1 skips the row) of pages
    * [numSlots, d] stored as kvDType, rounded to nearest even for f16 / bf16.
-   * When an f16 value written is infinite or NaN, the i32 at `specials` is set
-   * to 1 (it is never cleared; paged attention's `pagesFinite` reads it).
+   * When a value written is infinite or NaN (in any page type), the i32 at
+   * `specials` is set to 1 (it is never cleared; paged attention's `pagesFinite` reads it).
    */
   writeSlots(pages: number, src: number, slots: number, T: number, H: number, d: number, kvDType: KvDType, specials: number): void;
 

@@ -18,7 +18,7 @@
  * KV heads' ring page ids, global page ids, global token counts and ring
  * admit flags (u8), each with a per-head stride. Ring offset o of a head
  * holding n tokens holds position o + W * floor((n - 1 - o) / W).
- * The layout is mirrored in assembly/pagedDescriptor.ts (a test pins it).
+ * The layout is mirrored in wasm/assembly/pagedDescriptor.ts (a test pins it).
  */
 
 import type { KvDType } from "../backend.js";
@@ -50,8 +50,9 @@ export interface PagedAttentionParams {
   readonly scale: number;
   readonly kvDType: KvDType;
   /**
-   * f16 pages hold no infinity or NaN (the pool's writes saw none), so a kernel
-   * may widen them without those cases; it changes nothing else. Default false.
+   * The pages hold no infinity or NaN (the pool's writes saw none), so a kernel
+   * may widen f16 pages without those cases and skip guarding hidden keys
+   * (0 * inf); it changes nothing else. Default false.
    */
   readonly pagesFinite?: boolean;
 }

@@ -3,7 +3,7 @@
  *
  * The reference kernels' light ops (kernels.ts has the contract): plain loops
  * over views of the kernel memory, written for clarity. The wasm kernels
- * (assembly/elementwise.ts, assembly/gate.ts) are checked against these.
+ * (wasm/assembly/elementwise.ts, wasm/assembly/gate.ts) are checked against these.
  */
 import { createGateScratch, scoreGate } from "../../gate/gateMath.js";
 import type { GateWeights } from "../../gate/gateWeights.js";
@@ -76,13 +76,15 @@ export function referenceWriteSlots(buf: Buffer, pages: number, src: number, slo
       const slot = mapping[h * T + t];
       if (slot < 0) continue;
       const a = (t * H + h) * d, b = slot * d;
+      const special = (x: number) => !Number.isFinite(x);
       if (!encode) {
         to.set(from.subarray(a, a + d), b);
+        if (from.subarray(a, a + d).some(special)) new Int32Array(buf, specials, 1)[0] = 1;
         continue;
       }
       for (let i = 0; i < d; i++) {
         to[b + i] = encode(from[a + i]);
-        if (kvDType === "f16" && (to[b + i] & 0x7c00) === 0x7c00) new Int32Array(buf, specials, 1)[0] = 1;
+        if (special(from[a + i]) || (kvDType === "f16" && (to[b + i] & 0x7c00) === 0x7c00)) new Int32Array(buf, specials, 1)[0] = 1;
       }
     }
   }

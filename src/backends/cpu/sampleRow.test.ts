@@ -1,68 +1,68 @@
+/**
+ * sampleRow (the CPU sample op and the reference of every backend's) on
+ * its own: greedy ties, NaN rows, top-k cut at tied logits, and the
+ * distribution of many draws against the renormalised nucleus computed
+ * independently (backends/conformance/sampling.ts's nucleusOf).
+ *
+ * Mutants checked to fail this file and the conformance suite's sample
+ * tests (each applied to sampleRow.ts, run, reverted):
+ * - `let r = u * kept` -> `u * total` (draws over the whole mass, not the
+ *   renormalised nucleus: the last kept id takes the rest);
+ * - `exp((logit - max) / temperature)` -> `exp(logit - max)` (temperature ignored);
+ * - `keep = i + 1` -> `i + 2` and -> `max(1, i)` (one id too many or too few);
+ * - the top-k cut skipped; argmax's `>` -> `>=` (the last of equal maxima).
+ */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { argmax, createRandom, Sampler } from "./sampler.js";
+import { chiSquareCritical, nucleusOf } from "../conformance/sampling.js";
+import { TestRandom } from "../conformance/testData.js";
+import { argmax, hasNaN, sampleRow } from "./sampleRow.js";
 
-const logits = Float32Array.from([0.1, 2.0, 1.5, -1, 1.9, 0]);
+const logits = Float32Array.from([0.1, 2.0, 1.5, -1, 1.9, 0, 2.0, 0.4]);
 
-test("argmax takes the first of equal maxima, like torch.argmax", () => {
-  assert.equal(argmax(Float32Array.from([1, 3, 3, 2])), 1);
+test("temperature 0 is greedy: the first of equal maxima, whatever u", () => {
+  for (const u of [0, 0.5, 0.999]) assert.equal(sampleRow(logits, 0, 0, 1, u), 1);
+  assert.equal(argmax(Float32Array.from([-Infinity, -Infinity])), 0);
   assert.equal(argmax(Float32Array.from([9, 1, 3, 2]), 1, 3), 1);
 });
 
-test("temperature 0 is greedy", () => {
-  assert.equal(new Sampler({ temperature: 0 }).sample(logits), 1);
+test("hasNaN finds a NaN anywhere in the row, and only a NaN", () => {
+  assert.equal(hasNaN([1, 2, 3]), false);
+  assert.equal(hasNaN([Infinity, -Infinity]), false);
+  assert.equal(hasNaN([1, NaN, 3]), true);
+  assert.equal(hasNaN([NaN]), true);
 });
 
-test("the same seed reproduces the same samples; another seed differs", () => {
-  const draw = (seed: number) => {
-    const s = new Sampler({ temperature: 1.5, seed });
-    return Array.from({ length: 40 }, () => s.sample(logits));
-  };
-  assert.deepEqual(draw(7), draw(7));
-  assert.notDeepEqual(draw(7), draw(8));
-});
-
-test("top-k 1 always picks the argmax; top-k 2 only the two best", () => {
-  const k1 = new Sampler({ temperature: 5, topK: 1, seed: 1 });
-  const k2 = new Sampler({ temperature: 5, topK: 2, seed: 1 });
-  for (let i = 0; i < 100; i++) {
-    assert.equal(k1.sample(logits), 1);
-    assert.ok([1, 4].includes(k2.sample(logits)));
-  }
-});
-
-test("top-p keeps the smallest head of the distribution reaching p", () => {
-  // probabilities at temperature 1: token 1 ~0.37, token 4 ~0.33, token 2 ~0.22 ...
-  const s = new Sampler({ temperature: 1, topP: 0.6, seed: 3 });
+test("top-k 1 is the argmax; top-k cuts tied logits by id", () => {
+  for (let i = 0; i < 50; i++) assert.equal(sampleRow(logits, 3, 1, 1, i / 50), 1);
+  const tied = Float32Array.from([1, 3, 3, 3, 5]);
   const seen = new Set<number>();
-  for (let i = 0; i < 300; i++) seen.add(s.sample(logits));
-  assert.deepEqual([...seen].sort(), [1, 4]);
+  for (let i = 0; i < 200; i++) seen.add(sampleRow(tied, 10, 3, 1, (i + 0.5) / 200));
+  assert.deepEqual([...seen].sort(), [1, 2, 4], "of the three ids tied at 3, the two lowest make the top 3");
 });
 
-test("sampling frequencies follow the softmax", () => {
-  const s = new Sampler({ temperature: 1, seed: 11 });
-  const counts = new Array(logits.length).fill(0);
-  const n = 20000;
-  for (let i = 0; i < n; i++) counts[s.sample(logits)]++;
-  const max = Math.max(...logits);
-  const weights = Array.from(logits, (l) => Math.exp(l - max));
-  const total = weights.reduce((a, b) => a + b, 0);
-  weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / total) < 0.015, `token ${i}`));
+test("u near 1 picks the last kept id, u = 0 the first", () => {
+  const n = nucleusOf(logits, [1, 4, 0.7]);
+  assert.equal(sampleRow(logits, 1, 4, 0.7, 0), n.ids[0]);
+  assert.equal(sampleRow(logits, 1, 4, 0.7, 1 - 2 ** -30), n.ids[n.ids.length - 1]);
 });
 
-test("the random generator is uniform-ish in [0, 1)", () => {
-  const r = createRandom(42);
-  let sum = 0;
-  for (let i = 0; i < 10000; i++) {
-    const x = r();
-    assert.ok(x >= 0 && x < 1);
-    sum += x;
+test("many draws follow the renormalised top-k / top-p / temperature distribution (stratified within 1 count, random by chi-square)", () => {
+  const random = new TestRandom(800);
+  const N = 20000;
+  for (const sampling of [[0.5, 0, 1], [1, 4, 0.7], [2, 0, 0.9], [1.3, 6, 0.95], [0.8, 0, 0.5]] as const) {
+    const n = nucleusOf(logits, sampling);
+    const stratified = new Array<number>(logits.length).fill(0);
+    const drawn = new Array<number>(logits.length).fill(0);
+    for (let i = 0; i < N; i++) {
+      const [t, k, p] = sampling;
+      stratified[sampleRow(logits, t, k, p, (i + 0.5) / N)]++;
+      drawn[sampleRow(logits, t, k, p, random.next())]++;
+    }
+    const what = `[T, k, p] = [${sampling}]`;
+    n.ids.forEach((id, i) => assert.ok(Math.abs(stratified[id] - N * n.probs[i]) <= 1.001, `${what}: id ${id} ${stratified[id]} times, expected ${N * n.probs[i]}`));
+    for (let id = 0; id < logits.length; id++) if (!n.ids.includes(id)) assert.equal(drawn[id], 0, `${what}: id ${id} is outside the nucleus`);
+    const chi2 = n.ids.reduce((acc, id, i) => acc + (drawn[id] - N * n.probs[i]) ** 2 / (N * n.probs[i]), 0);
+    if (n.ids.length > 1) assert.ok(chi2 < chiSquareCritical(n.ids.length - 1), `${what}: chi-square ${chi2}`);
   }
-  assert.ok(Math.abs(sum / 10000 - 0.5) < 0.02);
-});
-
-test("bad sampling options are refused", () => {
-  assert.throws(() => new Sampler({ temperature: -1 }), /temperature/);
-  assert.throws(() => new Sampler({ topK: 1.5 }), /top-k/);
-  assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
 });

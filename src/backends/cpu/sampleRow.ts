@@ -14,6 +14,7 @@
  * the draw u in [0, 1) picks from the kept head renormalised, by inverse CDF.
  */
 import { argmax } from "../../util/argmax.js";
+import { SAMPLE_FIELDS, SAMPLE_MIN_P, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
 
 export { argmax };
 
@@ -21,6 +22,19 @@ export { argmax };
 export function hasNaN(logits: ArrayLike<number>): boolean {
   for (let i = 0; i < logits.length; i++) if (logits[i] !== logits[i]) return true;
   return false;
+}
+
+/**
+ * The sample op over rows: ids[i] from the logits row params[i] names
+ * (stepLayout.ts SAMPLE_*), -1 when that row holds a NaN.
+ * logits: f32 [R, vocab]; params: f32 [n, SAMPLE_FIELDS]; ids: i32 [n].
+ */
+export function sampleRows(ids: Int32Array, logits: Float32Array, vocab: number, params: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const a = i * SAMPLE_FIELDS;
+    const row = logits.subarray(params[a + SAMPLE_ROW] * vocab, (params[a + SAMPLE_ROW] + 1) * vocab);
+    ids[i] = hasNaN(row) ? -1 : sampleRow(row, params[a + SAMPLE_TEMPERATURE], params[a + SAMPLE_TOP_K], params[a + SAMPLE_TOP_P], params[a + SAMPLE_UNIFORM], params[a + SAMPLE_MIN_P]);
+  }
 }
 
 export function sampleRow(logits: ArrayLike<number>, temperature: number, topK: number, topP: number, u: number, minP = 0): number {

@@ -3,6 +3,7 @@
  *
  * Chooses and builds a backend in Node.js.
  */
+import { freemem } from "node:os";
 import type { Backend } from "../../backends/backend.js";
 import { CpuBackend } from "../../backends/cpu/cpuBackend.js";
 import { createReferenceKernels } from "../../backends/cpu/referenceKernels.js";
@@ -40,7 +41,7 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
   }
   switch (name) {
     case "cpu-reference":
-      return new CpuBackend(createReferenceKernels(), "cpu-reference");
+      return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
     case "cpu": {
       const { createNodeWasmKernels } = await import("./kernelWorkers.js");
       return createCpuBackend(() => createNodeWasmKernels({ numThreads: options.threads, variant: options.simd }), options);
@@ -57,12 +58,12 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
  */
 export async function createCpuBackend(createKernels: () => Promise<CpuKernels>, options: BackendOptions = {}): Promise<CpuBackend> {
   try {
-    return new CpuBackend(await createKernels(), "cpu");
+    return new CpuBackend(await createKernels(), "cpu", freemem);
   } catch (err) {
     if (!(err instanceof WasmKernelsUnsupportedError)) throw err;
     if (options.simd !== undefined && options.simd !== "auto") throw new BackendUnavailableError(`--simd ${options.simd}: ${err.message}`);
     const warn = options.onWarning ?? ((m: string) => process.stderr.write(`wgkv: warning: ${m}\n`));
     warn(`${err.message}; running on the TypeScript reference kernels instead (much slower)`);
-    return new CpuBackend(createReferenceKernels(), "cpu-reference");
+    return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
   }
 }

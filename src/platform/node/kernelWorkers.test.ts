@@ -1,3 +1,8 @@
+/**
+ * The wasm kernels on Node's worker threads: the kernel suites on the
+ * relaxed-SIMD build (1 and 2 threads) and the baseline build (2 threads),
+ * relaxed SIMD on by default, and workers that never keep node alive.
+ */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";

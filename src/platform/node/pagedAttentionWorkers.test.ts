@@ -1,7 +1,8 @@
 /**
- * The wasm paged attention split across two threads (Node workers): the
- * shared suite and the engine-shaped cases, whose long ragged decodes are
- * split along keys and reduced (wasm/pagedAttentionPlan.ts).
+ * The wasm paged attention split across two threads (Node workers, relaxed
+ * SIMD): the shared suite and the engine-shaped cases, whose long ragged
+ * decodes are split along keys and reduced (wasm/pagedAttentionPlan.ts),
+ * alone and side by side with other sequences of the step.
  */
 import { runPagedAttentionConformance } from "../../backends/cpu/pagedAttention.conformance.js";
 import { runWasmPagedAttentionCases } from "../../backends/cpu/wasm/pagedAttentionCases.js";

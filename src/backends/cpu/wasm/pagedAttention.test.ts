@@ -1,8 +1,10 @@
 /**
- * The wasm paged attention (assembly/pagedAttention.ts) on one thread against
- * the literal reference: the shared suite, plus the chunk sizes and ragged
- * heads the engine's prefill and decode produce (pagedAttentionCases.ts).
- * The same runs on two threads in platform/node/pagedAttentionWorkers.test.ts.
+ * The wasm paged attention (assembly/pagedAttention.ts) on one thread
+ * (baseline SIMD) against the literal reference: the shared suite, plus the
+ * chunk sizes, steps and ragged heads the engine produces
+ * (pagedAttentionCases.ts). The relaxed build on two threads, where calls
+ * are split along keys and reduced, runs in
+ * platform/node/pagedAttentionWorkers.test.ts.
  */
 import { createWasmKernels } from "./wasmKernels.js";
 import { runPagedAttentionConformance } from "../pagedAttention.conformance.js";

@@ -16,8 +16,9 @@
  * (m, l, acc) rows and a reduce entry combines them.
  *
  * Descriptor (i32 slots; SCALE is f32), mirrored in assembly/pagedDescriptor.ts:
- *   0..13  out q kFresh vFresh kPages vPages seqs Hq Hkv d scale kvDType partials numTasks
- *          kvDType: 0 f32, 1 f16, 2 bf16, 3 f16 without inf/NaN; partials: f32 [partialRows, d + 4] (m, l, pad, pad, acc[d])
+ *   0..14  out q kFresh vFresh kPages vPages seqs Hq Hkv d scale kvDType partials numTasks safe
+ *          kvDType: 0 f32, 1 f16, 2 bf16, 3 f16 without inf/NaN; partials: f32 [partialRows, d + 4] (m, l, pad, pad, acc[d]);
+ *          safe: 1 when the pages may hold inf/NaN (hidden keys then add exactly nothing)
  *   16..   entries of 10 slots: numTasks tasks [seq, g, h0, h1, r0, r1, b0, b1, partialRow (-1: final), 0],
  *          then reduce entries [seq, h0, h1, r0, r1, firstPartialRow, numSplits, 0, 0, 0]
  */
@@ -129,7 +130,7 @@ export function writeDescriptor(buffer: ArrayBufferLike, desc: number, ptrs: Pag
   const slots = new Int32Array(buffer, desc, ENTRIES_AT + plan.entries.length);
   slots.set([
     ptrs.out, ptrs.q, ptrs.kFresh, ptrs.vFresh, ptrs.kPages, ptrs.vPages, ptrs.seqs, p.numHeads, p.numKvHeads, p.headDim, 0,
-    p.kvDType === "f16" && p.pagesFinite ? KV_F16_FINITE_CODE : KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks, 0, 0,
+    p.kvDType === "f16" && p.pagesFinite ? KV_F16_FINITE_CODE : KV_DTYPE_CODE[p.kvDType], partials, plan.numTasks, p.pagesFinite ? 0 : 1, 0,
   ]);
   new Float32Array(buffer, desc, ENTRIES_AT)[SLOT_SCALE] = p.scale;
   slots.set(plan.entries, ENTRIES_AT);

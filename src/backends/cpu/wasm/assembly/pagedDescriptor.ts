@@ -1,11 +1,12 @@
 // The descriptor of one batched paged-attention call, written by the host
 // (src/backends/cpu/wasm/pagedAttentionPlan.ts mirrors these slots): i32
-// slots (SCALE is f32); the sequences' records at SEQS; then entries of ENTRY
+// slots (SCALE is f32; SAFE is 1 when the pages may hold infinities or NaN);
+// the sequences' records at SEQS; then entries of ENTRY
 // slots: the tasks [seq, g, h0, h1, r0, r1, b0, b1, partialRow (-1: final), 0],
 // then the reduce entries [seq, h0, h1, r0, r1, firstPartialRow, numSplits, 0, 0, 0].
 
 export const OUT = 0, Q = 1, K_FRESH = 2, V_FRESH = 3, K_PAGES = 4, V_PAGES = 5, SEQS = 6, HQ = 7, HKV = 8, D = 9;
-export const SCALE = 10, DTYPE = 11, PARTIALS = 12, NUM_TASKS = 13;
+export const SCALE = 10, DTYPE = 11, PARTIALS = 12, NUM_TASKS = 13, SAFE = 14;
 export const ENTRIES_AT = 16, ENTRY = 10;
 /** Floats per partial row: m, l, 2 pads (keep acc 16-byte aligned), then acc[d]. */
 export const PARTIAL_HEAD = 4;

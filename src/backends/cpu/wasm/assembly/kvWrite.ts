@@ -1,8 +1,9 @@
 // Writes K or V rows of a chunk into their page slots, rounding f32 to the
 // page type (f16, bf16: round to nearest even, as util/halfFloat.ts).
 //   src: f32 [T, H, d]; slots: i32 [H, T] (-1: not written); pages: [numSlots, d] of the page type.
-// An f16 infinity or NaN written sets the i32 at `specials` to 1 (never
-// cleared): paged attention widens pages without those cases while it is 0.
+// An infinity or NaN written (any page type) sets the i32 at `specials` to 1
+// (never cleared): while it is 0 paged attention widens f16 pages without
+// those cases and accumulates without guarding against them.
 import { KV_BF16, KV_F32 } from "./pagedBlock";
 
 // f32 -> f16 on integer lanes. Normal halves rebias the exponent and round
@@ -42,7 +43,17 @@ const HALF_F32: i32 = 126 << 23; //           0.5
   return i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
 }
 
-/** One row of d floats to 16-bit values at dst; returns whether it wrote an f16 infinity or NaN. */
+/** Lanes whose bf16 bits have the all-ones exponent (infinity or NaN). */
+@inline function bf16Specials(h: v128): v128 {
+  return i32x4.eq(v128.and(h, i32x4.splat(0x7f80)), i32x4.splat(0x7f80));
+}
+
+/** Lanes of f32 infinity or NaN. */
+@inline function f32Specials(x: v128): v128 {
+  return i32x4.eq(v128.and(x, i32x4.splat(0x7f800000)), i32x4.splat(0x7f800000));
+}
+
+/** One row of d floats to 16-bit values at dst; returns whether it wrote an infinity or NaN. */
 function encodeRow(dst: usize, src: usize, d: i32, dtype: i32): bool {
   let special = i32x4.splat(0);
   let i = 0;
@@ -50,15 +61,32 @@ function encodeRow(dst: usize, src: usize, d: i32, dtype: i32): bool {
     const a = v128.load(src + (<usize>i << 2)), b = v128.load(src + (<usize>i << 2), 16);
     const ha = dtype == KV_BF16 ? f32x4ToBf16(a) : f32x4ToF16(a);
     const hb = dtype == KV_BF16 ? f32x4ToBf16(b) : f32x4ToF16(b);
-    special = v128.or(special, v128.or(f16Specials(ha), f16Specials(hb)));
+    special = v128.or(special, dtype == KV_BF16 ? v128.or(bf16Specials(ha), bf16Specials(hb)) : v128.or(f16Specials(ha), f16Specials(hb)));
     v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(ha, hb));
   }
   for (; i < d; i++) {
     const h = f32ToHalf(load<f32>(src + (<usize>i << 2)), dtype);
-    special = v128.or(special, f16Specials(i32x4.splat(<i32>h)));
+    special = v128.or(special, dtype == KV_BF16 ? bf16Specials(i32x4.splat(<i32>h)) : f16Specials(i32x4.splat(<i32>h)));
     store<u16>(dst + (<usize>i << 1), h);
   }
-  return dtype != KV_BF16 && v128.any_true(special);
+  return v128.any_true(special);
+}
+
+/** One f32 row copied; returns whether it holds an infinity or NaN. */
+function copyRow(dst: usize, src: usize, d: i32): bool {
+  let special = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const x = v128.load(src + (<usize>i << 2));
+    special = v128.or(special, f32Specials(x));
+    v128.store(dst + (<usize>i << 2), x);
+  }
+  for (; i < d; i++) {
+    const x = load<f32>(src + (<usize>i << 2));
+    special = v128.or(special, f32Specials(f32x4.splat(x)));
+    store<f32>(dst + (<usize>i << 2), x);
+  }
+  return v128.any_true(special);
 }
 
 /** The rows of KV heads [h0, h1). */
@@ -69,8 +97,7 @@ export function writeSlots(pages: usize, src: usize, slots: usize, T: i32, H: i3
       const slot = load<i32>(slots + (<usize>(h * T + t) << 2));
       if (slot < 0) continue;
       const from = src + <usize>(t * H + h) * rowBytes, to = pages + <usize>slot * pageRowBytes;
-      if (dtype == KV_F32) memory.copy(to, from, rowBytes);
-      else if (encodeRow(to, from, d, dtype)) store<i32>(specials, 1);
+      if (dtype == KV_F32 ? copyRow(to, from, d) : encodeRow(to, from, d, dtype)) store<i32>(specials, 1);
     }
   }
 }

@@ -120,6 +120,34 @@ export function accumulate2(acca: usize, accb: usize, vBlock: usize, pa: usize, 
   accumulateRest(accb, vBlock, pb, numKeys, d, alphaB, i);
 }
 
+/**
+ * accumulate1 where V rows may hold infinities or NaN (the pool saw one
+ * written): a key the row does not see (p = 0) adds exactly nothing, where
+ * 0 * inf would add NaN. Slower; used only then.
+ */
+export function accumulateSafe1(acc: usize, vBlock: usize, p: usize, numKeys: i32, d: i32, alpha: f32): void {
+  const rowBytes = <usize>d << 2, av = f32x4.splat(alpha), zero = f32x4.splat(0);
+  for (let i = 0; i + 4 <= d; i += 4) {
+    let t = zero;
+    let vp = vBlock + (<usize>i << 2);
+    for (let j = 0; j < numKeys; j++, vp += rowBytes) {
+      const pj = v128.load32_splat(p + (<usize>j << 2));
+      t = madd(pj, v128.and(v128.load(vp), f32x4.ne(pj, zero)), t);
+    }
+    const a = acc + (<usize>i << 2);
+    v128.store(a, f32x4.add(f32x4.mul(v128.load(a), av), t));
+  }
+  for (let i = d & ~3; i < d; i++) {
+    let t: f32 = 0;
+    for (let j = 0; j < numKeys; j++) {
+      const pj = load<f32>(p + (<usize>j << 2));
+      if (pj != 0) t += pj * load<f32>(vBlock + <usize>j * rowBytes + (<usize>i << 2));
+    }
+    const a = acc + (<usize>i << 2);
+    store<f32>(a, load<f32>(a) * alpha + t);
+  }
+}
+
 /** acc[0..16) = alpha * acc[0..16) + [t0 t1 t2 t3]. */
 @inline function rescaleAdd(a: usize, alpha: f32, t0: v128, t1: v128, t2: v128, t3: v128): void {
   const av = f32x4.splat(alpha);

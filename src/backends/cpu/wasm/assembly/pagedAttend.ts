@@ -4,7 +4,7 @@
 // the pair shares every K and V load); a row's scores for the whole block sit
 // at s[16k + j], so the online-softmax step and the rescale of its running
 // sums happen once per block, not once per page.
-import { accumulate1, accumulate2, scores1, scores2 } from "./attentionBlock";
+import { accumulate1, accumulate2, accumulateSafe1, scores1, scores2 } from "./attentionBlock";
 import { PAGE, softmaxMasked } from "./pagedBlock";
 
 /** Scores per row and block. */
@@ -23,11 +23,12 @@ export const BLOCK_KEYS: i32 = 64;
 /**
  * masks: u64 [nq] per query of the task; rowQuery: i32 [rows]; rowQ: u32 [rows]
  * (q row pointers); states: f32 [rows, 2] (m, l); accs: f32 [rows, d];
- * sa, sb: f32 [BLOCK_KEYS] scores of a row pair.
+ * sa, sb: f32 [BLOCK_KEYS] scores of a row pair. safe: V rows may hold infinities or
+ * NaN, so a key a row does not see must add exactly nothing (accumulateSafe1).
  */
 export function attendBlock(
   kPtrs: usize, vPtrs: usize, numPages: i32, d: i32, scale: f32, rows: i32,
-  masks: usize, rowQuery: usize, rowQ: usize, states: usize, accs: usize, sa: usize, sb: usize,
+  masks: usize, rowQuery: usize, rowQ: usize, states: usize, accs: usize, sa: usize, sb: usize, safe: bool,
 ): void {
   const rowBytes = <usize>d << 2;
   for (let i = 0; i < rows; i += 2) {
@@ -51,7 +52,11 @@ export function attendBlock(
         const bits = pageBits(ma | mb, k);
         if (bits == 0) continue;
         const at = <usize>(k * PAGE) << 2;
-        accumulate2(accA, accB, <usize>load<u32>(vPtrs + (<usize>k << 2)), sa + at, sb + at, keysUpTo(bits), d, alphaA, alphaB);
+        const vRows = <usize>load<u32>(vPtrs + (<usize>k << 2));
+        if (safe) {
+          accumulateSafe1(accA, vRows, sa + at, keysUpTo(bits), d, alphaA);
+          accumulateSafe1(accB, vRows, sb + at, keysUpTo(bits), d, alphaB);
+        } else accumulate2(accA, accB, vRows, sa + at, sb + at, keysUpTo(bits), d, alphaA, alphaB);
         alphaA = 1; // the running sums are rescaled once, with the first page
         alphaB = 1;
       }
@@ -67,7 +72,9 @@ export function attendBlock(
       for (let k = 0; k < numPages; k++) {
         const bits = pageBits(m, k);
         if (bits == 0) continue;
-        accumulate1(acc, <usize>load<u32>(vPtrs + (<usize>k << 2)), sa + (<usize>(k * PAGE) << 2), keysUpTo(bits), d, alpha);
+        const vRows = <usize>load<u32>(vPtrs + (<usize>k << 2)), p = sa + (<usize>(k * PAGE) << 2);
+        if (safe) accumulateSafe1(acc, vRows, p, keysUpTo(bits), d, alpha);
+        else accumulate1(acc, vRows, p, keysUpTo(bits), d, alpha);
         alpha = 1;
       }
     }

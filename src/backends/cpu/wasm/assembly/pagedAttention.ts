@@ -15,7 +15,7 @@
 import { attendBlock, BLOCK_KEYS } from "./pagedAttend";
 import { BLOCK_PAGES, decodeRows, freshMasks, fullMasks, gatherRows, KV_F32, PAGE, ringMasks } from "./pagedBlock";
 import {
-  D, DTYPE, entryAt, HKV, HQ, K_FRESH, K_PAGES, OUT, PARTIAL_HEAD, PARTIALS, Q, S_ADM_STRIDE, S_GLOBAL_STRIDE, S_GLOBAL_TABLE,
+  D, DTYPE, entryAt, SAFE, HKV, HQ, K_FRESH, K_PAGES, OUT, PARTIAL_HEAD, PARTIALS, Q, S_ADM_STRIDE, S_GLOBAL_STRIDE, S_GLOBAL_TABLE,
   S_NUM_GLOBAL, S_QPOS0, S_RING_ADM, S_RING_STRIDE, S_RING_TABLE, S_ROW0, S_T, S_W, SCALE, seqField, slot, V_FRESH, V_PAGES,
 } from "./pagedDescriptor";
 import { scaleRow } from "./pagedReduce";
@@ -120,7 +120,7 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
     // NOTE: touching the next block's cache lines ahead of use (pages sit at
     // scattered addresses) measured 10% slower in decode: in-order retirement
     // stalls on those loads, while the hardware prefetcher streams within a page.
-    if (any != 0) attendBlock(kPtrs, vPtrs, numPages, d, scale, rows, masks, rowQuery, rowQ, states, accs, sa, sb);
+    if (any != 0) attendBlock(kPtrs, vPtrs, numPages, d, scale, rows, masks, rowQuery, rowQ, states, accs, sa, sb, slot(desc, SAFE) != 0);
     b = bEnd;
   }
 
