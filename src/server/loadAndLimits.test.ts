@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { metricValue, MODEL_ID, scrape, startServer, waitPoolIdle } from "../testing/server.js";
+import { metricValue, MODEL_ID, scrape, startServer, waitHealthy, waitPoolIdle } from "../testing/server.js";
 
 test("200 requests at concurrency 16: zero failures, zero leaked pages", async () => {
   const server = await startServer(["--max-seqs", "16", "--max-queue", "64"]);
@@ -51,7 +51,12 @@ test("200 requests at concurrency 16: zero failures, zero leaked pages", async (
 
 test("API key, a full queue's 429, and SIGTERM's drain", async () => {
   const key = "sk-test-123";
-  const server = await startServer(["--max-seqs", "1", "--max-queue", "1", "--api-key", key]);
+  const server = await startServer(["--max-seqs", "1", "--max-queue", "1", "--api-key", key, "--no-kv-override"], { waitReady: false });
+  // it listens before the model is loaded: /health says so, and requests get a 503 the client may retry
+  const loading = await fetch(`${server.url}/health`);
+  assert.equal(loading.status, 503);
+  assert.deepEqual(await loading.json(), { status: "loading" });
+  await waitHealthy(server.url);
   const body = (max_tokens: number) => ({ model: MODEL_ID, messages: [{ role: "user" as const, content: "What is the special magic number for red-harbor-72?" }], max_tokens, temperature: 1, seed: 3 });
   try {
     for (const apiKey of ["", "sk-wrong"]) {
@@ -64,6 +69,10 @@ test("API key, a full queue's 429, and SIGTERM's drain", async () => {
     assert.equal((await fetch(`${server.url}/metrics`)).status, 200, "/metrics needs no key (Prometheus)");
 
     const client = new OpenAI({ baseURL: server.baseURL, apiKey: key, maxRetries: 0 });
+    await assert.rejects(
+      client.chat.completions.create({ ...body(2), wgkv: { admission: "local" } } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+      (e: InstanceType<typeof OpenAI.BadRequestError>) => e.status === 400 && /disabled/.test(e.message) && (e.error as { param: string }).param === "wgkv",
+    );
     // one runs, one waits, the third is refused
     const running = client.chat.completions.create(body(300));
     await waitFor(async () => metricValue(await scrape(server.url), "wgkv_requests_running") === 1);
