@@ -120,6 +120,8 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, hostname:
 }
 
 function parseSize(flag: string, text: string): number {
+  // NOTE: parseKvMemory reads a bare number up to 1 as a fraction; here it is always bytes
+  if (/^\d+$/.test(text.trim()) && Number(text) >= 1) return Number(text);
   try {
     return parseKvMemory(text, Number.MAX_SAFE_INTEGER);
   } catch {
