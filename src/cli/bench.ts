@@ -14,6 +14,7 @@ import { InvalidInputError } from "../errors.js";
 import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
+import { createProgress } from "./progress.js";
 import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags, KvFlags {
@@ -63,8 +64,17 @@ export function benchCommand(): Command {
         const results: (BenchResult | ComparedResult)[] = [];
         for (const context of contexts) {
           for (const concurrency of concurrencies) {
-            const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
+            // a terminal gets a bar over the runs (a warm-up and --repeat per case); logs and pipes get a line per run; --quiet neither
+            const bar = process.stderr.isTTY ? createProgress(`bench ${context} x${concurrency}`, { quiet: flags.quiet, format: (n) => `${n} runs` }) : null;
+            const totalRuns = (repeat + 1) * cases.length;
+            let runsDone = 0;
+            const log = (tag: string, line: string) => {
+              if (flags.quiet) return;
+              if (bar) bar.update(++runsDone, totalRuns);
+              else process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
+            };
             const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds }, cases, threads, log);
+            bar?.end();
             const rows = full ? [withRatios(result, full), full] : [result];
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
             results.push(...rows);
