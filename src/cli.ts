@@ -13,6 +13,9 @@ import { forwardCommand } from "./cli/forward.js";
 import { gateCommand } from "./cli/gate.js";
 import { generateCommand } from "./cli/generate.js";
 import { trainGateCommand } from "./cli/trainGate.js";
+import { serveCommand } from "./cli/serve.js";
+import { chatCommand } from "./cli/chat.js";
+import { inspectCommand } from "./cli/inspect.js";
 import { causeText, isUserError } from "./errors.js";
 
 // NOTE: when the reader of a pipe exits (`wgkv generate ... | head -c 10`), the
@@ -29,7 +32,7 @@ const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
-for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());
 
 try {
   await program.parseAsync(process.argv);

@@ -23,12 +23,16 @@ import { InvalidInputError, ModelLoadError } from "./errors.js";
 import { checkCpuWeightBudget } from "./model/weightBudget.js";
 import { createBackend, type BackendOptions } from "./platform/node/backend.js";
 import { createFolderSource } from "./platform/node/fileSource.js";
+import { randomWeightsSource } from "./model/randomWeights.js";
 import { loadGateFile, withLoadedGate, type NodeKvOptions } from "./platform/node/gateFiles.js";
 
 /** The model shipped inside the package. */
 export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/wgkv-tiny-chat");
 
-export interface LoadModelOptions extends ModelLoadOptions, BackendOptions {}
+export interface LoadModelOptions extends ModelLoadOptions, BackendOptions {
+  /** Read a config-only folder with seeded random bf16 weights of its shapes (benchmarks; model/randomWeights.ts). */
+  readonly randomWeights?: number;
+}
 
 /** Loads a model folder (config.json, safetensors, tokenizer) onto a backend. */
 export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadModelOptions = {}): Promise<Model> {
@@ -37,12 +41,22 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
   const info = await stat(dir).catch(() => null);
   if (!info) throw new ModelLoadError(`${dir}: model folder not found`);
   if (!info.isDirectory()) throw new ModelLoadError(`${dir}: not a folder (expected a Hugging Face model folder)`);
-  const source = createFolderSource(dir);
-  // NOTE: every backend today is a CPU backend: too large a model is refused before a weight is read.
-  await checkCpuWeightBudget(source);
+  const folder = createFolderSource(dir);
+  const source = options.randomWeights !== undefined ? await randomWeightsSource(folder, options.randomWeights) : folder;
+  // NOTE: the CPU backend's memory is one WebAssembly memory: too large a model is refused before a weight is read
+  if (options.backend === undefined || options.backend.startsWith("cpu")) await checkCpuWeightBudget(source);
   const backend = await createBackend(options);
+  if (options.backend === "auto" && backend.name.startsWith("cpu")) {
+    try {
+      await checkCpuWeightBudget(source);
+    } catch (err) {
+      backend.dispose();
+      throw err;
+    }
+  }
   try {
-    return await Model.load(source, backend, options);
+    const { randomWeights: _, ...modelOptions } = options;
+    return await Model.load(source, backend, modelOptions);
   } catch (err) {
     backend.dispose();
     throw err;
@@ -87,7 +101,7 @@ export type { Prompt, GenerateOptions };
 export type { GenerationChunk, GenerationResult, SamplingOptions } from "./engine/generation.js";
 export type { KvOptions, GateInput } from "./engine/kvOptions.js";
 export type { NodeKvOptions } from "./platform/node/gateFiles.js";
-export type { KvReport, EngineStats } from "./engine/engine.js";
+export type { KvReport, EngineStats } from "./engine/engineStats.js";
 export type { EngineOptions } from "./engine/engineConfig.js";
 export type { FinishReason } from "./engine/sequence.js";
 export type { BackendOptions, BackendName, SimdBuild } from "./platform/node/backend.js";

@@ -11,32 +11,16 @@
 import type { Backend } from "../backends/backend.js";
 import { yieldToEventLoop } from "../backends/cpu/commandQueue.js";
 import { InvalidInputError, WgkvError } from "../errors.js";
-import type { CacheStats } from "../kvcache/sequenceCache.js";
+import type { EngineStats, KvReport } from "./engineStats.js";
 import { KvManager } from "../kvcache/kvManager.js";
-import { planStep, type StepEntry, type StepPlan } from "../kvcache/stepPlanner.js";
+import type { StepEntry, StepPlan } from "../kvcache/stepPlan.js";
+import { planStep } from "../kvcache/stepPlanner.js";
 import type { ModelParts } from "../model/forward.js";
 import { ModelRunner, type StepResult } from "./modelRunner.js";
+import { commitStepResults } from "./stepResults.js";
 import { Scheduler, type Scheduled } from "./scheduler.js";
 import { Sequence, type FinishReason, type SequenceListener, type SequenceOptions } from "./sequence.js";
 import type { EngineConfig } from "./engineConfig.js";
-
-/** A sequence's KV cache at the end: admitted counts and bytes resident, peak and under full attention. */
-export interface KvReport extends CacheStats {
-  /** Tokens admitted, [layer][kvHead], over all positions. */
-  readonly admittedByHead: number[][];
-}
-
-/** The engine's state, for metrics and tests. */
-export interface EngineStats {
-  readonly numWaiting: number;
-  readonly numRunning: number;
-  readonly numUsablePages: number;
-  readonly numFreePages: number;
-  readonly pageBytes: number;
-  readonly numPreemptions: number;
-  readonly numSteps: number;
-  readonly numTokensGenerated: number;
-}
 
 export class Engine {
   readonly kv: KvManager;
@@ -165,7 +149,7 @@ export class Engine {
         slot: seq.slot,
         policy: seq.options.policy,
         ids: seq.tokenIds.slice(seq.numComputed, seq.numComputed + numNew),
-        sample: seq.samplesAfter(numNew) ? { temperature: s.temperature, topK: s.topK, topP: s.topP, u: s.temperature > 0 ? seq.random() : 0 } : null,
+        sample: seq.samplesAfter(numNew) ? { temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP, u: s.temperature > 0 ? seq.random() : 0 } : null,
         logitsFrom: seq.options.logitsFrom,
         drops: seq.pendingDrops,
       };
@@ -192,28 +176,16 @@ export class Engine {
   #apply(seq: Sequence, plan: StepPlan, i: number, result: StepResult): void {
     if (seq.status === "finished") return;
     const out = plan.outputs[i];
-    const { numLayers: L, numKvHeads: H } = this.model.dims;
-    const T = plan.numRows;
-    const flags = new Uint8Array(L * H * out.numRows);
-    for (let lh = 0; lh < L * H; lh++) flags.set(result.flags.subarray(lh * T + out.rowStart, lh * T + out.rowStart + out.numRows), lh * out.numRows);
-    seq.cache!.commitFlags(flags, out.numRows);
-    seq.numComputed += out.numRows;
+    const fail = (err: unknown) => this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
     try {
-      this.#report(seq, out, plan, result);
+      commitStepResults(seq, out, plan, result, this.model.dims, this.model.config.vocabSize);
     } catch (err) {
-      this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    for (const head of out.snapHeads) {
-      const scores = result.snapScores!.subarray(head.offset, head.offset + head.numGlobal);
-      const indices = seq.options.policy.eviction.chooseDrops(scores, seq.cache!.head(head.layer, head.head).globalPositions);
-      if (indices.length > 0) seq.pendingDrops.push({ layer: head.layer, head: head.head, indices });
+      return fail(err);
     }
     if (out.sampleIndex >= 0) {
       const id = result.sampled[out.sampleIndex];
       if (id < 0) {
-        this.#finish(seq, "aborted", new WgkvError(`the model produced non-finite logits (NaN) at position ${seq.tokenIds.length - 1}: its weights or config hold invalid values`));
-        return;
+        return fail(new WgkvError(`the model produced non-finite logits (NaN) at position ${seq.tokenIds.length - 1}: its weights or config hold invalid values`));
       }
       seq.tokenIds.push(id);
       this.#numTokensGenerated++;
@@ -222,8 +194,7 @@ export class Engine {
       try {
         action = seq.listener.onToken(id);
       } catch (err) {
-        this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
-        return;
+        return fail(err);
       }
       if (seq.options.eosTokenIds.has(id)) return this.#finish(seq, "eos");
       if (action === "stop") return this.#finish(seq, "stop");
@@ -232,34 +203,6 @@ export class Engine {
       return this.#finish(seq, "length");
     }
     if (seq.abortRequested) this.#finish(seq, "aborted");
-  }
-
-  /** Logits and gate scores a sequence asked for, each position once even across recomputes. */
-  #report(seq: Sequence, out: StepPlan["outputs"][number], plan: StepPlan, result: StepResult): void {
-    const V = this.model.config.vocabSize;
-    if (result.logits && out.numLogitsRows > 0 && seq.options.logitsFrom !== null && seq.listener.onLogits) {
-      // NOTE: the sampled row is computed even below logitsFrom; each position is reported once, even across recomputes
-      const skip = Math.max(0, Math.max(seq.reportedLogitsTo, seq.options.logitsFrom) - out.logitsPos0);
-      const n = out.numLogitsRows - skip;
-      if (n > 0) {
-        seq.listener.onLogits(out.logitsPos0 + skip, result.logits.subarray((out.logitsRow0 + skip) * V, (out.logitsRow0 + out.numLogitsRows) * V), n);
-        seq.reportedLogitsTo = out.logitsPos0 + out.numLogitsRows;
-      }
-    }
-    if (result.gateScores && seq.options.traceGateScores && seq.listener.onGateScores && seq.options.policy.admission.kind === "gate") {
-      const skip = Math.max(0, seq.reportedScoresTo - out.startPos);
-      const n = out.numRows - skip;
-      if (n > 0) {
-        const { numLayers: L, numKvHeads: H } = this.model.dims;
-        const T = plan.numRows;
-        for (let l = 0; l < L; l++) {
-          const scores = new Float32Array(H * n);
-          for (let h = 0; h < H; h++) scores.set(result.gateScores.subarray((l * H + h) * T + out.rowStart + skip, (l * H + h) * T + out.rowStart + out.numRows), h * n);
-          seq.listener.onGateScores(l, out.startPos + skip, n, scores);
-        }
-        seq.reportedScoresTo = out.startPos + out.numRows;
-      }
-    }
   }
 
   #finish(seq: Sequence, reason: FinishReason, error?: Error): void {

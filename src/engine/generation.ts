@@ -7,43 +7,15 @@
  * returns the result as the iterator's final value. Breaking out of the loop,
  * `abort()` or the caller's AbortSignal ends the sequence and frees its pages.
  */
-import { InvalidInputError, WgkvError } from "../errors.js";
-import type { KvReport } from "./engine.js";
+import { WgkvError } from "../errors.js";
+import type { KvReport } from "./engineStats.js";
 import type { Model } from "./model.js";
 import type { KvPolicy } from "../kvcache/kvPolicy.js";
 import type { FinishReason, Sequence, SequenceListener, SequenceOptions } from "./sequence.js";
 import { TextStream } from "./textStream.js";
-import type { KvOptions } from "./kvOptions.js";
+import { checkGenerateOptions, type GenerateOptions } from "./generateOptions.js";
 
-export interface SamplingOptions {
-  /** 0 (default) means greedy. */
-  readonly temperature?: number;
-  /** Keep the k most likely tokens; 0 or absent keeps all. */
-  readonly topK?: number;
-  /** Keep the smallest set whose probability reaches p; 1 or absent keeps all. */
-  readonly topP?: number;
-  /** Seed of the random generator; the same seed gives the same tokens (default: random). */
-  readonly seed?: number;
-}
-
-export interface GenerateOptions extends SamplingOptions {
-  /** Most tokens to generate (default 256; 0 runs the prompt only). */
-  readonly maxNewTokens?: number;
-  /** Generation ends before the first occurrence of any of these strings. */
-  readonly stop?: readonly string[];
-  /** Aborts the generation (its pages return to the pool at once). */
-  readonly signal?: AbortSignal;
-  /** KV cache behaviour: admission, selection, eviction, window, gate, tau. */
-  readonly kv?: KvOptions;
-  /** Positions whose logits go to onLogits: prompt positions from here on, and every generated one. */
-  readonly logitsFrom?: number;
-  /** Receives logits [n, V] of positions pos0 .. pos0 + n - 1 (see logitsFrom). */
-  readonly onLogits?: (pos0: number, logits: Float32Array, n: number) => void;
-  /** Feed the prompt from this position on one token per step, as decode does (default: in chunks). */
-  readonly singleTokenFrom?: number;
-  /** Receives the write gate's scores [Hkv, n] of each layer for positions pos0 .. (gate admission only). */
-  readonly onGateScores?: (layer: number, pos0: number, n: number, scores: Float32Array) => void;
-}
+export type { GenerateOptions, SamplingOptions } from "./generateOptions.js";
 
 /** One streamed step: the new token and the text it made safe to show. */
 export interface GenerationChunk {
@@ -66,36 +38,6 @@ export interface GenerationResult {
   readonly numPreemptions: number;
   /** The KV cache at the end: admitted counts and bytes resident, peak and under full attention. */
   readonly kv: KvReport;
-}
-
-const OPTION_KEYS = new Set([
-  "maxNewTokens", "temperature", "topK", "topP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
-]);
-
-/** Checks generate options; returns the sequence settings other than the KV policy. */
-export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOptions, "policy" | "eosTokenIds"> & { stop: readonly string[] } {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError(`generate options must be an object, got ${JSON.stringify(options)}`);
-  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new InvalidInputError(`unknown generate option "${key}"`);
-  const int = (name: string, value: unknown, min: number) => {
-    if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= min)) throw new InvalidInputError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
-    return value;
-  };
-  const maxNewTokens = int("maxNewTokens", options.maxNewTokens ?? 256, 0);
-  const temperature = options.temperature ?? 0;
-  if (!(typeof temperature === "number" && Number.isFinite(temperature) && temperature >= 0)) throw new InvalidInputError(`temperature must be a number >= 0, got ${JSON.stringify(temperature)}`);
-  const topK = int("topK", options.topK ?? 0, 0);
-  const topP = options.topP ?? 1;
-  if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${JSON.stringify(topP)}`);
-  const seed = int("seed", options.seed ?? Math.floor(Math.random() * 2 ** 31), 0);
-  const stop = options.stop ?? [];
-  if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${JSON.stringify(stop)}`);
-  if (options.signal !== undefined && !(typeof options.signal === "object" && options.signal !== null && "aborted" in options.signal)) throw new InvalidInputError("signal must be an AbortSignal");
-  const logitsFrom = options.logitsFrom === undefined ? null : int("logitsFrom", options.logitsFrom, 0);
-  const singleTokenFrom = options.singleTokenFrom === undefined ? null : int("singleTokenFrom", options.singleTokenFrom, 0);
-  for (const name of ["onLogits", "onGateScores"] as const) {
-    if (options[name] !== undefined && typeof options[name] !== "function") throw new InvalidInputError(`${name} must be a function`);
-  }
-  return { maxNewTokens, sampling: { temperature, topK, topP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
 }
 
 /** A running generation: async-iterable chunks, then its result. */
@@ -205,7 +147,7 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
     model.validatePrompt(promptIds, settings.maxNewTokens);
     const policy = await resolvePolicy();
     model.checkLive();
-    const text = new TextStream(model.tokenizer, model.eosTokenIds, settings.stop);
+    const text = new TextStream(model.tokenizer, options.ignoreEos ? new Set() : model.eosTokenIds, settings.stop);
     const emptyReport: KvReport = { numTokens: 0, numPagesHeld: 0, residentBytes: 0, peakBytes: 0, fullAttentionBytes: 0, numAdmitted: 0, numGlobalTokens: 0, admittedByHead: [] };
     let seq: Sequence | null = null;
     const t0 = performance.now();
@@ -234,12 +176,14 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
       },
       onLogits: options.onLogits,
       onGateScores: options.onGateScores,
+      onPromptProgress: options.onPromptProgress,
       onFinish(reason, report, error) {
         if (error) stream.fail(error);
         else finish(reason, report);
       },
     };
-    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds: model.eosTokenIds }, listener);
+    const eosTokenIds = options.ignoreEos ? new Set<number>() : model.eosTokenIds;
+    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds }, listener);
     const onAbort = () => model.engine.abort(seq!);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     stream.result.finally(() => options.signal?.removeEventListener("abort", onAbort)).catch(() => {});

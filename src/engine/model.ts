@@ -46,7 +46,7 @@ export class Model {
   /** Checks load options that need no file, so a typo fails before the weights are read. */
   static checkOptions(options: ModelLoadOptions): void {
     if (typeof options !== "object" || options === null) throw new InvalidInputError(`model options must be an object, got ${JSON.stringify(options)}`);
-    for (const key of Object.keys(options)) if (!LOAD_OPTIONS.has(key) && !["backend", "threads", "simd", "onWarning"].includes(key)) throw new InvalidInputError(`unknown model option "${key}"`);
+    for (const key of Object.keys(options)) if (!LOAD_OPTIONS.has(key) && !["backend", "threads", "simd", "onWarning", "disableGpuFeatures", "randomWeights"].includes(key)) throw new InvalidInputError(`unknown model option "${key}"`);
     if (options.ropeFreqDType !== undefined && options.ropeFreqDType !== "f32" && options.ropeFreqDType !== "bf16") {
       throw new InvalidInputError(`ropeFreqDType must be "f32" or "bf16", got ${JSON.stringify(options.ropeFreqDType)}`);
     }

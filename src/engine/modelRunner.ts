@@ -8,7 +8,7 @@
  */
 import type { Backend, HostArray } from "../backends/backend.js";
 import type { KvManager } from "../kvcache/kvManager.js";
-import type { StepPlan } from "../kvcache/stepPlanner.js";
+import type { StepPlan } from "../kvcache/stepPlan.js";
 import { createActivations, destroyActivations, forwardStep, type Activations, type ModelParts } from "../model/forward.js";
 import { StepInputs, type StepLimits } from "./stepInputs.js";
 

@@ -8,7 +8,7 @@
  */
 import type { AttentionDims, Backend, DType, KvTables, SelectionBuffers, Tensor } from "../backends/backend.js";
 import { SAMPLE_FIELDS, SEQ_FIELDS, SNAP_FIELDS } from "../backends/stepLayout.js";
-import type { StepPlan } from "../kvcache/stepPlanner.js";
+import type { StepPlan } from "../kvcache/stepPlan.js";
 import type { StepCounts, StepTensors } from "../model/forward.js";
 
 /** A device tensor of one dtype that is replaced by a larger one when a step needs more elements. */

@@ -6,7 +6,7 @@
  * match, and the KV cache's admitted fraction and bytes after the prompt.
  */
 import { generateAll, startGeneration } from "../engine/generation.js";
-import type { KvReport } from "../engine/engine.js";
+import type { KvReport } from "../engine/engineStats.js";
 import { resolveKvOptions, type KvOptions } from "../engine/kvOptions.js";
 import type { Model } from "../engine/model.js";
 import { stringMatchAll, TeacherForcing } from "./scoring.js";

@@ -1,25 +1,21 @@
+import { GOLDEN_FILE } from "../testing/fixtures.js";
+import { createRandom } from "../util/random.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { loadGate } from "./gateFile.js";
 import { createGateScratch, GATE_MIN_SCORE, scoreGate, scoreGateBatch } from "./gateMath.js";
 import type { GateWeights } from "./gateWeights.js";
 import { decodeEntry, parseSafetensors } from "../io/safetensors.js";
 
 const MODEL_DIR = new URL("../../models/wgkv-tiny-chat/", import.meta.url);
-const GOLDEN = new URL("../../../shared/fixtures/golden-tiny-chat.json", import.meta.url);
+const GOLDEN = GOLDEN_FILE;
 const DEFAULT_MODEL = { numLayers: 8, numKvHeads: 2, headDim: 64 };
 
-/** Deterministic uniform values in [-scale, scale) (mulberry32). */
+/** Deterministic uniform values in [-scale, scale), from the project's one seeded generator. */
 function randoms(seed: number) {
-  let s = seed >>> 0;
-  return (n: number, scale = 1): Float32Array =>
-    Float32Array.from({ length: n }, () => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(s ^ (s >>> 15), 1 | s);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1) * scale;
-    });
+  const random = createRandom(seed);
+  return (n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale);
 }
 
 /** A random gate: 2 layers, 2 KV heads, d = 8, e = 1.5 (as Qwen3-4B's). */
@@ -114,7 +110,7 @@ test("the official 0.16 gate loads with the default model's shapes", () => {
   assert.equal(gate.layers[7]!.w1.length, 2 * 256 * 128);
 });
 
-test("layer-0 gate scores of the 0.16 gate reproduce the golden fixture", { skip: !existsSync(GOLDEN) && "no ../shared fixtures" }, () => {
+test("layer-0 gate scores of the 0.16 gate reproduce the golden fixture", () => {
   // Layer 0's keys need only embedding -> input RMSNorm (eps 1e-5) -> k_proj -> RoPE (theta 5e5, rotate-half).
   const entry = JSON.parse(readFileSync(GOLDEN, "utf8"))["niah1500_wgkv0.16_w256"] as { prompt_ids: number[]; gate_scores: number[][][]; admitted: number[][] };
   const modelBytes = new Uint8Array(readFileSync(new URL("model.safetensors", MODEL_DIR)));

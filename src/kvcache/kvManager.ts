@@ -7,13 +7,11 @@
  * slots themselves. Sequences draw pages step by step; nothing is reserved
  * ahead, so write-gated sequences leave room for more of them.
  */
-import type { AttentionDims, Backend, KvDType, KvPool, KvTables } from "../backends/backend.js";
+import { DTYPE_BYTES, type AttentionDims, type Backend, type KvDType, type KvPool, type KvTables } from "../backends/backend.js";
 import { InvalidInputError } from "../errors.js";
 import { BlockPool, PAGE_SIZE } from "./blockPool.js";
 import { assert } from "./errors.js";
 import { SequenceCache } from "./sequenceCache.js";
-
-const KV_BYTES: Readonly<Record<KvDType, number>> = { f32: 4, f16: 2, bf16: 2 };
 
 export interface KvManagerOptions {
   /** Pages in the pool (the null page included). */
@@ -29,7 +27,7 @@ export interface KvManagerOptions {
 
 /** Bytes one page holds (K and V of 16 tokens of one KV head). */
 export function pageBytes(headDim: number, kvDType: KvDType): number {
-  return 2 * PAGE_SIZE * headDim * KV_BYTES[kvDType];
+  return 2 * PAGE_SIZE * headDim * DTYPE_BYTES[kvDType];
 }
 
 export class KvManager {
@@ -86,7 +84,7 @@ export class KvManager {
       numLayers: this.dims.numLayers,
       numKvHeads: this.dims.numKvHeads,
       headDim: this.dims.headDim,
-      bytesPerElement: KV_BYTES[this.options.kvDType],
+      bytesPerElement: DTYPE_BYTES[this.options.kvDType],
       window,
     });
   }

@@ -69,7 +69,7 @@ test("weights over the 4 GiB memory are refused by loadModel, naming the folder,
   const started = performance.now();
   await assert.rejects(loadModel(dir, { backend: "cpu" }), (err: Error) => {
     assert.ok(err instanceof ModelTooLargeError, String(err));
-    assert.equal(err.message, `${dir}: the weights take 3.8 GiB on the CPU backend (bf16 matrices as bf16, the rest as f32), plus 0.5 GiB to run, over its 4 GiB limit (one WebAssembly memory); try --backend webgpu (coming) or a smaller model`);
+    assert.equal(err.message, `${dir}: the weights take 3.8 GiB on the CPU backend (bf16 matrices as bf16, the rest as f32), plus 0.5 GiB to run, over its 4 GiB limit (one WebAssembly memory); try --backend webgpu or a smaller model`);
     return true;
   });
   assert.ok(performance.now() - started < 2000, "refused from the headers, without reading weights");
@@ -87,7 +87,7 @@ test("f16 weights count as the f32 they become", async () => {
 test("one tensor of 2 GiB or more is refused even when the total would fit", async () => {
   const dir = fakeModel("big-tensor", { "model.embed_tokens.weight": { dtype: "BF16", shape: [65536, 16384] } });
   await assert.rejects(checkCpuWeightBudget(createFolderSource(dir)), {
-    message: `${dir}: tensor "model.embed_tokens.weight" takes 2 GiB, and the CPU backend takes tensors under 2 GiB; try --backend webgpu (coming) or a smaller model`,
+    message: `${dir}: tensor "model.embed_tokens.weight" takes 2 GiB, and the CPU backend takes tensors under 2 GiB; try --backend webgpu or a smaller model`,
   });
 });
 
@@ -97,6 +97,6 @@ test("the CLI prints the one line fast and exits 1", () => {
   const started = performance.now();
   const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist/cli.js"), "forward", "--model", dir, "--ids", "1", "--json"], { encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 1, r.stderr);
-  assert.equal(r.stderr, `wgkv: error: ${dir}: the weights take 5 GiB on the CPU backend (bf16 matrices as bf16, the rest as f32), plus 0.5 GiB to run, over its 4 GiB limit (one WebAssembly memory); try --backend webgpu (coming) or a smaller model\n`);
+  assert.equal(r.stderr, `wgkv: error: ${dir}: the weights take 5 GiB on the CPU backend (bf16 matrices as bf16, the rest as f32), plus 0.5 GiB to run, over its 4 GiB limit (one WebAssembly memory); try --backend webgpu or a smaller model\n`);
   assert.ok(performance.now() - started < 10_000);
 });

@@ -62,7 +62,7 @@ export async function checkCpuWeightBudget(source: FileSource): Promise<void> {
     return;
   }
   const { totalBytes, largest } = cpuWeightBytes(entries.values(), tied);
-  const advice = "try --backend webgpu (coming) or a smaller model";
+  const advice = "try --backend webgpu or a smaller model";
   if (largest && largest.bytes >= CPU_TENSOR_LIMIT_BYTES) {
     throw new ModelTooLargeError(
       `${source.label}: tensor "${largest.name}" takes ${gib(largest.bytes)}, and the CPU backend takes tensors under ${gib(CPU_TENSOR_LIMIT_BYTES)}; ${advice}`,

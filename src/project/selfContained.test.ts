@@ -12,13 +12,8 @@ import { ARCH_FIXTURES, archDir, FIXTURES_DIR, GOLDEN_FILE, PROJECT_ROOT } from 
 
 const SRC = join(PROJECT_ROOT, "src");
 const SHARED = join(PROJECT_ROOT, "../shared");
-/**
- * Test files that may still name the shared folder, each skipping cleanly
- * without it. NOTE: gateMath.test.ts belongs to the gate rewrite; its golden
- * gate-score check is also covered by kv/wgkvFixtures.test.ts, which reads
- * the vendored copy.
- */
-const ALLOWED = new Set(["gate/gateMath.test.ts"]);
+/** Test files that may still name the shared folder, each skipping cleanly without it (none today). */
+const ALLOWED = new Set<string>();
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));

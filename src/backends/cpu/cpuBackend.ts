@@ -8,12 +8,12 @@
  * in cpuPolicyOps.ts.
  */
 import type { GateWeights } from "../../gate/gateWeights.js";
-import { f16BitsToF32 } from "../../util/halfFloat.js";
+import { decodeFloats, type FloatDType } from "../../util/floats.js";
 import {
   DTYPE_BYTES, numElements, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle,
   type HostArray, type KvDType, type KvPool, type KvTables, type ReadRequest, type RopeTable, type Tensor, type WeightData,
 } from "../backend.js";
-import { SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
+import { SAMPLE_FIELDS } from "../stepLayout.js";
 import { CommandQueue, type Command } from "./commandQueue.js";
 import { cpuGateScores, createCpuGate, type CpuGate } from "./cpuGate.js";
 import { CpuKvOps, cpuPool } from "./cpuKvOps.js";
@@ -21,9 +21,11 @@ import { CpuPolicyOps } from "./cpuPolicyOps.js";
 import { cpu, CpuTensor, hostArrayFits, TensorViews } from "./cpuTensor.js";
 import type { CpuKernels } from "./kernels.js";
 import { RopeAngles } from "./ropeAngles.js";
-import { hasNaN, sampleRow } from "./sampleRow.js";
+import { sampleRows } from "./sampleRow.js";
 
 export { CpuTensor };
+
+const FLOAT_DTYPE: Readonly<Record<WeightData["dtype"], FloatDType>> = { F32: "f32", F16: "f16", BF16: "bf16" };
 
 export class CpuBackend implements Backend {
   readonly name: string;
@@ -36,7 +38,8 @@ export class CpuBackend implements Backend {
   readonly #angles: RopeAngles;
   #disposed = false;
 
-  constructor(readonly kernels: CpuKernels, name = "cpu") {
+  /** @param hostFreeBytes the memory the host has free (the platform knows it; Infinity where it cannot tell) */
+  constructor(readonly kernels: CpuKernels, name = "cpu", readonly hostFreeBytes: () => number = () => Infinity) {
     this.name = name;
     this.description = kernels.description;
     this.#views = new TensorViews(kernels);
@@ -46,7 +49,7 @@ export class CpuBackend implements Backend {
   }
 
   availableBytes(): number {
-    return this.kernels.maxBytes - this.kernels.usedBytes;
+    return Math.min(this.kernels.maxBytes - this.kernels.usedBytes, this.hostFreeBytes());
   }
 
   // ---- memory
@@ -76,7 +79,7 @@ export class CpuBackend implements Backend {
       return t;
     }
     const t = cpu(this.createTensor(data.shape, "f32", label));
-    decodeToF32(data, this.#views.f32(t));
+    this.#views.f32(t).set(decodeFloats(data.bytes, 0, numel, FLOAT_DTYPE[data.dtype]));
     return t;
   }
 
@@ -264,16 +267,7 @@ export class CpuBackend implements Backend {
   sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
     const [out, l, p] = [cpu(ids), cpu(logits), cpu(params)];
     const vocab = l.shape[l.shape.length - 1];
-    this.#record(() => {
-      const chosen = this.#views.i32(out, numRows);
-      const rows = this.#views.f32(l);
-      const args = this.#views.f32(p, numRows * SAMPLE_FIELDS);
-      for (let i = 0; i < numRows; i++) {
-        const a = i * SAMPLE_FIELDS;
-        const row = rows.subarray(args[a + SAMPLE_ROW] * vocab, (args[a + SAMPLE_ROW] + 1) * vocab);
-        chosen[i] = hasNaN(row) ? -1 : sampleRow(row, args[a + SAMPLE_TEMPERATURE], args[a + SAMPLE_TOP_K], args[a + SAMPLE_TOP_P], args[a + SAMPLE_UNIFORM]);
-      }
-    });
+    this.#record(() => sampleRows(this.#views.i32(out, numRows), this.#views.f32(l), vocab, this.#views.f32(p, numRows * SAMPLE_FIELDS), numRows));
   }
 
   dispose(): void {
@@ -289,20 +283,5 @@ export class CpuBackend implements Backend {
 
   #checkLive(): void {
     if (this.#disposed) throw new Error(`the ${this.name} backend was used after dispose()`);
-  }
-}
-
-/** Converts stored little-endian F32/F16/BF16 bytes to f32. */
-export function decodeToF32(data: WeightData, out: Float32Array): void {
-  const { bytes } = data;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = out.length;
-  if (data.dtype === "F32") {
-    for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
-  } else if (data.dtype === "BF16") {
-    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-    for (let i = 0; i < n; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-  } else {
-    for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
   }
 }

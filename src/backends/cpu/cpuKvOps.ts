@@ -6,7 +6,7 @@
  * batched paged attention, whose per-sequence records (pagedAttention.ts)
  * are built here from the step's sequence fields and the device tables.
  */
-import type { AttentionBatch, AttentionDims, KvDType, KvPool } from "../backend.js";
+import { DTYPE_BYTES, type AttentionBatch, type AttentionDims, type KvDType, type KvPool } from "../backend.js";
 import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
 import { cpu, type CpuTensor, type TensorViews } from "./cpuTensor.js";
 import type { CpuKernels } from "./kernels.js";
@@ -24,8 +24,6 @@ export interface CpuKvPool extends KvPool {
   boundsPtr: number;
 }
 
-const BYTES: Record<KvDType, number> = { f32: 4, f16: 2, bf16: 2 };
-
 export function cpuPool(pool: KvPool): CpuKvPool {
   if (!("kPtr" in pool)) throw new Error("KV pool does not belong to the CPU backend");
   return pool as CpuKvPool;
@@ -40,7 +38,7 @@ export class CpuKvOps {
   ) {}
 
   createPool(numPages: number, headDim: number, kvDType: KvDType): CpuKvPool {
-    const bytes = numPages * PAGE_SIZE * headDim * BYTES[kvDType];
+    const bytes = numPages * PAGE_SIZE * headDim * DTYPE_BYTES[kvDType];
     // NOTE: pages are written before they are read, so fresh memory need not be cleared (the OS backs touched pages only)
     const kPtr = this.kernels.alloc(bytes);
     const vPtr = this.kernels.alloc(bytes);

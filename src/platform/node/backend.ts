@@ -3,6 +3,7 @@
  *
  * Chooses and builds a backend in Node.js.
  */
+import { freemem } from "node:os";
 import type { Backend } from "../../backends/backend.js";
 import { CpuBackend } from "../../backends/cpu/cpuBackend.js";
 import { createReferenceKernels } from "../../backends/cpu/referenceKernels.js";
@@ -10,9 +11,13 @@ import type { CpuKernels } from "../../backends/cpu/kernels.js";
 import { WasmKernelsUnsupportedError, type KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
 import { InvalidInputError, WgkvError } from "../../errors.js";
 
-/** "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread. */
-export type BackendName = "cpu" | "cpu-reference";
-export const BACKEND_NAMES: readonly BackendName[] = ["cpu", "cpu-reference"];
+/**
+ * "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread;
+ * "webgpu": the GPU through the `webgpu` package (software adapters too); "auto": a real GPU when
+ * one is found, else "cpu".
+ */
+export type BackendName = "auto" | "webgpu" | "cpu" | "cpu-reference";
+export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "cpu", "cpu-reference"];
 
 /** Which build of the wasm kernels "cpu" runs (see backends/cpu/wasm/wasmModule.ts). */
 export type SimdBuild = KernelVariant | "auto";
@@ -24,6 +29,8 @@ export interface BackendOptions {
   readonly threads?: number;
   /** Kernel build for "cpu" (default "auto": relaxed SIMD where the runtime has it). */
   readonly simd?: SimdBuild;
+  /** WebGPU features not to use where the adapter has them (tests of the paths without them). */
+  readonly disableGpuFeatures?: readonly string[];
   /** Receives one-line warnings (default: stderr), e.g. when the SIMD kernels cannot start. */
   readonly onWarning?: (message: string) => void;
 }
@@ -40,10 +47,21 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
   }
   switch (name) {
     case "cpu-reference":
-      return new CpuBackend(createReferenceKernels(), "cpu-reference");
+      return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
     case "cpu": {
       const { createNodeWasmKernels } = await import("./kernelWorkers.js");
       return createCpuBackend(() => createNodeWasmKernels({ numThreads: options.threads, variant: options.simd }), options);
+    }
+    case "webgpu":
+    case "auto": {
+      const { createNodeWebGpuBackend, WebGpuUnavailableError } = await import("./webgpu.js");
+      try {
+        return await createNodeWebGpuBackend({ requireHardware: name === "auto", disableFeatures: options.disableGpuFeatures });
+      } catch (err) {
+        if (!(err instanceof WebGpuUnavailableError)) throw err;
+        if (name === "webgpu") throw new BackendUnavailableError(`--backend webgpu: ${err.message}`);
+        return createBackend({ ...options, backend: "cpu" });
+      }
     }
     default:
       throw new InvalidInputError(`unknown backend "${String(name)}" (supported: ${BACKEND_NAMES.join(", ")})`);
@@ -57,12 +75,12 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
  */
 export async function createCpuBackend(createKernels: () => Promise<CpuKernels>, options: BackendOptions = {}): Promise<CpuBackend> {
   try {
-    return new CpuBackend(await createKernels(), "cpu");
+    return new CpuBackend(await createKernels(), "cpu", freemem);
   } catch (err) {
     if (!(err instanceof WasmKernelsUnsupportedError)) throw err;
     if (options.simd !== undefined && options.simd !== "auto") throw new BackendUnavailableError(`--simd ${options.simd}: ${err.message}`);
     const warn = options.onWarning ?? ((m: string) => process.stderr.write(`wgkv: warning: ${m}\n`));
     warn(`${err.message}; running on the TypeScript reference kernels instead (much slower)`);
-    return new CpuBackend(createReferenceKernels(), "cpu-reference");
+    return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
   }
 }

@@ -1,0 +1,290 @@
+/**
+ * @module backends/webgpu/gpuRuntime
+ *
+ * The WebGPU backend's command machinery (docs/design.md §5): pipelines
+ * compiled once per kernel source, one command encoder whose compute pass
+ * records every op of a step, and an argument arena.
+ *
+ * Arguments: each dispatch appends its parameters (and any host-planned
+ * list, e.g. attention's work items) to a host arena at a 256-byte aligned
+ * offset; kernels read them from `args` (bind group 1, a read-only storage
+ * binding with a dynamic offset). At a flush the arena is written with one
+ * queue.writeBuffer, which the queue runs before the flushed commands, so
+ * one GPU buffer serves every flush (the queue orders a flush's write after
+ * the previous flush's commands).
+ *
+ * Ordering of host writes: queue.writeBuffer runs at the next submit, before
+ * commands recorded but not yet submitted; so a write that follows recorded
+ * ops either flushes them first (large writes) or travels through the arena
+ * and a copy kernel recorded in order (small writes).
+ *
+ * Errors: kernels that validate their inputs (embed's ids, scatter's
+ * indices) record the first failure in an error buffer; `read` copies it
+ * along and rejects with its message (then clears it).
+ */
+
+/** How a kernel binds a tensor: read-only or read-write storage. */
+export type Access = "ro" | "rw";
+
+export interface Kernel {
+  /** Cache key: the WGSL source itself. */
+  readonly code: string;
+  readonly bindings: readonly Access[];
+  readonly label: string;
+}
+
+/** A buffer bound to a kernel: a whole buffer, or a byte range of it. */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+/** WGSL every kernel starts with: its arguments and its linear workgroup index. */
+export const ARGS_WGSL = /* wgsl */ `
+@group(1) @binding(0) var<storage, read> args: array<u32>;
+fn au(i: u32) -> u32 { return args[i]; }
+fn ai(i: u32) -> i32 { return bitcast<i32>(args[i]); }
+fn af(i: u32) -> f32 { return bitcast<f32>(args[i]); }
+`;
+
+/** Error codes kernels record (first word of the error buffer); the second word holds the bad value. */
+export const ERROR_MESSAGES: Record<number, (value: number) => string> = {
+  1: (v) => `embed: token id ${v} outside the vocabulary`,
+  2: (v) => `scatter: index ${v} outside the destination`,
+};
+
+/** WGSL of the error buffer, for kernels that validate (binding given by the kernel). */
+export function errorWgsl(binding: number): string {
+  return `@group(0) @binding(${binding}) var<storage, read_write> errs: array<atomic<u32>, 4>;
+fn fail(code: u32, value: u32) { if (atomicMax(&errs[0], code) == 0u) { atomicStore(&errs[1], value); } }`;
+}
+
+const ALIGN = 256;
+/** Bytes a dispatch may read from its argument window. */
+const WINDOW = 1 << 20;
+
+export class GpuRuntime {
+  readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 1;
+  readonly #argsLayout: GPUBindGroupLayout;
+  #argsBuffer: GPUBuffer;
+  #argsGroup: GPUBindGroup;
+  #host = new ArrayBuffer(1 << 16);
+  #hostU32 = new Uint32Array(this.#host);
+  #used = 0;
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #numCommands = 0;
+  /** Buffers to destroy once the commands recorded so far are submitted. */
+  #doomed: GPUBuffer[] = [];
+  readonly errorBuffer: GPUBuffer;
+  /** The first uncaptured device error (a bug), reported by the next read. */
+  deviceError: string | null = null;
+  readonly window: number;
+
+  constructor(readonly device: GPUDevice) {
+    this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
+    this.#argsLayout = device.createBindGroupLayout({
+      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage", hasDynamicOffset: true } }],
+    });
+    this.#argsBuffer = this.#createArgsBuffer(4 << 20);
+    this.#argsGroup = this.#argsBindGroup();
+    this.errorBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: "errors" });
+  }
+
+  get numCommands(): number {
+    return this.#numCommands;
+  }
+
+  // ---- arguments
+
+  /** Appends words to the arena; returns their byte offset (aligned) for a dispatch's dynamic offset. */
+  #appendArgs(words: ArrayLike<number>, floats: ReadonlySet<number> | null, extra: readonly (Int32Array | Uint32Array | Float32Array)[]): number {
+    const extraWords = extra.reduce((n, a) => n + a.length, 0);
+    const bytes = (words.length + extraWords) * 4;
+    if (bytes > this.window) throw new RangeError(`a dispatch's arguments take ${bytes} bytes, more than the ${this.window}-byte window`);
+    const offset = Math.ceil(this.#used / ALIGN) * ALIGN;
+    // NOTE: the GPU buffer must hold offset + window; past that, flush what is recorded and start over
+    if (offset + this.window > this.#argsBuffer.size) {
+      if (this.#numCommands > 0) {
+        this.flush();
+        return this.#appendArgs(words, floats, extra);
+      }
+      this.#doomed.push(this.#argsBuffer);
+      this.#argsBuffer = this.#createArgsBuffer(2 * (offset + this.window));
+      this.#argsGroup = this.#argsBindGroup();
+    }
+    if (offset + bytes > this.#host.byteLength) {
+      const grown = new ArrayBuffer(Math.max(2 * this.#host.byteLength, offset + bytes));
+      new Uint8Array(grown).set(new Uint8Array(this.#host, 0, this.#used));
+      this.#host = grown;
+      this.#hostU32 = new Uint32Array(grown);
+    }
+    const u = this.#hostU32, f = new Float32Array(this.#host);
+    let at = offset / 4;
+    for (let i = 0; i < words.length; i++, at++) {
+      if (floats?.has(i)) f[at] = words[i];
+      else u[at] = words[i] >>> 0;
+    }
+    for (const a of extra) {
+      new Uint8Array(this.#host, at * 4, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      at += a.length;
+    }
+    this.#used = offset + bytes;
+    return offset;
+  }
+
+  #createArgsBuffer(size: number): GPUBuffer {
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: "arguments" });
+  }
+
+  #argsBindGroup(): GPUBindGroup {
+    return this.device.createBindGroup({ layout: this.#argsLayout, entries: [{ binding: 0, resource: { buffer: this.#argsBuffer, offset: 0, size: this.window } }] });
+  }
+
+  // ---- pipelines and bind groups
+
+  #pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let p = this.#pipelines.get(k.code);
+    if (!p) {
+      const layout = this.device.createBindGroupLayout({
+        label: k.label,
+        entries: k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? "read-only-storage" : "storage" } })),
+      });
+      const module = this.device.createShaderModule({ code: ARGS_WGSL + k.code, label: k.label });
+      const pipeline = this.device.createComputePipeline({
+        label: k.label,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#argsLayout] }),
+        compute: { module, entryPoint: "main" },
+      });
+      p = { pipeline, layout };
+      this.#pipelines.set(k.code, p);
+    }
+    return p;
+  }
+
+  #bufferId(b: GPUBuffer): number {
+    let id = this.#bufferIds.get(b);
+    if (id === undefined) this.#bufferIds.set(b, (id = this.#nextBufferId++));
+    return id;
+  }
+
+  #bindGroup(k: Kernel, layout: GPUBindGroupLayout, buffers: readonly Binding[]): GPUBindGroup {
+    const key = k.label + "|" + k.code.length + "|" + buffers.map((b) => ("buffer" in b && !(b instanceof GPUBuffer) ? `${this.#bufferId(b.buffer)}@${b.offset}+${b.size}` : this.#bufferId(b as GPUBuffer))).join(",");
+    let g = this.#bindGroups.get(key);
+    if (!g) {
+      g = this.device.createBindGroup({
+        layout,
+        entries: buffers.map((b, binding) => ({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : { buffer: b.buffer, offset: b.offset, size: b.size } })),
+      });
+      this.#bindGroups.set(key, g);
+    }
+    return g;
+  }
+
+  /** Forgets bind groups that name a buffer about to be destroyed. */
+  forget(buffer: GPUBuffer): void {
+    const id = this.#bufferIds.get(buffer);
+    if (id === undefined) return;
+    for (const key of [...this.#bindGroups.keys()]) if (new RegExp(`[|,]${id}(@|,|$)`).test(key)) this.#bindGroups.delete(key);
+  }
+
+  // ---- recording
+
+  /**
+   * Records a dispatch of `groups` workgroups (a linear count, laid out in
+   * 2D when it exceeds the per-dimension limit: kernels use wgIndex()).
+   * args: words (integers, or f32 at the indices in `floats`), then `extra` arrays.
+   */
+  dispatch(k: Kernel, buffers: readonly Binding[], groups: number, args: ArrayLike<number>, floats: ReadonlySet<number> | null = null, extra: readonly (Int32Array | Uint32Array | Float32Array)[] = []): void {
+    if (groups <= 0) return;
+    if (buffers.length !== k.bindings.length) throw new Error(`${k.label}: ${buffers.length} buffers for ${k.bindings.length} bindings`);
+    const { pipeline, layout } = this.#pipeline(k);
+    const offset = this.#appendArgs(args, floats, extra);
+    const pass = this.#computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, this.#bindGroup(k, layout, buffers));
+    pass.setBindGroup(1, this.#argsGroup, [offset]);
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) pass.dispatchWorkgroups(groups);
+    else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
+    this.#numCommands++;
+  }
+
+  /** Records a buffer copy (sizes and offsets in whole words). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes <= 0) return;
+    this.#endPass();
+    this.#encoderNow().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.#numCommands++;
+  }
+
+  /** Records zeroing a buffer range (whole words). */
+  clear(buffer: GPUBuffer, offset: number, bytes: number): void {
+    if (bytes <= 0) return;
+    this.#endPass();
+    this.#encoderNow().clearBuffer(buffer, offset, bytes);
+    this.#numCommands++;
+  }
+
+  /** Destroys a buffer after the commands recorded so far (queued work may still use it). */
+  destroyLater(buffer: GPUBuffer): void {
+    this.forget(buffer);
+    if (this.#numCommands > 0) this.#doomed.push(buffer);
+    else buffer.destroy();
+  }
+
+  #encoderNow(): GPUCommandEncoder {
+    return (this.#encoder ??= this.device.createCommandEncoder());
+  }
+
+  #computePass(): GPUComputePassEncoder {
+    return (this.#pass ??= this.#encoderNow().beginComputePass());
+  }
+
+  #endPass(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+
+  /** Submits what is recorded (with the arguments it reads). */
+  flush(): void {
+    this.#endPass();
+    if (this.#encoder) {
+      if (this.#used > 0) this.device.queue.writeBuffer(this.#argsBuffer, 0, this.#host, 0, Math.ceil(this.#used / 4) * 4);
+      this.device.queue.submit([this.#encoder.finish()]);
+    }
+    this.#encoder = null;
+    this.#used = 0;
+    this.#numCommands = 0;
+    for (const b of this.#doomed) b.destroy();
+    this.#doomed = [];
+  }
+
+  /**
+   * Copies byte ranges of buffers (and the error buffer) to the host in one
+   * round trip. Ranges start at word boundaries; sizes are rounded up to words.
+   */
+  async readBack(ranges: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<{ data: ArrayBuffer[]; error: Uint32Array }> {
+    const offsets: number[] = [];
+    let total = 16;
+    for (const r of ranges) {
+      offsets.push(total);
+      total += Math.ceil(r.bytes / 4) * 4;
+    }
+    const staging = this.device.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read staging" });
+    this.copy(this.errorBuffer, 0, staging, 0, 16);
+    ranges.forEach((r, i) => this.copy(r.buffer, 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
+    this.clear(this.errorBuffer, 0, 16);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const all = staging.getMappedRange();
+      const error = new Uint32Array(all.slice(0, 16));
+      const data = ranges.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));
+      staging.unmap();
+      return { data, error };
+    } finally {
+      staging.destroy();
+    }
+  }
+}

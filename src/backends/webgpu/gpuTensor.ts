@@ -1,0 +1,63 @@
+/**
+ * @module backends/webgpu/gpuTensor
+ *
+ * A WebGPU tensor: one GPUBuffer (its size rounded up to whole 4-byte words,
+ * since WGSL addresses storage in words: u8 and 16-bit tensors are packed
+ * little-endian into u32), its shape and dtype, and a host shadow of small
+ * tensors that only the host writes (step metadata: sequence fields, global
+ * counts, positions). The shadow lets the backend plan dispatches (attention
+ * work lists, RoPE angles) on the host without reading back; any op that
+ * writes the tensor on the device drops it.
+ */
+import { DTYPE_BYTES, numElements, type DType, type HostArray, type Tensor } from "../backend.js";
+
+/** Largest tensor (elements) whose host writes are shadowed. */
+export const SHADOW_LIMIT = 1 << 16;
+
+let nextId = 1;
+
+export class GpuTensor implements Tensor {
+  readonly numel: number;
+  readonly byteLength: number;
+  readonly id = nextId++;
+  #live = true;
+  /** The tensor's contents as the host wrote them, while no device op has written it. */
+  shadow: HostArray | null;
+
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly label: string,
+  ) {
+    this.numel = numElements(shape);
+    this.byteLength = this.numel * DTYPE_BYTES[dtype];
+    this.shadow = this.numel <= SHADOW_LIMIT && (dtype === "i32" || dtype === "f32") ? (dtype === "i32" ? new Int32Array(this.numel) : new Float32Array(this.numel)) : null;
+  }
+
+  get isLive(): boolean {
+    return this.#live;
+  }
+
+  kill(): void {
+    this.#live = false;
+  }
+}
+
+/** The tensor as a live GpuTensor, or an error naming it. */
+export function gpu(t: Tensor): GpuTensor {
+  if (!(t instanceof GpuTensor)) throw new Error(`tensor ${t.label} does not belong to the WebGPU backend`);
+  if (!t.isLive) throw new Error(`tensor ${t.label} was used after destroyTensor()`);
+  return t;
+}
+
+/** Bytes of a buffer holding `bytes`: whole words, at least one. */
+export function bufferBytes(bytes: number): number {
+  return Math.max(4, Math.ceil(bytes / 4) * 4);
+}
+
+/** A tensor's shadow as i32, or an error naming what the host cannot know. */
+export function shadowI32(t: GpuTensor, what: string): Int32Array {
+  if (!(t.shadow instanceof Int32Array)) throw new Error(`${what}: ${t.label} is written on the device, so the host cannot plan from it`);
+  return t.shadow;
+}

@@ -1,0 +1,251 @@
+/**
+ * @module backends/webgpu/kernels/attentionKernels
+ *
+ * Batched paged attention (backends/cpu/pagedAttention.ts is the contract
+ * and the literal reference), flash style: a workgroup takes one work item,
+ * (sequence, KV head, block of query rows, range of key tiles), and runs an
+ * online softmax over tiles of 16 keys, each a ring page (masked by
+ * docs/design.md §3's rule), a global page (the block table's, or Quest's
+ * choice) or 16 of the chunk's own rows (causal). Keys are read at page
+ * precision and widened to f32 once per tile in workgroup memory; scores,
+ * the running max and sum, and the output accumulate in f32.
+ *
+ * The host plans the items (webgpu/attentionPlan.ts): long key ranges are
+ * split into equal chunks of tiles across sequences and heads (split-K) so
+ * decode at long context fills the GPU; every item writes partial rows
+ * (max, sum, acc[d]) and a reduce pass combines a block's splits into `out`.
+ *
+ * Work item (u32 words, ITEM_WORDS): see attentionPlan.ts.
+ */
+import type { KvDType } from "../../backend.js";
+import type { Kernel } from "../gpuRuntime.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+
+export const ITEM_WORDS = 16;
+// word offsets in an item
+export const IT_ROW0 = 0; //          batch row of the sequence's first query
+export const IT_T = 1; //             the sequence's rows this step
+export const IT_P = 2; //             tokens cached before the step
+export const IT_W = 3; //             window
+export const IT_TABLE = 4; //         word index of the head's block-table row
+export const IT_FLAGS = 5; //         byte index of the head's ring flags
+export const IT_NGLOBAL = 6; //       global tokens (upper bound when Quest chooses)
+export const IT_QUEST = 7; //         word index in scratch of Quest's page list, or 0xffffffff
+export const IT_QUEST_COUNT = 8; //   word index in scratch of Quest's token count
+export const IT_G = 9; //             KV head
+export const IT_QR0 = 10; //          first query row of the block (within the sequence)
+export const IT_QN = 11; //           rows in the block
+export const IT_TILE0 = 12; //        key tiles [tile0, tile1) of the logical list ring, global, chunk
+export const IT_TILE1 = 13;
+export const IT_PARTIAL = 14; //      first partial row (of qn * group)
+
+export const REDUCE_WORDS = 6;
+
+export const NUM_THREADS = 128;
+
+export interface AttentionShape {
+  readonly headDim: number;
+  readonly group: number;
+  readonly kvDType: KvDType;
+  /** Keys per tile (16, or 8 where workgroup memory is short). */
+  readonly tileKeys: number;
+  /** Query vectors per workgroup (rows of a block x group). */
+  readonly numQueries: number;
+}
+
+/** Query vectors per workgroup and keys per tile that fit `sharedBytes` of workgroup memory. */
+export function attentionShape(headDim: number, group: number, kvDType: KvDType, sharedBytes: number): AttentionShape {
+  let numQueries = Math.max(32, group);
+  while ((numQueries * headDim) % NUM_THREADS !== 0) numQueries++;
+  for (const tileKeys of [16, 8, 4]) {
+    const bytes = 2 * tileKeys * headDim * 4 + numQueries * tileKeys * 4 + numQueries * 12;
+    if (bytes <= sharedBytes) return { headDim, group, kvDType, tileKeys, numQueries };
+  }
+  throw new Error(`paged attention: head dim ${headDim} does not fit ${sharedBytes} bytes of workgroup memory`);
+}
+
+const cache = new Map<string, Kernel>();
+function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
+  let k = cache.get(code);
+  if (!k) cache.set(code, (k = { label, bindings, code }));
+  return k;
+}
+
+/**
+ * args: numItems, Hq, Hkv, vBase (words), scale (f32), rowStride? (unused), then items at word 8.
+ * Bindings: q f32 [rows, Hq, d], kFresh, vFresh f32 [rows, Hkv, d], pool, block tables i32,
+ * ring flags u8 (packed), scratch (partials; Quest copies).
+ */
+export function attentionKernel(s: AttentionShape): Kernel {
+  const { headDim: d, group: G, tileKeys: TK, numQueries: NQ, kvDType } = s;
+  const ACC = (NQ * d) / NUM_THREADS;
+  return kernel(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> kf: array<f32>;
+@group(0) @binding(2) var<storage, read> vf: array<f32>;
+@group(0) @binding(3) var<storage, read> pool: array<u32>;
+@group(0) @binding(4) var<storage, read> tables: array<i32>;
+@group(0) @binding(5) var<storage, read> flags: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+${HALF_WGSL}
+${elementReader("kAt", "pool", kvDType)}
+fn vAt(i: u32) -> f32 { return kAt(i + au(3u) * ${kvDType === "f32" ? 1 : 2}u); }
+const D = ${d}u;
+const G = ${G}u;
+const TK = ${TK}u;
+const NQ = ${NQ}u;
+const NT = ${NUM_THREADS}u;
+const MASKED = -3.0e38;
+var<workgroup> ks: array<f32, ${TK * d}>;
+var<workgroup> vs: array<f32, ${TK * d}>;
+var<workgroup> ps: array<f32, ${NQ * TK}>;
+var<workgroup> mrow: array<f32, ${NQ}>;
+var<workgroup> lrow: array<f32, ${NQ}>;
+var<workgroup> alpha: array<f32, ${NQ}>;
+fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+
+@compute @workgroup_size(${NUM_THREADS}) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let ib = 8u + wg * ${ITEM_WORDS}u;
+  let Hq = au(1u); let Hkv = au(2u); let scale = af(4u);
+  let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let P = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
+  let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
+  let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile1 = au(ib + ${IT_TILE1}u);
+  let quest = au(ib + ${IT_QUEST}u);
+  var nG = au(ib + ${IT_NGLOBAL}u);
+  if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
+  let numRing = min(P, W);
+  let ringTiles = (numRing + TK - 1u) / TK;
+  let globalTiles = (nG + TK - 1u) / TK;
+  let nv = qn * G;
+  if (lid < NQ) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
+  // NOTE: a loop over a private array (not unrolled source): small shaders compile fast everywhere
+  var acc: array<f32, ${ACC}>;
+  for (var tile = au(ib + ${IT_TILE0}u); tile < tile1; tile++) {
+    // ---- the tile's keys and values, widened to f32 (0 where no key)
+    var kind = 2u; var first = 0u; var count = 0u;
+    if (tile < ringTiles) { kind = 0u; first = tile * TK; count = min(TK, numRing - first); }
+    else if (tile < ringTiles + globalTiles) { kind = 1u; first = (tile - ringTiles) * TK; count = min(TK, nG - first); }
+    else { first = (tile - ringTiles - globalTiles) * TK; count = min(TK, T - first); }
+    workgroupBarrier();
+    for (var e = lid; e < TK * D; e += NT) {
+      let j = e / D; let c = e % D;
+      var kv = 0.0; var vv = 0.0;
+      if (j < count) {
+        let t = first + j;
+        if (kind == 2u) {
+          let at = ((row0 + t) * Hkv + g) * D + c;
+          kv = kf[at]; vv = vf[at];
+        } else {
+          var page = 0u;
+          if (kind == 0u) { page = u32(tables[tab + t / 16u]); }
+          else if (quest != 0xffffffffu) { page = scratch[quest + t / 16u]; }
+          else { page = u32(tables[tab + W / 16u + t / 16u]); }
+          let at = (page * 16u + t % 16u) * D + c;
+          kv = kAt(at); vv = vAt(at);
+        }
+      }
+      ks[e] = kv; vs[e] = vv;
+    }
+    workgroupBarrier();
+    // ---- scores of every (query, key) pair, masked by the rule
+    for (var pi = lid; pi < NQ * TK; pi += NT) {
+      let v = pi / TK; let j = pi % TK;
+      var sc = MASKED;
+      if (v < nv && j < count) {
+        let r = qr0 + v / G;
+        let pos = P + r;
+        let t = first + j;
+        var visible = true;
+        if (kind == 0u) {
+          let kp = t + W * ((P - 1u - t) / W);
+          visible = pos - kp < W || flagAt(fl + t) != 0u;
+        } else if (kind == 2u) {
+          visible = t <= r;
+        }
+        if (visible) {
+          let qb = ((row0 + r) * Hq + g * G + v % G) * D;
+          var dotv = 0.0;
+          for (var c = 0u; c < D; c++) { dotv += q[qb + c] * ks[j * D + c]; }
+          sc = dotv * scale;
+        }
+      }
+      ps[pi] = sc;
+    }
+    workgroupBarrier();
+    // ---- online softmax per query
+    if (lid < NQ) {
+      var mt = MASKED;
+      for (var j = 0u; j < TK; j++) { mt = max(mt, ps[lid * TK + j]); }
+      let mOld = mrow[lid];
+      if (mt > MASKED) {
+        let mNew = max(mOld, mt);
+        let a = select(exp(mOld - mNew), 0.0, mOld == MASKED);
+        var sum = 0.0;
+        for (var j = 0u; j < TK; j++) {
+          let sj = ps[lid * TK + j];
+          let p = select(exp(sj - mNew), 0.0, sj == MASKED);
+          ps[lid * TK + j] = p;
+          sum += p;
+        }
+        mrow[lid] = mNew; lrow[lid] = lrow[lid] * a + sum; alpha[lid] = a;
+      } else {
+        for (var j = 0u; j < TK; j++) { ps[lid * TK + j] = 0.0; }
+        alpha[lid] = 1.0;
+      }
+    }
+    workgroupBarrier();
+    // ---- acc = acc * alpha + p . V (a hidden key's value never enters: 0 * inf would be NaN)
+    for (var i = 0u; i < ${ACC}u; i++) {
+      let e = lid + i * NT; let v = e / D; let c = e % D;
+      var a = acc[i] * alpha[v];
+      for (var j = 0u; j < TK; j++) { let p = ps[v * TK + j]; a += select(0.0, p * vs[j * D + c], p != 0.0); }
+      acc[i] = a;
+    }
+  }
+  // ---- partial rows: max, sum, acc
+  let base = au(ib + ${IT_PARTIAL}u);
+  workgroupBarrier();
+  if (lid < nv) {
+    scratch[(base + lid) * (D + 2u)] = bitcast<u32>(mrow[lid]);
+    scratch[(base + lid) * (D + 2u) + 1u] = bitcast<u32>(lrow[lid]);
+  }
+  for (var i = 0u; i < ${ACC}u; i++) { let e = lid + i * NT; let v = e / D; if (v < nv) { scratch[(base + v) * (D + 2u) + 2u + e % D] = bitcast<u32>(acc[i]); } }
+}`);
+}
+
+/**
+ * out[row, head, :] from a block's split partials. Reduce record (args from word 4):
+ * [first partial, splits, partials per split, batch row, rows, KV head]. args: numRecords, Hq, d, group
+ */
+export function attentionReduceKernel(): Kernel {
+  return kernel("paged attention reduce", ["ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read> scratch: array<u32>;
+@group(0) @binding(1) var<storage, read_write> outp: array<f32>;
+fn sf(i: u32) -> f32 { return bitcast<f32>(scratch[i]); }
+@compute @workgroup_size(128) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let Hq = au(1u); let D = au(2u); let G = au(3u);
+  let rec = 4u + wg * ${REDUCE_WORDS}u;
+  let first = au(rec); let splits = au(rec + 1u); let per = au(rec + 2u); let row0 = au(rec + 3u); let qn = au(rec + 4u); let g = au(rec + 5u);
+  for (var e = lid; e < qn * G * D; e += 128u) {
+    let v = e / D; let c = e % D;
+    var m = -3.0e38;
+    for (var s = 0u; s < splits; s++) { m = max(m, sf((first + s * per + v) * (D + 2u))); }
+    var l = 0.0; var a = 0.0;
+    for (var s = 0u; s < splits; s++) {
+      let at = (first + s * per + v) * (D + 2u);
+      let ms = sf(at);
+      if (ms > -3.0e38) {
+        let f = exp(ms - m);
+        l += sf(at + 1u) * f;
+        let x = sf(at + 2u + c);
+        a += select(0.0, x * f, f != 0.0);
+      }
+    }
+    outp[((row0 + v / G) * Hq + g * G + v % G) * D + c] = a / l;
+  }
+}`);
+}

@@ -1,0 +1,89 @@
+/**
+ * @module backends/webgpu/kernels/kvKernels
+ *
+ * The dual cache's data movement on the GPU. The pool is one buffer of
+ * u32 words: K pages, then V pages at word `vBase`; page p's slot o holds a
+ * row of d elements (f32, or f16/bf16 packed two per word) at word
+ * (p * 16 + o) * wordsPerRow. Rounding to 16 bits is util/halfFloat.ts's,
+ * in integer arithmetic (wgslCommon.ts).
+ */
+import type { KvDType } from "../../backend.js";
+import type { Kernel } from "../gpuRuntime.js";
+import { errorWgsl } from "../gpuRuntime.js";
+import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+
+const cache = new Map<string, Kernel>();
+function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
+  let k = cache.get(code);
+  if (!k) cache.set(code, (k = { label, bindings, code }));
+  return k;
+}
+
+/**
+ * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1: skipped).
+ * args: T, H, wordsPerRow, d, offset, vBase
+ */
+export function writeKvKernel(dtype: KvDType): Kernel {
+  const store =
+    dtype === "f32"
+      ? "pool[dst] = k[src + word]; pool[vb + dst] = v[src + word];"
+      : `let e = src + 2u * word;
+  pool[dst] = ${encodeBits(dtype, "k[e]")} | (${encodeBits(dtype, "k[e + 1u]")} << 16u);
+  pool[vb + dst] = ${encodeBits(dtype, "v[e]")} | (${encodeBits(dtype, "v[e + 1u]")} << 16u);`;
+  return kernel(`writeKv ${dtype}`, ["rw", "ro", "ro", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> pool: array<u32>;
+@group(0) @binding(1) var<storage, read> k: array<u32>;
+@group(0) @binding(2) var<storage, read> v: array<u32>;
+@group(0) @binding(3) var<storage, read> slots: array<i32>;
+${HALF_WGSL}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let T = au(0u); let H = au(1u); let wpr = au(2u); let d = au(3u); let vb = au(5u);
+  let i = wg * 256u + lid;
+  if (i >= T * H * wpr) { return; }
+  let word = i % wpr; let ht = i / wpr; let t = ht % T; let h = ht / T;
+  let slot = slots[au(4u) + h * T + t];
+  if (slot < 0) { return; }
+  let src = (t * H + h) * d;
+  let dst = u32(slot) * wpr + word;
+  ${store}
+}`);
+}
+
+/** K and V of slot copies[i, 0] to slot copies[i, 1], i in [first, first + count). args: first, count, wordsPerRow, vBase */
+export function copySlotsKernel(): Kernel {
+  return kernel("copySlots", ["rw", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> pool: array<u32>;
+@group(0) @binding(1) var<storage, read> copies: array<i32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let wpr = au(2u); let vb = au(3u);
+  let i = wg * 256u + lid;
+  if (i >= au(1u) * wpr) { return; }
+  let c = au(0u) + i / wpr; let word = i % wpr;
+  let src = u32(copies[2u * c]) * wpr + word; let dst = u32(copies[2u * c + 1u]) * wpr + word;
+  pool[dst] = pool[src];
+  pool[vb + dst] = pool[vb + src];
+}`);
+}
+
+/** dst[updates[i, 0]] = updates[i, 1], i < count; dst i32, or u8 (packed, through atomics). args: count, numel */
+export function scatterKernel(u8: boolean): Kernel {
+  const store = u8
+    ? `let sh = (u32(at) & 3u) * 8u;
+  atomicAnd(&dst[u32(at) >> 2u], ~(0xffu << sh));
+  atomicOr(&dst[u32(at) >> 2u], (u32(value) & 0xffu) << sh);`
+    : "atomicStore(&dst[u32(at)], bitcast<u32>(value));";
+  return kernel(`scatter ${u8 ? "u8" : "i32"}`, ["rw", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> dst: array<atomic<u32>>;
+@group(0) @binding(1) var<storage, read> updates: array<i32>;
+${errorWgsl(2)}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  if (i >= au(0u)) { return; }
+  let at = updates[2u * i]; let value = updates[2u * i + 1u];
+  if (at < 0 || u32(at) >= au(1u)) { fail(2u, bitcast<u32>(at)); return; }
+  ${store}
+}`);
+}

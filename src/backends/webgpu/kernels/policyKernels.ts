@@ -1,0 +1,295 @@
+/**
+ * @module backends/webgpu/kernels/policyKernels
+ *
+ * The KV policies' ops (docs/design.md §3) on the GPU: admission by each
+ * sequence's rule (flags to the step's tensor and the ring flags, u8 packed
+ * in words, written through atomics), Quest's per-page key bounds and page
+ * choice (a radix select of the budget's best pages, ties to the lower
+ * index, then an in-order compaction), SnapKV's observation queries and
+ * attention-mass scores. cpu/cpuPolicyOps.ts is the reference.
+ */
+import type { KvDType } from "../../backend.js";
+import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_OBSERVE, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../stepLayout.js";
+import type { Kernel } from "../gpuRuntime.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+
+const cache = new Map<string, Kernel>();
+function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
+  let k = cache.get(code);
+  if (!k) cache.set(code, (k = { label, bindings, code }));
+  return k;
+}
+
+const SET_BYTE = /* wgsl */ `
+fn setByte(p: ptr<storage, array<atomic<u32>>, read_write>, b: u32, v: u32) {
+  let sh = (b & 3u) * 8u;
+  atomicAnd(&(*p)[b >> 2u], ~(0xffu << sh));
+  atomicOr(&(*p)[b >> 2u], (v & 0xffu) << sh);
+}`;
+
+/** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
+export function admitKernel(): Kernel {
+  return kernel("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> flags: array<atomic<u32>>;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;
+@group(0) @binding(2) var<storage, read> seqs: array<i32>;
+@group(0) @binding(3) var<storage, read_write> ring: array<atomic<u32>>;
+fn setFlag(b: u32, v: u32) { let sh = (b & 3u) * 8u; atomicAnd(&flags[b >> 2u], ~(0xffu << sh)); atomicOr(&flags[b >> 2u], v << sh); }
+fn setRing(b: u32, v: u32) { let sh = (b & 3u) * 8u; atomicAnd(&ring[b >> 2u], ~(0xffu << sh)); atomicOr(&ring[b >> 2u], v << sh); }
+fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
+  var h = (seed ^ 0x9e3779b9u) * 0x85ebca6bu;
+  h = (h ^ (layer + 0x7f4a7c15u) ^ (h >> 15u)) * 0xc2b2ae35u;
+  h = (h ^ (head + 0x165667b1u) ^ (h >> 13u)) * 0x27d4eb2fu;
+  h = (h ^ (pos + 0x61c88647u) ^ (h >> 16u)) * 0x85ebca6bu;
+  h ^= h >> 13u; h = h * 0xc2b2ae35u; h ^= h >> 16u;
+  return h;
+}
+@compute @workgroup_size(64) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let H = au(4u);
+  let s = wg / H; let h = wg % H;
+  let f = s * ${SEQ_FIELDS}u;
+  let row0 = u32(seqs[f + ${SEQ_ROW_START}u]); let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]); let start = u32(seqs[f + ${SEQ_START_POS}u]);
+  let W = u32(seqs[f + ${SEQ_WINDOW}u]); let slot = u32(seqs[f + ${SEQ_SLOT}u]);
+  let kind = seqs[f + ${SEQ_ADMISSION}u]; let arg = seqs[f + ${SEQ_ADMISSION_ARG}u]; let seed = bitcast<u32>(seqs[f + ${SEQ_ADMISSION_SEED}u]);
+  let layer = au(2u);
+  let ringBase = ((slot * au(3u) + layer) * H + h) * au(5u);
+  for (var t = lid; t < n; t += 64u) {
+    let pos = start + t;
+    let at = au(0u) + h * au(1u) + row0 + t;
+    var a = 0u;
+    switch (kind) {
+      case 0: { a = 1u; }
+      case 2: { a = select(0u, 1u, i32(pos) < arg); }
+      case 3: { a = select(0u, 1u, ahash(seed, layer, h, pos) < bitcast<u32>(arg)); }
+      case 4: { a = select(0u, 1u, au(6u) == 1u && scores[at] > bitcast<f32>(arg)); }
+      default: { a = 0u; }
+    }
+    setFlag(at, a);
+    setRing(ringBase + pos % W, a);
+  }
+}`);
+}
+
+/** bounds f32 [numPages, 2, d]: min then max of the first n keys of pages[i] = (page, n). args: first, count, d */
+export function pageBoundsKernel(dtype: KvDType): Kernel {
+  return kernel(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> bounds: array<f32>;
+@group(0) @binding(1) var<storage, read> pool: array<u32>;
+@group(0) @binding(2) var<storage, read> pages: array<i32>;
+${HALF_WGSL}
+${elementReader("kAt", "pool", dtype)}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let d = au(2u);
+  let i = wg * 256u + lid;
+  if (i >= au(1u) * d) { return; }
+  let e = au(0u) + i / d; let c = i % d;
+  let page = u32(pages[2u * e]); let n = u32(pages[2u * e + 1u]);
+  let infBits = 0x7f800000u + au(3u);
+  var lo = bitcast<f32>(infBits); var hi = -lo;
+  for (var o = 0u; o < n; o++) {
+    let k = kAt((page * 16u + o) * d + c);
+    if (k < lo) { lo = k; }
+    if (k > hi) { hi = k; }
+  }
+  bounds[page * 2u * d + c] = lo;
+  bounds[page * 2u * d + d + c] = hi;
+}`);
+}
+
+/**
+ * Quest's choice for one (decode row, KV head) per workgroup. Records (args
+ * from word 8, 6 words): [q row, budget, global tokens, block-table word of
+ * the head's global pages, output index s * H + g, scratch word of its scores].
+ * args: numRecords, Hq, d, group, stride
+ */
+export function questSelectKernel(): Kernel {
+  return kernel("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> bounds: array<f32>;
+@group(0) @binding(2) var<storage, read> tables: array<i32>;
+@group(0) @binding(3) var<storage, read_write> chosen: array<i32>;
+@group(0) @binding(4) var<storage, read_write> numTokens: array<i32>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<u32>;
+var<workgroup> red: array<u32, 256>;
+fn sumU(lid: u32, v: u32) -> u32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
+  return workgroupUniformLoad(&red[0]);
+}
+/** Inclusive prefix sum of v over the workgroup. */
+fn scanU(lid: u32, v: u32) -> u32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = 1u; k < 256u; k <<= 1u) {
+    let x = select(0u, red[lid - k], lid >= k);
+    workgroupBarrier();
+    red[lid] += x;
+    workgroupBarrier();
+  }
+  let r = red[lid];
+  workgroupBarrier();
+  return r;
+}
+fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(b | 0x80000000u, ~b, (b >> 31u) == 1u); }
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let Hq = au(1u); let d = au(2u); let G = au(3u); let stride = au(4u);
+  let rec = 8u + wg * 6u;
+  let row = au(rec); let budget = au(rec + 1u); let nG = au(rec + 2u); let gp = au(rec + 3u); let outIdx = au(rec + 4u); let sb = au(rec + 5u);
+  let g = outIdx % (Hq / G);
+  let numFull = nG / 16u; let partial = nG % 16u;
+  let maxFull = select(0u, (budget - partial) / 16u, budget > partial);
+  let out = outIdx * stride;
+  if (numFull <= maxFull) {
+    for (var i = lid; i < numFull; i += 256u) { chosen[out + i] = tables[gp + i]; }
+    if (lid == 0u) {
+      if (partial > 0u) { chosen[out + numFull] = tables[gp + numFull]; }
+      numTokens[outIdx] = i32(nG);
+    }
+    return;
+  }
+  let negInf = 0x7f800000u + au(5u);
+  // ---- upper bounds of q.k per full page, max over the group's query heads
+  for (var i = lid; i < numFull; i += 256u) {
+    let page = u32(tables[gp + i]);
+    var best = -bitcast<f32>(negInf);
+    for (var gh = 0u; gh < G; gh++) {
+      let qb = (row * Hq + g * G + gh) * d;
+      var sum = 0.0;
+      for (var c = 0u; c < d; c++) {
+        let qc = q[qb + c];
+        sum += max(qc * bounds[page * 2u * d + c], qc * bounds[page * 2u * d + d + c]);
+      }
+      best = max(best, sum);
+    }
+    scratch[sb + i] = orderKey(best);
+  }
+  storageBarrier();
+  workgroupBarrier();
+  // ---- the maxFull-th largest key (radix select), then ties by list index
+  var t = 0u;
+  for (var bit = 31i; bit >= 0i; bit--) {
+    let cand = t | (1u << u32(bit));
+    var c = 0u;
+    for (var i = lid; i < numFull; i += 256u) { c += select(0u, 1u, scratch[sb + i] >= cand); }
+    if (sumU(lid, c) >= maxFull) { t = cand; }
+  }
+  var gt = 0u;
+  for (var i = lid; i < numFull; i += 256u) { gt += select(0u, 1u, scratch[sb + i] > t); }
+  let needTies = maxFull - sumU(lid, gt);
+  // ---- in list order: chosen pages, then the partial page
+  var ties = 0u; var taken = 0u;
+  for (var b0 = 0u; b0 < numFull; b0 += 256u) {
+    let i = b0 + lid;
+    var key = 0u;
+    if (i < numFull) { key = scratch[sb + i]; }
+    let isTie = i < numFull && key == t;
+    let tieRank = scanU(lid, select(0u, 1u, isTie)) + ties;
+    let pick = i < numFull && (key > t || (isTie && tieRank <= needTies));
+    let at = scanU(lid, select(0u, 1u, pick)) + taken;
+    if (pick) { chosen[out + at - 1u] = tables[gp + i]; }
+    ties = ties + sumU(lid, select(0u, 1u, isTie));
+    taken = taken + sumU(lid, select(0u, 1u, pick));
+  }
+  if (lid == 0u) {
+    if (partial > 0u) { chosen[out + maxFull] = tables[gp + numFull]; }
+    numTokens[outIdx] = i32(maxFull * 16u + partial);
+  }
+}`);
+}
+
+/** obs f32 [slots, L, O, width] row pos mod O = q row, for the last min(T, O) rows of observing sequences. args: L, O, width, layer */
+export function storeObservationsKernel(): Kernel {
+  return kernel("storeObservations", ["rw", "ro", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> obs: array<u32>;
+@group(0) @binding(1) var<storage, read> q: array<u32>;
+@group(0) @binding(2) var<storage, read> seqs: array<i32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let L = au(0u); let O = au(1u); let width = au(2u);
+  let s = wg / O; let k = wg % O;
+  let f = s * ${SEQ_FIELDS}u;
+  if (seqs[f + ${SEQ_OBSERVE}u] == 0) { return; }
+  let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]);
+  let t = select(0u, n - O, n > O) + k;
+  if (t >= n) { return; }
+  let row = u32(seqs[f + ${SEQ_ROW_START}u]) + t;
+  let at = ((u32(seqs[f + ${SEQ_SLOT}u]) * L + au(3u)) * O + (u32(seqs[f + ${SEQ_START_POS}u]) + t) % O) * width;
+  for (var c = lid; c < width; c += 256u) { obs[at + c] = q[row * width + c]; }
+}`);
+}
+
+/**
+ * SnapKV: one workgroup per request (stepLayout.ts SNAP_*), its logits in
+ * scratch at the word the host planned (args from word 8: per request, its
+ * scratch word). args: numRequests, L, Hq, Hkv, d, O, width, rowStride
+ */
+export function snapKvKernel(dtype: KvDType): Kernel {
+  return kernel(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> outp: array<f32>;
+@group(0) @binding(1) var<storage, read> req: array<i32>;
+@group(0) @binding(2) var<storage, read> obs: array<f32>;
+@group(0) @binding(3) var<storage, read> pool: array<u32>;
+@group(0) @binding(4) var<storage, read> tables: array<i32>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
+${HALF_WGSL}
+${elementReader("kAt", "pool", dtype)}
+var<workgroup> redf: array<f32, 256>;
+fn reduceMax(lid: u32, v: f32) -> f32 {
+  redf[lid] = v;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { redf[lid] = max(redf[lid], redf[lid + k]); } workgroupBarrier(); }
+  return workgroupUniformLoad(&redf[0]);
+}
+fn reduceSum(lid: u32, v: f32) -> f32 {
+  redf[lid] = v;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { redf[lid] += redf[lid + k]; } workgroupBarrier(); }
+  return workgroupUniformLoad(&redf[0]);
+}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let L = au(1u); let Hq = au(2u); let H = au(3u); let d = au(4u); let O = au(5u); let width = au(6u); let rowStride = au(7u);
+  let G = Hq / H;
+  let r = wg * 8u;
+  let slot = u32(req[r]); let layer = u32(req[r + 1u]); let g = u32(req[r + 2u]); let W = u32(req[r + 3u]);
+  let nG = u32(req[r + 4u]); let nR = u32(req[r + 5u]); let nObs = u32(req[r + 6u]); let offset = u32(req[r + 7u]);
+  let sb = au(8u + wg);
+  let mass = sb + nG + nR;
+  let row = ((slot * L + layer) * H + g) * rowStride;
+  let scale = 1.0 / sqrt(f32(d));
+  for (var gh = 0u; gh < G; gh++) {
+    for (var n = lid; n < nG; n += 256u) { scratch[mass + n] = 0.0; }
+    for (var o = 0u; o < nObs; o++) {
+      let qb = ((slot * L + layer) * O + o) * width + (g * G + gh) * d;
+      var mx = -3.0e38;
+      for (var n = lid; n < nG + nR; n += 256u) {
+        var page = 0u; var off = 0u;
+        if (n < nG) { page = u32(tables[row + W / 16u + n / 16u]); off = n % 16u; }
+        else { let o2 = n - nG; page = u32(tables[row + o2 / 16u]); off = o2 % 16u; }
+        var dotv = 0.0;
+        for (var c = 0u; c < d; c++) { dotv += obs[qb + c] * kAt((page * 16u + off) * d + c); }
+        let l = dotv * scale;
+        scratch[sb + n] = l;
+        mx = max(mx, l);
+      }
+      let m = reduceMax(lid, mx);
+      var s = 0.0;
+      for (var n = lid; n < nG + nR; n += 256u) { let e = exp(scratch[sb + n] - m); scratch[sb + n] = e; s += e; }
+      let sum = reduceSum(lid, s);
+      for (var n = lid; n < nG; n += 256u) { scratch[mass + n] += scratch[sb + n] / sum; }
+      workgroupBarrier();
+    }
+    for (var n = lid; n < nG; n += 256u) {
+      let v = scratch[mass + n];
+      outp[offset + n] = select(max(outp[offset + n], v), v, gh == 0u);
+    }
+    workgroupBarrier();
+  }
+}`);
+}

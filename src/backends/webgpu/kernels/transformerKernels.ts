@@ -1,0 +1,150 @@
+/**
+ * @module backends/webgpu/kernels/transformerKernels
+ *
+ * WGSL of the transformer's light ops: embed, rmsNorm (also per head: q/k
+ * norm), rope (cos/sin planned on the host, per row), siluMul, add,
+ * gatherRows, and a byte-exact copy of host data into any tensor (small
+ * writes recorded in order with the ops, and writes not aligned to words).
+ * Shapes are in each kernel's comment; arguments come in `args`.
+ */
+import type { Kernel } from "../gpuRuntime.js";
+import { errorWgsl } from "../gpuRuntime.js";
+import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+
+const cache = new Map<string, Kernel>();
+function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
+  let k = cache.get(code);
+  if (!k) cache.set(code, (k = { label, bindings, code }));
+  return k;
+}
+
+/** out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H]. args: rows, H, V, isBf16 */
+export function embedKernel(): Kernel {
+  return kernel("embed", ["rw", "ro", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> outp: array<u32>;
+@group(0) @binding(1) var<storage, read> tab: array<u32>;
+@group(0) @binding(2) var<storage, read> ids: array<i32>;
+${errorWgsl(3)}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  let rows = au(0u); let hidden = au(1u);
+  if (i >= rows * hidden) { return; }
+  let r = i / hidden; let c = i % hidden;
+  let id = ids[r];
+  if (id < 0 || u32(id) >= au(2u)) { fail(1u, bitcast<u32>(id)); return; }
+  let e = u32(id) * hidden + c;
+  if (au(3u) == 1u) { outp[i] = (tab[e >> 1u] << ((1u - (e & 1u)) * 16u)) & 0xffff0000u; } else { outp[i] = tab[e]; }
+}`);
+}
+
+/** out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x). args: rows, dim, eps(f32) */
+export function rmsNormKernel(inPlace: boolean): Kernel {
+  const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"];
+  const x = inPlace ? "outp" : "xin";
+  return kernel("rmsNorm", bindings, /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> outp: array<f32>;
+${inPlace ? "@group(0) @binding(1) var<storage, read> w: array<f32>;" : "@group(0) @binding(1) var<storage, read> xin: array<f32>;\n@group(0) @binding(2) var<storage, read> w: array<f32>;"}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let dim = au(1u); let base = wg * dim;
+  var s = 0.0;
+  for (var i = lid; i < dim; i += 256u) { let v = ${x}[base + i]; s += v * v; }
+  red[lid] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
+  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));
+  for (var i = lid; i < dim; i += 256u) { outp[base + i] = w[i] * (${x}[base + i] * inv); }
+}`);
+}
+
+/** x f32 [rows, heads, 2 * half] rotated in place by the host's cos/sin (cs f32 [rows, 2, half]). args: rows, heads, half */
+export function ropeKernel(): Kernel {
+  return kernel("rope", ["rw", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> cs: array<f32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  let rows = au(0u); let heads = au(1u); let half = au(2u);
+  if (i >= rows * heads * half) { return; }
+  let r = i / (heads * half); let h = (i / half) % heads; let j = i % half;
+  let base = (r * heads + h) * 2u * half;
+  let c = cs[r * 2u * half + j]; let s = cs[r * 2u * half + half + j];
+  let a = x[base + j]; let b = x[base + half + j];
+  x[base + j] = a * c - b * s;
+  x[base + half + j] = b * c + a * s;
+}`);
+}
+
+/** out = silu(gate) * up over n floats (in place: out is gate). args: n */
+export function siluMulKernel(inPlace: boolean): Kernel {
+  const g = inPlace ? "outp" : "gate";
+  return kernel("siluMul", inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> outp: array<f32>;
+${inPlace ? "@group(0) @binding(1) var<storage, read> up: array<f32>;" : "@group(0) @binding(1) var<storage, read> gate: array<f32>;\n@group(0) @binding(2) var<storage, read> up: array<f32>;"}
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  if (i >= au(0u)) { return; }
+  let v = ${g}[i];
+  outp[i] = (v / (1.0 + exp(-v))) * up[i];
+}`);
+}
+
+/** x += y over n floats. args: n */
+export function addKernel(): Kernel {
+  return kernel("add", ["rw", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  if (i >= au(0u)) { return; }
+  x[i] = x[i] + y[i];
+}`);
+}
+
+/** out u32 [n, width][i, :] = x[rowIndex[i], :] (bits). args: n, width */
+export function gatherRowsKernel(): Kernel {
+  return kernel("gatherRows", ["rw", "ro", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> outp: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read> idx: array<i32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let i = wg * 256u + lid;
+  let width = au(1u);
+  if (i >= au(0u) * width) { return; }
+  outp[i] = x[u32(idx[i / width]) * width + i % width];
+}`);
+}
+
+/**
+ * Host bytes (args from word 4, packed) into bytes [first, first + count) of
+ * a buffer, one thread per destination word; partial words through atomics,
+ * so the bytes around the range keep their values. args: first, count
+ */
+export function writeBytesKernel(): Kernel {
+  return kernel("writeBytes", ["rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> dst: array<atomic<u32>>;
+fn srcByte(j: u32) -> u32 { return (au(4u + (j >> 2u)) >> ((j & 3u) * 8u)) & 0xffu; }
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let first = au(0u); let count = au(1u);
+  let word = (first >> 2u) + wg * 256u + lid;
+  let lo = max(first, word * 4u); let hi = min(first + count, word * 4u + 4u);
+  if (lo >= hi) { return; }
+  var mask = 0u; var bits = 0u;
+  for (var b = lo; b < hi; b++) {
+    let sh = (b & 3u) * 8u;
+    mask |= 0xffu << sh;
+    bits |= srcByte(b - first) << sh;
+  }
+  if (mask == 0xffffffffu) { atomicStore(&dst[word], bits); return; }
+  atomicAnd(&dst[word], ~mask);
+  atomicOr(&dst[word], bits);
+}`);
+}
