@@ -16,6 +16,13 @@ export const SHADOW_LIMIT = 1 << 16;
 
 let nextId = 1;
 
+/** Rows [firstRow, firstRow + numRows) of a weight too large for one storage binding, in a buffer of their own. */
+export interface RowPart {
+  readonly buffer: GPUBuffer;
+  readonly firstRow: number;
+  readonly numRows: number;
+}
+
 export class GpuTensor implements Tensor {
   readonly numel: number;
   readonly byteLength: number;
@@ -23,6 +30,8 @@ export class GpuTensor implements Tensor {
   #live = true;
   /** The tensor's contents as the host wrote them, while no device op has written it. */
   shadow: HostArray | null;
+  /** A matrix weight larger than one storage binding: its rows in parts (`buffer` is the first part's). */
+  parts: readonly RowPart[] | null = null;
 
   constructor(
     readonly buffer: GPUBuffer,

@@ -18,16 +18,18 @@ import {
   DTYPE_BYTES, numElements, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle, type HostArray,
   type KvDType, type KvPool, type KvTables, type ReadRequest, type RopeTable, type Tensor, type WeightData,
 } from "../backend.js";
-import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_WINDOW, SNAP_FIELDS, SNAP_NUM_GLOBAL, SNAP_NUM_RING } from "../stepLayout.js";
+import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_WINDOW, SNAP_FIELDS, SNAP_LAYER, SNAP_NUM_GLOBAL, SNAP_NUM_RING } from "../stepLayout.js";
 import { gateLayerFloats, packGateLayer } from "../cpu/gateLayout.js";
 import { hostArrayFits } from "../cpu/cpuTensor.js";
 import { planAttention } from "./attentionPlan.js";
-import { bufferBytes, gpu, GpuTensor, shadowI32 } from "./gpuTensor.js";
+import { chooseGroups, partOfLayer, partsTouched, pagePairBytes, type GpuPool, type PoolPart } from "./gpuPool.js";
+import { bufferBytes, gpu, GpuTensor, shadowI32, type RowPart } from "./gpuTensor.js";
 import { ERROR_MESSAGES, GpuRuntime, type Binding } from "./gpuRuntime.js";
 import { attentionKernel, attentionReduceKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
 import { gateKernel } from "./kernels/gateKernels.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
-import { matvecKernel, matvecVectorised, tiledMatmulKernel } from "./kernels/matmulKernels.js";
+import { matvecKernel, matvecVectorised, PORTABLE_MATVEC, PORTABLE_TILED, tiledGroups, tiledMatmulKernel, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
+import { DEFAULT_SG_MATRIX, sgMatrixMatmulKernel, type SgMatrixSyntax, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 import { admitKernel, pageBoundsKernel, questSelectKernel, snapKvKernel, storeObservationsKernel } from "./kernels/policyKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, siluMulKernel, writeBytesKernel } from "./kernels/transformerKernels.js";
@@ -45,13 +47,25 @@ export interface WebGpuBackendOptions {
   readonly largeVocabSampling?: boolean;
   /** Releases what the platform holds for the device (called by dispose). */
   readonly onDispose?: () => void;
+  /** Bytes of one storage binding the backend uses at most (default: the device's limit); tests split pools and weights with less. */
+  readonly maxBindingBytes?: number;
+  /** Subgroup sizes of the adapter (adapter.info), where it says. */
+  readonly subgroupSizes?: { readonly min: number; readonly max: number };
+  /** How the device spells subgroup-matrix loads (probed by the platform), when it has the feature. */
+  readonly subgroupMatrixSyntax?: SgMatrixSyntax;
 }
 
-interface GpuPool extends KvPool {
-  readonly buffer: GPUBuffer;
-  /** Word where V pages start. */
-  readonly vBase: number;
-  bounds: GPUBuffer | null;
+/**
+ * The kernel variants ops use (chosen from the device's features at
+ * creation; benchmarks and tests set them to compare). sgMatrix null: no
+ * tensor-core tiles.
+ */
+export interface KernelChoice {
+  matvec: MatvecVariant;
+  tiled: TiledVariant;
+  sgMatrix: SgMatrixVariant | null;
+  /** Rows from which the subgroup-matrix tiles run (fewer: the f32 tiles). */
+  sgMatrixMinRows: number;
 }
 
 interface GpuGate extends GateHandle {
@@ -59,11 +73,15 @@ interface GpuGate extends GateHandle {
 }
 
 const F = (...indices: number[]) => new Set(indices);
+/** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
+export const SG_MATRIX_TOLERANCE = 4e-3;
 const SMALL_WRITE = 1 << 16;
 
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
-  readonly description: string;
+  readonly #adapterDescription: string;
+  /** Why a feature path was turned off at creation (checkKernels), for the description. */
+  #notes: string[] = [];
   readonly counters: BackendCounters = { numReads: 0, numSubmits: 0, numWrites: 0, bytesWritten: 0, bytesRead: 0, attentionMs: 0 };
   readonly #rt: GpuRuntime;
   readonly #device: GPUDevice;
@@ -74,18 +92,69 @@ export class WebGpuBackend implements Backend {
   #scratch: GPUBuffer;
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array } ;
   readonly #live = new Set<GPUBuffer>();
+  /** The kernel variants in use (see KernelChoice). */
+  readonly kernels: KernelChoice;
 
   constructor(device: GPUDevice, options: WebGpuBackendOptions) {
     this.#device = device;
     this.#options = options;
+    this.kernels = defaultKernels(options);
     this.#rt = new GpuRuntime(device);
-    this.description = `WebGPU ${options.adapterDescription}`;
+    this.#adapterDescription = options.adapterDescription;
     device.addEventListener("uncapturederror", (e) => {
       this.#rt.deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
     });
     this.#dummy = this.#buffer(16, "dummy");
     this.#scratch = this.#buffer(1 << 16, "scratch");
     this.#angles = { buffer: this.#buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
+  }
+
+  get description(): string {
+    const c = this.kernels;
+    const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
+    const tiles = c.sgMatrix ? `f16 subgroup-matrix tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+    return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
+  }
+
+  /**
+   * Checks the feature paths chosen at creation against the portable ones on
+   * this device, once, and turns off any that disagrees (a driver or
+   * compiler that mishandles an experimental feature): the subgroup-matrix
+   * matmul against the f32 tiles on a case with tails, within its bound.
+   */
+  async checkKernels(): Promise<void> {
+    const sg = this.kernels.sgMatrix;
+    if (!sg) return;
+    const [rows, N, K] = [this.kernels.sgMatrixMinRows + 37, 2 * sg.bn + 19, 3 * sg.bk + 5];
+    let seed = 12345;
+    const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const wBits = new Uint16Array(N * K).map(() => (new Uint32Array(Float32Array.of(random() * 0.1).buffer)[0] >>> 16));
+    const w = this.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(wBits.buffer) }, "matrix");
+    const x = this.createTensor([rows, K], "f32", "check x");
+    this.write(x, Float32Array.from({ length: rows * K }, random));
+    const [got, want] = [this.createTensor([rows, N], "f32", "check out"), this.createTensor([rows, N], "f32", "check reference")];
+    let error = "";
+    try {
+      this.matmul(got, x, w, null, rows);
+      this.kernels.sgMatrix = null;
+      this.matmul(want, x, w, null, rows);
+      this.kernels.sgMatrix = sg;
+      const [a, b] = (await this.read([{ tensor: got }, { tensor: want }])) as Float32Array[];
+      let maxErr = 0, maxRef = 0;
+      for (let i = 0; i < a.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
+        maxRef = Math.max(maxRef, Math.abs(b[i]));
+      }
+      if (!(maxErr <= SG_MATRIX_TOLERANCE * maxRef)) error = `error ${(maxErr / maxRef).toExponential(1)} of the largest output`;
+    } catch (err) {
+      error = String((err as Error).message).split("\n")[0];
+    } finally {
+      for (const t of [w, x, got, want]) this.destroyTensor(t);
+    }
+    if (error) {
+      this.kernels.sgMatrix = null;
+      this.#notes.push(`subgroup-matrix matmul off (${error})`);
+    }
   }
 
   availableBytes(): number {
@@ -131,27 +200,42 @@ export class WebGpuBackend implements Backend {
     this.#checkLive();
     const g = gpu(t);
     g.kill();
-    this.#free(g.buffer);
+    for (const part of g.parts ?? [{ buffer: g.buffer }]) this.#free(part.buffer);
   }
 
   uploadWeight(data: WeightData, kind: "matrix" | "vector"): Tensor {
     this.#checkLive();
     const numel = numElements(data.shape);
     const label = `weight [${data.shape}]`;
-    if (data.dtype === "BF16" && kind === "matrix") {
-      const t = gpu(this.createTensor(data.shape, "bf16", label));
-      this.#writeRaw(t.buffer, 0, data.bytes.subarray(0, numel * 2));
-      return t;
+    const keepBf16 = data.dtype === "BF16" && kind === "matrix";
+    const elementBytes = keepBf16 ? 2 : 4;
+    const [rows, width] = data.shape.length === 2 ? (data.shape as [number, number]) : [1, numel];
+    if (numel * elementBytes > this.#bindingLimit && kind === "matrix" && rows > 1) return this.#uploadInParts(data, keepBf16, rows, width, label);
+    const t = gpu(this.createTensor(data.shape, keepBf16 ? "bf16" : "f32", label));
+    this.#writeRaw(t.buffer, 0, keepBf16 ? data.bytes.subarray(0, numel * 2) : widenToF32(data, 0, numel));
+    return t;
+  }
+
+  /**
+   * A matrix larger than one storage binding, in parts of whole rows (each
+   * starting on a word): matmul and embed dispatch once per part.
+   */
+  #uploadInParts(data: WeightData, keepBf16: boolean, rows: number, width: number, label: string): Tensor {
+    const elementBytes = keepBf16 ? 2 : 4;
+    let rowsPerPart = Math.floor(this.#bindingLimit / (width * elementBytes));
+    if (keepBf16 && width % 2 === 1) rowsPerPart -= rowsPerPart % 2;
+    if (rowsPerPart < 1) throw new RangeError(`${label}: one row is larger than the device's storage binding limit`);
+    const parts: RowPart[] = [];
+    for (let first = 0; first < rows; first += rowsPerPart) {
+      const n = Math.min(rowsPerPart, rows - first);
+      const buffer = this.#buffer(bufferBytes(n * width * elementBytes), `${label} rows ${first}..${first + n}`);
+      const bytes = keepBf16 ? data.bytes.subarray(first * width * 2, (first + n) * width * 2) : widenToF32(data, first * width, n * width);
+      this.#writeRaw(buffer, 0, bytes);
+      parts.push({ buffer, firstRow: first, numRows: n });
     }
-    const t = gpu(this.createTensor(data.shape, "f32", label));
-    const out = new Float32Array(numel);
-    const view = new DataView(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength);
-    if (data.dtype === "F32") for (let i = 0; i < numel; i++) out[i] = view.getFloat32(i * 4, true);
-    else if (data.dtype === "BF16") {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < numel; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-    } else for (let i = 0; i < numel; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
-    this.#writeRaw(t.buffer, 0, new Uint8Array(out.buffer));
+    // NOTE: the tensor's own buffer is the first part's; destroyTensor frees every part
+    const t = new GpuTensor(parts[0].buffer, data.shape, keepBf16 ? "bf16" : "f32", label);
+    t.parts = parts;
     return t;
   }
 
@@ -217,7 +301,9 @@ export class WebGpuBackend implements Backend {
     this.#checkLive();
     const [vocab, hidden] = tab.shape as [number, number];
     this.#deviceWrites(o);
-    this.#rt.dispatch(embedKernel(), [o.buffer, this.#bind(tab), idt.buffer, this.#rt.errorBuffer], Math.ceil((rows * hidden) / 256), [rows, hidden, vocab, tab.dtype === "bf16" ? 1 : 0]);
+    for (const part of tab.parts ?? [{ buffer: this.#bind(tab), firstRow: 0, numRows: vocab }]) {
+      this.#rt.dispatch(embedKernel(), [o.buffer, part.buffer, idt.buffer, this.#rt.errorBuffer], Math.ceil((rows * hidden) / 256), [rows, hidden, vocab, tab.dtype === "bf16" ? 1 : 0, part.firstRow, part.numRows]);
+    }
   }
 
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
@@ -237,12 +323,18 @@ export class WebGpuBackend implements Backend {
     if (rows === 0) return;
     this.#deviceWrites(o);
     const wType = wt.dtype === "bf16" ? "bf16" : "f32";
-    const buffers = [o.buffer, xt.buffer, this.#bind(wt), b ? b.buffer : this.#dummy];
-    const args = [rows, N, K, b ? 1 : 0];
-    if (rows <= 8) {
-      this.#rt.dispatch(matvecKernel(wType, rows, matvecVectorised(wType, K)), buffers, Math.ceil(N / 4), args);
-    } else {
-      this.#rt.dispatch(tiledMatmulKernel(wType), buffers, Math.ceil(rows / 64) * Math.ceil(N / 64), args);
+    const c = this.kernels;
+    for (const part of wt.parts ?? [{ buffer: this.#bind(wt), firstRow: 0, numRows: N }]) {
+      const buffers = [o.buffer, xt.buffer, part.buffer, b ? b.buffer : this.#dummy];
+      const args = [rows, part.numRows, K, b ? 1 : 0, N, part.firstRow];
+      if (rows <= 8) {
+        const vectorised = matvecVectorised(wType, K);
+        this.#rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), args);
+      } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
+        this.#rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, this.#options.subgroupMatrixSyntax ?? "new", 32), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
+      } else {
+        this.#rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
+      }
     }
   }
 
@@ -314,38 +406,81 @@ export class WebGpuBackend implements Backend {
 
   // ---- the dual cache's ops
 
-  createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool {
+  /** Bytes one storage binding may hold. */
+  get #bindingLimit(): number {
+    const l = this.#device.limits;
+    return Math.min(this.#options.maxBindingBytes ?? Infinity, l.maxStorageBufferBindingSize, l.maxBufferSize);
+  }
+
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType, numLayers = 1): KvPool {
     this.#checkLive();
-    const perWord = kvDType === "f32" ? 1 : 2;
     if (headDim % 2 !== 0) throw new RangeError(`createKvPool: head dim ${headDim} must be even`);
-    const sideWords = (numPages * PAGE_SIZE * headDim) / perWord;
-    const bytes = 2 * sideWords * 4;
-    const limit = this.#device.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) throw new RangeError(`KV memory of ${(bytes / 2 ** 20).toFixed(0)} MiB exceeds this device's largest storage binding (${(limit / 2 ** 20).toFixed(0)} MiB); lower --kv-memory`);
-    const pool: GpuPool = { numPages, headDim, kvDType, numBytes: bytes, buffer: this.#buffer(bytes, "KV pages"), vBase: sideWords, bounds: null };
+    const limit = this.#bindingLimit;
+    const numGroups = chooseGroups(numPages, headDim, kvDType, numLayers, limit);
+    if (numGroups === null) {
+      const perLayer = (numPages / numLayers) * pagePairBytes(headDim, kvDType);
+      throw new RangeError(`KV memory of ${(perLayer / 2 ** 20).toFixed(0)} MiB per layer exceeds this device's largest storage binding (${(limit / 2 ** 20).toFixed(0)} MiB); lower --kv-memory`);
+    }
+    const wordsPerRow = kvDType === "f32" ? headDim : headDim / 2;
+    const pagesPerGroup = Math.ceil(numPages / numGroups);
+    const parts: PoolPart[] = [];
+    for (let g = 0; g < numGroups; g++) {
+      const firstPage = g * pagesPerGroup, n = Math.min(pagesPerGroup, numPages - firstPage);
+      const sideWords = n * PAGE_SIZE * wordsPerRow;
+      parts.push({ buffer: this.#buffer(2 * sideWords * 4, `KV pages ${g}`), firstPage, numPages: n, vBase: sideWords, bounds: null });
+    }
+    const pool: GpuPool = { numPages, headDim, kvDType, numBytes: numPages * pagePairBytes(headDim, kvDType), numGroups, numLayers, pagesPerGroup, wordsPerRow, parts };
     return pool;
   }
 
   destroyKvPool(pool: KvPool): void {
+    for (const part of gpuPool(pool).parts) {
+      this.#free(part.buffer);
+      if (part.bounds) this.#free(part.bounds);
+    }
+  }
+
+  /** Bits of K and V of pages [first, first + count) as stored (u32 words, [count, 16, wordsPerRow] each): tests and diagnostics. */
+  async readKvPages(pool: KvPool, first: number, count: number): Promise<{ k: Uint32Array; v: Uint32Array }> {
+    this.#checkLive();
     const p = gpuPool(pool);
-    this.#free(p.buffer);
-    if (p.bounds) this.#free(p.bounds);
+    const rowWords = PAGE_SIZE * p.wordsPerRow;
+    const k = new Uint32Array(count * rowWords), v = new Uint32Array(count * rowWords);
+    for (let i = 0; i < count; ) {
+      const page = first + i;
+      const part = p.parts[Math.floor(page / p.pagesPerGroup)];
+      const n = Math.min(count - i, part.firstPage + part.numPages - page);
+      const at = (page - part.firstPage) * rowWords * 4, bytes = n * rowWords * 4;
+      const { data } = await this.#rt.readBack([{ buffer: part.buffer, offset: at, bytes }, { buffer: part.buffer, offset: part.vBase * 4 + at, bytes }]);
+      k.set(new Uint32Array(data[0]), i * rowWords);
+      v.set(new Uint32Array(data[1]), i * rowWords);
+      i += n;
+    }
+    return { k, v };
   }
 
   writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
     const [p, kt, vt, m] = [gpuPool(pool), gpu(k), gpu(v), gpu(slotMapping)];
     this.#checkLive();
     const d = p.headDim, H = kt.numel / kt.shape[0] / d;
-    const wpr = p.kvDType === "f32" ? d : d / 2;
-    this.#rt.dispatch(writeKvKernel(p.kvDType), [p.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), [rows, H, wpr, d, offset, p.vBase]);
+    const wpr = p.wordsPerRow;
+    const shadow = m.shadow instanceof Int32Array ? m.shadow : null;
+    for (const i of partsTouched(p, shadow, offset, 1, 0, H * rows, PAGE_SIZE)) {
+      const part = p.parts[i];
+      this.#rt.dispatch(writeKvKernel(p.kvDType), [part.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), [rows, H, wpr, d, offset, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
+    }
   }
 
   copySlots(pool: KvPool, copies: Tensor, first: number, count: number): void {
     if (count === 0) return;
     const [p, c] = [gpuPool(pool), gpu(copies)];
     this.#checkLive();
-    const wpr = p.kvDType === "f32" ? p.headDim : p.headDim / 2;
-    this.#rt.dispatch(copySlotsKernel(), [p.buffer, c.buffer], Math.ceil((count * wpr) / 256), [first, count, wpr, p.vBase]);
+    const wpr = p.wordsPerRow;
+    const shadow = c.shadow instanceof Int32Array ? c.shadow : null;
+    for (const i of partsTouched(p, shadow, 2 * first, count, 2, 1, PAGE_SIZE)) {
+      const part = p.parts[i];
+      this.#rt.dispatch(copySlotsKernel(), [part.buffer, c.buffer], Math.ceil((count * wpr) / 256), [first, count, wpr, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
+    }
   }
 
   scatter(dst: Tensor, updates: Tensor, count: number): void {
@@ -392,11 +527,12 @@ export class WebGpuBackend implements Backend {
       this.#rt.copy(gpu(sel.numTokens).buffer, 0, scratch, quest.countsWord * 4, gpu(sel.numTokens).numel * 4);
     }
     const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
+    const part = partOfLayer(p, layer);
     this.#rt.dispatch(
       attentionKernel(shape),
-      [qt.buffer, kt.buffer, vt.buffer, p.buffer, tables.buffer, flags.buffer, scratch],
+      [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch],
       plan.numItems,
-      [plan.numItems, dims.numHeads, H, p.vBase, 1 / Math.sqrt(d), 0, 0, 0],
+      [plan.numItems, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, 0, 0],
       F(4),
       [plan.items],
     );
@@ -444,8 +580,16 @@ export class WebGpuBackend implements Backend {
     if (count === 0) return;
     const [p, list] = [gpuPool(pool), gpu(pages)];
     this.#checkLive();
-    p.bounds ??= this.#buffer(p.numPages * 2 * p.headDim * 4, "page bounds");
-    this.#rt.dispatch(pageBoundsKernel(p.kvDType), [p.bounds, p.buffer, list.buffer], Math.ceil((count * p.headDim) / 256), [first, count, p.headDim, 0]);
+    const shadow = list.shadow instanceof Int32Array ? list.shadow : null;
+    for (const i of partsTouched(p, shadow, 2 * first, count, 2, 1, 1)) {
+      const part = p.parts[i];
+      this.#rt.dispatch(pageBoundsKernel(p.kvDType), [this.#boundsOf(p, part), part.buffer, list.buffer], Math.ceil((count * p.headDim) / 256), [first, count, p.headDim, 0, part.firstPage, part.numPages]);
+    }
+  }
+
+  /** Quest's bounds of a pool part, made when first used. */
+  #boundsOf(p: GpuPool, part: PoolPart): GPUBuffer {
+    return (part.bounds ??= this.#buffer(part.numPages * 2 * p.headDim * 4, "page bounds"));
   }
 
   questSelect(q: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
@@ -470,7 +614,8 @@ export class WebGpuBackend implements Backend {
       }
     }
     if (records.length === 0) return;
-    const bounds = (p.bounds ??= this.#buffer(p.numPages * 2 * p.headDim * 4, "page bounds"));
+    const part = partOfLayer(p, layer);
+    const bounds = this.#boundsOf(p, part);
     const [pages, tokens] = [gpu(sel.pages), gpu(sel.numTokens)];
     this.#deviceWrites(pages, tokens);
     const n = records.length / 6;
@@ -478,7 +623,7 @@ export class WebGpuBackend implements Backend {
       questSelectKernel(),
       [qt.buffer, bounds, gpu(batch.tables.blockTables).buffer, pages.buffer, tokens.buffer, this.#scratchFor(scratchWords * 4 + 16)],
       n,
-      [n, dims.numHeads, dims.headDim, dims.numHeads / H, sel.stride, 0, 0, 0],
+      [n, dims.numHeads, dims.headDim, dims.numHeads / H, sel.stride, 0, part.firstPage, 0],
       null,
       [Uint32Array.from(records)],
     );
@@ -506,14 +651,19 @@ export class WebGpuBackend implements Backend {
     }
     const [, , window, width] = ob.shape as [number, number, number, number];
     this.#deviceWrites(o);
-    this.#rt.dispatch(
-      snapKvKernel(p.kvDType),
-      [o.buffer, r.buffer, ob.buffer, p.buffer, gpu(tables.blockTables).buffer, this.#scratchFor(words * 4 + 16)],
-      numRequests,
-      [numRequests, dims.numLayers, dims.numHeads, dims.numKvHeads, dims.headDim, window, width, tables.rowStride],
-      null,
-      [bases],
-    );
+    const scratch = this.#scratchFor(words * 4 + 16);
+    const layersPerPart = dims.numLayers / p.numGroups;
+    p.parts.forEach((part, g) => {
+      if (p.numGroups > 1 && !Array.from({ length: numRequests }, (_, i) => Math.floor(req[i * SNAP_FIELDS + SNAP_LAYER] / layersPerPart)).includes(g)) return;
+      this.#rt.dispatch(
+        snapKvKernel(p.kvDType),
+        [o.buffer, r.buffer, ob.buffer, part.buffer, gpu(tables.blockTables).buffer, scratch],
+        numRequests,
+        [numRequests, dims.numLayers, dims.numHeads, dims.numKvHeads, dims.headDim, window, width, tables.rowStride],
+        null,
+        [bases, Uint32Array.of(g * layersPerPart, (g + 1) * layersPerPart, part.firstPage)],
+      );
+    });
   }
 
   sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
@@ -539,8 +689,35 @@ export class WebGpuBackend implements Backend {
   }
 }
 
+/** The kernels a device with these options runs by default. */
+function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
+  const f = options.features ?? new Set<string>();
+  const sg = options.subgroupSizes;
+  // NOTE: a team of 32 threads per row is whole subgroups where subgroups have at most 32 invocations
+  const subgroups = f.has("subgroups") && sg !== undefined && sg.max <= 32 && 32 % sg.max === 0 && 32 % sg.min === 0;
+  const sgMatrix = f.has("chromium-experimental-subgroup-matrix") && f.has("shader-f16") && sg?.min === 32 && sg.max === 32 && options.subgroupMatrixSyntax !== undefined;
+  return {
+    matvec: subgroups ? { tpr: 32, unroll: 4, subgroups: true } : PORTABLE_MATVEC,
+    tiled: PORTABLE_TILED,
+    sgMatrix: sgMatrix ? DEFAULT_SG_MATRIX : null,
+    sgMatrixMinRows: 64,
+  };
+}
+
+/** Elements [first, first + n) of a weight as f32 bytes (bf16 and f16 widened exactly). */
+function widenToF32(data: WeightData, first: number, n: number): Uint8Array {
+  const out = new Float32Array(n);
+  const view = new DataView(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength);
+  if (data.dtype === "F32") for (let i = 0; i < n; i++) out[i] = view.getFloat32((first + i) * 4, true);
+  else if (data.dtype === "BF16") {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = view.getUint16((first + i) * 2, true) << 16;
+  } else for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16((first + i) * 2, true));
+  return new Uint8Array(out.buffer);
+}
+
 function gpuPool(pool: KvPool): GpuPool {
-  if (!("vBase" in pool)) throw new Error("KV pool does not belong to the WebGPU backend");
+  if (!("parts" in pool)) throw new Error("KV pool does not belong to the WebGPU backend");
   return pool as GpuPool;
 }
 

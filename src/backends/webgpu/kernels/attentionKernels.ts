@@ -72,7 +72,7 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
 }
 
 /**
- * args: numItems, Hq, Hkv, vBase (words), scale (f32), rowStride? (unused), then items at word 8.
+ * args: numItems, Hq, Hkv, vBase (words), scale (f32), firstPage (of the layer's pool part), then items at word 8.
  * Bindings: q f32 [rows, Hq, d], kFresh, vFresh f32 [rows, Hkv, d], pool, block tables i32,
  * ring flags u8 (packed), scratch (partials; Quest copies).
  */
@@ -142,7 +142,7 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
           if (kind == 0u) { page = u32(tables[tab + t / 16u]); }
           else if (quest != 0xffffffffu) { page = scratch[quest + t / 16u]; }
           else { page = u32(tables[tab + W / 16u + t / 16u]); }
-          let at = (page * 16u + t % 16u) * D + c;
+          let at = ((page - au(5u)) * 16u + t % 16u) * D + c;
           kv = kAt(at); vv = vAt(at);
         }
       }

@@ -71,7 +71,7 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
 }`);
 }
 
-/** bounds f32 [numPages, 2, d]: min then max of the first n keys of pages[i] = (page, n). args: first, count, d */
+/** bounds f32 [part pages, 2, d]: min then max of the first n keys of pages[i] = (page, n), pages in the part. args: first, count, d, 0, firstPage, numPages */
 export function pageBoundsKernel(dtype: KvDType): Kernel {
   return kernel(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> bounds: array<f32>;
@@ -85,7 +85,8 @@ ${elementReader("kAt", "pool", dtype)}
   let i = wg * 256u + lid;
   if (i >= au(1u) * d) { return; }
   let e = au(0u) + i / d; let c = i % d;
-  let page = u32(pages[2u * e]); let n = u32(pages[2u * e + 1u]);
+  let page = u32(pages[2u * e]) - au(4u); let n = u32(pages[2u * e + 1u]);
+  if (page >= au(5u)) { return; }
   let infBits = 0x7f800000u + au(3u);
   var lo = bitcast<f32>(infBits); var hi = -lo;
   for (var o = 0u; o < n; o++) {
@@ -102,7 +103,8 @@ ${elementReader("kAt", "pool", dtype)}
  * Quest's choice for one (decode row, KV head) per workgroup. Records (args
  * from word 8, 6 words): [q row, budget, global tokens, block-table word of
  * the head's global pages, output index s * H + g, scratch word of its scores].
- * args: numRecords, Hq, d, group, stride
+ * Bounds are the layer's pool part's (local pages); chosen pages are global ids.
+ * args: numRecords, Hq, d, group, stride, (5: +inf bits offset), firstPage
  */
 export function questSelectKernel(): Kernel {
   return kernel("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
@@ -155,7 +157,7 @@ fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(b | 0x800000
   let negInf = 0x7f800000u + au(5u);
   // ---- upper bounds of q.k per full page, max over the group's query heads
   for (var i = lid; i < numFull; i += 256u) {
-    let page = u32(tables[gp + i]);
+    let page = u32(tables[gp + i]) - au(6u);
     var best = -bitcast<f32>(negInf);
     for (var gh = 0u; gh < G; gh++) {
       let qb = (row * Hq + g * G + gh) * d;
@@ -226,7 +228,9 @@ export function storeObservationsKernel(): Kernel {
 /**
  * SnapKV: one workgroup per request (stepLayout.ts SNAP_*), its logits in
  * scratch at the word the host planned (args from word 8: per request, its
- * scratch word). args: numRequests, L, Hq, Hkv, d, O, width, rowStride
+ * scratch word). Requests of layers outside [layer0, layer1) are left to
+ * their pool part's dispatch. args: numRequests, L, Hq, Hkv, d, O, width,
+ * rowStride, then per request its scratch word, then layer0, layer1, firstPage.
  */
 export function snapKvKernel(dtype: KvDType): Kernel {
   return kernel(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
@@ -259,6 +263,9 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
   let r = wg * 8u;
   let slot = u32(req[r]); let layer = u32(req[r + 1u]); let g = u32(req[r + 2u]); let W = u32(req[r + 3u]);
   let nG = u32(req[r + 4u]); let nR = u32(req[r + 5u]); let nObs = u32(req[r + 6u]); let offset = u32(req[r + 7u]);
+  let tail = 8u + au(0u);
+  if (layer < au(tail) || layer >= au(tail + 1u)) { return; }
+  let firstPage = au(tail + 2u);
   let sb = au(8u + wg);
   let mass = sb + nG + nR;
   let row = ((slot * L + layer) * H + g) * rowStride;
@@ -273,7 +280,7 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
         if (n < nG) { page = u32(tables[row + W / 16u + n / 16u]); off = n % 16u; }
         else { let o2 = n - nG; page = u32(tables[row + o2 / 16u]); off = o2 % 16u; }
         var dotv = 0.0;
-        for (var c = 0u; c < d; c++) { dotv += obs[qb + c] * kAt((page * 16u + off) * d + c); }
+        for (var c = 0u; c < d; c++) { dotv += obs[qb + c] * kAt(((page - firstPage) * 16u + off) * d + c); }
         let l = dotv * scale;
         scratch[sb + n] = l;
         mx = max(mx, l);

@@ -18,7 +18,10 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
   return k;
 }
 
-/** out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H]. args: rows, H, V, isBf16 */
+/**
+ * out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H], or its
+ * rows [firstRow, firstRow + numRows) (a part: other ids are the other parts'). args: rows, H, V, isBf16, firstRow, numRows
+ */
 export function embedKernel(): Kernel {
   return kernel("embed", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<u32>;
@@ -33,7 +36,9 @@ ${errorWgsl(3)}
   let r = i / hidden; let c = i % hidden;
   let id = ids[r];
   if (id < 0 || u32(id) >= au(2u)) { fail(1u, bitcast<u32>(id)); return; }
-  let e = u32(id) * hidden + c;
+  let local = u32(id) - au(4u);
+  if (local >= au(5u)) { return; }
+  let e = local * hidden + c;
   if (au(3u) == 1u) { outp[i] = (tab[e >> 1u] << ((1u - (e & 1u)) * 16u)) & 0xffff0000u; } else { outp[i] = tab[e]; }
 }`);
 }
