@@ -32,7 +32,8 @@ import { matvecKernel, matvecVectorised, PORTABLE_MATVEC, PORTABLE_TILED, tiledG
 import { DEFAULT_SG_MATRIX, sgMatrixMatmulKernel, type SgMatrixSyntax, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 import { admitKernel, pageBoundsKernel, questSelectKernel, snapKvKernel, storeObservationsKernel } from "./kernels/policyKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
-import { addKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, siluMulKernel, writeBytesKernel } from "./kernels/transformerKernels.js";
+import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel, writeBytesKernel } from "./kernels/transformerKernels.js";
+import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 
 export interface WebGpuBackendOptions {
   /** Bytes the backend may allocate (the platform's estimate of GPU memory). */
@@ -55,6 +56,26 @@ export interface WebGpuBackendOptions {
   readonly subgroupMatrixSyntax?: SgMatrixSyntax;
 }
 
+interface PendingMatvec {
+  readonly kind: "matvec";
+  readonly x: GpuTensor;
+  readonly rows: number;
+  readonly K: number;
+  readonly wType: "f32" | "bf16";
+  readonly items: { out: GpuTensor; w: GpuTensor; bias: GpuTensor | null }[];
+}
+
+/**
+ * An op waiting to see whether the next one fuses with it (decode records
+ * ~20 ops per layer; each dispatch costs host time): matvecs of one x merge
+ * (q, k, v; gate, up and the siluMul after them), the ropes of q and k
+ * merge, an add merges with the rmsNorm of its result.
+ */
+type Pending =
+  | PendingMatvec
+  | { readonly kind: "rope"; readonly positions: GpuTensor; readonly rows: number; readonly table: RopeTable; readonly half: number; readonly angles: GPUBuffer; readonly items: { x: GpuTensor; numHeads: number }[] }
+  | { readonly kind: "add"; readonly x: GpuTensor; readonly y: GpuTensor; readonly rows: number };
+
 /**
  * The kernel variants ops use (chosen from the device's features at
  * creation; benchmarks and tests set them to compare). sgMatrix null: no
@@ -66,6 +87,8 @@ export interface KernelChoice {
   sgMatrix: SgMatrixVariant | null;
   /** Rows from which the subgroup-matrix tiles run (fewer: the f32 tiles). */
   sgMatrixMinRows: number;
+  /** Merge ops into fewer dispatches (see Pending); off: one dispatch per op. */
+  fuse: boolean;
 }
 
 interface GpuGate extends GateHandle {
@@ -92,6 +115,7 @@ export class WebGpuBackend implements Backend {
   #scratch: GPUBuffer;
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array } ;
   readonly #live = new Set<GPUBuffer>();
+  #pending: Pending | null = null;
   /** The kernel variants in use (see KernelChoice). */
   readonly kernels: KernelChoice;
 
@@ -308,28 +332,47 @@ export class WebGpuBackend implements Backend {
 
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
     const [o, xt, w] = [gpu(out), gpu(x), gpu(weight)];
-    this.#checkLive();
+    this.#checkLive(false);
     this.#deviceWrites(o);
     const inPlace = o === xt;
+    const p = this.#pending;
+    if (p?.kind === "add" && p.x === xt && p.rows === rows && p.y !== o && p.y !== w) {
+      this.#pending = null;
+      this.#rt.dispatch(addRmsNormKernel(inPlace), inPlace ? [xt.buffer, p.y.buffer, w.buffer] : [xt.buffer, p.y.buffer, o.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+      return;
+    }
+    this.#settle();
     this.#rt.dispatch(rmsNormKernel(inPlace), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
   }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, rows: number): void {
     const [o, xt, wt, b] = [gpu(out), gpu(x), gpu(w), bias ? gpu(bias) : null];
-    this.#checkLive();
+    this.#checkLive(false);
     const [N, K] = wt.shape as [number, number];
     if (rows * K > xt.numel || rows * N > o.numel) throw new RangeError(`matmul: ${rows} rows of [${K}] -> [${N}] overflow ${xt.label} or ${o.label}`);
     if (o === xt) throw new Error(`matmul: out ${o.label} must not be x`);
     if (rows === 0) return;
-    this.#deviceWrites(o);
     const wType = wt.dtype === "bf16" ? "bf16" : "f32";
     const c = this.kernels;
+    if (c.fuse && rows <= 8 && !wt.parts) {
+      const p = this.#pending;
+      const item = { out: o, w: wt, bias: b };
+      if (p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && p.items.length < 3 && !p.items.some((i) => i.out === o)) p.items.push(item);
+      else {
+        this.#settle();
+        this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item] };
+      }
+      this.#deviceWrites(o);
+      return;
+    }
+    this.#settle();
+    this.#deviceWrites(o);
     for (const part of wt.parts ?? [{ buffer: this.#bind(wt), firstRow: 0, numRows: N }]) {
       const buffers = [o.buffer, xt.buffer, part.buffer, b ? b.buffer : this.#dummy];
       const args = [rows, part.numRows, K, b ? 1 : 0, N, part.firstRow];
       if (rows <= 8) {
         const vectorised = matvecVectorised(wType, K);
-        this.#rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), args);
+        this.#rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), [rows, K, part.firstRow, N, part.numRows, b ? 1 : 0]);
       } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
         this.#rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, this.#options.subgroupMatrixSyntax ?? "new", 32), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
       } else {
@@ -340,11 +383,25 @@ export class WebGpuBackend implements Backend {
 
   rope(x: Tensor, positions: Tensor, rows: number, numHeads: number, table: RopeTable): void {
     const [xt, pos] = [gpu(x), gpu(positions)];
-    this.#checkLive();
+    this.#checkLive(false);
     if (rows === 0) return;
     const half = table.invFreq.length;
+    const p = this.#pending;
+    if (p?.kind === "rope" && p.positions === pos && p.rows === rows && p.table === table && p.items[0].x !== xt) {
+      // NOTE: nothing was written since the first rope (writes settle), so its angles hold
+      this.#pending = null;
+      this.#deviceWrites(xt);
+      const [a] = p.items;
+      this.#rt.dispatch(ropePairKernel(), [a.x.buffer, xt.buffer, p.angles], Math.ceil((rows * (a.numHeads + numHeads) * half) / 256), [rows, a.numHeads, numHeads, half]);
+      return;
+    }
+    this.#settle();
     const angles = this.#ropeAngles(table, shadowI32(pos, "rope").subarray(0, rows));
     this.#deviceWrites(xt);
+    if (this.kernels.fuse) {
+      this.#pending = { kind: "rope", positions: pos, rows, table, half, angles, items: [{ x: xt, numHeads }] };
+      return;
+    }
     this.#rt.dispatch(ropeKernel(), [xt.buffer, angles], Math.ceil((rows * numHeads * half) / 256), [rows, numHeads, half]);
   }
 
@@ -374,7 +431,14 @@ export class WebGpuBackend implements Backend {
 
   siluMul(out: Tensor, gate: Tensor, up: Tensor, rows: number): void {
     const [o, g, u] = [gpu(out), gpu(gate), gpu(up)];
-    this.#checkLive();
+    this.#checkLive(false);
+    const p = this.#pending;
+    if (p?.kind === "matvec" && p.items.length === 2 && p.rows === rows && o === g && p.items[0].out === g && p.items[1].out === u && p.items[0].w.shape[0] === p.items[1].w.shape[0]) {
+      this.#pending = null;
+      this.#matvecGroup(p, "silu pair");
+      return;
+    }
+    this.#settle();
     const n = (o.numel / o.shape[0]) * rows;
     this.#deviceWrites(o);
     const inPlace = o === g;
@@ -384,9 +448,9 @@ export class WebGpuBackend implements Backend {
   add(x: Tensor, y: Tensor, rows: number): void {
     const [xt, yt] = [gpu(x), gpu(y)];
     this.#checkLive();
-    const n = (xt.numel / xt.shape[0]) * rows;
     this.#deviceWrites(xt);
-    this.#rt.dispatch(addKernel(), [xt.buffer, yt.buffer], Math.ceil(n / 256), [n]);
+    this.#pending = { kind: "add", x: xt, y: yt, rows };
+    if (!this.kernels.fuse) this.#settle();
   }
 
   copyRows(dst: Tensor, src: Tensor, rows: number): void {
@@ -684,8 +748,40 @@ export class WebGpuBackend implements Backend {
     this.#options.onDispose?.();
   }
 
-  #checkLive(): void {
+  /** Throws after dispose; records what waits for fusion first, unless the caller may fuse with it. */
+  #checkLive(settle = true): void {
     if (this.#disposed) throw new Error(`the ${this.name} backend was used after dispose()`);
+    if (settle) this.#settle();
+  }
+
+  // ---- fusion: an op that may merge with the next one waits in #pending until the next op says
+
+  /** Records the waiting op as it is (alone, or merged with its like). */
+  #settle(): void {
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = null;
+    if (p.kind === "add") {
+      const n = (p.x.numel / p.x.shape[0]) * p.rows;
+      this.#rt.dispatch(addKernel(), [p.x.buffer, p.y.buffer], Math.ceil(n / 256), [n]);
+    } else if (p.kind === "rope") {
+      const [a] = p.items;
+      this.#rt.dispatch(ropeKernel(), [a.x.buffer, p.angles], Math.ceil((p.rows * a.numHeads * p.half) / 256), [p.rows, a.numHeads, p.half]);
+    } else {
+      this.#matvecGroup(p, "segments");
+    }
+  }
+
+  /** One dispatch of the waiting matvecs: their rows concatenated, or gate and up with siluMul's epilogue. */
+  #matvecGroup(p: PendingMatvec, form: "segments" | "silu pair"): void {
+    const { rows, K, wType } = p;
+    const v = this.kernels.matvec;
+    const outs = p.items.map((i) => i.out.buffer), ws = p.items.map((i) => i.w.buffer), bs = p.items.map((i) => (i.bias ? i.bias.buffer : this.#dummy));
+    const args = [rows, K, 0, p.items[0].w.shape[0]];
+    for (const i of p.items) args.push(i.w.shape[0], i.bias ? 1 : 0);
+    const total = form === "silu pair" ? p.items[0].w.shape[0] : p.items.reduce((n, i) => n + i.w.shape[0], 0);
+    const kernel = matvecFamilyKernel(wType, rows, matvecVectorised(wType, K), v, p.items.length, form);
+    this.#rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], Math.ceil(total / (256 / v.tpr)), args);
   }
 }
 
@@ -701,6 +797,7 @@ function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     tiled: PORTABLE_TILED,
     sgMatrix: sgMatrix ? DEFAULT_SG_MATRIX : null,
     sgMatrixMinRows: 64,
+    fuse: true,
   };
 }
 

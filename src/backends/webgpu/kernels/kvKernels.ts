@@ -13,7 +13,7 @@
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { errorWgsl } from "../gpuRuntime.js";
-import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 const cache = new Map<string, Kernel>();
 function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
@@ -26,7 +26,7 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
  * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1, or outside the part: skipped).
  * args: T, H, wordsPerRow, d, offset, vBase, firstSlot, numSlots (of the part)
  */
-export function writeKvKernel(dtype: KvDType): Kernel {
+export const writeKvKernel = memoKernel(function writeKvKernel(dtype: KvDType): Kernel {
   const store =
     dtype === "f32"
       ? "pool[dst] = k[src + word]; pool[vb + dst] = v[src + word];"
@@ -52,10 +52,10 @@ ${HALF_WGSL}
   let dst = local * wpr + word;
   ${store}
 }`);
-}
+});
 
 /** K and V of slot copies[i, 0] to slot copies[i, 1], i in [first, first + count), pairs in the part. args: first, count, wordsPerRow, vBase, firstSlot, numSlots */
-export function copySlotsKernel(): Kernel {
+export const copySlotsKernel = memoKernel(function copySlotsKernel(): Kernel {
   return kernel("copySlots", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> pool: array<u32>;
 @group(0) @binding(1) var<storage, read> copies: array<i32>;
@@ -71,10 +71,10 @@ export function copySlotsKernel(): Kernel {
   pool[dst] = pool[src];
   pool[vb + dst] = pool[vb + src];
 }`);
-}
+});
 
 /** dst[updates[i, 0]] = updates[i, 1], i < count; dst i32, or u8 (packed, through atomics). args: count, numel */
-export function scatterKernel(u8: boolean): Kernel {
+export const scatterKernel = memoKernel(function scatterKernel(u8: boolean): Kernel {
   const store = u8
     ? `let sh = (u32(at) & 3u) * 8u;
   atomicAnd(&dst[u32(at) >> 2u], ~(0xffu << sh));
@@ -92,4 +92,4 @@ ${errorWgsl(2)}
   if (at < 0 || u32(at) >= au(1u)) { fail(2u, bitcast<u32>(at)); return; }
   ${store}
 }`);
-}
+});

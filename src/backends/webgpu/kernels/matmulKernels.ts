@@ -7,20 +7,16 @@
  * and widened in registers: exact); out f32 [rows, Nout]; accumulation in
  * f32 (docs/design.md §6). Two portable kernels here, both f32 arithmetic:
  *
- * - matvec (rows <= 8, decode): bound by reading the weights once for all
- *   rows. A team of `tpr` threads takes one output row, each thread reading
- *   8 bf16 (or 4 f32) weights per vec4 load, `unroll` loads issued before
- *   they are used (bytes in flight are what a bandwidth-bound kernel needs);
- *   the team's sum by a shared-memory tree, or with subgroups by
- *   subgroupAdd and one shared step (teams are whole subgroups).
+ * - matvec (rows <= 8, decode): kernels/matvecKernels.ts.
  * - tiled (prefill): BM x BN output tiles, BK-deep slices of x and w in
  *   workgroup memory (k-major, read as vec4), TM x TN outputs per thread.
  *
  * kernels/matmulSgKernels.ts has the subgroup-matrix (f16 tensor core) tiles.
- * args: rows, Np, K, hasBias, Nout, n0
+ * args (tiled): rows, Np, K, hasBias, Nout, n0
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { matvecFamilyKernel } from "./matvecKernels.js";
 
 export type WeightType = "f32" | "bf16";
 
@@ -60,88 +56,9 @@ export interface MatvecVariant {
 
 export const PORTABLE_MATVEC: MatvecVariant = { tpr: 64, unroll: 2, subgroups: false };
 
-/** Decode-sized matmul for exactly `rows` rows (1..8). */
+/** Decode-sized matmul for exactly `rows` rows (1..8): matvecKernels.ts, one segment. args: rows, K, n0, Nout, Np, hasBias */
 export function matvecKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant = PORTABLE_MATVEC): Kernel {
-  const { tpr: TPR, subgroups } = variant;
-  const U = vectorised ? variant.unroll : 1;
-  const RPW = 256 / TPR;
-  const R = Array.from({ length: rows }, (_, r) => r);
-  const Us = Array.from({ length: U }, (_, u) => u);
-  let body: string;
-  if (vectorised) {
-    const per = wType === "bf16" ? 8 : 4; // weights per vec4 load
-    const use = (u: number) =>
-      wType === "bf16"
-        ? `{
-        let jj = j + ${u * TPR}u;
-        let w0 = vec4<f32>(bitcast<f32>(q${u}.x << 16u), bitcast<f32>(q${u}.x & 0xffff0000u), bitcast<f32>(q${u}.y << 16u), bitcast<f32>(q${u}.y & 0xffff0000u));
-        let w1 = vec4<f32>(bitcast<f32>(q${u}.z << 16u), bitcast<f32>(q${u}.z & 0xffff0000u), bitcast<f32>(q${u}.w << 16u), bitcast<f32>(q${u}.w & 0xffff0000u));
-${R.map((r) => `        acc${r} += dot(w0, x[${r}u * K4 + 2u * jj]) + dot(w1, x[${r}u * K4 + 2u * jj + 1u]);`).join("\n")}
-      }`
-        : `{
-        let jj = j + ${u * TPR}u;
-${R.map((r) => `        acc${r} += dot(q${u}, x[${r}u * K4 + jj]);`).join("\n")}
-      }`;
-    body = `
-    let K4 = K / 4u; let nj = K / ${per}u; let wb = n * nj;
-    var j = t;
-    for (; j + ${(U - 1) * TPR}u < nj; j += ${U * TPR}u) {
-${Us.map((u) => `      let q${u} = w[wb + j + ${u * TPR}u];`).join("\n")}
-${Us.map(use).join("\n")}
-    }
-    for (; j < nj; j += ${TPR}u) {
-      let q0 = w[wb + j];
-${use(0)}
-    }`;
-  } else {
-    body = `
-    for (var k = t; k < K; k += ${TPR}u) {
-      let wv = wAt(n * K + k);
-${R.map((r) => `      acc${r} += x[${r}u * K + k] * wv;`).join("\n")}
-    }`;
-  }
-  const wArray = vectorised ? (wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>") : "array<u32>";
-  const xArray = vectorised ? "array<vec4<f32>>" : "array<f32>";
-  // ---- the team's sum: a shared-memory tree, or subgroupAdd then the team's subgroups in shared memory
-  const reduce = subgroups
-    ? `
-${R.map((r) => `  let s${r} = subgroupAdd(acc${r});`).join("\n")}
-  if (sid == 0u) {
-${R.map((r) => `    red[${r}u * 256u + lid / sgs] = s${r};`).join("\n")}
-  }
-  workgroupBarrier();
-  if (t == 0u && n < Np) {
-    let b = select(0.0, bias[n0 + n], au(3u) == 1u);
-    let first = lid / sgs; let count = ${TPR}u / sgs;
-${R.map((r) => `    var sum${r} = 0.0;\n    for (var i = 0u; i < count; i++) { sum${r} += red[${r}u * 256u + first + i]; }\n    outp[${r}u * Nout + n0 + n] = sum${r} + b;`).join("\n")}
-  }`
-    : `
-${R.map((r) => `  red[${r}u * 256u + lid] = acc${r};`).join("\n")}
-  workgroupBarrier();
-  for (var s = ${TPR / 2}u; s > 0u; s >>= 1u) {
-    if (t < s) {
-${R.map((r) => `      red[${r}u * 256u + lid] += red[${r}u * 256u + lid + s];`).join("\n")}
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u && n < Np) {
-    let b = select(0.0, bias[n0 + n], au(3u) == 1u);
-${R.map((r) => `    outp[${r}u * Nout + n0 + n] = red[${r}u * 256u + lid] + b;`).join("\n")}
-  }`;
-  const sgArgs = subgroups ? ", @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32" : "";
-  return matmulKernelOf(`matvec ${wType} x${rows} t${TPR} u${U}${subgroups ? " sg" : ""}`, /* wgsl */ `${subgroups ? "enable subgroups;" : ""}
-${MATMUL_BINDINGS(wArray, xArray)}
-${vectorised ? "" : weightAt(wType)}
-var<workgroup> red: array<f32, ${256 * rows}>;
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}${sgArgs}) {
-  ${WG_INDEX}
-  let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
-  let n = wg * ${RPW}u + lid / ${TPR}u; let t = lid % ${TPR}u;
-${R.map((r) => `  var acc${r} = 0.0;`).join("\n")}
-  if (n < Np) {${body}
-  }
-${reduce}
-}`);
+  return matvecFamilyKernel(wType, rows, vectorised, variant, 1, "segments");
 }
 
 export interface TiledVariant {
@@ -160,7 +77,7 @@ export function tiledGroups(v: { bm: number; bn: number }, rows: number, Np: num
 }
 
 /** Prefill-sized matmul: BM x BN tiles, TM x TN outputs per thread (f32 arithmetic). */
-export function tiledMatmulKernel(wType: WeightType, v: TiledVariant = PORTABLE_TILED): Kernel {
+export const tiledMatmulKernel = memoKernel(function tiledMatmulKernel(wType: WeightType, v: TiledVariant = PORTABLE_TILED): Kernel {
   const { bm: BM, bn: BN, bk: BK, tm: TM, tn: TN } = v;
   const NT = (BM / TM) * (BN / TN);
   const TX = BN / TN;
@@ -203,4 +120,4 @@ ${Array.from({ length: TM }, (_, i) => Array.from({ length: TN / 4 }, (_, j) => 
     }
   }
 }`);
-}
+});

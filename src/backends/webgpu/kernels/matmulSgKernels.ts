@@ -24,7 +24,7 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 export interface SgMatrixVariant {
   readonly bm: number;
@@ -45,7 +45,7 @@ export const SG_MATRIX_SYNTAX_PROBE = `enable chromium_experimental_subgroup_mat
 @group(0) @binding(0) var<storage, read_write> v: array<f32>;
 @compute @workgroup_size(32) fn main() { let m = subgroupMatrixLoad<subgroup_matrix_result<f32, 8, 8>, row_major>(&v, 0u, 8u); subgroupMatrixStore<row_major>(&v, 64u, m, 8u); }`;
 
-export function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, syntax: SgMatrixSyntax, sgSize: number): Kernel {
+export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, syntax: SgMatrixSyntax, sgSize: number): Kernel {
   const { bm: BM, bn: BN, bk: BK, sgm: SGM, sgn: SGN } = v;
   const FM = BM / (16 * SGM), FN = BN / (16 * SGN);
   const NSG = SGM * SGN, NT = NSG * sgSize;
@@ -102,4 +102,4 @@ ${frags
   )
   .join("\n")}
 }`);
-}
+});

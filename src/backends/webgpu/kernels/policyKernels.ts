@@ -11,7 +11,7 @@
 import type { KvDType } from "../../backend.js";
 import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_OBSERVE, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 const cache = new Map<string, Kernel>();
 function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
@@ -28,7 +28,7 @@ fn setByte(p: ptr<storage, array<atomic<u32>>, read_write>, b: u32, v: u32) {
 }`;
 
 /** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
-export function admitKernel(): Kernel {
+export const admitKernel = memoKernel(function admitKernel(): Kernel {
   return kernel("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
@@ -69,10 +69,10 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
     setRing(ringBase + pos % W, a);
   }
 }`);
-}
+});
 
 /** bounds f32 [part pages, 2, d]: min then max of the first n keys of pages[i] = (page, n), pages in the part. args: first, count, d, 0, firstPage, numPages */
-export function pageBoundsKernel(dtype: KvDType): Kernel {
+export const pageBoundsKernel = memoKernel(function pageBoundsKernel(dtype: KvDType): Kernel {
   return kernel(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> bounds: array<f32>;
 @group(0) @binding(1) var<storage, read> pool: array<u32>;
@@ -97,7 +97,7 @@ ${elementReader("kAt", "pool", dtype)}
   bounds[page * 2u * d + c] = lo;
   bounds[page * 2u * d + d + c] = hi;
 }`);
-}
+});
 
 /**
  * Quest's choice for one (decode row, KV head) per workgroup. Records (args
@@ -106,7 +106,7 @@ ${elementReader("kAt", "pool", dtype)}
  * Bounds are the layer's pool part's (local pages); chosen pages are global ids.
  * args: numRecords, Hq, d, group, stride, (5: +inf bits offset), firstPage
  */
-export function questSelectKernel(): Kernel {
+export const questSelectKernel = memoKernel(function questSelectKernel(): Kernel {
   return kernel("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> bounds: array<f32>;
@@ -202,10 +202,10 @@ fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(b | 0x800000
     numTokens[outIdx] = i32(maxFull * 16u + partial);
   }
 }`);
-}
+});
 
 /** obs f32 [slots, L, O, width] row pos mod O = q row, for the last min(T, O) rows of observing sequences. args: L, O, width, layer */
-export function storeObservationsKernel(): Kernel {
+export const storeObservationsKernel = memoKernel(function storeObservationsKernel(): Kernel {
   return kernel("storeObservations", ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> obs: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<u32>;
@@ -223,7 +223,7 @@ export function storeObservationsKernel(): Kernel {
   let at = ((u32(seqs[f + ${SEQ_SLOT}u]) * L + au(3u)) * O + (u32(seqs[f + ${SEQ_START_POS}u]) + t) % O) * width;
   for (var c = lid; c < width; c += 256u) { obs[at + c] = q[row * width + c]; }
 }`);
-}
+});
 
 /**
  * SnapKV: one workgroup per request (stepLayout.ts SNAP_*), its logits in
@@ -232,7 +232,7 @@ export function storeObservationsKernel(): Kernel {
  * their pool part's dispatch. args: numRequests, L, Hq, Hkv, d, O, width,
  * rowStride, then per request its scratch word, then layer0, layer1, firstPage.
  */
-export function snapKvKernel(dtype: KvDType): Kernel {
+export const snapKvKernel = memoKernel(function snapKvKernel(dtype: KvDType): Kernel {
   return kernel(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(1) var<storage, read> req: array<i32>;
@@ -299,4 +299,4 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
     workgroupBarrier();
   }
 }`);
-}
+});
