@@ -89,6 +89,10 @@ export interface KernelChoice {
   sgMatrixMinRows: number;
   /** Merge ops into fewer dispatches (see Pending); off: one dispatch per op. */
   fuse: boolean;
+  /** Blocks of at most this many query rows (decode: 1) run a kernel shaped for them (0: none). */
+  attentionSmallRows: number;
+  /** Attention work items wanted per call at least (split-K below it). */
+  attentionItems: number;
 }
 
 interface GpuGate extends GateHandle {
@@ -564,8 +568,8 @@ export class WebGpuBackend implements Backend {
     return this.#scratch;
   }
 
-  #attentionShape(dims: AttentionDims, kvDType: KvDType): AttentionShape {
-    return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#device.limits.maxComputeWorkgroupStorageSize);
+  #attentionShape(dims: AttentionDims, kvDType: KvDType, minQueries?: number): AttentionShape {
+    return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#device.limits.maxComputeWorkgroupStorageSize, minQueries);
   }
 
   pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
@@ -574,6 +578,9 @@ export class WebGpuBackend implements Backend {
     if (dims.numHeads % dims.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${dims.numHeads} is not a multiple of numKvHeads ${dims.numKvHeads}`);
     if (batch.numSeqs === 0) return;
     const shape = this.#attentionShape(dims, p.kvDType);
+    const c = this.kernels;
+    const smallWanted = c.attentionSmallRows * shape.group;
+    const smallShape = smallWanted > 0 && smallWanted < shape.numQueries ? this.#attentionShape(dims, p.kvDType, smallWanted) : null;
     const seqs = shadowI32(gpu(batch.seqs), "pagedAttention");
     const numGlobal = shadowI32(gpu(batch.numGlobal), "pagedAttention");
     const d = dims.headDim, H = dims.numKvHeads;
@@ -581,10 +588,14 @@ export class WebGpuBackend implements Backend {
     const sel = batch.selection;
     let questWords = 0;
     if (sel) questWords = gpu(sel.pages).numel + gpu(sel.numTokens).numel;
-    const probe = planAttention({ seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow, quest: null, targetWorkgroups: this.#options.targetWorkgroups ?? 512 }, shape);
+    const input = {
+      seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow,
+      quest: null, targetWorkgroups: c.attentionItems, smallQueries: smallShape ? smallShape.numQueries : 0,
+    };
+    const probe = planAttention(input, shape);
     const partialWords = probe.numPartials * (d + 2);
     const quest = sel ? { pagesWord: partialWords, countsWord: partialWords + gpu(sel.pages).numel, stride: sel.stride } : null;
-    const plan = quest ? planAttention({ seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow, quest, targetWorkgroups: this.#options.targetWorkgroups ?? 512 }, shape) : probe;
+    const plan = quest ? planAttention({ ...input, quest }, shape) : probe;
     const scratch = this.#scratchFor((partialWords + questWords) * 4);
     if (sel && quest) {
       this.#rt.copy(gpu(sel.pages).buffer, 0, scratch, quest.pagesWord * 4, gpu(sel.pages).numel * 4);
@@ -592,14 +603,10 @@ export class WebGpuBackend implements Backend {
     }
     const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
     const part = partOfLayer(p, layer);
-    this.#rt.dispatch(
-      attentionKernel(shape),
-      [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch],
-      plan.numItems,
-      [plan.numItems, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, 0, 0],
-      F(4),
-      [plan.items],
-    );
+    const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
+    const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, 0, 0];
+    this.#rt.dispatch(attentionKernel(shape), buffers, plan.numItems, args(plan.numItems), F(4), [plan.items]);
+    if (smallShape) this.#rt.dispatch(attentionKernel(smallShape), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4), [plan.smallItems]);
     this.#deviceWrites(o);
     this.#rt.dispatch(attentionReduceKernel(), [scratch, o.buffer], plan.numReduce, [plan.numReduce, dims.numHeads, d, shape.group], null, [plan.reduce]);
     void NUM_THREADS;
@@ -798,6 +805,8 @@ function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     sgMatrix: sgMatrix ? DEFAULT_SG_MATRIX : null,
     sgMatrixMinRows: 64,
     fuse: true,
+    attentionSmallRows: 1,
+    attentionItems: options.targetWorkgroups ?? 512,
   };
 }
 

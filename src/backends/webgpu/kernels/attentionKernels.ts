@@ -53,9 +53,13 @@ export interface AttentionShape {
   readonly numQueries: number;
 }
 
-/** Query vectors per workgroup and keys per tile that fit `sharedBytes` of workgroup memory. */
-export function attentionShape(headDim: number, group: number, kvDType: KvDType, sharedBytes: number): AttentionShape {
-  let numQueries = Math.max(32, group);
+/**
+ * Query vectors per workgroup (at least minQueries: 32 for prefill blocks,
+ * the group for decode rows) and keys per tile that fit `sharedBytes` of
+ * workgroup memory.
+ */
+export function attentionShape(headDim: number, group: number, kvDType: KvDType, sharedBytes: number, minQueries = 32): AttentionShape {
+  let numQueries = Math.max(minQueries, group);
   while ((numQueries * headDim) % NUM_THREADS !== 0) numQueries++;
   for (const tileKeys of [16, 8, 4]) {
     const bytes = 2 * tileKeys * headDim * 4 + numQueries * tileKeys * 4 + numQueries * 12;
