@@ -23,6 +23,7 @@ interface BenchFlags extends ModelFlags, KvFlags {
   repeat: string;
   text?: string;
   json?: boolean;
+  syntheticFill?: boolean;
 }
 
 /** A policy's result with the ratios to full attention at the same context and concurrency. */
@@ -39,6 +40,7 @@ export function benchCommand(): Command {
     .option("--repeat <r>", "measured runs per setting", "3")
     .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
+    .option("--synthetic-fill", "fill the KV cache without computing the prompt (the cache's own ops only, at the policy's admission rate): decode figures at long contexts; prefill figures are then the fill's")
     .action(async (flags: BenchFlags) => {
       const contexts = parseList("--context", flags.context);
       const concurrencies = parseList("--concurrency", flags.concurrency);
@@ -64,7 +66,7 @@ export function benchCommand(): Command {
         for (const context of contexts) {
           for (const concurrency of concurrencies) {
             const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
-            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds }, cases, threads, log);
+            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill }, cases, threads, log);
             const rows = full ? [withRatios(result, full), full] : [result];
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
             results.push(...rows);

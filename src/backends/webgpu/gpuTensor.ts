@@ -11,8 +11,12 @@
  */
 import { DTYPE_BYTES, numElements, type DType, type HostArray, type Tensor } from "../backend.js";
 
-/** Largest tensor (elements) whose host writes are shadowed. */
-export const SHADOW_LIMIT = 1 << 16;
+/**
+ * Largest tensor (elements) whose host writes are shadowed: step metadata up
+ * to long prefill chunks (slot mappings [L, Hkv, T], promotions of a whole
+ * chunk); the copy is made at the first host write.
+ */
+export const SHADOW_LIMIT = 1 << 22;
 
 let nextId = 1;
 
@@ -28,8 +32,8 @@ export class GpuTensor implements Tensor {
   readonly byteLength: number;
   readonly id = nextId++;
   #live = true;
-  /** The tensor's contents as the host wrote them, while no device op has written it. */
-  shadow: HostArray | null;
+  #shadow: HostArray | null = null;
+  #shadowDropped = false;
   /** A matrix weight larger than one storage binding: its rows in parts (`buffer` is the first part's). */
   parts: readonly RowPart[] | null = null;
 
@@ -41,7 +45,19 @@ export class GpuTensor implements Tensor {
   ) {
     this.numel = numElements(shape);
     this.byteLength = this.numel * DTYPE_BYTES[dtype];
-    this.shadow = this.numel <= SHADOW_LIMIT && (dtype === "i32" || dtype === "f32") ? (dtype === "i32" ? new Int32Array(this.numel) : new Float32Array(this.numel)) : null;
+    this.#shadowDropped = !(this.numel <= SHADOW_LIMIT && (dtype === "i32" || dtype === "f32"));
+  }
+
+  /** The tensor's contents as the host wrote them (zeros where it did not: tensors start zeroed), while no device op has written it. */
+  get shadow(): HostArray | null {
+    if (this.#shadowDropped) return null;
+    return (this.#shadow ??= this.dtype === "i32" ? new Int32Array(this.numel) : new Float32Array(this.numel));
+  }
+
+  /** Set to null when a device op writes the tensor: the host no longer knows it. */
+  set shadow(value: null) {
+    this.#shadowDropped = true;
+    this.#shadow = value;
   }
 
   get isLive(): boolean {
