@@ -33,6 +33,8 @@ export interface BenchOptions {
   readonly promptIds?: readonly number[];
   /** Fill the cache without computing the prompt (syntheticFill.ts): decode figures only. */
   readonly syntheticFill?: boolean;
+  /** Unmeasured rounds first (default 1; 0 where a round is long and kernels were compiled before). */
+  readonly warmup?: number;
 }
 
 /** One KV setting to measure; `tag` names it in the log. */
@@ -88,23 +90,24 @@ export interface BenchResult {
   readonly synthetic_fill: boolean;
 }
 
-/** Measures every case: a warm-up round, then `repeat` rounds, each running the cases in turn. */
+/** Measures every case: warm-up rounds (default 1), then `repeat` rounds, each running the cases in turn. */
 export async function runBenches(model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {}): Promise<BenchResult[]> {
   const { context, decode, repeat, concurrency } = options;
   const prompts = Array.from({ length: concurrency }, (_, i) => promptFor(model, options, i));
   for (const p of prompts) model.validatePrompt(p, decode + 1);
   if (options.syntheticFill) for (const c of cases) checkSyntheticFill(c.policy);
   const runs: RunTimes[][] = cases.map(() => []);
-  for (let round = 0; round <= repeat; round++) {
+  const warmup = options.warmup ?? 1;
+  for (let round = 0; round < warmup + repeat; round++) {
     for (const [i, c] of cases.entries()) {
       const r = await measureRun(model, prompts, decode, c.policy, options.syntheticFill ?? false);
-      const times = `prefill ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
-      if (round === 0) {
+      const times = `${options.syntheticFill ? "fill" : "prefill"} ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
+      if (round < warmup) {
         log(c.tag, `warm-up: ${times}`);
         continue;
       }
       runs[i].push(r);
-      log(c.tag, `run ${round}/${repeat}: ${times}`);
+      log(c.tag, `run ${round - warmup + 1}/${repeat}: ${times}`);
     }
   }
   return runs.map((r, i) => summarize(model, options, threads, cases[i].policy, r));

@@ -24,6 +24,7 @@ interface BenchFlags extends ModelFlags, KvFlags {
   text?: string;
   json?: boolean;
   syntheticFill?: boolean;
+  warmup: string;
 }
 
 /** A policy's result with the ratios to full attention at the same context and concurrency. */
@@ -38,6 +39,7 @@ export function benchCommand(): Command {
     .option("--concurrency <n[,n...]>", "sequences run at once (their steps are batched)", "1")
     .option("--decode <m>", "tokens to decode after the prompt", "64")
     .option("--repeat <r>", "measured runs per setting", "3")
+    .option("--warmup <w>", "unmeasured runs per setting first", "1")
     .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
     .option("--synthetic-fill", "fill the KV cache without computing the prompt (the cache's own ops only, at the policy's admission rate): decode figures at long contexts; prefill figures are then the fill's")
@@ -46,6 +48,7 @@ export function benchCommand(): Command {
       const concurrencies = parseList("--concurrency", flags.concurrency);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
+      const warmup = parseIntFlag("--warmup", flags.warmup, 0)!;
       checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
       const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined });
@@ -66,7 +69,7 @@ export function benchCommand(): Command {
         for (const context of contexts) {
           for (const concurrency of concurrencies) {
             const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
-            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill }, cases, threads, log);
+            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup }, cases, threads, log);
             const rows = full ? [withRatios(result, full), full] : [result];
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
             results.push(...rows);
