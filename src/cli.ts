@@ -12,6 +12,9 @@ import { evalCommand } from "./cli/eval.js";
 import { forwardCommand } from "./cli/forward.js";
 import { gateCommand } from "./cli/gate.js";
 import { generateCommand } from "./cli/generate.js";
+import { serveCommand } from "./cli/serve.js";
+import { chatCommand } from "./cli/chat.js";
+import { inspectCommand } from "./cli/inspect.js";
 import { causeText, isUserError } from "./errors.js";
 
 // NOTE: when the reader of a pipe exits (`wgkv generate ... | head -c 10`), the
@@ -28,7 +31,7 @@ const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
-for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand()]) program.addCommand(cmd.exitOverride());
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand()]) program.addCommand(cmd.exitOverride());
 
 try {
   await program.parseAsync(process.argv);

@@ -51,7 +51,9 @@ export const SAMPLE_TOP_K = 2;
 export const SAMPLE_TOP_P = 3;
 /** A uniform draw in [0, 1) from the request's seeded generator. */
 export const SAMPLE_UNIFORM = 4;
-export const SAMPLE_FIELDS = 5;
+/** Drop tokens whose probability is below min_p times the most likely one's (after temperature); 0 keeps all. */
+export const SAMPLE_MIN_P = 5;
+export const SAMPLE_FIELDS = 6;
 
 // ---- a head SnapKV scores: i32 [n, SNAP_FIELDS]
 

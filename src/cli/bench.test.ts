@@ -27,6 +27,7 @@ interface Result {
   decode_tokens_per_s: number;
   sequences_fitting_kv_memory: number;
   ratio?: { kv_resident: number; prefill_time: number; sequences_fitting: number };
+  vs_one_sequence?: { aggregate_prefill: number; aggregate_decode: number };
 }
 
 function bench(args: string[]): Result[] {
@@ -77,4 +78,12 @@ test("bench --concurrency runs sequences together: aggregate and per-sequence fi
     assert.ok(Math.abs(r.prefill_tokens_per_s * r.concurrency - r.aggregate_prefill_tokens_per_s) < 0.05 * r.aggregate_prefill_tokens_per_s);
     assert.ok(r.aggregate_decode_tokens_per_s > 0);
   }
+  // each against the one-sequence run of the same context and policy
+  const [one, three] = results;
+  const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+  assert.deepEqual(one.vs_one_sequence, { aggregate_prefill: 1, aggregate_decode: 1 });
+  assert.deepEqual(three.vs_one_sequence, {
+    aggregate_prefill: ratio(three.aggregate_prefill_tokens_per_s, one.aggregate_prefill_tokens_per_s),
+    aggregate_decode: ratio(three.aggregate_decode_tokens_per_s, one.aggregate_decode_tokens_per_s),
+  });
 });

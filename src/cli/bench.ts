@@ -14,6 +14,7 @@ import { InvalidInputError } from "../errors.js";
 import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
+import { createProgress } from "./progress.js";
 import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 
 interface BenchFlags extends ModelFlags, KvFlags {
@@ -27,8 +28,13 @@ interface BenchFlags extends ModelFlags, KvFlags {
   warmup: string;
 }
 
+/** A result with its aggregate speeds against one sequence's (same context and policy, this run), when concurrency 1 was measured. */
+interface ScaledResult extends BenchResult {
+  vs_one_sequence?: { aggregate_prefill: number; aggregate_decode: number };
+}
+
 /** A policy's result with the ratios to full attention at the same context and concurrency. */
-interface ComparedResult extends BenchResult {
+interface ComparedResult extends ScaledResult {
   ratio: { kv_resident: number; kv_peak: number; prefill_time: number; prefill_attention_time: number; decode_time: number; sequences_fitting: number };
 }
 
@@ -65,12 +71,22 @@ export function benchCommand(): Command {
         const promptIds = flags.text ? await promptFromText(model, flags.text, maxTokens) : undefined;
         const cases: BenchCase[] = [{ tag: compare ? "policy" : "full", policy }];
         if (compare) cases.push({ tag: "full", policy: resolveKvPolicy({ window: policy.window }) });
-        const results: (BenchResult | ComparedResult)[] = [];
+        const results: (ScaledResult | ComparedResult)[] = [];
+        const oneSequence = new Map<string, BenchResult>();
         for (const context of contexts) {
           for (const concurrency of concurrencies) {
-            const log = (tag: string, line: string) => process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
+            // a terminal gets a bar over the runs (--warmup and --repeat per case); logs and pipes get a line per run; --quiet neither
+            const bar = process.stderr.isTTY ? createProgress(`bench ${context} x${concurrency}`, { quiet: flags.quiet, format: (n) => `${n} runs` }) : null;
+            const totalRuns = (repeat + warmup) * cases.length;
+            let runsDone = 0;
+            const log = (tag: string, line: string) => {
+              if (flags.quiet) return;
+              if (bar) bar.update(++runsDone, totalRuns);
+              else process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
+            };
             const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup }, cases, threads, log);
-            const rows = full ? [withRatios(result, full), full] : [result];
+            bar?.end();
+            const rows = (full ? [withRatios(result, full), full] : [result]).map((r) => againstOneSequence(r, oneSequence));
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
             results.push(...rows);
           }
@@ -96,8 +112,25 @@ async function promptFromText(model: Model, file: string, numTokens: number): Pr
   return ids;
 }
 
+const ratioOf = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+
+/** Adds vs_one_sequence when this context and policy ran with concurrency 1 earlier in the run (which it then records). */
+function againstOneSequence<R extends BenchResult>(result: R, oneSequence: Map<string, BenchResult>): R & ScaledResult {
+  const key = `${result.context} ${result.policy}`;
+  if (result.concurrency === 1) oneSequence.set(key, result);
+  const one = oneSequence.get(key);
+  if (!one) return result;
+  return {
+    ...result,
+    vs_one_sequence: {
+      aggregate_prefill: ratioOf(result.aggregate_prefill_tokens_per_s, one.aggregate_prefill_tokens_per_s),
+      aggregate_decode: ratioOf(result.aggregate_decode_tokens_per_s, one.aggregate_decode_tokens_per_s),
+    },
+  };
+}
+
 function withRatios(result: BenchResult, full: BenchResult): ComparedResult {
-  const r = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+  const r = ratioOf;
   return {
     ...result,
     ratio: {
@@ -111,16 +144,17 @@ function withRatios(result: BenchResult, full: BenchResult): ComparedResult {
   };
 }
 
-function printRow(r: BenchResult | ComparedResult, header: boolean): void {
+function printRow(r: ScaledResult | ComparedResult, header: boolean): void {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   if (header) {
     process.stdout.write(`backend ${r.backend} (${r.kernels}), model ${r.model}, KV pages ${r.kv_dtype}\n`);
-    process.stdout.write("| policy | context | sequences | prefill tok/s | decode tok/s | prefill GFLOP/s | KV resident MiB (one seq) | fit in KV memory | admitted | KV ratio | prefill time ratio | decode time ratio |\n");
-    process.stdout.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    process.stdout.write("| policy | context | sequences | prefill tok/s | decode tok/s | decode vs 1 seq | prefill GFLOP/s | KV resident MiB (one seq) | fit in KV memory | admitted | KV ratio | prefill time ratio | decode time ratio |\n");
+    process.stdout.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   }
+  const scale = r.vs_one_sequence ? `${r.vs_one_sequence.aggregate_decode.toFixed(2)}×` : "";
   const ratio = "ratio" in r ? ` ${r.ratio.kv_resident} | ${r.ratio.prefill_time} | ${r.ratio.decode_time} |` : " | | |";
   process.stdout.write(
-    `| ${r.policy} | ${r.context} | ${r.concurrency} | ${r.aggregate_prefill_tokens_per_s.toFixed(0)} | ${r.aggregate_decode_tokens_per_s.toFixed(1)} | ${r.prefill_gflops.toFixed(1)} | ` +
+    `| ${r.policy} | ${r.context} | ${r.concurrency} | ${r.aggregate_prefill_tokens_per_s.toFixed(0)} | ${r.aggregate_decode_tokens_per_s.toFixed(1)} | ${scale} | ${r.prefill_gflops.toFixed(1)} | ` +
       `${mib(r.kv_resident_bytes)} | ${r.sequences_fitting_kv_memory} | ${r.admitted_fraction.toFixed(3)} |${ratio}\n`,
   );
 }

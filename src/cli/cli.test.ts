@@ -42,7 +42,7 @@ function cli(args: string[], input = ""): SpawnSyncReturns<string> {
 /** A writable copy of the qwen2 fixture; `edit` corrupts it. */
 function copyModel(edit?: (dir: string) => void): string {
   const dir = join(tmp, `model-${copies++}`);
-  cpSync(FIXTURE, dir, { recursive: true });
+  cpSync(FIXTURE, dir, { recursive: true, dereference: true });
   chmodSync(dir, 0o755);
   for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644);
   edit?.(dir);

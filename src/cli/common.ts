@@ -12,6 +12,7 @@ import { resolveKvOptions, type KvOptionNames } from "../engine/kvOptions.js";
 import type { KvPolicy } from "../kvcache/kvPolicy.js";
 import { KV_DTYPES } from "../engine/engineConfig.js";
 import type { KvDType } from "../backends/backend.js";
+import { createProgress } from "./progress.js";
 import { withLoadedGate, type NodeKvOptions } from "../platform/node/gateFiles.js";
 
 export interface ModelFlags {
@@ -23,6 +24,7 @@ export interface ModelFlags {
   kvMemory?: string;
   kvDtype?: string;
   randomWeights?: string;
+  quiet?: boolean;
 }
 
 /** Adds --model, --backend, --threads, --simd and --rope-freq to a command. */
@@ -35,7 +37,8 @@ export function addModelOptions(cmd: Command): Command {
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
     .option("--kv-memory <size>", "KV page pool: bytes (536870912, 512MiB, 2GB) or a fraction of free memory (0.5); default: a quarter of free memory, at most 1 GiB")
     .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32")
-    .option("--random-weights <seed>", "a config-only --model folder with seeded random bf16 weights of its shapes (benchmarks)");
+    .option("--random-weights <seed>", "a config-only --model folder with seeded random bf16 weights of its shapes (benchmarks)")
+    .option("--quiet", "no progress output");
 }
 
 /**
@@ -150,7 +153,7 @@ export async function kvPolicyFromFlags(model: Model, flags: KvFlags): Promise<K
 }
 
 /** Loads the model named by the flags, reporting progress on stderr for large files. */
-export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: number; maxWindow?: number } = {}): Promise<Model> {
+export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: number; maxWindow?: number; maxBatchTokens?: number; prefillChunk?: number } = {}): Promise<Model> {
   if (flags.model.trim().length === 0) throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
   if (!(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
     throw new InvalidInputError(`--backend must be one of ${BACKEND_NAMES.join(", ")}, got "${flags.backend}"`);
@@ -158,8 +161,8 @@ export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: n
   if (!(SIMD_BUILDS as readonly string[]).includes(flags.simd)) throw new InvalidInputError(`--simd must be one of ${SIMD_BUILDS.join(", ")}, got "${flags.simd}"`);
   if (flags.ropeFreq !== "f32" && flags.ropeFreq !== "bf16") throw new InvalidInputError(`--rope-freq must be f32 or bf16, got "${flags.ropeFreq}"`);
   if (flags.kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(flags.kvDtype)) throw new InvalidInputError(`--kv-dtype must be one of ${KV_DTYPES.join(", ")}, got "${flags.kvDtype}"`);
-  let lastReported = -1;
-  return loadModel(flags.model, {
+  const progress = createProgress("loading weights", { quiet: flags.quiet, format: (b) => `${(b / 2 ** 20).toFixed(0)} MiB` });
+  const model = await loadModel(flags.model, {
     backend: flags.backend as BackendName,
     threads: parseIntFlag("--threads", flags.threads),
     simd: flags.simd as SimdBuild,
@@ -170,11 +173,8 @@ export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: n
     ...extra,
     onProgress(loaded, total) {
       if (total < 64 * 1024 * 1024) return; // small models load too fast to need progress
-      const percent = Math.floor((loaded / total) * 100);
-      if (percent >= lastReported + 10 || loaded === total) {
-        lastReported = percent;
-        process.stderr.write(`loading weights: ${percent}% of ${(total / 2 ** 20).toFixed(0)} MiB\n`);
-      }
+      progress.update(loaded, total);
     },
-  });
+  }).finally(() => progress.end());
+  return model;
 }

@@ -20,6 +20,7 @@ import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
 import { checkOutFolder, makeOutFolder } from "./outFolder.js";
+import { createProgress } from "./progress.js";
 
 /** Haystack windows are drawn from this much of the (decompressed) corpus: all of the shipped haystack. */
 const CORPUS_BYTES = 8 * 2 ** 20;
@@ -79,6 +80,15 @@ export function evalCommand(): Command {
           await writeFile(join(flags.out, "results.md"), markdownReport(cells, header));
           await writeFile(join(flags.out, "pareto.svg"), paretoSvg(cells));
         };
+        // a terminal gets one bar over every case; logs and pipes get the runner's lines; --quiet neither
+        const bar = process.stderr.isTTY ? createProgress("eval", { quiet: flags.quiet, format: (n) => `${n} cases` }) : null;
+        const totalCases = tasks.length * lengths.length * policies.length * numCases;
+        let casesDone = 0;
+        const progressLog = (line: string) => {
+          if (flags.quiet) return;
+          if (!bar) process.stderr.write(line + "\n");
+          else if (/ case \d+\/\d+:/.test(line)) bar.update(++casesDone, totalCases);
+        };
         const cells = await runSweep(model, context, {
           tasks,
           lengths,
@@ -87,9 +97,10 @@ export function evalCommand(): Command {
           seed,
           greedy: flags.greedy as GreedyMode,
           resolvePolicy: async (p) => (await withLoadedGate(model, { ...p.options, window, ...(p.options.admission === "gate" ? { tau } : {}) }))!,
-          log: (line) => process.stderr.write(line + "\n"),
+          log: progressLog,
           onCell: (_, all) => write(all),
         });
+        bar?.end();
         await write(cells);
         process.stdout.write(markdownReport(cells, header));
         process.stderr.write(`wrote ${join(flags.out, "results.md")}, results.json and pareto.svg\n`);

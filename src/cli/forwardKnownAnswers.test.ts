@@ -100,7 +100,7 @@ test("--prefill P feeds the rest one token per step: the same under full attenti
 
 test("NaN in the weights: one line about non-finite logits, exit 1", () => {
   const model = join(tmp, "nan-model");
-  cpSync(DEFAULT_MODEL_DIR, model, { recursive: true });
+  cpSync(DEFAULT_MODEL_DIR, model, { recursive: true, dereference: true });
   const file = join(model, "model.safetensors");
   const bytes = readFileSync(file);
   const headerLength = Number(bytes.readBigUInt64LE(0));

@@ -9,7 +9,11 @@ import { InvalidInputError } from "../errors.js";
 import { promptToIds, type Prompt } from "../index.js";
 import type { KvReport } from "../engine/engineStats.js";
 import { startGeneration } from "../engine/generation.js";
+import { createProgress } from "./progress.js";
 import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+
+/** Prompts at least this long show the progress of their reading. */
+const LONG_PROMPT = 2048;
 
 interface GenerateFlags extends ModelFlags, KvFlags {
   chat?: boolean;
@@ -55,8 +59,16 @@ export function generateCommand(): Command {
         const ids = promptToIds(model, prompt);
         validatePromptFlags(model, ids, maxNewTokens, "the prompt", "--max-tokens");
         const policy = await kvPolicyFromFlags(model, flags);
-        const stream = startGeneration(model, ids, options, () => policy);
-        for await (const chunk of stream) process.stdout.write(chunk.text);
+        // NOTE: a long prompt takes seconds to read before the first token: show how far it got
+        const progress = createProgress("reading the prompt", { quiet: flags.quiet || ids.length < LONG_PROMPT, format: (n) => `${n} tokens` });
+        const stream = startGeneration(model, ids, { ...options, onPromptProgress: (done, total) => progress.update(done, total) }, () => policy);
+        let first = true;
+        for await (const chunk of stream) {
+          if (first) progress.end();
+          first = false;
+          process.stdout.write(chunk.text);
+        }
+        progress.end();
         process.stdout.write("\n");
         const r = await stream.result;
         if (flags.stats) {

@@ -149,7 +149,7 @@ export class Engine {
         slot: seq.slot,
         policy: seq.options.policy,
         ids: seq.tokenIds.slice(seq.numComputed, seq.numComputed + numNew),
-        sample: seq.samplesAfter(numNew) ? { temperature: s.temperature, topK: s.topK, topP: s.topP, u: s.temperature > 0 ? seq.random() : 0 } : null,
+        sample: seq.samplesAfter(numNew) ? { temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP, u: s.temperature > 0 ? seq.random() : 0 } : null,
         logitsFrom: seq.options.logitsFrom,
         drops: seq.pendingDrops,
       };

@@ -15,6 +15,8 @@ export interface SamplingOptions {
   readonly topK?: number;
   /** Keep the smallest set whose probability reaches p; 1 or absent keeps all. */
   readonly topP?: number;
+  /** Drop tokens less likely than minP times the most likely one (after temperature); 0 or absent keeps all. */
+  readonly minP?: number;
   /** Seed of the random generator; the same seed gives the same tokens (default: random). */
   readonly seed?: number;
 }
@@ -26,6 +28,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stop?: readonly string[];
   /** Aborts the generation (its pages return to the pool at once). */
   readonly signal?: AbortSignal;
+  /** Generate past end-of-sequence tokens, to maxNewTokens (benchmarks: vLLM's and llama.cpp's ignore_eos). */
+  readonly ignoreEos?: boolean;
   /** KV cache behaviour: admission, selection, eviction, window, gate, tau. */
   readonly kv?: KvOptions;
   /** Positions whose logits go to onLogits: prompt positions from here on, and every generated one. */
@@ -36,10 +40,12 @@ export interface GenerateOptions extends SamplingOptions {
   readonly singleTokenFrom?: number;
   /** Receives the write gate's scores [Hkv, n] of each layer for positions pos0 .. (gate admission only). */
   readonly onGateScores?: (layer: number, pos0: number, n: number, scores: Float32Array) => void;
+  /** Called after each step that read prompt tokens: how many of them the cache holds (progress of a long prefill). */
+  readonly onPromptProgress?: (numComputed: number, numPromptTokens: number) => void;
 }
 
 const OPTION_KEYS = new Set([
-  "maxNewTokens", "temperature", "topK", "topP", "seed", "stop", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores",
+  "maxNewTokens", "temperature", "topK", "topP", "minP", "seed", "stop", "ignoreEos", "signal", "kv", "logitsFrom", "onLogits", "singleTokenFrom", "onGateScores", "onPromptProgress",
 ]);
 
 /** Checks generate options; returns the sequence settings other than the KV policy. */
@@ -56,14 +62,16 @@ export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOpt
   const topK = int("topK", options.topK ?? 0, 0);
   const topP = options.topP ?? 1;
   if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${JSON.stringify(topP)}`);
+  const minP = options.minP ?? 0;
+  if (!(typeof minP === "number" && minP >= 0 && minP <= 1)) throw new InvalidInputError(`minP must be a number in [0, 1], got ${JSON.stringify(minP)}`);
   const seed = int("seed", options.seed ?? Math.floor(Math.random() * 2 ** 31), 0);
   const stop = options.stop ?? [];
   if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${JSON.stringify(stop)}`);
   if (options.signal !== undefined && !(typeof options.signal === "object" && options.signal !== null && "aborted" in options.signal)) throw new InvalidInputError("signal must be an AbortSignal");
   const logitsFrom = options.logitsFrom === undefined ? null : int("logitsFrom", options.logitsFrom, 0);
   const singleTokenFrom = options.singleTokenFrom === undefined ? null : int("singleTokenFrom", options.singleTokenFrom, 0);
-  for (const name of ["onLogits", "onGateScores"] as const) {
+  for (const name of ["onLogits", "onGateScores", "onPromptProgress"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") throw new InvalidInputError(`${name} must be a function`);
   }
-  return { maxNewTokens, sampling: { temperature, topK, topP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
+  return { maxNewTokens, sampling: { temperature, topK, topP, minP, seed }, logitsFrom, singleTokenFrom, traceGateScores: options.onGateScores !== undefined, stop };
 }

@@ -147,7 +147,7 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
     model.validatePrompt(promptIds, settings.maxNewTokens);
     const policy = await resolvePolicy();
     model.checkLive();
-    const text = new TextStream(model.tokenizer, model.eosTokenIds, settings.stop);
+    const text = new TextStream(model.tokenizer, options.ignoreEos ? new Set() : model.eosTokenIds, settings.stop);
     const emptyReport: KvReport = { numTokens: 0, numPagesHeld: 0, residentBytes: 0, peakBytes: 0, fullAttentionBytes: 0, numAdmitted: 0, numGlobalTokens: 0, admittedByHead: [] };
     let seq: Sequence | null = null;
     const t0 = performance.now();
@@ -176,12 +176,14 @@ export function startGeneration(model: Model, promptIds: readonly number[], opti
       },
       onLogits: options.onLogits,
       onGateScores: options.onGateScores,
+      onPromptProgress: options.onPromptProgress,
       onFinish(reason, report, error) {
         if (error) stream.fail(error);
         else finish(reason, report);
       },
     };
-    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds: model.eosTokenIds }, listener);
+    const eosTokenIds = options.ignoreEos ? new Set<number>() : model.eosTokenIds;
+    seq = model.engine.add(promptIds, { ...settings, policy, eosTokenIds }, listener);
     const onAbort = () => model.engine.abort(seq!);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     stream.result.finally(() => options.signal?.removeEventListener("abort", onAbort)).catch(() => {});

@@ -23,6 +23,8 @@ export interface SamplingParams {
   readonly temperature: number;
   readonly topK: number;
   readonly topP: number;
+  /** 0 or absent keeps all. */
+  readonly minP?: number;
   readonly seed: number;
 }
 
@@ -34,6 +36,8 @@ export interface SequenceListener {
   onLogits?(pos0: number, logits: Float32Array, n: number): void;
   /** Gate scores [Hkv, n] of one layer for positions pos0 .. (when traced). */
   onGateScores?(layer: number, pos0: number, n: number, scores: Float32Array): void;
+  /** Prompt tokens in the cache after a step that read some (progress of a long prefill). */
+  onPromptProgress?(numComputed: number, numPromptTokens: number): void;
   /** The sequence ended (`report`: its cache then, null if it held none); `error` when it failed. Its cache is released right after. */
   onFinish(reason: FinishReason, report: KvReport | null, error?: Error): void;
 }

@@ -20,6 +20,7 @@ export function commitStepResults(seq: Sequence, out: EntryOutputs, plan: StepPl
   for (let lh = 0; lh < L * H; lh++) flags.set(result.flags.subarray(lh * T + out.rowStart, lh * T + out.rowStart + out.numRows), lh * out.numRows);
   seq.cache!.commitFlags(flags, out.numRows);
   seq.numComputed += out.numRows;
+  if (seq.numComputed - out.numRows < seq.numPromptTokens) seq.listener.onPromptProgress?.(Math.min(seq.numComputed, seq.numPromptTokens), seq.numPromptTokens);
   reportLogits(seq, out, result, vocabSize);
   reportGateScores(seq, out, plan, result, dims);
   for (const head of out.snapHeads) {

@@ -14,6 +14,8 @@ export interface SampleSpec {
   readonly temperature: number;
   readonly topK: number;
   readonly topP: number;
+  /** 0 or absent keeps all. */
+  readonly minP?: number;
   readonly u: number;
 }
 

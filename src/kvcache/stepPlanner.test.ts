@@ -57,7 +57,7 @@ test("prefill of one sequence: ids, positions, seq fields, slot mapping [L, H, T
   assert.deepEqual([plan.copies.length, plan.numEvictionCopies, ...plan.layerCopyStart, ...plan.layerCopyCount], [0, 0, 0, 0, 0, 0]);
   assert.deepEqual([plan.boundsBefore.length, plan.boundsAfter.length, plan.snapRequests.length, plan.numSnapScores], [0, 0, 0, 0]);
   assert.deepEqual(Array.from(plan.logitRows), [4]);
-  assert.deepEqual(Array.from(plan.sampleParams), [0, 0.5, 40, Math.fround(0.9), 0.25]);
+  assert.deepEqual(Array.from(plan.sampleParams), [0, 0.5, 40, Math.fround(0.9), 0.25, 0]);
   assert.equal(plan.numSamples, 1);
   assert.deepEqual(plan.gateRuns, []);
   assert.deepEqual([plan.usesQuest, plan.maxQuestPages, plan.usesObservations], [false, 0, false]);
@@ -131,7 +131,7 @@ test("decode with evictions: moves first, then promotions; numGlobal between; ta
     [{ layer: 0, head: 0, offset: 33, numGlobal: 33 }, { layer: 0, head: 1, offset: 66, numGlobal: 32 }],
   ]);
   assert.deepEqual(Array.from(plan.logitRows), [0]);
-  assert.deepEqual(Array.from(plan.sampleParams), [0, 0, 0, 1, 0]);
+  assert.deepEqual(Array.from(plan.sampleParams), [0, 0, 0, 1, 0, 0]);
   assert.deepEqual(Array.from(a.head(0, 0).globalPositions), [29, 1, 2, 3, 4, 30, ...range(6, 17), 31, ...range(18, 29), 32]);
 });
 

@@ -16,7 +16,7 @@
  */
 import type { GateHandle } from "../backends/backend.js";
 import {
-  PAGE_SIZE, SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM, SEQ_ADMISSION, SEQ_ADMISSION_ARG,
+  PAGE_SIZE, SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM, SAMPLE_MIN_P, SEQ_ADMISSION, SEQ_ADMISSION_ARG,
   SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_OBSERVE, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW,
   SNAP_FIELDS, SNAP_HEAD, SNAP_LAYER, SNAP_NUM_GLOBAL, SNAP_NUM_OBS, SNAP_NUM_RING, SNAP_OFFSET, SNAP_SLOT, SNAP_WINDOW,
 } from "../backends/stepLayout.js";
@@ -139,6 +139,7 @@ export function planStep(entries: readonly StepEntry[], dims: PlannerDims): Step
       p[SAMPLE_TOP_K] = e.sample.topK;
       p[SAMPLE_TOP_P] = e.sample.topP;
       p[SAMPLE_UNIFORM] = e.sample.u;
+      p[SAMPLE_MIN_P] = e.sample.minP ?? 0;
       sampleParams.push(...p);
     }
 

@@ -57,7 +57,7 @@ test("rows: ungated sequences first, then one run per gate; pages, fields and ou
   // logits: b's two asked rows, a's sampled row, d's rows from position 2; each sample reads its sequence's last row
   assert.deepEqual(Array.from(plan.logitRows), [0, 1, 9, 12, 13]);
   assert.equal(plan.numSamples, 3);
-  assert.deepEqual(Array.from(plan.sampleParams), [1, 0, 0, 1, 0, 2, 0.7, 5, 0.5, 0.125, 4, 1, 0, 0.25, 0.5].map(Math.fround));
+  assert.deepEqual(Array.from(plan.sampleParams), [1, 0, 0, 1, 0, 0, 2, 0.7, 5, 0.5, 0.125, 0, 4, 1, 0, 0.25, 0.5, 0].map(Math.fround));
   assert.equal(plan.sampleParams.length, 3 * SAMPLE_FIELDS);
   const outputs = plan.outputs.map(({ snapHeads: _, ...o }) => o);
   assert.deepEqual(outputs, [

@@ -32,7 +32,7 @@ export function hashDir(dir: string): Map<string, string> {
 
 /** A writable copy of a model folder at `to`; `edit` corrupts it. */
 export function copyModel(from: string, to: string, edit?: (dir: string) => void): string {
-  cpSync(from, to, { recursive: true });
+  cpSync(from, to, { recursive: true, dereference: true });
   chmodSync(to, 0o755);
   for (const f of readdirSync(to)) chmodSync(join(to, f), statSync(join(to, f)).isDirectory() ? 0o755 : 0o644);
   edit?.(to);

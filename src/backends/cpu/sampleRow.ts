@@ -8,11 +8,13 @@
  * torch.argmax). Otherwise: the candidates are the ids sorted by logit
  * (descending, ties by id), cut to the top k when k > 0; their weights are
  * e^((logit - max) / temperature); top-p keeps the shortest head of that
- * list whose share of the candidates' mass reaches p (at least one id); and
+ * list whose share of the candidates' mass reaches p (at least one id), after
+ * min-p dropped the ids whose weight is below min_p times the largest (as
+ * vLLM and llama.cpp's min_p, on the tempered distribution); and
  * the draw u in [0, 1) picks from the kept head renormalised, by inverse CDF.
  */
 import { argmax } from "../../util/argmax.js";
-import { SAMPLE_FIELDS, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
+import { SAMPLE_FIELDS, SAMPLE_MIN_P, SAMPLE_ROW, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_UNIFORM } from "../stepLayout.js";
 
 export { argmax };
 
@@ -31,11 +33,11 @@ export function sampleRows(ids: Int32Array, logits: Float32Array, vocab: number,
   for (let i = 0; i < n; i++) {
     const a = i * SAMPLE_FIELDS;
     const row = logits.subarray(params[a + SAMPLE_ROW] * vocab, (params[a + SAMPLE_ROW] + 1) * vocab);
-    ids[i] = hasNaN(row) ? -1 : sampleRow(row, params[a + SAMPLE_TEMPERATURE], params[a + SAMPLE_TOP_K], params[a + SAMPLE_TOP_P], params[a + SAMPLE_UNIFORM]);
+    ids[i] = hasNaN(row) ? -1 : sampleRow(row, params[a + SAMPLE_TEMPERATURE], params[a + SAMPLE_TOP_K], params[a + SAMPLE_TOP_P], params[a + SAMPLE_UNIFORM], params[a + SAMPLE_MIN_P]);
   }
 }
 
-export function sampleRow(logits: ArrayLike<number>, temperature: number, topK: number, topP: number, u: number): number {
+export function sampleRow(logits: ArrayLike<number>, temperature: number, topK: number, topP: number, u: number, minP = 0): number {
   if (temperature === 0) return argmax(logits);
   const order = candidateOrder(logits, topK);
   const max = logits[order[0]];
@@ -46,9 +48,13 @@ export function sampleRow(logits: ArrayLike<number>, temperature: number, topK: 
     total += weights[i];
   }
   let keep = order.length;
+  if (minP > 0) {
+    // NOTE: weights are sorted descending and weights[0] = 1 (the max), so the cut is a prefix
+    while (keep > 1 && weights[keep - 1] < minP) total -= weights[--keep];
+  }
   if (topP < 1) {
     let mass = 0;
-    for (let i = 0; i < order.length; i++) {
+    for (let i = 0; i < keep; i++) {
       mass += weights[i] / total;
       if (mass >= topP) {
         keep = i + 1;

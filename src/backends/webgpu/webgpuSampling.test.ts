@@ -32,9 +32,9 @@ async function sample(logits: number[], rows: number[][]): Promise<Int32Array> {
 }
 
 test("parallel sampling: greedy picks the first maximum; NaN gives -1", async () => {
-  const ids = await sample([0.5, 3, -1, 3, 2, 0, -Infinity, 1], [[0, 0, 0, 1, 0.3]]);
+  const ids = await sample([0.5, 3, -1, 3, 2, 0, -Infinity, 1], [[0, 0, 0, 1, 0.3, 0]]);
   assert.deepEqual(Array.from(ids), [1]);
-  assert.deepEqual(Array.from(await sample([1, NaN, 0], [[0, 1, 0, 1, 0.5]])), [-1]);
+  assert.deepEqual(Array.from(await sample([1, NaN, 0], [[0, 1, 0, 1, 0.5, 0]])), [-1]);
 });
 
 test("parallel sampling: each draw picks what the inverse CDF of the renormalised nucleus gives (ties in the logits)", async () => {
@@ -43,7 +43,7 @@ test("parallel sampling: each draw picks what the inverse CDF of the renormalise
   for (const [T, k, p] of [[0.7, 5, 0.8], [1, 0, 0.9], [1.5, 12, 1], [0.5, 0, 1]] as const) {
     const n = nucleusOf(logits, [T, k, p]);
     const us = Array.from({ length: 24 }, () => random.next());
-    const ids = await sample(logits, us.map((u) => [0, T, k, p, u]));
+    const ids = await sample(logits, us.map((u) => [0, T, k, p, u, 0]));
     us.forEach((u, i) => {
       let cdf = 0, want = n.ids[n.ids.length - 1], near = false;
       for (let j = 0; j < n.ids.length; j++) {

@@ -9,8 +9,11 @@
  * then resolved among equal logits by id (a binary search over ids).
  * Greedy is one pass (max key, then the lowest id holding it); a row
  * holding a NaN gives -1. Weights and sums are f32.
+ * Min-p drops the candidates whose weight (relative to the largest, after
+ * temperature) is below min_p, before top-p.
  * args: numRows, V; params f32 [n, SAMPLE_FIELDS]
  */
+import { SAMPLE_FIELDS, SAMPLE_MIN_P } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
@@ -39,9 +42,10 @@ var<workgroup> w: array<f32, ${256}>;
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
   let V = au(1u);
-  let pb = wg * 5u;
+  let pb = wg * ${SAMPLE_FIELDS}u;
   let base = u32(params[pb]) * V;
   let temp = params[pb + 1u]; let topK = u32(params[pb + 2u]); let topP = params[pb + 3u]; let u = params[pb + 4u];
+  let minP = params[pb + ${SAMPLE_MIN_P}u];
   for (var i = 0u; i < V; i++) {
     if ((logits[base + i] & 0x7fffffffu) > 0x7f800000u) { ids[wg] = -1; return; }
   }
@@ -59,9 +63,13 @@ var<workgroup> w: array<f32, ${256}>;
   var total = 0.0;
   for (var i = 0u; i < n; i++) { w[i] = exp((bitcast<f32>(logits[base + ord[i]]) - mx) / temp); total += w[i]; }
   var keep = n;
+  if (minP > 0.0) {
+    // weights fall along the sorted ids and the first is 1: the cut is a prefix
+    while (keep > 1u && w[keep - 1u] < minP) { keep--; total -= w[keep]; }
+  }
   if (topP < 1.0) {
     var mass = 0.0;
-    for (var i = 0u; i < n; i++) { mass += w[i] / total; if (mass >= topP) { keep = i + 1u; break; } }
+    for (var i = 0u; i < keep; i++) { mass += w[i] / total; if (mass >= topP) { keep = i + 1u; break; } }
   }
   var kept = 0.0;
   for (var i = 0u; i < keep; i++) { kept += w[i]; }
@@ -106,10 +114,13 @@ fn keyOf(b: u32) -> u32 { return select(b | 0x80000000u, ~b, (b >> 31u) == 1u); 
 fn logitOfKey(k: u32) -> f32 { return bitcast<f32>(select(~k, k & 0x7fffffffu, (k >> 31u) == 1u)); }
 
 // the row being sampled and its cuts so far (uniform per workgroup)
-struct Row { base: u32, V: u32, mx: f32, temp: f32, kKey: u32, kId: u32, pKey: u32, pId: u32 }
+struct Row { base: u32, V: u32, mx: f32, temp: f32, kKey: u32, kId: u32, pKey: u32, pId: u32, minP: f32 }
 fn key(R: Row, i: u32) -> u32 { return keyOf(logits[R.base + i]); }
 fn weight(R: Row, i: u32) -> f32 { return exp((bitcast<f32>(logits[R.base + i]) - R.mx) / R.temp); }
-fn isCand(R: Row, i: u32) -> bool { let k = key(R, i); return k > R.kKey || (k == R.kKey && i <= R.kId); }
+fn isCand(R: Row, i: u32) -> bool {
+  let k = key(R, i);
+  return (k > R.kKey || (k == R.kKey && i <= R.kId)) && (R.minP <= 0.0 || weight(R, i) >= R.minP);
+}
 fn isKept(R: Row, i: u32) -> bool { let k = key(R, i); return isCand(R, i) && (k > R.pKey || (k == R.pKey && i <= R.pId)); }
 /** 0: all ids; 1: candidates; 2: kept. */
 fn inSet(R: Row, which: u32, i: u32) -> bool { return which == 0u || (which == 1u && isCand(R, i)) || (which == 2u && isKept(R, i)); }
@@ -140,10 +151,11 @@ fn nthTie(R: Row, lid: u32, which: u32, t: u32, n: u32) -> u32 {
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
   let V = au(1u);
-  let pb = wg * 5u;
+  let pb = wg * ${SAMPLE_FIELDS}u;
   let base = u32(params[pb]) * V;
   let temp = params[pb + 1u];
-  var R = Row(base, V, 0.0, temp, 0u, V, 0u, V);
+  // NOTE: min-p applies after top-k: R.minP is set once the k-th key is known
+  var R = Row(base, V, 0.0, temp, 0u, V, 0u, V, 0.0);
   let topK = u32(params[pb + 2u]);
   let topP = params[pb + 3u];
   let u = params[pb + 4u];
@@ -168,6 +180,7 @@ fn nthTie(R: Row, lid: u32, which: u32, t: u32, n: u32) -> u32 {
     let kId = nthTie(R, lid, 0u, t, topK - above);
     R.kKey = t; R.kId = kId;
   }
+  R.minP = params[pb + ${SAMPLE_MIN_P}u];
   // ---- top-p: the shortest head of the sorted candidates whose mass reaches p
   let total = massAtLeast(R, lid, 1u, 0u);
   if (topP < 1.0) {
