@@ -83,3 +83,9 @@ export function partsTouched(pool: GpuPool, ids: Int32Array | null, first: numbe
   }
   return [...seen].sort((a, b) => a - b);
 }
+
+/** The pool as the WebGPU backend's, or an error. */
+export function gpuPool(pool: KvPool): GpuPool {
+  if (!("parts" in pool)) throw new Error("KV pool does not belong to the WebGPU backend");
+  return pool as GpuPool;
+}

@@ -86,3 +86,8 @@ export function shadowI32(t: GpuTensor, what: string): Int32Array {
   if (!(t.shadow instanceof Int32Array)) throw new Error(`${what}: ${t.label} is written on the device, so the host cannot plan from it`);
   return t.shadow;
 }
+
+/** Drops the tensors' shadows: a device op writes them. */
+export function deviceWrites(...ts: GpuTensor[]): void {
+  for (const t of ts) t.shadow = null;
+}

@@ -4,7 +4,7 @@
  * The kernel variants the WebGPU backend can run for each op, as
  * benchmarks compare them (scripts/device/kernel-bench.mjs) and the tests
  * check them (webgpuMatmul.test.ts). The backend's defaults
- * (webgpuBackend.ts defaultKernels) are picked from these by what the H200
+ * (kernelChoice.ts defaultKernels) are picked from these by what the H200
  * measured (docs/design.md §6).
  */
 import type { MatvecVariant, TiledVariant } from "./kernels/matmulKernels.js";

@@ -1,5 +1,5 @@
 /**
- * The WebGPU backend's fusion of consecutive ops (webgpuBackend.ts Pending:
+ * The WebGPU backend's fusion of consecutive ops (transformerOps.ts Pending:
  * q/k/v matvecs in one dispatch, gate/up with the siluMul after them, the
  * ropes of q and k, an add with the rmsNorm of its result) gives the same
  * bits as the ops one by one, and leaves every output an op names (up

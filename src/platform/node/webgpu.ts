@@ -101,7 +101,7 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
     subgroupSizes: subgroupSizesOf(info),
     subgroupMatrixSyntax,
   });
-  // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of webgpuBackend.ts KernelChoice fields)
+  // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)
   const chosen = typeof process !== "undefined" ? process.env.WGKV_KERNELS : undefined;
   if (chosen) Object.assign(backend.kernels, JSON.parse(chosen));
   await backend.checkKernels();

@@ -9,7 +9,7 @@
  * shared-memory tree, or with subgroups by subgroupAdd and one shared step
  * (teams are whole subgroups).
  *
- * Forms (fewer dispatches per decode step; webgpuBackend.ts fuses the ops):
+ * Forms (fewer dispatches per decode step; transformerOps.ts fuses the ops):
  * - "segments" (1 to 3): matmuls of one x into their own outputs, their
  *   rows concatenated over the dispatch (q, k and v projections);
  * - "silu pair": gate and up of one x, a team computing row n of both, then
