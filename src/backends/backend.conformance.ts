@@ -37,7 +37,12 @@ import { describeSampling } from "./conformance/sampling.js";
 import { describeSnapKv } from "./conformance/snapKv.js";
 import { describeTransformerOps } from "./conformance/transformerOps.js";
 
-export function runBackendConformance(name: string, create: () => Promise<Backend>): void {
+export interface ConformanceOptions {
+  /** See ConformanceContext.subnormalsMayFlush. */
+  readonly subnormalsMayFlush?: boolean;
+}
+
+export function runBackendConformance(name: string, create: () => Promise<Backend>, options: ConformanceOptions = {}): void {
   describe(`backend conformance: ${name}`, () => {
     let backend: Backend | null = null;
     const ctx: ConformanceContext = {
@@ -46,6 +51,7 @@ export function runBackendConformance(name: string, create: () => Promise<Backen
         return backend;
       },
       create,
+      subnormalsMayFlush: options.subnormalsMayFlush,
     };
     before(async () => {
       backend = await create();

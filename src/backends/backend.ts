@@ -61,6 +61,14 @@ export interface KvPool {
   readonly kvDType: KvDType;
   /** Bytes of K and V storage together. */
   readonly numBytes: number;
+  /**
+   * Ranges of page ids the device stores apart (1 when absent), for devices
+   * that bind memory in parts (WebGPU: 2 GiB per storage binding). Page p is
+   * in group floor(p / ceil(numPages / numGroups)); every page of layer l
+   * must be in group floor(l * numGroups / numLayers) (kvcache/blockPool.ts
+   * allocates so).
+   */
+  readonly numGroups?: number;
 }
 
 /** A write gate uploaded to a backend. */
@@ -170,8 +178,8 @@ export interface Backend {
   gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void;
 
   // ---- the dual cache's ops
-  /** Page storage for `numPages` pages of 16 tokens, allocated once. */
-  createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool;
+  /** Page storage for `numPages` pages of 16 tokens, allocated once; `numLayers` (default 1) lets it group pages by layer (KvPool.numGroups). */
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType, numLayers?: number): KvPool;
   /** Frees a pool once the ops queued before this call are done with it. */
   destroyKvPool(pool: KvPool): void;
   /** Writes k, v: f32 [rows, Hkv, d] to the slots slotMapping[offset + h * rows + r] names (-1: not written). */

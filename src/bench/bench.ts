@@ -18,6 +18,7 @@ import type { KvPolicy } from "../kvcache/kvPolicy.js";
 import { describeKvPolicy } from "../kvcache/kvPolicy.js";
 import { createRandom } from "../util/random.js";
 import { decodeFlops, prefillFlops } from "./flops.js";
+import { checkSyntheticFill, skipCompute } from "./syntheticFill.js";
 
 export interface BenchOptions {
   /** Prompt length in tokens. */
@@ -30,6 +31,10 @@ export interface BenchOptions {
   readonly concurrency: number;
   /** Prompt ids to cut the prompts from (sequence i starts i * context in); seeded random ids when absent. */
   readonly promptIds?: readonly number[];
+  /** Fill the cache without computing the prompt (syntheticFill.ts): decode figures only. */
+  readonly syntheticFill?: boolean;
+  /** Unmeasured rounds first (default 1; 0 where a round is long and kernels were compiled before). */
+  readonly warmup?: number;
 }
 
 /** One KV setting to measure; `tag` names it in the log. */
@@ -81,31 +86,37 @@ export interface BenchResult {
   readonly sequences_fitting_kv_memory: number;
   /** Admitted (layer, KV head, token) entries over all of them. */
   readonly admitted_fraction: number;
+  /** The context was filled without computing it (bench/syntheticFill.ts): prefill figures are the fill's, not a prefill's. */
+  readonly synthetic_fill: boolean;
 }
 
-/** Measures every case: a warm-up round, then `repeat` rounds, each running the cases in turn. */
+/** Measures every case: warm-up rounds (default 1), then `repeat` rounds, each running the cases in turn. */
 export async function runBenches(model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {}): Promise<BenchResult[]> {
   const { context, decode, repeat, concurrency } = options;
   const prompts = Array.from({ length: concurrency }, (_, i) => promptFor(model, options, i));
   for (const p of prompts) model.validatePrompt(p, decode + 1);
+  if (options.syntheticFill) for (const c of cases) checkSyntheticFill(c.policy);
   const runs: RunTimes[][] = cases.map(() => []);
-  for (let round = 0; round <= repeat; round++) {
+  const warmup = options.warmup ?? 1;
+  for (let round = 0; round < warmup + repeat; round++) {
     for (const [i, c] of cases.entries()) {
-      const r = await measureRun(model, prompts, decode, c.policy);
-      const times = `prefill ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
-      if (round === 0) {
+      const r = await measureRun(model, prompts, decode, c.policy, options.syntheticFill ?? false);
+      const times = `${options.syntheticFill ? "fill" : "prefill"} ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
+      if (round < warmup) {
         log(c.tag, `warm-up: ${times}`);
         continue;
       }
       runs[i].push(r);
-      log(c.tag, `run ${round}/${repeat}: ${times}`);
+      log(c.tag, `run ${round - warmup + 1}/${repeat}: ${times}`);
     }
   }
   return runs.map((r, i) => summarize(model, options, threads, cases[i].policy, r));
 }
 
-async function measureRun(model: Model, prompts: readonly (readonly number[])[], decode: number, policy: KvPolicy): Promise<RunTimes> {
+async function measureRun(model: Model, prompts: readonly (readonly number[])[], decode: number, policy: KvPolicy, syntheticFill: boolean): Promise<RunTimes> {
   const backend = model.backend;
+  // NOTE: computing resumes when the last prompt's first token arrives, before any decode step is timed
+  const resume = syntheticFill ? skipCompute(backend) : () => {};
   const t0 = performance.now();
   const attention0 = backend.counters.attentionMs;
   let firstTokens = 0;
@@ -122,6 +133,7 @@ async function measureRun(model: Model, prompts: readonly (readonly number[])[],
         if (first) {
           first = false;
           if (++firstTokens === prompts.length) {
+            resume();
             prefillDone = now;
             attentionAtPrefill = backend.counters.attentionMs;
           }
@@ -182,6 +194,7 @@ function summarize(model: Model, options: BenchOptions, threads: number, policy:
     kv_full_attention_bytes: last.fullAttentionBytes,
     sequences_fitting_kv_memory: peakPages > 0 ? Math.floor(engine.kv.blockPool.numUsablePages / peakPages) : 0,
     admitted_fraction: round(last.admittedFraction, 4),
+    synthetic_fill: options.syntheticFill ?? false,
   };
 }
 

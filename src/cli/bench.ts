@@ -24,6 +24,8 @@ interface BenchFlags extends ModelFlags, KvFlags {
   repeat: string;
   text?: string;
   json?: boolean;
+  syntheticFill?: boolean;
+  warmup: string;
 }
 
 /** A result with its aggregate speeds against one sequence's (same context and policy, this run), when concurrency 1 was measured. */
@@ -43,13 +45,16 @@ export function benchCommand(): Command {
     .option("--concurrency <n[,n...]>", "sequences run at once (their steps are batched)", "1")
     .option("--decode <m>", "tokens to decode after the prompt", "64")
     .option("--repeat <r>", "measured runs per setting", "3")
+    .option("--warmup <w>", "unmeasured runs per setting first", "1")
     .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
+    .option("--synthetic-fill", "fill the KV cache without computing the prompt (the cache's own ops only, at the policy's admission rate): decode figures at long contexts; prefill figures are then the fill's")
     .action(async (flags: BenchFlags) => {
       const contexts = parseList("--context", flags.context);
       const concurrencies = parseList("--concurrency", flags.concurrency);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
+      const warmup = parseIntFlag("--warmup", flags.warmup, 0)!;
       checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
       const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined });
@@ -70,16 +75,16 @@ export function benchCommand(): Command {
         const oneSequence = new Map<string, BenchResult>();
         for (const context of contexts) {
           for (const concurrency of concurrencies) {
-            // a terminal gets a bar over the runs (a warm-up and --repeat per case); logs and pipes get a line per run; --quiet neither
+            // a terminal gets a bar over the runs (--warmup and --repeat per case); logs and pipes get a line per run; --quiet neither
             const bar = process.stderr.isTTY ? createProgress(`bench ${context} x${concurrency}`, { quiet: flags.quiet, format: (n) => `${n} runs` }) : null;
-            const totalRuns = (repeat + 1) * cases.length;
+            const totalRuns = (repeat + warmup) * cases.length;
             let runsDone = 0;
             const log = (tag: string, line: string) => {
               if (flags.quiet) return;
               if (bar) bar.update(++runsDone, totalRuns);
               else process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
             };
-            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds }, cases, threads, log);
+            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup }, cases, threads, log);
             bar?.end();
             const rows = (full ? [withRatios(result, full), full] : [result]).map((r) => againstOneSequence(r, oneSequence));
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);

@@ -31,7 +31,7 @@
  */
 
 import { assert, OutOfPagesError } from "./errors.js";
-import { type BlockPool, PAGE_SIZE } from "./blockPool.js";
+import { type PageSource, PAGE_SIZE } from "./blockPool.js";
 import { type BlockTableView, checkBlockTableInvariants, type SlotCopies, toSlotCopies, validateWindow } from "./blockTable.js";
 
 /** A block table entry that changed: entry `index` of the head's row (ring pages first, then global) now names `page`. */
@@ -53,7 +53,7 @@ export interface AppendPlan {
 /** Ring + global page bookkeeping of one (sequence, layer, KV head). */
 export class HeadCache implements BlockTableView {
   readonly window: number;
-  readonly #pool: BlockPool;
+  readonly #pool: PageSource;
   readonly #ringPageIds: number[] = [];
   readonly #globalPageIds: number[] = [];
   readonly #ringPositions: Int32Array; // [W] position per ring offset, -1 empty
@@ -66,7 +66,8 @@ export class HeadCache implements BlockTableView {
   /** Tokens appended by the last step whose flags are not known yet. */
   #numPending = 0;
 
-  constructor(pool: BlockPool, window: number) {
+  /** @param pool where the head's pages come from: the pool, or its layer's group of it */
+  constructor(pool: PageSource, window: number) {
     validateWindow(window);
     this.#pool = pool;
     this.window = window;

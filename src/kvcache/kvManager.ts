@@ -43,8 +43,8 @@ export class KvManager {
   ) {
     const { numPages, kvDType, numSlots, maxWindow, maxContext } = options;
     const { numLayers: L, numKvHeads: H, headDim } = dims;
-    this.blockPool = new BlockPool(numPages);
-    this.storage = backend.createKvPool(numPages, headDim, kvDType);
+    this.storage = backend.createKvPool(numPages, headDim, kvDType, L);
+    this.blockPool = new BlockPool(numPages, this.storage.numGroups ?? 1);
     const rowStride = maxWindow / PAGE_SIZE + Math.ceil(maxContext / PAGE_SIZE);
     this.tables = {
       blockTables: backend.createTensor([numSlots, L, H, rowStride], "i32", "block tables"),

@@ -75,7 +75,19 @@ export class SequenceCache {
     this.config = Object.freeze({ ...config });
     this.bytesPerToken = 2 * config.headDim * config.bytesPerElement;
     this.#pool = pool;
-    this.#heads = Array.from({ length: config.numLayers * config.numKvHeads }, () => new HeadCache(pool, config.window));
+    // NOTE: a pool of several groups keeps each layer's pages in its group (blockPool.ts)
+    this.#heads = Array.from({ length: config.numLayers * config.numKvHeads }, (_, i) => new HeadCache(pool.group(this.#groupOfHead(i)), config.window));
+  }
+
+  #groupOfHead(i: number): number {
+    return this.#pool.groupOfLayer(Math.floor(i / this.config.numKvHeads), this.config.numLayers);
+  }
+
+  /** Pages each group of the pool would give a step of `numNew` tokens. */
+  #neededByGroup(numNew: number): number[] {
+    const needed = new Array<number>(this.#pool.numGroups).fill(0);
+    this.#heads.forEach((head, i) => (needed[this.#groupOfHead(i)] += head.numPagesNeeded(numNew)));
+    return needed;
   }
 
   /** Readonly view of one head's block table (live: it changes with the cache). */
@@ -88,8 +100,13 @@ export class SequenceCache {
     return this.#heads[0]!.numTokens;
   }
 
-  /** Pages a step of `numNew` (at most W) tokens allocates over all heads; exact. */
+  /**
+   * Pages a step of `numNew` (at most W) tokens allocates over all heads; exact.
+   * With a pool of several groups: numGroups x the most any group gives, to
+   * weigh against the pool's numFreePages (blockPool.ts).
+   */
   numPagesNeeded(numNew: number): number {
+    if (this.#pool.numGroups > 1) return this.#pool.numGroups * Math.max(...this.#neededByGroup(numNew));
     let numPages = 0;
     for (const head of this.#heads) numPages += head.numPagesNeeded(numNew);
     return numPages;
@@ -100,8 +117,15 @@ export class SequenceCache {
    * @throws OutOfPagesError before any change if the pool cannot hold it.
    */
   append(numNew: number): StepAppend {
-    const numNeeded = this.numPagesNeeded(numNew);
-    if (!this.#pool.canAllocate(numNeeded)) throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
+    if (this.#pool.numGroups > 1) {
+      this.#neededByGroup(numNew).forEach((n, g) => {
+        const group = this.#pool.group(g);
+        if (!group.canAllocate(n)) throw new OutOfPagesError(n, group.numFreePages, group.numUsablePages);
+      });
+    } else {
+      const numNeeded = this.numPagesNeeded(numNew);
+      if (!this.#pool.canAllocate(numNeeded)) throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
+    }
     const { numLayers: L, numKvHeads: H } = this.config;
     const slotMapping = new Int32Array(L * H * numNew);
     const promotions: SlotCopies[] = [];

@@ -13,6 +13,13 @@ export interface ConformanceContext {
   readonly backend: Backend;
   /** A fresh backend of the same kind; the test disposes it. */
   create(): Promise<Backend>;
+  /**
+   * The backend's float arithmetic may flush f32 subnormals to zero (WGSL
+   * allows it; NVIDIA does). Page values are read back through attention's
+   * arithmetic (pageProbe.ts), so a subnormal may then read as 0; such a
+   * backend checks its stored page bits exactly in a test of its own.
+   */
+  readonly subnormalsMayFlush?: boolean;
 }
 
 /** A tensor holding `data` (queued write). */

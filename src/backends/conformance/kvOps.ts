@@ -58,7 +58,7 @@ export function describeKvOps(ctx: ConformanceContext): void {
             }
           }
           const got = await probeSlots(b, pool, firstSlots);
-          assertSameNumbers(got, expected, `writeKv ${kvDType} (${phase} values)`);
+          assertSameNumbers(got, ctx.subnormalsMayFlush ? flushedWhereSubnormal(got, expected) : expected, `writeKv ${kvDType} (${phase} values)`);
           if (phase === "special" && kvDType === "f16") assert.ok(got.some((x) => x === Infinity) && got.some((x) => Number.isNaN(x)), "the case writes f16 infinities and NaN");
         }
       });
@@ -113,6 +113,11 @@ export function describeKvOps(ctx: ConformanceContext): void {
       assert.deepEqual(Array.from(await readU8(b, dstU)), wantU);
     });
   });
+}
+
+/** expected, with 0 where it is an f32 subnormal and got is 0 (read through arithmetic that flushes). */
+function flushedWhereSubnormal(got: ArrayLike<number>, expected: ArrayLike<number>): number[] {
+  return Array.from(expected, (e, i) => (e !== 0 && Math.abs(e) < 2 ** -126 && got[i] === 0 ? 0 : e));
 }
 
 /** Writes one row per slot (V = values, K = keys or finite random keys with |K[0]| <= 4) through writeKv. */

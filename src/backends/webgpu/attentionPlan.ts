@@ -8,6 +8,9 @@
  * block. Blocks are split into equal ranges of tiles when there are too few
  * blocks to fill the GPU (decode at long context), to at least
  * `targetWorkgroups` items; each item writes `rows x group` partial rows.
+ * Blocks of few query vectors (decode rows: qn x group <= smallQueries) go
+ * to a second list, for the kernel shaped for them (no padding to 32
+ * queries); both lists write one space of partial rows and one reduce.
  */
 import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
 import {
@@ -27,11 +30,16 @@ export interface AttentionPlanInput {
   /** Where Quest's copies sit in scratch (words), when the batch has a selection. */
   readonly quest: { readonly pagesWord: number; readonly countsWord: number; readonly stride: number } | null;
   readonly targetWorkgroups: number;
+  /** Query vectors of the small-block kernel (0: every block in `items`). */
+  readonly smallQueries?: number;
 }
 
 export interface AttentionPlan {
   readonly items: Uint32Array;
   readonly numItems: number;
+  /** Items of blocks of at most smallQueries query vectors. */
+  readonly smallItems: Uint32Array;
+  readonly numSmallItems: number;
   readonly reduce: Uint32Array;
   readonly numReduce: number;
   readonly numPartials: number;
@@ -59,12 +67,14 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape): Att
     }
   }
   const splitsWanted = Math.max(1, Math.ceil(p.targetWorkgroups / Math.max(1, blocks.length)));
-  let numItems = 0;
+  let numItems = 0, numSmallItems = 0;
+  const small = (b: Block) => b.qn * G <= (p.smallQueries ?? 0);
   const splitsOf = blocks.map((b) => Math.max(1, Math.min(splitsWanted, Math.ceil(b.tiles / 2))));
-  for (const n of splitsOf) numItems += n;
+  blocks.forEach((b, bi) => (small(b) ? (numSmallItems += splitsOf[bi]) : (numItems += splitsOf[bi])));
   const items = new Uint32Array(numItems * ITEM_WORDS);
+  const smallItems = new Uint32Array(numSmallItems * ITEM_WORDS);
   const reduce = new Uint32Array(blocks.length * REDUCE_WORDS);
-  let item = 0, partial = 0;
+  let item = 0, smallItem = 0, partial = 0;
   blocks.forEach((b, bi) => {
     const f = b.s * SEQ_FIELDS;
     const T = seqs[f + SEQ_NUM_ROWS], P = seqs[f + SEQ_START_POS], W = seqs[f + SEQ_WINDOW], slot = seqs[f + SEQ_SLOT];
@@ -73,26 +83,27 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape): Att
     const splits = splitsOf[bi];
     const per = b.qn * G;
     reduce.set([partial, splits, per, seqs[f + SEQ_ROW_START] + b.qr0, b.qn, b.g], bi * REDUCE_WORDS);
+    const isSmall = small(b);
+    const list = isSmall ? smallItems : items;
     for (let sp = 0; sp < splits; sp++) {
-      const at = item * ITEM_WORDS;
-      items[at + IT_ROW0] = seqs[f + SEQ_ROW_START];
-      items[at + IT_T] = T;
-      items[at + IT_P] = P;
-      items[at + IT_W] = W;
-      items[at + IT_TABLE] = head * p.rowStride;
-      items[at + IT_FLAGS] = head * p.maxWindow;
-      items[at + IT_NGLOBAL] = numGlobal[(b.s * L + layer) * H + b.g];
-      items[at + IT_QUEST] = quest ? p.quest!.pagesWord + (b.s * H + b.g) * p.quest!.stride : 0xffffffff;
-      items[at + IT_QUEST_COUNT] = quest ? p.quest!.countsWord + b.s * H + b.g : 0;
-      items[at + IT_G] = b.g;
-      items[at + IT_QR0] = b.qr0;
-      items[at + IT_QN] = b.qn;
-      items[at + IT_TILE0] = Math.floor((b.tiles * sp) / splits);
-      items[at + IT_TILE1] = Math.floor((b.tiles * (sp + 1)) / splits);
-      items[at + IT_PARTIAL] = partial;
+      const at = (isSmall ? smallItem++ : item++) * ITEM_WORDS;
+      list[at + IT_ROW0] = seqs[f + SEQ_ROW_START];
+      list[at + IT_T] = T;
+      list[at + IT_P] = P;
+      list[at + IT_W] = W;
+      list[at + IT_TABLE] = head * p.rowStride;
+      list[at + IT_FLAGS] = head * p.maxWindow;
+      list[at + IT_NGLOBAL] = numGlobal[(b.s * L + layer) * H + b.g];
+      list[at + IT_QUEST] = quest ? p.quest!.pagesWord + (b.s * H + b.g) * p.quest!.stride : 0xffffffff;
+      list[at + IT_QUEST_COUNT] = quest ? p.quest!.countsWord + b.s * H + b.g : 0;
+      list[at + IT_G] = b.g;
+      list[at + IT_QR0] = b.qr0;
+      list[at + IT_QN] = b.qn;
+      list[at + IT_TILE0] = Math.floor((b.tiles * sp) / splits);
+      list[at + IT_TILE1] = Math.floor((b.tiles * (sp + 1)) / splits);
+      list[at + IT_PARTIAL] = partial;
       partial += per;
-      item++;
     }
   });
-  return { items, numItems, reduce, numReduce: blocks.length, numPartials: partial };
+  return { items, numItems, smallItems, numSmallItems, reduce, numReduce: blocks.length, numPartials: partial };
 }

@@ -150,7 +150,10 @@ export class GpuRuntime {
         label: k.label,
         entries: k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? "read-only-storage" : "storage" } })),
       });
-      const module = this.device.createShaderModule({ code: ARGS_WGSL + k.code, label: k.label });
+      // NOTE: directives (enable f16; ...) must precede every declaration, the arguments' included
+      const directives = k.code.match(/^\s*enable [^;]+;/gm) ?? [];
+      const body = directives.reduce((code, d) => code.replace(d, ""), k.code);
+      const module = this.device.createShaderModule({ code: directives.map((d) => d.trim()).join("\n") + ARGS_WGSL + body, label: k.label });
       const pipeline = this.device.createComputePipeline({
         label: k.label,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#argsLayout] }),
@@ -262,9 +265,9 @@ export class GpuRuntime {
 
   /**
    * Copies byte ranges of buffers (and the error buffer) to the host in one
-   * round trip. Ranges start at word boundaries; sizes are rounded up to words.
+   * round trip. Ranges start at word boundaries (offset, default 0); sizes are rounded up to words.
    */
-  async readBack(ranges: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<{ data: ArrayBuffer[]; error: Uint32Array }> {
+  async readBack(ranges: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[]): Promise<{ data: ArrayBuffer[]; error: Uint32Array }> {
     const offsets: number[] = [];
     let total = 16;
     for (const r of ranges) {
@@ -273,7 +276,7 @@ export class GpuRuntime {
     }
     const staging = this.device.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read staging" });
     this.copy(this.errorBuffer, 0, staging, 0, 16);
-    ranges.forEach((r, i) => this.copy(r.buffer, 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
+    ranges.forEach((r, i) => this.copy(r.buffer, r.offset ?? 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
     this.clear(this.errorBuffer, 0, 16);
     this.flush();
     try {

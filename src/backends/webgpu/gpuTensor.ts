@@ -11,18 +11,31 @@
  */
 import { DTYPE_BYTES, numElements, type DType, type HostArray, type Tensor } from "../backend.js";
 
-/** Largest tensor (elements) whose host writes are shadowed. */
-export const SHADOW_LIMIT = 1 << 16;
+/**
+ * Largest tensor (elements) whose host writes are shadowed: step metadata up
+ * to long prefill chunks (slot mappings [L, Hkv, T], promotions of a whole
+ * chunk); the copy is made at the first host write.
+ */
+export const SHADOW_LIMIT = 1 << 22;
 
 let nextId = 1;
+
+/** Rows [firstRow, firstRow + numRows) of a weight too large for one storage binding, in a buffer of their own. */
+export interface RowPart {
+  readonly buffer: GPUBuffer;
+  readonly firstRow: number;
+  readonly numRows: number;
+}
 
 export class GpuTensor implements Tensor {
   readonly numel: number;
   readonly byteLength: number;
   readonly id = nextId++;
   #live = true;
-  /** The tensor's contents as the host wrote them, while no device op has written it. */
-  shadow: HostArray | null;
+  #shadow: HostArray | null = null;
+  #shadowDropped = false;
+  /** A matrix weight larger than one storage binding: its rows in parts (`buffer` is the first part's). */
+  parts: readonly RowPart[] | null = null;
 
   constructor(
     readonly buffer: GPUBuffer,
@@ -32,7 +45,19 @@ export class GpuTensor implements Tensor {
   ) {
     this.numel = numElements(shape);
     this.byteLength = this.numel * DTYPE_BYTES[dtype];
-    this.shadow = this.numel <= SHADOW_LIMIT && (dtype === "i32" || dtype === "f32") ? (dtype === "i32" ? new Int32Array(this.numel) : new Float32Array(this.numel)) : null;
+    this.#shadowDropped = !(this.numel <= SHADOW_LIMIT && (dtype === "i32" || dtype === "f32"));
+  }
+
+  /** The tensor's contents as the host wrote them (zeros where it did not: tensors start zeroed), while no device op has written it. */
+  get shadow(): HostArray | null {
+    if (this.#shadowDropped) return null;
+    return (this.#shadow ??= this.dtype === "i32" ? new Int32Array(this.numel) : new Float32Array(this.numel));
+  }
+
+  /** Set to null when a device op writes the tensor: the host no longer knows it. */
+  set shadow(value: null) {
+    this.#shadowDropped = true;
+    this.#shadow = value;
   }
 
   get isLive(): boolean {
@@ -60,4 +85,9 @@ export function bufferBytes(bytes: number): number {
 export function shadowI32(t: GpuTensor, what: string): Int32Array {
   if (!(t.shadow instanceof Int32Array)) throw new Error(`${what}: ${t.label} is written on the device, so the host cannot plan from it`);
   return t.shadow;
+}
+
+/** Drops the tensors' shadows: a device op writes them. */
+export function deviceWrites(...ts: GpuTensor[]): void {
+  for (const t of ts) t.shadow = null;
 }

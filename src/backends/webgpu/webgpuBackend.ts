@@ -2,178 +2,105 @@
  * @module backends/webgpu/webgpuBackend
  *
  * The WebGPU backend (docs/design.md §5, §6): tensors are GPUBuffers
- * (gpuTensor.ts), ops are WGSL kernels (kernels/) recorded into one compute
- * pass per step (gpuRuntime.ts), `read` is the one round trip. Platform-
- * neutral: it takes a GPUDevice made by the platform (platform/node/webgpu.ts
- * through the `webgpu` package, or navigator.gpu in a browser).
+ * (gpuTensor.ts, gpuMemory.ts), ops are WGSL kernels (kernels/) recorded
+ * into one compute pass per step (gpuRuntime.ts), `read` is the one round
+ * trip. Platform-neutral: it takes a GPUDevice made by the platform
+ * (platform/node/webgpu.ts through the `webgpu` package, or navigator.gpu in
+ * a browser).
  *
  * Host planning: ops whose shape depends on step metadata (attention's work
  * items, RoPE's angles, Quest's and SnapKV's records) read it from the host
  * shadows of the tensors the engine wrote (gpuTensor.ts), never from the
  * device in the middle of a step.
+ *
+ * This class holds the backend's state and delegates the ops to files of
+ * one concept: transformerOps.ts (with the fusion of decode ops),
+ * cacheOps.ts (KV pools, paged attention), policyOps.ts (gate, admission,
+ * Quest, SnapKV); kernelChoice.ts picks the kernel variants.
  */
 import type { GateWeights } from "../../gate/gateWeights.js";
-import { f16BitsToF32 } from "../../util/halfFloat.js";
+import { hostArrayFits } from "../cpu/cpuTensor.js";
 import {
-  DTYPE_BYTES, numElements, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle, type HostArray,
+  DTYPE_BYTES, type AttentionBatch, type AttentionDims, type Backend, type BackendCounters, type DType, type GateHandle, type HostArray,
   type KvDType, type KvPool, type KvTables, type ReadRequest, type RopeTable, type Tensor, type WeightData,
 } from "../backend.js";
-import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_WINDOW, SNAP_FIELDS, SNAP_NUM_GLOBAL, SNAP_NUM_RING } from "../stepLayout.js";
-import { gateLayerFloats, packGateLayer } from "../cpu/gateLayout.js";
-import { hostArrayFits } from "../cpu/cpuTensor.js";
-import { planAttention } from "./attentionPlan.js";
-import { bufferBytes, gpu, GpuTensor, shadowI32 } from "./gpuTensor.js";
-import { ERROR_MESSAGES, GpuRuntime, type Binding } from "./gpuRuntime.js";
-import { attentionKernel, attentionReduceKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
-import { gateKernel } from "./kernels/gateKernels.js";
-import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
-import { matvecKernel, matvecVectorised, tiledMatmulKernel } from "./kernels/matmulKernels.js";
-import { admitKernel, pageBoundsKernel, questSelectKernel, snapKvKernel, storeObservationsKernel } from "./kernels/policyKernels.js";
-import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
-import { addKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, siluMulKernel, writeBytesKernel } from "./kernels/transformerKernels.js";
+import { CacheOps } from "./cacheOps.js";
+import type { GpuContext, WebGpuBackendOptions } from "./gpuContext.js";
+import { GpuMemory, hostView } from "./gpuMemory.js";
+import { ERROR_MESSAGES, GpuRuntime } from "./gpuRuntime.js";
+import { gpu } from "./gpuTensor.js";
+import { checkKernels, defaultKernels, type KernelChoice } from "./kernelChoice.js";
+import { PolicyOps } from "./policyOps.js";
+import { TransformerOps } from "./transformerOps.js";
 
-export interface WebGpuBackendOptions {
-  /** Bytes the backend may allocate (the platform's estimate of GPU memory). */
-  readonly memoryBytes: number;
-  /** What the adapter is, for reports. */
-  readonly adapterDescription: string;
-  /** Attention items wanted per call at least (split-K below it); default 512. */
-  readonly targetWorkgroups?: number;
-  /** Optional features the device was made with (shader-f16, subgroups, ...). */
-  readonly features?: ReadonlySet<string>;
-  /** Sample every vocabulary with the parallel kernel (tests of that kernel on small rows). */
-  readonly largeVocabSampling?: boolean;
-  /** Releases what the platform holds for the device (called by dispose). */
-  readonly onDispose?: () => void;
-}
-
-interface GpuPool extends KvPool {
-  readonly buffer: GPUBuffer;
-  /** Word where V pages start. */
-  readonly vBase: number;
-  bounds: GPUBuffer | null;
-}
-
-interface GpuGate extends GateHandle {
-  readonly layers: readonly GPUBuffer[];
-}
-
-const F = (...indices: number[]) => new Set(indices);
-const SMALL_WRITE = 1 << 16;
+export type { WebGpuBackendOptions } from "./gpuContext.js";
+export { SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
 
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
-  readonly description: string;
+  readonly #adapterDescription: string;
+  /** Why a feature path was turned off at creation (checkKernels), for the description. */
+  #notes: string[] = [];
   readonly counters: BackendCounters = { numReads: 0, numSubmits: 0, numWrites: 0, bytesWritten: 0, bytesRead: 0, attentionMs: 0 };
   readonly #rt: GpuRuntime;
   readonly #device: GPUDevice;
   readonly #options: WebGpuBackendOptions;
-  readonly #dummy: GPUBuffer;
-  #usedBytes = 0;
+  readonly #mem: GpuMemory;
+  readonly #ops: TransformerOps;
+  readonly #cache: CacheOps;
+  readonly #policy: PolicyOps;
   #disposed = false;
-  #scratch: GPUBuffer;
-  #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array } ;
-  readonly #live = new Set<GPUBuffer>();
+  /** The kernel variants in use (see KernelChoice). */
+  readonly kernels: KernelChoice;
 
   constructor(device: GPUDevice, options: WebGpuBackendOptions) {
     this.#device = device;
     this.#options = options;
+    this.kernels = defaultKernels(options);
     this.#rt = new GpuRuntime(device);
-    this.description = `WebGPU ${options.adapterDescription}`;
+    this.#adapterDescription = options.adapterDescription;
     device.addEventListener("uncapturederror", (e) => {
       this.#rt.deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
     });
-    this.#dummy = this.#buffer(16, "dummy");
-    this.#scratch = this.#buffer(1 << 16, "scratch");
-    this.#angles = { buffer: this.#buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
+    this.#mem = new GpuMemory(device, this.#rt, options);
+    const ctx: GpuContext = { device, rt: this.#rt, mem: this.#mem, kernels: this.kernels, options, checkLive: (settle) => this.#checkLive(settle) };
+    this.#ops = new TransformerOps(ctx);
+    this.#cache = new CacheOps(ctx);
+    this.#policy = new PolicyOps(ctx);
   }
 
-  availableBytes(): number {
-    return Math.max(0, this.#options.memoryBytes - this.#usedBytes);
+  get description(): string {
+    const c = this.kernels;
+    const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
+    const tiles = c.sgMatrix ? `f16 subgroup-matrix tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+    return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
 
-  #buffer(bytes: number, label: string): GPUBuffer {
-    const size = Math.ceil(Math.max(16, bytes) / 16) * 16;
-    if (size > this.#device.limits.maxBufferSize) throw new RangeError(`${label}: ${size} bytes exceed the device's largest buffer (${this.#device.limits.maxBufferSize})`);
-    const b = this.#device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label });
-    this.#usedBytes += size;
-    this.#live.add(b);
-    return b;
-  }
-
-  #free(b: GPUBuffer): void {
-    if (!this.#live.delete(b)) return;
-    this.#usedBytes -= b.size;
-    this.#rt.destroyLater(b);
-  }
-
-  /** A binding of a tensor that must fit one storage binding. */
-  #bind(t: GpuTensor): GPUBuffer {
-    if (t.buffer.size > this.#device.limits.maxStorageBufferBindingSize) throw new RangeError(`${t.label}: ${t.buffer.size} bytes exceed the device's storage binding limit`);
-    return t.buffer;
-  }
-
-  /** Drops a tensor's shadow: a device op writes it. */
-  #deviceWrites(...ts: GpuTensor[]): void {
-    for (const t of ts) t.shadow = null;
+  /** Checks the feature paths chosen at creation on this device, once, and turns off any that disagrees (kernelChoice.ts checkKernels). */
+  async checkKernels(): Promise<void> {
+    const note = await checkKernels(this, this.kernels);
+    if (note) this.#notes.push(note);
   }
 
   // ---- memory
 
+  availableBytes(): number {
+    return this.#mem.availableBytes();
+  }
+
   createTensor(shape: readonly number[], dtype: DType, label: string): Tensor {
     this.#checkLive();
-    const numel = numElements(shape);
-    if (!Number.isSafeInteger(numel) || numel < 0 || shape.some((n) => !Number.isInteger(n) || n < 0)) throw new RangeError(`createTensor ${label}: bad shape [${shape}]`);
-    return new GpuTensor(this.#buffer(bufferBytes(numel * DTYPE_BYTES[dtype]), label), shape, dtype, label);
+    return this.#mem.createTensor(shape, dtype, label);
   }
 
   destroyTensor(t: Tensor): void {
     this.#checkLive();
-    const g = gpu(t);
-    g.kill();
-    this.#free(g.buffer);
+    this.#mem.destroyTensor(t);
   }
 
   uploadWeight(data: WeightData, kind: "matrix" | "vector"): Tensor {
     this.#checkLive();
-    const numel = numElements(data.shape);
-    const label = `weight [${data.shape}]`;
-    if (data.dtype === "BF16" && kind === "matrix") {
-      const t = gpu(this.createTensor(data.shape, "bf16", label));
-      this.#writeRaw(t.buffer, 0, data.bytes.subarray(0, numel * 2));
-      return t;
-    }
-    const t = gpu(this.createTensor(data.shape, "f32", label));
-    const out = new Float32Array(numel);
-    const view = new DataView(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength);
-    if (data.dtype === "F32") for (let i = 0; i < numel; i++) out[i] = view.getFloat32(i * 4, true);
-    else if (data.dtype === "BF16") {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < numel; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-    } else for (let i = 0; i < numel; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
-    this.#writeRaw(t.buffer, 0, new Uint8Array(out.buffer));
-    return t;
-  }
-
-  /** Host bytes into a buffer at a byte offset, in order with the ops recorded so far. */
-  #writeRaw(buffer: GPUBuffer, byteOffset: number, bytes: Uint8Array): void {
-    const aligned = byteOffset % 4 === 0 && bytes.byteLength % 4 === 0;
-    if (aligned && (this.#rt.numCommands === 0 || bytes.byteLength > SMALL_WRITE)) {
-      if (this.#rt.numCommands > 0) this.#rt.flush();
-      // NOTE: writeBuffer copies the data at the call
-      this.#device.queue.writeBuffer(buffer, byteOffset, bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      return;
-    }
-    // in order with the recorded ops, through the argument window (whole words of source bytes)
-    const chunk = Math.floor((this.#rt.window - 64) / 4) * 4;
-    for (let at = 0; at < bytes.byteLength; at += chunk) {
-      const part = bytes.subarray(at, Math.min(bytes.byteLength, at + chunk));
-      const words = new Uint32Array(Math.ceil(part.byteLength / 4));
-      new Uint8Array(words.buffer).set(part);
-      const first = byteOffset + at;
-      const numWords = Math.floor((first + part.byteLength - 1) / 4) - Math.floor(first / 4) + 1;
-      this.#rt.dispatch(writeBytesKernel(), [buffer], Math.ceil(numWords / 256), [first, part.byteLength, 0, 0], null, [words]);
-    }
+    return this.#mem.uploadWeight(data, kind);
   }
 
   write(t: Tensor, data: HostArray, offset = 0): void {
@@ -184,7 +111,7 @@ export class WebGpuBackend implements Backend {
     this.counters.numWrites++;
     this.counters.bytesWritten += data.byteLength;
     if (g.shadow) g.shadow.set(data as never, offset);
-    this.#writeRaw(g.buffer, offset * DTYPE_BYTES[g.dtype], new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.#mem.writeRaw(g.buffer, offset * DTYPE_BYTES[g.dtype], new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
   submit(): void {
@@ -210,353 +137,116 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  // ---- the transformer's ops
+  // ---- the transformer's ops (transformerOps.ts)
 
   embed(out: Tensor, table: Tensor, ids: Tensor, rows: number): void {
-    const [o, tab, idt] = [gpu(out), gpu(table), gpu(ids)];
-    this.#checkLive();
-    const [vocab, hidden] = tab.shape as [number, number];
-    this.#deviceWrites(o);
-    this.#rt.dispatch(embedKernel(), [o.buffer, this.#bind(tab), idt.buffer, this.#rt.errorBuffer], Math.ceil((rows * hidden) / 256), [rows, hidden, vocab, tab.dtype === "bf16" ? 1 : 0]);
+    this.#ops.embed(out, table, ids, rows);
   }
 
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
-    const [o, xt, w] = [gpu(out), gpu(x), gpu(weight)];
-    this.#checkLive();
-    this.#deviceWrites(o);
-    const inPlace = o === xt;
-    this.#rt.dispatch(rmsNormKernel(inPlace), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+    this.#ops.rmsNorm(out, x, weight, rows, eps);
   }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, rows: number): void {
-    const [o, xt, wt, b] = [gpu(out), gpu(x), gpu(w), bias ? gpu(bias) : null];
-    this.#checkLive();
-    const [N, K] = wt.shape as [number, number];
-    if (rows * K > xt.numel || rows * N > o.numel) throw new RangeError(`matmul: ${rows} rows of [${K}] -> [${N}] overflow ${xt.label} or ${o.label}`);
-    if (o === xt) throw new Error(`matmul: out ${o.label} must not be x`);
-    if (rows === 0) return;
-    this.#deviceWrites(o);
-    const wType = wt.dtype === "bf16" ? "bf16" : "f32";
-    const buffers = [o.buffer, xt.buffer, this.#bind(wt), b ? b.buffer : this.#dummy];
-    const args = [rows, N, K, b ? 1 : 0];
-    if (rows <= 8) {
-      this.#rt.dispatch(matvecKernel(wType, rows, matvecVectorised(wType, K)), buffers, Math.ceil(N / 4), args);
-    } else {
-      this.#rt.dispatch(tiledMatmulKernel(wType), buffers, Math.ceil(rows / 64) * Math.ceil(N / 64), args);
-    }
+    this.#ops.matmul(out, x, w, bias, rows);
   }
 
   rope(x: Tensor, positions: Tensor, rows: number, numHeads: number, table: RopeTable): void {
-    const [xt, pos] = [gpu(x), gpu(positions)];
-    this.#checkLive();
-    if (rows === 0) return;
-    const half = table.invFreq.length;
-    const angles = this.#ropeAngles(table, shadowI32(pos, "rope").subarray(0, rows));
-    this.#deviceWrites(xt);
-    this.#rt.dispatch(ropeKernel(), [xt.buffer, angles], Math.ceil((rows * numHeads * half) / 256), [rows, numHeads, half]);
-  }
-
-  /** cos, sin f32 [rows, 2, half] of the rows' positions, as the CPU computes them; kept while the positions stay. */
-  #ropeAngles(table: RopeTable, positions: Int32Array): GPUBuffer {
-    const a = this.#angles;
-    if (a.table === table && a.positions.length === positions.length && a.positions.every((p, i) => p === positions[i])) return a.buffer;
-    const half = table.invFreq.length;
-    const out = new Float32Array(positions.length * 2 * half);
-    for (let t = 0; t < positions.length; t++) {
-      for (let i = 0; i < half; i++) {
-        // NOTE: the angle is rounded to f32 first, as transformers computes it
-        const angle = Math.fround(positions[t] * table.invFreq[i]);
-        out[t * 2 * half + i] = Math.cos(angle);
-        out[t * 2 * half + half + i] = Math.sin(angle);
-      }
-    }
-    if (out.byteLength > a.buffer.size) {
-      this.#free(a.buffer);
-      a.buffer = this.#buffer(2 * out.byteLength, "rope angles");
-    }
-    this.#writeRaw(a.buffer, 0, new Uint8Array(out.buffer));
-    a.table = table;
-    a.positions = positions.slice();
-    return a.buffer;
+    this.#ops.rope(x, positions, rows, numHeads, table);
   }
 
   siluMul(out: Tensor, gate: Tensor, up: Tensor, rows: number): void {
-    const [o, g, u] = [gpu(out), gpu(gate), gpu(up)];
-    this.#checkLive();
-    const n = (o.numel / o.shape[0]) * rows;
-    this.#deviceWrites(o);
-    const inPlace = o === g;
-    this.#rt.dispatch(siluMulKernel(inPlace), inPlace ? [o.buffer, u.buffer] : [o.buffer, g.buffer, u.buffer], Math.ceil(n / 256), [n]);
+    this.#ops.siluMul(out, gate, up, rows);
   }
 
   add(x: Tensor, y: Tensor, rows: number): void {
-    const [xt, yt] = [gpu(x), gpu(y)];
-    this.#checkLive();
-    const n = (xt.numel / xt.shape[0]) * rows;
-    this.#deviceWrites(xt);
-    this.#rt.dispatch(addKernel(), [xt.buffer, yt.buffer], Math.ceil(n / 256), [n]);
+    this.#ops.add(x, y, rows);
   }
 
   copyRows(dst: Tensor, src: Tensor, rows: number): void {
-    const [d, s] = [gpu(dst), gpu(src)];
-    this.#checkLive();
-    this.#deviceWrites(d);
-    this.#rt.copy(s.buffer, 0, d.buffer, 0, (d.numel / d.shape[0]) * rows * 4);
+    this.#ops.copyRows(dst, src, rows);
   }
 
   gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void {
-    const [o, xt, idx] = [gpu(out), gpu(x), gpu(rowIndex)];
-    this.#checkLive();
-    const width = xt.numel / xt.shape[0];
-    this.#deviceWrites(o);
-    this.#rt.dispatch(gatherRowsKernel(), [o.buffer, xt.buffer, idx.buffer], Math.ceil((numRows * width) / 256), [numRows, width]);
-  }
-
-  // ---- the dual cache's ops
-
-  createKvPool(numPages: number, headDim: number, kvDType: KvDType): KvPool {
-    this.#checkLive();
-    const perWord = kvDType === "f32" ? 1 : 2;
-    if (headDim % 2 !== 0) throw new RangeError(`createKvPool: head dim ${headDim} must be even`);
-    const sideWords = (numPages * PAGE_SIZE * headDim) / perWord;
-    const bytes = 2 * sideWords * 4;
-    const limit = this.#device.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) throw new RangeError(`KV memory of ${(bytes / 2 ** 20).toFixed(0)} MiB exceeds this device's largest storage binding (${(limit / 2 ** 20).toFixed(0)} MiB); lower --kv-memory`);
-    const pool: GpuPool = { numPages, headDim, kvDType, numBytes: bytes, buffer: this.#buffer(bytes, "KV pages"), vBase: sideWords, bounds: null };
-    return pool;
-  }
-
-  destroyKvPool(pool: KvPool): void {
-    const p = gpuPool(pool);
-    this.#free(p.buffer);
-    if (p.bounds) this.#free(p.bounds);
-  }
-
-  writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
-    const [p, kt, vt, m] = [gpuPool(pool), gpu(k), gpu(v), gpu(slotMapping)];
-    this.#checkLive();
-    const d = p.headDim, H = kt.numel / kt.shape[0] / d;
-    const wpr = p.kvDType === "f32" ? d : d / 2;
-    this.#rt.dispatch(writeKvKernel(p.kvDType), [p.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), [rows, H, wpr, d, offset, p.vBase]);
-  }
-
-  copySlots(pool: KvPool, copies: Tensor, first: number, count: number): void {
-    if (count === 0) return;
-    const [p, c] = [gpuPool(pool), gpu(copies)];
-    this.#checkLive();
-    const wpr = p.kvDType === "f32" ? p.headDim : p.headDim / 2;
-    this.#rt.dispatch(copySlotsKernel(), [p.buffer, c.buffer], Math.ceil((count * wpr) / 256), [first, count, wpr, p.vBase]);
-  }
-
-  scatter(dst: Tensor, updates: Tensor, count: number): void {
-    if (count === 0) return;
-    const [d, u] = [gpu(dst), gpu(updates)];
-    this.#checkLive();
-    this.#deviceWrites(d);
-    this.#rt.dispatch(scatterKernel(d.dtype === "u8"), [d.buffer, u.buffer, this.#rt.errorBuffer], Math.ceil(count / 256), [count, d.numel]);
-  }
-
-  /** The scratch buffer with room for `bytes` (its contents are not kept across growth). */
-  #scratchFor(bytes: number): GPUBuffer {
-    if (bytes > this.#scratch.size) {
-      this.#free(this.#scratch);
-      this.#scratch = this.#buffer(Math.max(bytes, 2 * this.#scratch.size), "scratch");
-    }
-    return this.#scratch;
-  }
-
-  #attentionShape(dims: AttentionDims, kvDType: KvDType): AttentionShape {
-    return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#device.limits.maxComputeWorkgroupStorageSize);
-  }
-
-  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    const [o, qt, kt, vt, p] = [gpu(out), gpu(q), gpu(k), gpu(v), gpuPool(pool)];
-    this.#checkLive();
-    if (dims.numHeads % dims.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${dims.numHeads} is not a multiple of numKvHeads ${dims.numKvHeads}`);
-    if (batch.numSeqs === 0) return;
-    const shape = this.#attentionShape(dims, p.kvDType);
-    const seqs = shadowI32(gpu(batch.seqs), "pagedAttention");
-    const numGlobal = shadowI32(gpu(batch.numGlobal), "pagedAttention");
-    const d = dims.headDim, H = dims.numKvHeads;
-    // NOTE: Quest's choice is copied beside the partials, so the kernel binds one scratch buffer
-    const sel = batch.selection;
-    let questWords = 0;
-    if (sel) questWords = gpu(sel.pages).numel + gpu(sel.numTokens).numel;
-    const probe = planAttention({ seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow, quest: null, targetWorkgroups: this.#options.targetWorkgroups ?? 512 }, shape);
-    const partialWords = probe.numPartials * (d + 2);
-    const quest = sel ? { pagesWord: partialWords, countsWord: partialWords + gpu(sel.pages).numel, stride: sel.stride } : null;
-    const plan = quest ? planAttention({ seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow, quest, targetWorkgroups: this.#options.targetWorkgroups ?? 512 }, shape) : probe;
-    const scratch = this.#scratchFor((partialWords + questWords) * 4);
-    if (sel && quest) {
-      this.#rt.copy(gpu(sel.pages).buffer, 0, scratch, quest.pagesWord * 4, gpu(sel.pages).numel * 4);
-      this.#rt.copy(gpu(sel.numTokens).buffer, 0, scratch, quest.countsWord * 4, gpu(sel.numTokens).numel * 4);
-    }
-    const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
-    this.#rt.dispatch(
-      attentionKernel(shape),
-      [qt.buffer, kt.buffer, vt.buffer, p.buffer, tables.buffer, flags.buffer, scratch],
-      plan.numItems,
-      [plan.numItems, dims.numHeads, H, p.vBase, 1 / Math.sqrt(d), 0, 0, 0],
-      F(4),
-      [plan.items],
-    );
-    this.#deviceWrites(o);
-    this.#rt.dispatch(attentionReduceKernel(), [scratch, o.buffer], plan.numReduce, [plan.numReduce, dims.numHeads, d, shape.group], null, [plan.reduce]);
-    void NUM_THREADS;
-  }
-
-  uploadGate(gate: GateWeights): GateHandle {
-    this.#checkLive();
-    const { numKvHeads: H, headDim: d, hiddenPerHead: E } = gate;
-    const floats = gateLayerFloats(H, d, E);
-    const layers = gate.layers.map((layer, l) => {
-      const packed = new Float32Array(floats);
-      packGateLayer(layer, packed);
-      const b = this.#buffer(floats * 4, `gate layer ${l}`);
-      this.#writeRaw(b, 0, new Uint8Array(packed.buffer));
-      return b;
-    });
-    const handle: GpuGate = { gate, layers };
-    return handle;
-  }
-
-  gateScores(scores: Tensor, offset: number, stride: number, gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, row0: number, numRows: number): void {
-    if (numRows === 0) return;
-    const [s, pre, post] = [gpu(scores), gpu(kPre), gpu(kPost)];
-    this.#checkLive();
-    const g = gate as GpuGate;
-    const { numKvHeads: H, headDim: d, hiddenPerHead: E } = g.gate;
-    if (2 * d > 1024) throw new RangeError(`gateScores: head dim ${d} is larger than the kernel takes (512)`);
-    this.#deviceWrites(s);
-    this.#rt.dispatch(gateKernel(), [s.buffer, pre.buffer, post.buffer, g.layers[layer]], numRows * H, [offset, stride, row0, numRows, H, d, E]);
-  }
-
-  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    const [f, s] = [gpu(flags), scores ? gpu(scores) : null];
-    this.#checkLive();
-    const ring = gpu(batch.tables.ringFlags);
-    const seqs = gpu(batch.seqs);
-    this.#deviceWrites(f, ring);
-    this.#rt.dispatch(admitKernel(), [f.buffer, s ? s.buffer : this.#dummy, seqs.buffer, ring.buffer], batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numLayers, dims.numKvHeads, batch.tables.maxWindow, s ? 1 : 0]);
-  }
-
-  updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {
-    if (count === 0) return;
-    const [p, list] = [gpuPool(pool), gpu(pages)];
-    this.#checkLive();
-    p.bounds ??= this.#buffer(p.numPages * 2 * p.headDim * 4, "page bounds");
-    this.#rt.dispatch(pageBoundsKernel(p.kvDType), [p.bounds, p.buffer, list.buffer], Math.ceil((count * p.headDim) / 256), [first, count, p.headDim, 0]);
-  }
-
-  questSelect(q: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    const sel = batch.selection;
-    if (!sel) return;
-    const [qt, p] = [gpu(q), gpuPool(pool)];
-    this.#checkLive();
-    const { numLayers: L, numKvHeads: H } = dims;
-    const seqs = shadowI32(gpu(batch.seqs), "questSelect");
-    const numGlobal = shadowI32(gpu(batch.numGlobal), "questSelect");
-    const records: number[] = [];
-    let scratchWords = 0;
-    for (let s = 0; s < batch.numSeqs; s++) {
-      const f = s * SEQ_FIELDS;
-      const budget = seqs[f + SEQ_QUEST_BUDGET];
-      if (budget <= 0 || seqs[f + SEQ_NUM_ROWS] !== 1) continue;
-      const slot = seqs[f + SEQ_SLOT], W = seqs[f + SEQ_WINDOW];
-      for (let g = 0; g < H; g++) {
-        const nG = numGlobal[(s * L + layer) * H + g];
-        records.push(seqs[f + SEQ_ROW_START], budget, nG, ((slot * L + layer) * H + g) * batch.tables.rowStride + W / PAGE_SIZE, s * H + g, scratchWords);
-        scratchWords += Math.floor(nG / PAGE_SIZE);
-      }
-    }
-    if (records.length === 0) return;
-    const bounds = (p.bounds ??= this.#buffer(p.numPages * 2 * p.headDim * 4, "page bounds"));
-    const [pages, tokens] = [gpu(sel.pages), gpu(sel.numTokens)];
-    this.#deviceWrites(pages, tokens);
-    const n = records.length / 6;
-    this.#rt.dispatch(
-      questSelectKernel(),
-      [qt.buffer, bounds, gpu(batch.tables.blockTables).buffer, pages.buffer, tokens.buffer, this.#scratchFor(scratchWords * 4 + 16)],
-      n,
-      [n, dims.numHeads, dims.headDim, dims.numHeads / H, sel.stride, 0, 0, 0],
-      null,
-      [Uint32Array.from(records)],
-    );
-  }
-
-  storeObservations(obs: Tensor, q: Tensor, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    const [o, qt] = [gpu(obs), gpu(q)];
-    this.#checkLive();
-    const [, numLayers, window, width] = o.shape as [number, number, number, number];
-    if (width !== dims.numHeads * dims.headDim || numLayers !== dims.numLayers) throw new Error(`storeObservations: ${o.label} has shape [${o.shape}]`);
-    this.#deviceWrites(o);
-    this.#rt.dispatch(storeObservationsKernel(), [o.buffer, qt.buffer, gpu(batch.seqs).buffer], batch.numSeqs * window, [numLayers, window, width, layer]);
-  }
-
-  snapKvScores(out: Tensor, requests: Tensor, numRequests: number, obs: Tensor, pool: KvPool, tables: KvTables, dims: AttentionDims): void {
-    if (numRequests === 0) return;
-    const [o, r, ob, p] = [gpu(out), gpu(requests), gpu(obs), gpuPool(pool)];
-    this.#checkLive();
-    const req = shadowI32(r, "snapKvScores");
-    const bases = new Uint32Array(numRequests);
-    let words = 0;
-    for (let i = 0; i < numRequests; i++) {
-      bases[i] = words;
-      words += req[i * SNAP_FIELDS + SNAP_NUM_GLOBAL] * 2 + req[i * SNAP_FIELDS + SNAP_NUM_RING];
-    }
-    const [, , window, width] = ob.shape as [number, number, number, number];
-    this.#deviceWrites(o);
-    this.#rt.dispatch(
-      snapKvKernel(p.kvDType),
-      [o.buffer, r.buffer, ob.buffer, p.buffer, gpu(tables.blockTables).buffer, this.#scratchFor(words * 4 + 16)],
-      numRequests,
-      [numRequests, dims.numLayers, dims.numHeads, dims.numKvHeads, dims.headDim, window, width, tables.rowStride],
-      null,
-      [bases],
-    );
+    this.#ops.gatherRows(out, x, rowIndex, numRows);
   }
 
   sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
-    if (numRows === 0) return;
-    const [out, l, p] = [gpu(ids), gpu(logits), gpu(params)];
-    this.#checkLive();
-    this.#deviceWrites(out);
-    const V = l.shape[l.shape.length - 1];
-    this.#rt.dispatch(V <= SMALL_VOCAB && !this.#options.largeVocabSampling ? smallSampleKernel() : sampleKernel(), [out.buffer, this.#bind(l), p.buffer], numRows, [numRows, V]);
+    this.#ops.sample(ids, logits, params, numRows);
+  }
+
+  // ---- the dual cache's ops (cacheOps.ts)
+
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType, numLayers = 1): KvPool {
+    return this.#cache.createKvPool(numPages, headDim, kvDType, numLayers);
+  }
+
+  destroyKvPool(pool: KvPool): void {
+    this.#cache.destroyKvPool(pool);
+  }
+
+  /** Bits of K and V of pages [first, first + count) as stored (u32 words, [count, 16, wordsPerRow] each): tests and diagnostics. */
+  readKvPages(pool: KvPool, first: number, count: number): Promise<{ k: Uint32Array; v: Uint32Array }> {
+    return this.#cache.readKvPages(pool, first, count);
+  }
+
+  writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
+    this.#cache.writeKv(pool, k, v, slotMapping, offset, rows);
+  }
+
+  copySlots(pool: KvPool, copies: Tensor, first: number, count: number): void {
+    this.#cache.copySlots(pool, copies, first, count);
+  }
+
+  scatter(dst: Tensor, updates: Tensor, count: number): void {
+    this.#cache.scatter(dst, updates, count);
+  }
+
+  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    this.#cache.pagedAttention(out, q, k, v, pool, layer, batch, dims);
+  }
+
+  // ---- the KV policies' ops (policyOps.ts)
+
+  uploadGate(gate: GateWeights): GateHandle {
+    return this.#policy.uploadGate(gate);
+  }
+
+  gateScores(scores: Tensor, offset: number, stride: number, gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, row0: number, numRows: number): void {
+    this.#policy.gateScores(scores, offset, stride, gate, layer, kPre, kPost, row0, numRows);
+  }
+
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    this.#policy.admit(flags, scores, offset, stride, layer, batch, dims);
+  }
+
+  updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {
+    this.#policy.updatePageBounds(pool, pages, first, count);
+  }
+
+  questSelect(q: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    this.#policy.questSelect(q, pool, layer, batch, dims);
+  }
+
+  storeObservations(obs: Tensor, q: Tensor, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    this.#policy.storeObservations(obs, q, layer, batch, dims);
+  }
+
+  snapKvScores(out: Tensor, requests: Tensor, numRequests: number, obs: Tensor, pool: KvPool, tables: KvTables, dims: AttentionDims): void {
+    this.#policy.snapKvScores(out, requests, numRequests, obs, pool, tables, dims);
   }
 
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const b of this.#live) b.destroy();
-    this.#live.clear();
+    this.#mem.destroyAll();
     this.#device.destroy();
     this.#options.onDispose?.();
   }
 
-  #checkLive(): void {
+  /** Throws after dispose; records what waits for fusion first, unless the caller may fuse with it. */
+  #checkLive(settle = true): void {
     if (this.#disposed) throw new Error(`the ${this.name} backend was used after dispose()`);
-  }
-}
-
-function gpuPool(pool: KvPool): GpuPool {
-  if (!("vBase" in pool)) throw new Error("KV pool does not belong to the WebGPU backend");
-  return pool as GpuPool;
-}
-
-/** The first n elements of read-back bytes as the dtype's host array. */
-function hostView(bytes: ArrayBuffer, dtype: DType, n: number): HostArray {
-  switch (dtype) {
-    case "f32":
-      return new Float32Array(bytes, 0, n);
-    case "i32":
-      return new Int32Array(bytes, 0, n);
-    case "u32":
-      return new Uint32Array(bytes, 0, n);
-    case "u8":
-      return new Uint8Array(bytes, 0, n);
-    case "f16":
-    case "bf16":
-      return new Uint16Array(bytes, 0, n);
+    if (settle) this.#ops.settle();
   }
 }

@@ -7,6 +7,7 @@
  * `create()` returns must stay referenced while the device lives (Dawn
  * crashes when it is collected), so the backend's dispose hook holds it.
  */
+import { probeSubgroupMatrixSyntax, subgroupSizesOf } from "../../backends/webgpu/gpuFeatures.js";
 import { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
 
 /** Features the backend uses where the adapter has them. */
@@ -21,6 +22,8 @@ export interface NodeWebGpuOptions {
   readonly largeVocabSampling?: boolean;
   /** Refuse software adapters (lavapipe, SwiftShader): "auto" wants a real GPU. */
   readonly requireHardware?: boolean;
+  /** Bytes of one storage binding the backend uses at most (tests: split pools and weights on small data). */
+  readonly maxBindingBytes?: number;
 }
 
 /** The device could not be made; the message is one line. */
@@ -85,7 +88,8 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
   const env = typeof process !== "undefined" ? process.env.WGKV_GPU_MEMORY : undefined;
   const memoryBytes = options.memoryBytes ?? (env ? parseBytes(env) : 4 * l.maxStorageBufferBindingSize);
   const name = [info.vendor, info.architecture, info.description].filter((s) => s).join(" ") || "adapter";
-  return new WebGpuBackend(device, {
+  const subgroupMatrixSyntax = await probeSubgroupMatrixSyntax(device);
+  const backend = new WebGpuBackend(device, {
     memoryBytes,
     adapterDescription: `${name}${software ? " (software)" : ""}; ${features.join(", ") || "no optional features"}`,
     features: new Set(features),
@@ -93,7 +97,15 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
     targetWorkgroups: software ? 16 : 512,
     largeVocabSampling: options.largeVocabSampling,
     onDispose: release,
+    maxBindingBytes: options.maxBindingBytes,
+    subgroupSizes: subgroupSizesOf(info),
+    subgroupMatrixSyntax,
   });
+  // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)
+  const chosen = typeof process !== "undefined" ? process.env.WGKV_KERNELS : undefined;
+  if (chosen) Object.assign(backend.kernels, JSON.parse(chosen));
+  await backend.checkKernels();
+  return backend;
 }
 
 /** "135GiB", "8e9", "512MiB" as bytes. */

@@ -19,7 +19,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 export const ITEM_WORDS = 16;
 // word offsets in an item
@@ -53,9 +53,13 @@ export interface AttentionShape {
   readonly numQueries: number;
 }
 
-/** Query vectors per workgroup and keys per tile that fit `sharedBytes` of workgroup memory. */
-export function attentionShape(headDim: number, group: number, kvDType: KvDType, sharedBytes: number): AttentionShape {
-  let numQueries = Math.max(32, group);
+/**
+ * Query vectors per workgroup (at least minQueries: 32 for prefill blocks,
+ * the group for decode rows) and keys per tile that fit `sharedBytes` of
+ * workgroup memory.
+ */
+export function attentionShape(headDim: number, group: number, kvDType: KvDType, sharedBytes: number, minQueries = 32): AttentionShape {
+  let numQueries = Math.max(minQueries, group);
   while ((numQueries * headDim) % NUM_THREADS !== 0) numQueries++;
   for (const tileKeys of [16, 8, 4]) {
     const bytes = 2 * tileKeys * headDim * 4 + numQueries * tileKeys * 4 + numQueries * 12;
@@ -72,11 +76,11 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
 }
 
 /**
- * args: numItems, Hq, Hkv, vBase (words), scale (f32), rowStride? (unused), then items at word 8.
+ * args: numItems, Hq, Hkv, vBase (words), scale (f32), firstPage (of the layer's pool part), then items at word 8.
  * Bindings: q f32 [rows, Hq, d], kFresh, vFresh f32 [rows, Hkv, d], pool, block tables i32,
  * ring flags u8 (packed), scratch (partials; Quest copies).
  */
-export function attentionKernel(s: AttentionShape): Kernel {
+export const attentionKernel = memoKernel(function attentionKernel(s: AttentionShape): Kernel {
   const { headDim: d, group: G, tileKeys: TK, numQueries: NQ, kvDType } = s;
   const ACC = (NQ * d) / NUM_THREADS;
   return kernel(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
@@ -142,7 +146,7 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
           if (kind == 0u) { page = u32(tables[tab + t / 16u]); }
           else if (quest != 0xffffffffu) { page = scratch[quest + t / 16u]; }
           else { page = u32(tables[tab + W / 16u + t / 16u]); }
-          let at = (page * 16u + t % 16u) * D + c;
+          let at = ((page - au(5u)) * 16u + t % 16u) * D + c;
           kv = kAt(at); vv = vAt(at);
         }
       }
@@ -213,13 +217,13 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
   }
   for (var i = 0u; i < ${ACC}u; i++) { let e = lid + i * NT; let v = e / D; if (v < nv) { scratch[(base + v) * (D + 2u) + 2u + e % D] = bitcast<u32>(acc[i]); } }
 }`);
-}
+});
 
 /**
  * out[row, head, :] from a block's split partials. Reduce record (args from word 4):
  * [first partial, splits, partials per split, batch row, rows, KV head]. args: numRecords, Hq, d, group
  */
-export function attentionReduceKernel(): Kernel {
+export const attentionReduceKernel = memoKernel(function attentionReduceKernel(): Kernel {
   return kernel("paged attention reduce", ["ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> scratch: array<u32>;
 @group(0) @binding(1) var<storage, read_write> outp: array<f32>;
@@ -248,4 +252,4 @@ fn sf(i: u32) -> f32 { return bitcast<f32>(scratch[i]); }
     outp[((row0 + v / G) * Hq + g * G + v % G) * D + c] = a / l;
   }
 }`);
-}
+});

@@ -10,11 +10,11 @@
  * args: offset, stride, row0, numRows, H, d, E
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 let cached: Kernel | null = null;
 
-export function gateKernel(): Kernel {
+export const gateKernel = memoKernel(function gateKernel(): Kernel {
   return (cached ??= {
     label: "gateScores",
     bindings: ["rw", "ro", "ro", "ro"],
@@ -65,4 +65,4 @@ fn gelu(a: f32) -> f32 {
   if (lid == 0u) { scores[au(0u) + h * au(1u) + t] = max(1.0 / (1.0 + exp(-zz)), 1e-3); }
 }`,
   });
-}
+});

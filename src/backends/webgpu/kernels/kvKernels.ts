@@ -1,16 +1,19 @@
 /**
  * @module backends/webgpu/kernels/kvKernels
  *
- * The dual cache's data movement on the GPU. The pool is one buffer of
- * u32 words: K pages, then V pages at word `vBase`; page p's slot o holds a
- * row of d elements (f32, or f16/bf16 packed two per word) at word
- * (p * 16 + o) * wordsPerRow. Rounding to 16 bits is util/halfFloat.ts's,
- * in integer arithmetic (wgslCommon.ts).
+ * The dual cache's data movement on the GPU. A pool part (gpuPool.ts) is
+ * one buffer of u32 words: K pages, then V pages at word `vBase`; the
+ * part's local slot s (global slot - firstSlot) holds a row of d elements
+ * (f32, or f16/bf16 packed two per word) at word s * wordsPerRow. Slots
+ * outside the part are left to the dispatch of their own part. Every move
+ * is on u32 bits and rounding to 16 bits is util/halfFloat.ts's in integer
+ * arithmetic (wgslCommon.ts): GPUs that flush subnormals in float
+ * arithmetic (NVIDIA) keep them bit for bit.
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { errorWgsl } from "../gpuRuntime.js";
-import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 const cache = new Map<string, Kernel>();
 function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
@@ -20,10 +23,10 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
 }
 
 /**
- * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1: skipped).
- * args: T, H, wordsPerRow, d, offset, vBase
+ * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1, or outside the part: skipped).
+ * args: T, H, wordsPerRow, d, offset, vBase, firstSlot, numSlots (of the part)
  */
-export function writeKvKernel(dtype: KvDType): Kernel {
+export const writeKvKernel = memoKernel(function writeKvKernel(dtype: KvDType): Kernel {
   const store =
     dtype === "f32"
       ? "pool[dst] = k[src + word]; pool[vb + dst] = v[src + word];"
@@ -43,15 +46,16 @@ ${HALF_WGSL}
   if (i >= T * H * wpr) { return; }
   let word = i % wpr; let ht = i / wpr; let t = ht % T; let h = ht / T;
   let slot = slots[au(4u) + h * T + t];
-  if (slot < 0) { return; }
+  let local = u32(slot) - au(6u);
+  if (slot < 0 || local >= au(7u)) { return; }
   let src = (t * H + h) * d;
-  let dst = u32(slot) * wpr + word;
+  let dst = local * wpr + word;
   ${store}
 }`);
-}
+});
 
-/** K and V of slot copies[i, 0] to slot copies[i, 1], i in [first, first + count). args: first, count, wordsPerRow, vBase */
-export function copySlotsKernel(): Kernel {
+/** K and V of slot copies[i, 0] to slot copies[i, 1], i in [first, first + count), pairs in the part. args: first, count, wordsPerRow, vBase, firstSlot, numSlots */
+export const copySlotsKernel = memoKernel(function copySlotsKernel(): Kernel {
   return kernel("copySlots", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> pool: array<u32>;
 @group(0) @binding(1) var<storage, read> copies: array<i32>;
@@ -61,14 +65,16 @@ export function copySlotsKernel(): Kernel {
   let i = wg * 256u + lid;
   if (i >= au(1u) * wpr) { return; }
   let c = au(0u) + i / wpr; let word = i % wpr;
-  let src = u32(copies[2u * c]) * wpr + word; let dst = u32(copies[2u * c + 1u]) * wpr + word;
+  let src0 = u32(copies[2u * c]) - au(4u); let dst0 = u32(copies[2u * c + 1u]) - au(4u);
+  if (src0 >= au(5u) || dst0 >= au(5u)) { return; }
+  let src = src0 * wpr + word; let dst = dst0 * wpr + word;
   pool[dst] = pool[src];
   pool[vb + dst] = pool[vb + src];
 }`);
-}
+});
 
 /** dst[updates[i, 0]] = updates[i, 1], i < count; dst i32, or u8 (packed, through atomics). args: count, numel */
-export function scatterKernel(u8: boolean): Kernel {
+export const scatterKernel = memoKernel(function scatterKernel(u8: boolean): Kernel {
   const store = u8
     ? `let sh = (u32(at) & 3u) * 8u;
   atomicAnd(&dst[u32(at) >> 2u], ~(0xffu << sh));
@@ -86,4 +92,4 @@ ${errorWgsl(2)}
   if (at < 0 || u32(at) >= au(1u)) { fail(2u, bitcast<u32>(at)); return; }
   ${store}
 }`);
-}
+});

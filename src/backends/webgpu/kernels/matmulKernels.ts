@@ -1,38 +1,40 @@
 /**
  * @module backends/webgpu/kernels/matmulKernels
  *
- * out[r, n] = x[r, :] . w[n, :] + bias[n]: x f32 [rows, K]; w [N, K] row-major
- * as Hugging Face stores Linear weights, f32 or bf16 (two per u32 word, kept
- * so in memory and widened in registers: exact); out f32 [rows, N];
- * accumulation in f32 (docs/design.md §6).
+ * out[r, n0 + n] = x[r, :] . w[n, :] + bias[n0 + n]: x f32 [rows, K]; w [Np, K]
+ * row-major as Hugging Face stores Linear weights (or one part of its rows,
+ * gpuTensor.ts RowPart), f32 or bf16 (two per u32 word, kept so in memory
+ * and widened in registers: exact); out f32 [rows, Nout]; accumulation in
+ * f32 (docs/design.md §6). Two portable kernels here, both f32 arithmetic:
  *
- * - matvec (rows <= 8, decode): bound by reading the weights once for all
- *   rows; a workgroup of 256 threads takes 4 outputs, 64 threads each, and
- *   reads 8 bf16 (or 4 f32) weights per load where K allows (vec4 words).
- * - tiled (more rows, prefill): 64 x 64 output tiles, 16-deep K slices of x
- *   and w in workgroup memory, 4 x 4 outputs per thread.
- * args: rows, N, K, hasBias
+ * - matvec (rows <= 8, decode): kernels/matvecKernels.ts.
+ * - tiled (prefill): BM x BN output tiles, BK-deep slices of x and w in
+ *   workgroup memory (k-major, read as vec4), TM x TN outputs per thread.
+ *
+ * kernels/matmulSgKernels.ts has the subgroup-matrix (f16 tensor core) tiles.
+ * args (tiled): rows, Np, K, hasBias, Nout, n0
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { matvecFamilyKernel } from "./matvecKernels.js";
 
 export type WeightType = "f32" | "bf16";
 
 const cache = new Map<string, Kernel>();
-function kernel(label: string, code: string): Kernel {
+export function matmulKernelOf(label: string, code: string): Kernel {
   let k = cache.get(code);
   if (!k) cache.set(code, (k = { label, bindings: ["rw", "ro", "ro", "ro"], code }));
   return k;
 }
 
-const BINDINGS = (wArray: string, xArray: string) => /* wgsl */ `
+export const MATMUL_BINDINGS = (wArray: string, xArray: string) => /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(1) var<storage, read> x: ${xArray};
 @group(0) @binding(2) var<storage, read> w: ${wArray};
 @group(0) @binding(3) var<storage, read> bias: array<f32>;`;
 
-/** Element (n, k) of the weight as f32, for element-wise paths. */
-function weightAt(wType: WeightType): string {
+/** Element e of the weight (row-major [Np, K]) as f32, for element-wise paths. */
+export function weightAt(wType: WeightType): string {
   return wType === "f32"
     ? "fn wAt(e: u32) -> f32 { return bitcast<f32>(w[e]); }"
     : "fn wAt(e: u32) -> f32 { return bitcast<f32>((w[e >> 1u] << ((1u - (e & 1u)) * 16u)) & 0xffff0000u); }";
@@ -43,97 +45,79 @@ export function matvecVectorised(wType: WeightType, K: number): boolean {
   return wType === "bf16" ? K % 8 === 0 : K % 4 === 0;
 }
 
-/** Decode-sized matmul for exactly `rows` rows (1..8). */
-export function matvecKernel(wType: WeightType, rows: number, vectorised: boolean): Kernel {
-  const R = Array.from({ length: rows }, (_, r) => r);
-  let body: string;
-  if (vectorised) {
-    const per = wType === "bf16" ? 8 : 4; // weights per vec4 load
-    const load =
-      wType === "bf16"
-        ? `let q = w[wb + j];
-      let w0 = vec4<f32>(bitcast<f32>(q.x << 16u), bitcast<f32>(q.x & 0xffff0000u), bitcast<f32>(q.y << 16u), bitcast<f32>(q.y & 0xffff0000u));
-      let w1 = vec4<f32>(bitcast<f32>(q.z << 16u), bitcast<f32>(q.z & 0xffff0000u), bitcast<f32>(q.w << 16u), bitcast<f32>(q.w & 0xffff0000u));
-${R.map((r) => `      acc${r} += dot(w0, x[${r}u * K4 + 2u * j]) + dot(w1, x[${r}u * K4 + 2u * j + 1u]);`).join("\n")}`
-        : `let w0 = w[wb + j];
-${R.map((r) => `      acc${r} += dot(w0, x[${r}u * K4 + j]);`).join("\n")}`;
-    body = `
-    let K4 = K / 4u; let nj = K / ${per}u; let wb = n * nj;
-    for (var j = t; j < nj; j += 64u) {
-      ${load}
-    }`;
-  } else {
-    body = `
-    for (var k = t; k < K; k += 64u) {
-      let wv = wAt(n * K + k);
-${R.map((r) => `      acc${r} += x[${r}u * K + k] * wv;`).join("\n")}
-    }`;
-  }
-  const wArray = vectorised ? (wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>") : wType === "bf16" ? "array<u32>" : "array<u32>";
-  const xArray = vectorised ? "array<vec4<f32>>" : "array<f32>";
-  return kernel(`matvec ${wType} x${rows}`, /* wgsl */ `
-${BINDINGS(wArray, xArray)}
-${vectorised ? "" : weightAt(wType)}
-var<workgroup> red: array<f32, ${256 * rows}>;
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
-  ${WG_INDEX}
-  let N = au(1u); let K = au(2u);
-  let n = wg * 4u + lid / 64u; let t = lid % 64u;
-${R.map((r) => `  var acc${r} = 0.0;`).join("\n")}
-  if (n < N) {${body}
-  }
-${R.map((r) => `  red[${r}u * 256u + lid] = acc${r};`).join("\n")}
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) {
-${R.map((r) => `      red[${r}u * 256u + lid] += red[${r}u * 256u + lid + s];`).join("\n")}
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u && n < N) {
-    let b = select(0.0, bias[n], au(3u) == 1u);
-${R.map((r) => `    outp[${r}u * N + n] = red[${r}u * 256u + lid] + b;`).join("\n")}
-  }
-}`);
+export interface MatvecVariant {
+  /** Threads per output row (a power of two, 8..256). */
+  readonly tpr: number;
+  /** Loads issued before use per thread and step. */
+  readonly unroll: number;
+  /** Team sums through subgroupAdd (needs the subgroups feature, subgroups of at most tpr threads). */
+  readonly subgroups: boolean;
 }
 
-/** Prefill-sized matmul: 64 x 64 tiles. */
-export function tiledMatmulKernel(wType: WeightType): Kernel {
-  return kernel(`matmul ${wType}`, /* wgsl */ `
-${BINDINGS("array<u32>", "array<f32>")}
+export const PORTABLE_MATVEC: MatvecVariant = { tpr: 64, unroll: 2, subgroups: false };
+
+/** Decode-sized matmul for exactly `rows` rows (1..8): matvecKernels.ts, one segment. args: rows, K, n0, Nout, Np, hasBias */
+export function matvecKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant = PORTABLE_MATVEC): Kernel {
+  return matvecFamilyKernel(wType, rows, vectorised, variant, 1, "segments");
+}
+
+export interface TiledVariant {
+  readonly bm: number;
+  readonly bn: number;
+  readonly bk: number;
+  readonly tm: number;
+  readonly tn: number;
+}
+
+export const PORTABLE_TILED: TiledVariant = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+
+/** Workgroups of a tiled matmul over rows x Np. */
+export function tiledGroups(v: { bm: number; bn: number }, rows: number, Np: number): number {
+  return Math.ceil(rows / v.bm) * Math.ceil(Np / v.bn);
+}
+
+/** Prefill-sized matmul: BM x BN tiles, TM x TN outputs per thread (f32 arithmetic). */
+export const tiledMatmulKernel = memoKernel(function tiledMatmulKernel(wType: WeightType, v: TiledVariant = PORTABLE_TILED): Kernel {
+  const { bm: BM, bn: BN, bk: BK, tm: TM, tn: TN } = v;
+  const NT = (BM / TM) * (BN / TN);
+  const TX = BN / TN;
+  return matmulKernelOf(`matmul ${wType} ${BM}x${BN}x${BK} ${TM}x${TN}`, /* wgsl */ `
+${MATMUL_BINDINGS("array<u32>", "array<f32>")}
 ${weightAt(wType)}
-var<workgroup> xs: array<f32, 1024>;
-var<workgroup> ws: array<f32, 1024>;
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+// k-major tiles: xs[k][m], ws[k][n], read as vec4 along m and n
+var<workgroup> xs: array<vec4<f32>, ${(BK * BM) / 4}>;
+var<workgroup> ws: array<vec4<f32>, ${(BK * BN) / 4}>;
+@compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let rows = au(0u); let N = au(1u); let K = au(2u);
-  let tn = (N + 63u) / 64u;
-  let m0 = (wg / tn) * 64u; let n0 = (wg % tn) * 64u;
-  let tx = lid % 16u; let ty = lid / 16u;
-  var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
-    for (var i = 0u; i < 4u; i++) {
-      let e = lid + i * 256u; let mm = e / 16u; let kk = e % 16u;
-      xs[e] = select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K);
-      ws[e] = select(0.0, wAt((n0 + mm) * K + k0 + kk), n0 + mm < N && k0 + kk < K);
+  let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
+  let tn = (Np + ${BN - 1}u) / ${BN}u;
+  let m0 = (wg / tn) * ${BM}u; let c0 = (wg % tn) * ${BN}u;
+  let tx = lid % ${TX}u; let ty = lid / ${TX}u;
+  var acc: array<f32, ${TM * TN}>;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
+      let mm = e / ${BK}u; let kk = e % ${BK}u;
+      xs[kk * ${BM / 4}u + mm / 4u][mm % 4u] = select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K);
+    }
+    for (var e = lid; e < ${BN * BK}u; e += ${NT}u) {
+      let nn = e / ${BK}u; let kk = e % ${BK}u;
+      ws[kk * ${BN / 4}u + nn / 4u][nn % 4u] = select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K);
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      let a = vec4<f32>(xs[(ty * 4u) * 16u + kk], xs[(ty * 4u + 1u) * 16u + kk], xs[(ty * 4u + 2u) * 16u + kk], xs[(ty * 4u + 3u) * 16u + kk]);
-      let b = vec4<f32>(ws[(tx * 4u) * 16u + kk], ws[(tx * 4u + 1u) * 16u + kk], ws[(tx * 4u + 2u) * 16u + kk], ws[(tx * 4u + 3u) * 16u + kk]);
-      for (var i = 0u; i < 4u; i++) {
-        acc[i * 4u] += a[i] * b.x; acc[i * 4u + 1u] += a[i] * b.y; acc[i * 4u + 2u] += a[i] * b.z; acc[i * 4u + 3u] += a[i] * b.w;
-      }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+${Array.from({ length: TM / 4 }, (_, i) => `      let a${i} = xs[kk * ${BM / 4}u + ty * ${TM / 4}u + ${i}u];`).join("\n")}
+${Array.from({ length: TN / 4 }, (_, j) => `      let b${j} = ws[kk * ${BN / 4}u + tx * ${TN / 4}u + ${j}u];`).join("\n")}
+${Array.from({ length: TM }, (_, i) => Array.from({ length: TN / 4 }, (_, j) => `      acc[${i * TN + 4 * j}] += a${i >> 2}[${i & 3}] * b${j}.x; acc[${i * TN + 4 * j + 1}] += a${i >> 2}[${i & 3}] * b${j}.y; acc[${i * TN + 4 * j + 2}] += a${i >> 2}[${i & 3}] * b${j}.z; acc[${i * TN + 4 * j + 3}] += a${i >> 2}[${i & 3}] * b${j}.w;`).join("\n")).join("\n")}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
+  for (var i = 0u; i < ${TM}u; i++) {
+    let m = m0 + ty * ${TM}u + i;
     if (m >= rows) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx * 4u + j;
-      if (n < N) { outp[m * N + n] = acc[i * 4u + j] + select(0.0, bias[n], au(3u) == 1u); }
+    for (var j = 0u; j < ${TN}u; j++) {
+      let n = c0 + tx * ${TN}u + j;
+      if (n < Np) { outp[m * Nout + n0 + n] = acc[i * ${TN}u + j] + select(0.0, bias[n0 + n], au(3u) == 1u); }
     }
   }
 }`);
-}
+});

@@ -5,13 +5,13 @@
  * sequence's rule (flags to the step's tensor and the ring flags, u8 packed
  * in words, written through atomics), Quest's per-page key bounds and page
  * choice (a radix select of the budget's best pages, ties to the lower
- * index, then an in-order compaction), SnapKV's observation queries and
- * attention-mass scores. cpu/cpuPolicyOps.ts is the reference.
+ * index, then an in-order compaction). SnapKV's kernels are in
+ * snapKvKernels.ts. cpu/cpuPolicyOps.ts is the reference.
  */
 import type { KvDType } from "../../backend.js";
-import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_OBSERVE, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../stepLayout.js";
+import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 const cache = new Map<string, Kernel>();
 function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
@@ -28,7 +28,7 @@ fn setByte(p: ptr<storage, array<atomic<u32>>, read_write>, b: u32, v: u32) {
 }`;
 
 /** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
-export function admitKernel(): Kernel {
+export const admitKernel = memoKernel(function admitKernel(): Kernel {
   return kernel("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
@@ -69,10 +69,10 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
     setRing(ringBase + pos % W, a);
   }
 }`);
-}
+});
 
-/** bounds f32 [numPages, 2, d]: min then max of the first n keys of pages[i] = (page, n). args: first, count, d */
-export function pageBoundsKernel(dtype: KvDType): Kernel {
+/** bounds f32 [part pages, 2, d]: min then max of the first n keys of pages[i] = (page, n), pages in the part. args: first, count, d, 0, firstPage, numPages */
+export const pageBoundsKernel = memoKernel(function pageBoundsKernel(dtype: KvDType): Kernel {
   return kernel(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> bounds: array<f32>;
 @group(0) @binding(1) var<storage, read> pool: array<u32>;
@@ -85,7 +85,8 @@ ${elementReader("kAt", "pool", dtype)}
   let i = wg * 256u + lid;
   if (i >= au(1u) * d) { return; }
   let e = au(0u) + i / d; let c = i % d;
-  let page = u32(pages[2u * e]); let n = u32(pages[2u * e + 1u]);
+  let page = u32(pages[2u * e]) - au(4u); let n = u32(pages[2u * e + 1u]);
+  if (page >= au(5u)) { return; }
   let infBits = 0x7f800000u + au(3u);
   var lo = bitcast<f32>(infBits); var hi = -lo;
   for (var o = 0u; o < n; o++) {
@@ -96,15 +97,16 @@ ${elementReader("kAt", "pool", dtype)}
   bounds[page * 2u * d + c] = lo;
   bounds[page * 2u * d + d + c] = hi;
 }`);
-}
+});
 
 /**
  * Quest's choice for one (decode row, KV head) per workgroup. Records (args
  * from word 8, 6 words): [q row, budget, global tokens, block-table word of
  * the head's global pages, output index s * H + g, scratch word of its scores].
- * args: numRecords, Hq, d, group, stride
+ * Bounds are the layer's pool part's (local pages); chosen pages are global ids.
+ * args: numRecords, Hq, d, group, stride, (5: +inf bits offset), firstPage
  */
-export function questSelectKernel(): Kernel {
+export const questSelectKernel = memoKernel(function questSelectKernel(): Kernel {
   return kernel("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> bounds: array<f32>;
@@ -155,7 +157,7 @@ fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(b | 0x800000
   let negInf = 0x7f800000u + au(5u);
   // ---- upper bounds of q.k per full page, max over the group's query heads
   for (var i = lid; i < numFull; i += 256u) {
-    let page = u32(tables[gp + i]);
+    let page = u32(tables[gp + i]) - au(6u);
     var best = -bitcast<f32>(negInf);
     for (var gh = 0u; gh < G; gh++) {
       let qb = (row * Hq + g * G + gh) * d;
@@ -200,96 +202,4 @@ fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(b | 0x800000
     numTokens[outIdx] = i32(maxFull * 16u + partial);
   }
 }`);
-}
-
-/** obs f32 [slots, L, O, width] row pos mod O = q row, for the last min(T, O) rows of observing sequences. args: L, O, width, layer */
-export function storeObservationsKernel(): Kernel {
-  return kernel("storeObservations", ["rw", "ro", "ro"], /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> obs: array<u32>;
-@group(0) @binding(1) var<storage, read> q: array<u32>;
-@group(0) @binding(2) var<storage, read> seqs: array<i32>;
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
-  ${WG_INDEX}
-  let L = au(0u); let O = au(1u); let width = au(2u);
-  let s = wg / O; let k = wg % O;
-  let f = s * ${SEQ_FIELDS}u;
-  if (seqs[f + ${SEQ_OBSERVE}u] == 0) { return; }
-  let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]);
-  let t = select(0u, n - O, n > O) + k;
-  if (t >= n) { return; }
-  let row = u32(seqs[f + ${SEQ_ROW_START}u]) + t;
-  let at = ((u32(seqs[f + ${SEQ_SLOT}u]) * L + au(3u)) * O + (u32(seqs[f + ${SEQ_START_POS}u]) + t) % O) * width;
-  for (var c = lid; c < width; c += 256u) { obs[at + c] = q[row * width + c]; }
-}`);
-}
-
-/**
- * SnapKV: one workgroup per request (stepLayout.ts SNAP_*), its logits in
- * scratch at the word the host planned (args from word 8: per request, its
- * scratch word). args: numRequests, L, Hq, Hkv, d, O, width, rowStride
- */
-export function snapKvKernel(dtype: KvDType): Kernel {
-  return kernel(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> outp: array<f32>;
-@group(0) @binding(1) var<storage, read> req: array<i32>;
-@group(0) @binding(2) var<storage, read> obs: array<f32>;
-@group(0) @binding(3) var<storage, read> pool: array<u32>;
-@group(0) @binding(4) var<storage, read> tables: array<i32>;
-@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
-${HALF_WGSL}
-${elementReader("kAt", "pool", dtype)}
-var<workgroup> redf: array<f32, 256>;
-fn reduceMax(lid: u32, v: f32) -> f32 {
-  redf[lid] = v;
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { redf[lid] = max(redf[lid], redf[lid + k]); } workgroupBarrier(); }
-  return workgroupUniformLoad(&redf[0]);
-}
-fn reduceSum(lid: u32, v: f32) -> f32 {
-  redf[lid] = v;
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { redf[lid] += redf[lid + k]; } workgroupBarrier(); }
-  return workgroupUniformLoad(&redf[0]);
-}
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
-  ${WG_INDEX}
-  if (wg >= au(0u)) { return; }
-  let L = au(1u); let Hq = au(2u); let H = au(3u); let d = au(4u); let O = au(5u); let width = au(6u); let rowStride = au(7u);
-  let G = Hq / H;
-  let r = wg * 8u;
-  let slot = u32(req[r]); let layer = u32(req[r + 1u]); let g = u32(req[r + 2u]); let W = u32(req[r + 3u]);
-  let nG = u32(req[r + 4u]); let nR = u32(req[r + 5u]); let nObs = u32(req[r + 6u]); let offset = u32(req[r + 7u]);
-  let sb = au(8u + wg);
-  let mass = sb + nG + nR;
-  let row = ((slot * L + layer) * H + g) * rowStride;
-  let scale = 1.0 / sqrt(f32(d));
-  for (var gh = 0u; gh < G; gh++) {
-    for (var n = lid; n < nG; n += 256u) { scratch[mass + n] = 0.0; }
-    for (var o = 0u; o < nObs; o++) {
-      let qb = ((slot * L + layer) * O + o) * width + (g * G + gh) * d;
-      var mx = -3.0e38;
-      for (var n = lid; n < nG + nR; n += 256u) {
-        var page = 0u; var off = 0u;
-        if (n < nG) { page = u32(tables[row + W / 16u + n / 16u]); off = n % 16u; }
-        else { let o2 = n - nG; page = u32(tables[row + o2 / 16u]); off = o2 % 16u; }
-        var dotv = 0.0;
-        for (var c = 0u; c < d; c++) { dotv += obs[qb + c] * kAt((page * 16u + off) * d + c); }
-        let l = dotv * scale;
-        scratch[sb + n] = l;
-        mx = max(mx, l);
-      }
-      let m = reduceMax(lid, mx);
-      var s = 0.0;
-      for (var n = lid; n < nG + nR; n += 256u) { let e = exp(scratch[sb + n] - m); scratch[sb + n] = e; s += e; }
-      let sum = reduceSum(lid, s);
-      for (var n = lid; n < nG; n += 256u) { scratch[mass + n] += scratch[sb + n] / sum; }
-      workgroupBarrier();
-    }
-    for (var n = lid; n < nG; n += 256u) {
-      let v = scratch[mass + n];
-      outp[offset + n] = select(max(outp[offset + n], v), v, gh == 0u);
-    }
-    workgroupBarrier();
-  }
-}`);
-}
+});

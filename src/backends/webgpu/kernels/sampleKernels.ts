@@ -15,7 +15,7 @@
  */
 import { SAMPLE_FIELDS, SAMPLE_MIN_P } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 let cached: Kernel | null = null;
 let cachedSmall: Kernel | null = null;
@@ -28,7 +28,7 @@ export const SMALL_VOCAB = 256;
  * algorithm literally (insertion sort, top-k, weights, top-p, inverse CDF),
  * the way a software adapter runs it fastest.
  */
-export function smallSampleKernel(): Kernel {
+export const smallSampleKernel = memoKernel(function smallSampleKernel(): Kernel {
   return (cachedSmall ??= {
     label: "sample (small vocabulary)",
     bindings: ["rw", "ro", "ro"],
@@ -78,9 +78,9 @@ var<workgroup> w: array<f32, ${256}>;
   ids[wg] = i32(ord[keep - 1u]);
 }`,
   });
-}
+});
 
-export function sampleKernel(): Kernel {
+export const sampleKernel = memoKernel(function sampleKernel(): Kernel {
   return (cached ??= {
     label: "sample",
     bindings: ["rw", "ro", "ro"],
@@ -219,4 +219,4 @@ fn nthTie(R: Row, lid: u32, which: u32, t: u32, n: u32) -> u32 {
   if (lid == 0u) { ids[wg] = i32(chosen); }
 }`,
   });
-}
+});

@@ -9,7 +9,7 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { errorWgsl } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
 const cache = new Map<string, Kernel>();
 function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
@@ -18,8 +18,11 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
   return k;
 }
 
-/** out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H]. args: rows, H, V, isBf16 */
-export function embedKernel(): Kernel {
+/**
+ * out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H], or its
+ * rows [firstRow, firstRow + numRows) (a part: other ids are the other parts'). args: rows, H, V, isBf16, firstRow, numRows
+ */
+export const embedKernel = memoKernel(function embedKernel(): Kernel {
   return kernel("embed", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<u32>;
 @group(0) @binding(1) var<storage, read> tab: array<u32>;
@@ -33,13 +36,15 @@ ${errorWgsl(3)}
   let r = i / hidden; let c = i % hidden;
   let id = ids[r];
   if (id < 0 || u32(id) >= au(2u)) { fail(1u, bitcast<u32>(id)); return; }
-  let e = u32(id) * hidden + c;
+  let local = u32(id) - au(4u);
+  if (local >= au(5u)) { return; }
+  let e = local * hidden + c;
   if (au(3u) == 1u) { outp[i] = (tab[e >> 1u] << ((1u - (e & 1u)) * 16u)) & 0xffff0000u; } else { outp[i] = tab[e]; }
 }`);
-}
+});
 
 /** out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x). args: rows, dim, eps(f32) */
-export function rmsNormKernel(inPlace: boolean): Kernel {
+export const rmsNormKernel = memoKernel(function rmsNormKernel(inPlace: boolean): Kernel {
   const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"];
   const x = inPlace ? "outp" : "xin";
   return kernel("rmsNorm", bindings, /* wgsl */ `
@@ -58,10 +63,10 @@ var<workgroup> red: array<f32, 256>;
   let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));
   for (var i = lid; i < dim; i += 256u) { outp[base + i] = w[i] * (${x}[base + i] * inv); }
 }`);
-}
+});
 
 /** x f32 [rows, heads, 2 * half] rotated in place by the host's cos/sin (cs f32 [rows, 2, half]). args: rows, heads, half */
-export function ropeKernel(): Kernel {
+export const ropeKernel = memoKernel(function ropeKernel(): Kernel {
   return kernel("rope", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> cs: array<f32>;
@@ -77,10 +82,10 @@ export function ropeKernel(): Kernel {
   x[base + j] = a * c - b * s;
   x[base + half + j] = b * c + a * s;
 }`);
-}
+});
 
 /** out = silu(gate) * up over n floats (in place: out is gate). args: n */
-export function siluMulKernel(inPlace: boolean): Kernel {
+export const siluMulKernel = memoKernel(function siluMulKernel(inPlace: boolean): Kernel {
   const g = inPlace ? "outp" : "gate";
   return kernel("siluMul", inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
@@ -92,10 +97,10 @@ ${inPlace ? "@group(0) @binding(1) var<storage, read> up: array<f32>;" : "@group
   let v = ${g}[i];
   outp[i] = (v / (1.0 + exp(-v))) * up[i];
 }`);
-}
+});
 
 /** x += y over n floats. args: n */
-export function addKernel(): Kernel {
+export const addKernel = memoKernel(function addKernel(): Kernel {
   return kernel("add", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -105,10 +110,10 @@ export function addKernel(): Kernel {
   if (i >= au(0u)) { return; }
   x[i] = x[i] + y[i];
 }`);
-}
+});
 
 /** out u32 [n, width][i, :] = x[rowIndex[i], :] (bits). args: n, width */
-export function gatherRowsKernel(): Kernel {
+export const gatherRowsKernel = memoKernel(function gatherRowsKernel(): Kernel {
   return kernel("gatherRows", ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
@@ -120,14 +125,14 @@ export function gatherRowsKernel(): Kernel {
   if (i >= au(0u) * width) { return; }
   outp[i] = x[u32(idx[i / width]) * width + i % width];
 }`);
-}
+});
 
 /**
  * Host bytes (args from word 4, packed) into bytes [first, first + count) of
  * a buffer, one thread per destination word; partial words through atomics,
  * so the bytes around the range keep their values. args: first, count
  */
-export function writeBytesKernel(): Kernel {
+export const writeBytesKernel = memoKernel(function writeBytesKernel(): Kernel {
   return kernel("writeBytes", ["rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> dst: array<atomic<u32>>;
 fn srcByte(j: u32) -> u32 { return (au(4u + (j >> 2u)) >> ((j & 3u) * 8u)) & 0xffu; }
@@ -147,4 +152,60 @@ fn srcByte(j: u32) -> u32 { return (au(4u + (j >> 2u)) >> ((j & 3u) * 8u)) & 0xf
   atomicAnd(&dst[word], ~mask);
   atomicOr(&dst[word], bits);
 }`);
-}
+});
+
+/** rope of two tensors at the same positions (q and k): x0 [rows, heads0, 2 * half], x1 [rows, heads1, 2 * half]. args: rows, heads0, heads1, half */
+export const ropePairKernel = memoKernel(function ropePairKernel(): Kernel {
+  return kernel("rope pair", ["rw", "rw", "ro"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> x0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> cs: array<f32>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let rows = au(0u); let h0 = au(1u); let h1 = au(2u); let half = au(3u);
+  var i = wg * 256u + lid;
+  let n0 = rows * h0 * half;
+  if (i >= n0 + rows * h1 * half) { return; }
+  let second = i >= n0;
+  var heads = h0;
+  if (second) { i -= n0; heads = h1; }
+  let r = i / (heads * half); let h = (i / half) % heads; let j = i % half;
+  let base = (r * heads + h) * 2u * half;
+  let c = cs[r * 2u * half + j]; let s = cs[r * 2u * half + half + j];
+  if (second) {
+    let a = x1[base + j]; let b = x1[base + half + j];
+    x1[base + j] = a * c - b * s;
+    x1[base + half + j] = b * c + a * s;
+  } else {
+    let a = x0[base + j]; let b = x0[base + half + j];
+    x0[base + j] = a * c - b * s;
+    x0[base + half + j] = b * c + a * s;
+  }
+}`);
+});
+
+/**
+ * x += y, then out = rmsNorm(x) * w (the residual add and the next block's
+ * norm), one workgroup per row; the same arithmetic as addKernel then
+ * rmsNormKernel. In place: out is x. args: rows, dim, eps (f32)
+ */
+export const addRmsNormKernel = memoKernel(function addRmsNormKernel(inPlace: boolean): Kernel {
+  const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro", "ro"] : ["rw", "ro", "rw", "ro"];
+  return kernel("add + rmsNorm", bindings, /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+${inPlace ? "@group(0) @binding(2) var<storage, read> w: array<f32>;" : "@group(0) @binding(2) var<storage, read_write> outp: array<f32>;\n@group(0) @binding(3) var<storage, read> w: array<f32>;"}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let dim = au(1u); let base = wg * dim;
+  var s = 0.0;
+  for (var i = lid; i < dim; i += 256u) { let v = x[base + i] + y[base + i]; x[base + i] = v; s += v * v; }
+  red[lid] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
+  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));
+  for (var i = lid; i < dim; i += 256u) { ${inPlace ? "x" : "outp"}[base + i] = w[i] * (x[base + i] * inv); }
+}`);
+});

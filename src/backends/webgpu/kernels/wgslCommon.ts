@@ -7,6 +7,22 @@
  * of packed element types.
  */
 import type { KvDType } from "../../backend.js";
+import type { Kernel } from "../gpuRuntime.js";
+
+/**
+ * A kernel factory memoized by its arguments: recording an op looks its
+ * kernel up without building WGSL source (the source is the pipeline key,
+ * built once per argument list; decode records hundreds of ops a step).
+ */
+export function memoKernel<A extends readonly unknown[]>(make: (...args: A) => Kernel): (...args: A) => Kernel {
+  const made = new Map<string, Kernel>();
+  return (...args: A) => {
+    const key = args.length === 0 ? "" : args.map((a) => (typeof a === "object" && a !== null ? JSON.stringify(a) : String(a))).join("|");
+    let k = made.get(key);
+    if (!k) made.set(key, (k = make(...args)));
+    return k;
+  };
+}
 
 /** `let wg = ...` for a dispatch laid out by GpuRuntime.dispatch. */
 export const WG_INDEX = "let wg = wid.x + wid.y * nwg.x;";

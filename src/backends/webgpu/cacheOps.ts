@@ -1,0 +1,150 @@
+/**
+ * @module backends/webgpu/cacheOps
+ *
+ * The dual cache's ops on the WebGPU backend (docs/design.md §4-6): KV pools
+ * in parts of one storage binding each (gpuPool.ts), writes and copies of
+ * their slots, scatters into step tensors, and paged attention, whose work
+ * items are planned on the host (attentionPlan.ts) from the shadows of the
+ * step's metadata.
+ */
+import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
+import { PAGE_SIZE } from "../stepLayout.js";
+import { planAttention } from "./attentionPlan.js";
+import { F, type GpuContext } from "./gpuContext.js";
+import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
+import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
+import { attentionKernel, attentionReduceKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
+import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
+
+export class CacheOps {
+  readonly #ctx: GpuContext;
+
+  constructor(ctx: GpuContext) {
+    this.#ctx = ctx;
+  }
+
+  createKvPool(numPages: number, headDim: number, kvDType: KvDType, numLayers = 1): KvPool {
+    this.#ctx.checkLive();
+    if (headDim % 2 !== 0) throw new RangeError(`createKvPool: head dim ${headDim} must be even`);
+    const { mem } = this.#ctx;
+    const limit = mem.bindingLimit;
+    const numGroups = chooseGroups(numPages, headDim, kvDType, numLayers, limit);
+    if (numGroups === null) {
+      const perLayer = (numPages / numLayers) * pagePairBytes(headDim, kvDType);
+      throw new RangeError(`KV memory of ${(perLayer / 2 ** 20).toFixed(0)} MiB per layer exceeds this device's largest storage binding (${(limit / 2 ** 20).toFixed(0)} MiB); lower --kv-memory`);
+    }
+    const wordsPerRow = kvDType === "f32" ? headDim : headDim / 2;
+    const pagesPerGroup = Math.ceil(numPages / numGroups);
+    const parts: PoolPart[] = [];
+    for (let g = 0; g < numGroups; g++) {
+      const firstPage = g * pagesPerGroup, n = Math.min(pagesPerGroup, numPages - firstPage);
+      const sideWords = n * PAGE_SIZE * wordsPerRow;
+      parts.push({ buffer: mem.buffer(2 * sideWords * 4, `KV pages ${g}`), firstPage, numPages: n, vBase: sideWords, bounds: null });
+    }
+    const pool: GpuPool = { numPages, headDim, kvDType, numBytes: numPages * pagePairBytes(headDim, kvDType), numGroups, numLayers, pagesPerGroup, wordsPerRow, parts };
+    return pool;
+  }
+
+  destroyKvPool(pool: KvPool): void {
+    for (const part of gpuPool(pool).parts) {
+      this.#ctx.mem.free(part.buffer);
+      if (part.bounds) this.#ctx.mem.free(part.bounds);
+    }
+  }
+
+  /** Bits of K and V of pages [first, first + count) as stored (u32 words, [count, 16, wordsPerRow] each): tests and diagnostics. */
+  async readKvPages(pool: KvPool, first: number, count: number): Promise<{ k: Uint32Array; v: Uint32Array }> {
+    this.#ctx.checkLive();
+    const p = gpuPool(pool);
+    const rowWords = PAGE_SIZE * p.wordsPerRow;
+    const k = new Uint32Array(count * rowWords), v = new Uint32Array(count * rowWords);
+    for (let i = 0; i < count; ) {
+      const page = first + i;
+      const part = p.parts[Math.floor(page / p.pagesPerGroup)];
+      const n = Math.min(count - i, part.firstPage + part.numPages - page);
+      const at = (page - part.firstPage) * rowWords * 4, bytes = n * rowWords * 4;
+      const { data } = await this.#ctx.rt.readBack([{ buffer: part.buffer, offset: at, bytes }, { buffer: part.buffer, offset: part.vBase * 4 + at, bytes }]);
+      k.set(new Uint32Array(data[0]), i * rowWords);
+      v.set(new Uint32Array(data[1]), i * rowWords);
+      i += n;
+    }
+    return { k, v };
+  }
+
+  writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
+    const [p, kt, vt, m] = [gpuPool(pool), gpu(k), gpu(v), gpu(slotMapping)];
+    this.#ctx.checkLive();
+    const d = p.headDim, H = kt.numel / kt.shape[0] / d;
+    const wpr = p.wordsPerRow;
+    const shadow = m.shadow instanceof Int32Array ? m.shadow : null;
+    for (const i of partsTouched(p, shadow, offset, 1, 0, H * rows, PAGE_SIZE)) {
+      const part = p.parts[i];
+      this.#ctx.rt.dispatch(writeKvKernel(p.kvDType), [part.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), [rows, H, wpr, d, offset, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
+    }
+  }
+
+  copySlots(pool: KvPool, copies: Tensor, first: number, count: number): void {
+    if (count === 0) return;
+    const [p, c] = [gpuPool(pool), gpu(copies)];
+    this.#ctx.checkLive();
+    const wpr = p.wordsPerRow;
+    const shadow = c.shadow instanceof Int32Array ? c.shadow : null;
+    for (const i of partsTouched(p, shadow, 2 * first, count, 2, 1, PAGE_SIZE)) {
+      const part = p.parts[i];
+      this.#ctx.rt.dispatch(copySlotsKernel(), [part.buffer, c.buffer], Math.ceil((count * wpr) / 256), [first, count, wpr, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
+    }
+  }
+
+  scatter(dst: Tensor, updates: Tensor, count: number): void {
+    if (count === 0) return;
+    const [d, u] = [gpu(dst), gpu(updates)];
+    this.#ctx.checkLive();
+    deviceWrites(d);
+    const { rt } = this.#ctx;
+    rt.dispatch(scatterKernel(d.dtype === "u8"), [d.buffer, u.buffer, rt.errorBuffer], Math.ceil(count / 256), [count, d.numel]);
+  }
+
+  #attentionShape(dims: AttentionDims, kvDType: KvDType, minQueries?: number): AttentionShape {
+    return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#ctx.device.limits.maxComputeWorkgroupStorageSize, minQueries);
+  }
+
+  pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const [o, qt, kt, vt, p] = [gpu(out), gpu(q), gpu(k), gpu(v), gpuPool(pool)];
+    this.#ctx.checkLive();
+    if (dims.numHeads % dims.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${dims.numHeads} is not a multiple of numKvHeads ${dims.numKvHeads}`);
+    if (batch.numSeqs === 0) return;
+    const { rt, mem, kernels: c } = this.#ctx;
+    const shape = this.#attentionShape(dims, p.kvDType);
+    const smallWanted = c.attentionSmallRows * shape.group;
+    const smallShape = smallWanted > 0 && smallWanted < shape.numQueries ? this.#attentionShape(dims, p.kvDType, smallWanted) : null;
+    const seqs = shadowI32(gpu(batch.seqs), "pagedAttention");
+    const numGlobal = shadowI32(gpu(batch.numGlobal), "pagedAttention");
+    const d = dims.headDim, H = dims.numKvHeads;
+    // NOTE: Quest's choice is copied beside the partials, so the kernel binds one scratch buffer
+    const sel = batch.selection;
+    let questWords = 0;
+    if (sel) questWords = gpu(sel.pages).numel + gpu(sel.numTokens).numel;
+    const input = {
+      seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow,
+      quest: null, targetWorkgroups: c.attentionItems, smallQueries: smallShape ? smallShape.numQueries : 0,
+    };
+    const probe = planAttention(input, shape);
+    const partialWords = probe.numPartials * (d + 2);
+    const quest = sel ? { pagesWord: partialWords, countsWord: partialWords + gpu(sel.pages).numel, stride: sel.stride } : null;
+    const plan = quest ? planAttention({ ...input, quest }, shape) : probe;
+    const scratch = mem.scratchFor((partialWords + questWords) * 4);
+    if (sel && quest) {
+      rt.copy(gpu(sel.pages).buffer, 0, scratch, quest.pagesWord * 4, gpu(sel.pages).numel * 4);
+      rt.copy(gpu(sel.numTokens).buffer, 0, scratch, quest.countsWord * 4, gpu(sel.numTokens).numel * 4);
+    }
+    const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
+    const part = partOfLayer(p, layer);
+    const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
+    const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, 0, 0];
+    rt.dispatch(attentionKernel(shape), buffers, plan.numItems, args(plan.numItems), F(4), [plan.items]);
+    if (smallShape) rt.dispatch(attentionKernel(smallShape), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4), [plan.smallItems]);
+    deviceWrites(o);
+    rt.dispatch(attentionReduceKernel(), [scratch, o.buffer], plan.numReduce, [plan.numReduce, dims.numHeads, d, shape.group], null, [plan.reduce]);
+    void NUM_THREADS;
+  }
+}

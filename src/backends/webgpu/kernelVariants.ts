@@ -1,0 +1,35 @@
+/**
+ * @module backends/webgpu/kernelVariants
+ *
+ * The kernel variants the WebGPU backend can run for each op, as
+ * benchmarks compare them (scripts/device/kernel-bench.mjs) and the tests
+ * check them (webgpuMatmul.test.ts). The backend's defaults
+ * (kernelChoice.ts defaultKernels) are picked from these by what the H200
+ * measured (docs/design.md §6).
+ */
+import type { MatvecVariant, TiledVariant } from "./kernels/matmulKernels.js";
+import type { SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+
+export const MATVEC_VARIANTS: readonly MatvecVariant[] = [
+  { tpr: 64, unroll: 1, subgroups: false },
+  { tpr: 64, unroll: 2, subgroups: false },
+  { tpr: 32, unroll: 4, subgroups: false },
+  { tpr: 32, unroll: 1, subgroups: true },
+  { tpr: 32, unroll: 2, subgroups: true },
+  { tpr: 32, unroll: 4, subgroups: true },
+  { tpr: 64, unroll: 4, subgroups: true },
+  { tpr: 128, unroll: 2, subgroups: true },
+];
+
+export const TILED_VARIANTS: readonly TiledVariant[] = [
+  { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
+  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+];
+
+export const SG_MATRIX_VARIANTS: readonly SgMatrixVariant[] = [
+  { bm: 64, bn: 64, bk: 32, sgm: 2, sgn: 2 },
+  { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 4 },
+  { bm: 128, bn: 64, bk: 32, sgm: 4, sgn: 2 },
+  { bm: 128, bn: 128, bk: 64, sgm: 4, sgn: 2 },
+];

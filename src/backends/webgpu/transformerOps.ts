@@ -1,0 +1,240 @@
+/**
+ * @module backends/webgpu/transformerOps
+ *
+ * The transformer's ops on the WebGPU backend (embed, rmsNorm, matmul, rope,
+ * siluMul, add, row copies and gathers) and the sampling of the next
+ * tokens, with the fusion of consecutive decode ops into fewer dispatches
+ * (see Pending). RoPE's angles are computed on the host from the positions'
+ * shadow (gpuTensor.ts).
+ */
+import type { RopeTable, Tensor } from "../backend.js";
+import { F, type GpuContext } from "./gpuContext.js";
+import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
+import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel } from "./kernels/matmulKernels.js";
+import { sgMatrixMatmulKernel } from "./kernels/matmulSgKernels.js";
+import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
+import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
+import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
+
+interface PendingMatvec {
+  readonly kind: "matvec";
+  readonly x: GpuTensor;
+  readonly rows: number;
+  readonly K: number;
+  readonly wType: "f32" | "bf16";
+  readonly items: { out: GpuTensor; w: GpuTensor; bias: GpuTensor | null }[];
+}
+
+/**
+ * An op waiting to see whether the next one fuses with it (decode records
+ * ~20 ops per layer; each dispatch costs host time): matvecs of one x merge
+ * (q, k, v; gate, up and the siluMul after them), the ropes of q and k
+ * merge, an add merges with the rmsNorm of its result.
+ */
+type Pending =
+  | PendingMatvec
+  | { readonly kind: "rope"; readonly positions: GpuTensor; readonly rows: number; readonly table: RopeTable; readonly half: number; readonly angles: GPUBuffer; readonly items: { x: GpuTensor; numHeads: number }[] }
+  | { readonly kind: "add"; readonly x: GpuTensor; readonly y: GpuTensor; readonly rows: number };
+
+export class TransformerOps {
+  readonly #ctx: GpuContext;
+  #pending: Pending | null = null;
+  #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array };
+
+  constructor(ctx: GpuContext) {
+    this.#ctx = ctx;
+    this.#angles = { buffer: ctx.mem.buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
+  }
+
+  embed(out: Tensor, table: Tensor, ids: Tensor, rows: number): void {
+    const [o, tab, idt] = [gpu(out), gpu(table), gpu(ids)];
+    const { rt, mem } = this.#ctx;
+    this.#ctx.checkLive();
+    const [vocab, hidden] = tab.shape as [number, number];
+    deviceWrites(o);
+    for (const part of tab.parts ?? [{ buffer: mem.bind(tab), firstRow: 0, numRows: vocab }]) {
+      rt.dispatch(embedKernel(), [o.buffer, part.buffer, idt.buffer, rt.errorBuffer], Math.ceil((rows * hidden) / 256), [rows, hidden, vocab, tab.dtype === "bf16" ? 1 : 0, part.firstRow, part.numRows]);
+    }
+  }
+
+  rmsNorm(out: Tensor, x: Tensor, weight: Tensor, rows: number, eps: number): void {
+    const [o, xt, w] = [gpu(out), gpu(x), gpu(weight)];
+    this.#ctx.checkLive(false);
+    deviceWrites(o);
+    const inPlace = o === xt;
+    const p = this.#pending;
+    if (p?.kind === "add" && p.x === xt && p.rows === rows && p.y !== o && p.y !== w) {
+      this.#pending = null;
+      this.#ctx.rt.dispatch(addRmsNormKernel(inPlace), inPlace ? [xt.buffer, p.y.buffer, w.buffer] : [xt.buffer, p.y.buffer, o.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+      return;
+    }
+    this.settle();
+    this.#ctx.rt.dispatch(rmsNormKernel(inPlace), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+  }
+
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, rows: number): void {
+    const [o, xt, wt, b] = [gpu(out), gpu(x), gpu(w), bias ? gpu(bias) : null];
+    const { rt, mem, kernels: c } = this.#ctx;
+    this.#ctx.checkLive(false);
+    const [N, K] = wt.shape as [number, number];
+    if (rows * K > xt.numel || rows * N > o.numel) throw new RangeError(`matmul: ${rows} rows of [${K}] -> [${N}] overflow ${xt.label} or ${o.label}`);
+    if (o === xt) throw new Error(`matmul: out ${o.label} must not be x`);
+    if (rows === 0) return;
+    const wType = wt.dtype === "bf16" ? "bf16" : "f32";
+    if (c.fuse && rows <= 8 && !wt.parts) {
+      const p = this.#pending;
+      const item = { out: o, w: wt, bias: b };
+      if (p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && p.items.length < 3 && !p.items.some((i) => i.out === o)) p.items.push(item);
+      else {
+        this.settle();
+        this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item] };
+      }
+      deviceWrites(o);
+      return;
+    }
+    this.settle();
+    deviceWrites(o);
+    for (const part of wt.parts ?? [{ buffer: mem.bind(wt), firstRow: 0, numRows: N }]) {
+      const buffers = [o.buffer, xt.buffer, part.buffer, b ? b.buffer : mem.dummy];
+      const args = [rows, part.numRows, K, b ? 1 : 0, N, part.firstRow];
+      if (rows <= 8) {
+        const vectorised = matvecVectorised(wType, K);
+        rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), [rows, K, part.firstRow, N, part.numRows, b ? 1 : 0]);
+      } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
+        rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, this.#ctx.options.subgroupMatrixSyntax ?? "new", 32), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
+      } else {
+        rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
+      }
+    }
+  }
+
+  rope(x: Tensor, positions: Tensor, rows: number, numHeads: number, table: RopeTable): void {
+    const [xt, pos] = [gpu(x), gpu(positions)];
+    this.#ctx.checkLive(false);
+    if (rows === 0) return;
+    const half = table.invFreq.length;
+    const p = this.#pending;
+    if (p?.kind === "rope" && p.positions === pos && p.rows === rows && p.table === table && p.items[0].x !== xt) {
+      // NOTE: nothing was written since the first rope (writes settle), so its angles hold
+      this.#pending = null;
+      deviceWrites(xt);
+      const [a] = p.items;
+      this.#ctx.rt.dispatch(ropePairKernel(), [a.x.buffer, xt.buffer, p.angles], Math.ceil((rows * (a.numHeads + numHeads) * half) / 256), [rows, a.numHeads, numHeads, half]);
+      return;
+    }
+    this.settle();
+    const angles = this.#ropeAngles(table, shadowI32(pos, "rope").subarray(0, rows));
+    deviceWrites(xt);
+    if (this.#ctx.kernels.fuse) {
+      this.#pending = { kind: "rope", positions: pos, rows, table, half, angles, items: [{ x: xt, numHeads }] };
+      return;
+    }
+    this.#ctx.rt.dispatch(ropeKernel(), [xt.buffer, angles], Math.ceil((rows * numHeads * half) / 256), [rows, numHeads, half]);
+  }
+
+  /** cos, sin f32 [rows, 2, half] of the rows' positions, as the CPU computes them; kept while the positions stay. */
+  #ropeAngles(table: RopeTable, positions: Int32Array): GPUBuffer {
+    const a = this.#angles;
+    if (a.table === table && a.positions.length === positions.length && a.positions.every((p, i) => p === positions[i])) return a.buffer;
+    const half = table.invFreq.length;
+    const out = new Float32Array(positions.length * 2 * half);
+    for (let t = 0; t < positions.length; t++) {
+      for (let i = 0; i < half; i++) {
+        // NOTE: the angle is rounded to f32 first, as transformers computes it
+        const angle = Math.fround(positions[t] * table.invFreq[i]);
+        out[t * 2 * half + i] = Math.cos(angle);
+        out[t * 2 * half + half + i] = Math.sin(angle);
+      }
+    }
+    const { mem } = this.#ctx;
+    if (out.byteLength > a.buffer.size) {
+      mem.free(a.buffer);
+      a.buffer = mem.buffer(2 * out.byteLength, "rope angles");
+    }
+    mem.writeRaw(a.buffer, 0, new Uint8Array(out.buffer));
+    a.table = table;
+    a.positions = positions.slice();
+    return a.buffer;
+  }
+
+  siluMul(out: Tensor, gate: Tensor, up: Tensor, rows: number): void {
+    const [o, g, u] = [gpu(out), gpu(gate), gpu(up)];
+    this.#ctx.checkLive(false);
+    const p = this.#pending;
+    if (p?.kind === "matvec" && p.items.length === 2 && p.rows === rows && o === g && p.items[0].out === g && p.items[1].out === u && p.items[0].w.shape[0] === p.items[1].w.shape[0]) {
+      this.#pending = null;
+      this.#matvecGroup(p, "silu pair");
+      return;
+    }
+    this.settle();
+    const n = (o.numel / o.shape[0]) * rows;
+    deviceWrites(o);
+    const inPlace = o === g;
+    this.#ctx.rt.dispatch(siluMulKernel(inPlace), inPlace ? [o.buffer, u.buffer] : [o.buffer, g.buffer, u.buffer], Math.ceil(n / 256), [n]);
+  }
+
+  add(x: Tensor, y: Tensor, rows: number): void {
+    const [xt, yt] = [gpu(x), gpu(y)];
+    this.#ctx.checkLive();
+    deviceWrites(xt);
+    this.#pending = { kind: "add", x: xt, y: yt, rows };
+    if (!this.#ctx.kernels.fuse) this.settle();
+  }
+
+  copyRows(dst: Tensor, src: Tensor, rows: number): void {
+    const [d, s] = [gpu(dst), gpu(src)];
+    this.#ctx.checkLive();
+    deviceWrites(d);
+    this.#ctx.rt.copy(s.buffer, 0, d.buffer, 0, (d.numel / d.shape[0]) * rows * 4);
+  }
+
+  gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void {
+    const [o, xt, idx] = [gpu(out), gpu(x), gpu(rowIndex)];
+    this.#ctx.checkLive();
+    const width = xt.numel / xt.shape[0];
+    deviceWrites(o);
+    this.#ctx.rt.dispatch(gatherRowsKernel(), [o.buffer, xt.buffer, idx.buffer], Math.ceil((numRows * width) / 256), [numRows, width]);
+  }
+
+  sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
+    if (numRows === 0) return;
+    const [out, l, p] = [gpu(ids), gpu(logits), gpu(params)];
+    this.#ctx.checkLive();
+    deviceWrites(out);
+    const V = l.shape[l.shape.length - 1];
+    const kernel = V <= SMALL_VOCAB && !this.#ctx.options.largeVocabSampling ? smallSampleKernel() : sampleKernel();
+    this.#ctx.rt.dispatch(kernel, [out.buffer, this.#ctx.mem.bind(l), p.buffer], numRows, [numRows, V]);
+  }
+
+  // ---- fusion: an op that may merge with the next one waits in #pending until the next op says
+
+  /** Records the waiting op as it is (alone, or merged with its like). */
+  settle(): void {
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = null;
+    const { rt } = this.#ctx;
+    if (p.kind === "add") {
+      const n = (p.x.numel / p.x.shape[0]) * p.rows;
+      rt.dispatch(addKernel(), [p.x.buffer, p.y.buffer], Math.ceil(n / 256), [n]);
+    } else if (p.kind === "rope") {
+      const [a] = p.items;
+      rt.dispatch(ropeKernel(), [a.x.buffer, p.angles], Math.ceil((p.rows * a.numHeads * p.half) / 256), [p.rows, a.numHeads, p.half]);
+    } else {
+      this.#matvecGroup(p, "segments");
+    }
+  }
+
+  /** One dispatch of the waiting matvecs: their rows concatenated, or gate and up with siluMul's epilogue. */
+  #matvecGroup(p: PendingMatvec, form: "segments" | "silu pair"): void {
+    const { rows, K, wType } = p;
+    const v = this.#ctx.kernels.matvec;
+    const dummy = this.#ctx.mem.dummy;
+    const outs = p.items.map((i) => i.out.buffer), ws = p.items.map((i) => i.w.buffer), bs = p.items.map((i) => (i.bias ? i.bias.buffer : dummy));
+    const args = [rows, K, 0, p.items[0].w.shape[0]];
+    for (const i of p.items) args.push(i.w.shape[0], i.bias ? 1 : 0);
+    const total = form === "silu pair" ? p.items[0].w.shape[0] : p.items.reduce((n, i) => n + i.w.shape[0], 0);
+    const kernel = matvecFamilyKernel(wType, rows, matvecVectorised(wType, K), v, p.items.length, form);
+    this.#ctx.rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], Math.ceil(total / (256 / v.tpr)), args);
+  }
+}

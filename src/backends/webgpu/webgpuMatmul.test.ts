@@ -1,0 +1,91 @@
+/**
+ * Every matmul kernel variant of the WebGPU backend (kernels/matmul*.ts)
+ * against an f64 reference, with tails in rows, N and K, bias, a column
+ * offset (weights in row parts write into their columns of out), and bf16
+ * and f32 weights: f32 paths within the conformance suite's 1e-6 of the
+ * largest output; the f16 subgroup-matrix tiles (where the device has them)
+ * within SG_MATRIX_TOLERANCE. The variants benchmarks compare are the ones
+ * checked here.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { weightData } from "../conformance/testData.js";
+import { createNodeWebGpuBackend } from "../../platform/node/webgpu.js";
+import { bf16BitsToF32, f32ToBf16Bits } from "../../util/halfFloat.js";
+import { MATVEC_VARIANTS, SG_MATRIX_VARIANTS, TILED_VARIANTS } from "./kernelVariants.js";
+import { SG_MATRIX_TOLERANCE, type KernelChoice, type WebGpuBackend } from "./webgpuBackend.js";
+
+const F32_TOLERANCE = 1e-6;
+
+function random(seed: number): () => number {
+  let s = seed;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+}
+
+async function check(b: WebGpuBackend, rows: number, N: number, K: number, wDType: "F32" | "BF16", tolerance: number, what: string): Promise<void> {
+  const r = random(rows * 1000 + N * 10 + K);
+  const x = Float32Array.from({ length: rows * K }, r), w = Float32Array.from({ length: N * K }, r), bias = Float32Array.from({ length: N }, r);
+  const wt = b.uploadWeight(weightData([N, K], w, wDType), "matrix");
+  const bt = b.uploadWeight(weightData([N], bias), "vector");
+  const xt = b.createTensor([rows, K], "f32", "x");
+  b.write(xt, x);
+  const out = b.createTensor([rows, N], "f32", "out");
+  b.matmul(out, xt, wt, bt, rows);
+  const [got] = (await b.read([{ tensor: out }])) as Float32Array[];
+  const wUsed = wDType === "F32" ? w : w.map((v) => bf16BitsToF32(f32ToBf16Bits(v)));
+  let maxErr = 0, maxRef = 0;
+  for (let i = 0; i < rows; i++) {
+    for (let n = 0; n < N; n++) {
+      let acc = bias[n];
+      for (let k = 0; k < K; k++) acc += x[i * K + k] * wUsed[n * K + k];
+      maxErr = Math.max(maxErr, Math.abs(got[i * N + n] - acc));
+      maxRef = Math.max(maxRef, Math.abs(acc));
+    }
+  }
+  for (const t of [wt, bt, xt, out]) b.destroyTensor(t);
+  assert.ok(maxErr <= tolerance * maxRef, `${what} rows=${rows} N=${N} K=${K} ${wDType}: max error ${maxErr} of ${maxRef}`);
+}
+
+// NOTE: lavapipe takes seconds to compile each matvec of many rows: 8 rows for the default variant only
+test("matvec variants (threads per row, unrolled loads, subgroup sums) match f64 for 1..8 rows", async () => {
+  const b = await createNodeWebGpuBackend();
+  try {
+    const base: KernelChoice = { ...b.kernels };
+    for (const v of MATVEC_VARIANTS) {
+      if (v.subgroups && !base.matvec.subgroups) continue;
+      b.kernels.matvec = v;
+      const shapes = [[1, 37, 64], [3, 70, 200], [2, 5, 13], ...(JSON.stringify(v) === JSON.stringify(base.matvec) ? [[8, 9, 24]] : [])] as const;
+      for (const [rows, N, K] of shapes) {
+        for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, F32_TOLERANCE, `matvec ${JSON.stringify(v)}`);
+      }
+    }
+    Object.assign(b.kernels, base);
+  } finally {
+    b.dispose();
+  }
+});
+
+test("tiled matmul variants, and the f16 subgroup-matrix tiles where the device has them, match f64", async () => {
+  const b = await createNodeWebGpuBackend();
+  try {
+    const base: KernelChoice = { ...b.kernels };
+    b.kernels.sgMatrix = null;
+    for (const v of TILED_VARIANTS) {
+      b.kernels.tiled = v;
+      for (const [rows, N, K] of [[9, 130, 37], [70, 65, 100]] as const) {
+        for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, F32_TOLERANCE, `tiled ${JSON.stringify(v)}`);
+      }
+    }
+    if (base.sgMatrix) {
+      for (const v of SG_MATRIX_VARIANTS) {
+        Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
+        for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100]] as const) {
+          for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);
+        }
+      }
+    }
+    Object.assign(b.kernels, base);
+  } finally {
+    b.dispose();
+  }
+});
