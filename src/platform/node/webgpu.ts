@@ -9,6 +9,7 @@
  */
 import { probeSubgroupMatrixSyntax, subgroupSizesOf } from "../../backends/webgpu/gpuFeatures.js";
 import { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
+import { InvalidInputError } from "../../errors.js";
 
 /** Features the backend uses where the adapter has them. */
 export const WEBGPU_FEATURES = ["shader-f16", "subgroups", "chromium-experimental-subgroup-matrix", "timestamp-query"] as const;
@@ -103,9 +104,32 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
   });
   // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)
   const chosen = typeof process !== "undefined" ? process.env.WGKV_KERNELS : undefined;
-  if (chosen) Object.assign(backend.kernels, JSON.parse(chosen));
+  try {
+    if (chosen) Object.assign(backend.kernels, parseKernelChoice(chosen, backend.kernels));
+  } catch (err) {
+    backend.dispose();
+    throw err;
+  }
   await backend.checkKernels();
   return backend;
+}
+
+/** WGKV_KERNELS: a JSON object of some KernelChoice fields, each of the type the default has. */
+export function parseKernelChoice(text: string, defaults: object): object {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidInputError(`WGKV_KERNELS must be a JSON object of kernel choices, got ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new InvalidInputError("WGKV_KERNELS must be a JSON object of kernel choices");
+  for (const [key, v] of Object.entries(value)) {
+    if (!(key in defaults)) throw new InvalidInputError(`WGKV_KERNELS: unknown kernel choice "${key}" (known: ${Object.keys(defaults).join(", ")})`);
+    const d = (defaults as Record<string, unknown>)[key];
+    const sameType = typeof v === typeof d || (key === "sgMatrix" && (v === null || typeof v === "object"));
+    if (!sameType || (typeof v === "object" && v !== null && Array.isArray(v))) throw new InvalidInputError(`WGKV_KERNELS: "${key}" must be ${d === null ? "an object or null" : typeof d === "object" ? "an object" : `a ${typeof d}`}`);
+  }
+  return value;
 }
 
 /** "135GiB", "8e9", "512MiB" as bytes. */

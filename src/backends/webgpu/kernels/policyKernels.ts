@@ -20,13 +20,6 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
   return k;
 }
 
-const SET_BYTE = /* wgsl */ `
-fn setByte(p: ptr<storage, array<atomic<u32>>, read_write>, b: u32, v: u32) {
-  let sh = (b & 3u) * 8u;
-  atomicAnd(&(*p)[b >> 2u], ~(0xffu << sh));
-  atomicOr(&(*p)[b >> 2u], (v & 0xffu) << sh);
-}`;
-
 /** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
 export const admitKernel = memoKernel(function admitKernel(): Kernel {
   return kernel("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `

@@ -1,0 +1,34 @@
+/**
+ * The platform's parsing of what the environment says about the GPU:
+ * WGKV_GPU_MEMORY and WGKV_KERNELS give one-line errors naming the variable.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { InvalidInputError } from "../../errors.js";
+import { parseBytes, parseKernelChoice, WebGpuUnavailableError } from "./webgpu.js";
+
+const defaults = { fuse: true, attentionItems: 512, sgMatrix: null as object | null, matvec: { tpr: 32 } };
+
+test("WGKV_KERNELS: fields of the defaults' types are taken", () => {
+  assert.deepEqual(parseKernelChoice('{"fuse": false, "attentionItems": 64, "sgMatrix": {"bm": 64}}', defaults), { fuse: false, attentionItems: 64, sgMatrix: { bm: 64 } });
+  assert.deepEqual(parseKernelChoice('{"sgMatrix": null}', defaults), { sgMatrix: null });
+});
+
+test("WGKV_KERNELS: bad JSON, unknown fields and wrong types are one-line errors", () => {
+  const cases: [string, RegExp][] = [
+    ["{fuse", /^WGKV_KERNELS must be a JSON object/],
+    ["[1]", /^WGKV_KERNELS must be a JSON object/],
+    ['{"fusion": true}', /^WGKV_KERNELS: unknown kernel choice "fusion" \(known: fuse, attentionItems, sgMatrix, matvec\)$/],
+    ['{"fuse": "no"}', /^WGKV_KERNELS: "fuse" must be a boolean$/],
+    ['{"matvec": [32]}', /^WGKV_KERNELS: "matvec" must be an object$/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseKernelChoice(text, defaults), (err: unknown) => err instanceof InvalidInputError && message.test(err.message) && !err.message.includes("\n"), text);
+  }
+});
+
+test("WGKV_GPU_MEMORY: sizes with units, anything else refused", () => {
+  assert.equal(parseBytes("135GiB"), 135 * 2 ** 30);
+  assert.equal(parseBytes("8e9"), 8e9);
+  assert.throws(() => parseBytes("lots"), WebGpuUnavailableError);
+});
