@@ -1,37 +1,52 @@
 #!/usr/bin/env bash
-# H200 figures of the WebGPU backend (issue 9), within about 8 minutes.
-# On the GPU machine, from the project root, with dist/ and .devcarry/ carried:
-#   bash .devcarry/run.sh bash scripts/device/h200-bench.sh
-# Writes $OUT/*.json (wgkv bench --json) and *.log, and prints a table of
-# measured figures next to what the H200 could attain (summarize.mjs).
+# H200 figures of the WebGPU backend (issue 9), in two device calls of at
+# most ~9 minutes each. On the GPU machine, from the project root, with dist/
+# and .devcarry/ carried:
+#   bash .devcarry/run.sh bash scripts/device/h200-bench.sh decode
+#   bash .devcarry/run.sh bash scripts/device/h200-bench.sh prefill
+# Writes $OUT/<phase>-<model>.json (wgkv bench --json) and .log, and prints
+# the table of measured figures next to the attainable ones and PyTorch's
+# (summarize.mjs).
 #
 # Models: random bf16 weights of real shapes made at load (--random-weights),
-# full attention and random:0.2 (W=256) taking turns in one process.
-# NOTE: until KV pools are split across buffers, one pool must fit one
-# storage binding (2 GiB on the H200): bf16 pages, and contexts where full
-# attention's KV fits (1B: 32K; 8B: 8K); the WG-KV rows reach further.
+# full attention and random:0.2 (W = 256) taking turns in one process, bf16
+# KV pages (pools larger than one storage binding are split by layer groups).
+# decode: the cache filled synthetically at the policy's admission rate
+#   (bench --synthetic-fill: the cache's own ops only), then 32 tokens decoded.
+# prefill: real chunked prefills, one run each (a 1K context first takes
+#   the kernels' compilation).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+PHASE=${1:-decode}
 OUT=${OUT:-bench-out}
 mkdir -p "$OUT"
 export WGKV_GPU_MEMORY=${WGKV_GPU_MEMORY:-135GiB}
-SHAPES=scripts/device/shapes
-LIMIT=${LIMIT:-150}
+SHAPES=${SHAPES:-scripts/device/shapes}
+LIMIT=${LIMIT:-280}
 node --version
 node -e 'import("webgpu").then(async ({create, globals}) => { Object.assign(globalThis, globals); const g = create(["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"]); const a = await g.requestAdapter(); console.log(JSON.stringify({ info: { vendor: a.info.vendor, architecture: a.info.architecture, description: a.info.description }, features: [...a.features].sort(), maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize })); process.exit(0); })' | tee "$OUT/adapter.json"
 
 run() {
   local tag=$1; shift
   local t0=$SECONDS
-  timeout "$LIMIT" node dist/cli.js bench --backend webgpu --json --kv-dtype bf16 --repeat 1 "$@" > "$OUT/$tag.json" 2> "$OUT/$tag.log"
+  timeout "$LIMIT" node dist/cli.js bench --backend webgpu --json --kv-dtype bf16 --admission random:0.2 --window 256 --repeat 1 "$@" > "$OUT/$tag.json" 2> "$OUT/$tag.log"
   echo "$tag: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/runs.txt"
 }
 
-# 1B: full attention and random:0.2 at 8K and 32K; the WG-KV policy alone at 128K
-run 1b-8k-32k --model $SHAPES/llama-3.2-1b --random-weights 1 --kv-memory 1.9GiB --admission random:0.2 --window 256 --context 8192,32768 --decode 32
-run 1b-128k-wgkv --model $SHAPES/llama-3.2-1b --random-weights 1 --kv-memory 1.9GiB --admission random:0.2 --window 256 --context 131072 --decode 32
-# 8B: full attention and random:0.2 at 8K; WG-KV at 32K
-run 8b-8k --model $SHAPES/llama-3.1-8b --random-weights 1 --kv-memory 1.9GiB --admission random:0.2 --window 256 --context 8192 --decode 32
-run 8b-32k-wgkv --model $SHAPES/llama-3.1-8b --random-weights 1 --kv-memory 1.9GiB --admission random:0.2 --window 256 --context 32768 --decode 32
+case "$PHASE" in
+  decode)
+    # KV of full attention at 400K: 1B 13 GB, 8B 54 GB (bf16)
+    run decode-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 16GiB --synthetic-fill --context 32768,131072,400000 --decode 32
+    run decode-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 56GiB --synthetic-fill --context 8192,32768,131072,400000 --decode 32
+    ;;
+  prefill)
+    run prefill-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 8GiB --context 1024,8192,32768,131072 --decode 8 --warmup 0
+    run prefill-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 24GiB --context 1024,8192,32768,131072 --decode 8 --warmup 0
+    ;;
+  *)
+    echo "usage: h200-bench.sh decode|prefill" >&2
+    exit 2
+    ;;
+esac
 
-node scripts/device/summarize.mjs "$OUT" | tee "$OUT/summary.md"
+node scripts/device/summarize.mjs "$OUT" | tee "$OUT/summary-$PHASE.md"
