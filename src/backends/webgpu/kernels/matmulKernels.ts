@@ -10,7 +10,10 @@
  *   rows; a workgroup of 256 threads takes 4 outputs, 64 threads each, and
  *   reads 8 bf16 (or 4 f32) weights per load where K allows (vec4 words).
  * - tiled (more rows, prefill): 64 x 64 output tiles, 16-deep K slices of x
- *   and w in workgroup memory, 4 x 4 outputs per thread.
+ *   and w in workgroup memory, 4 x 4 outputs per thread. Gate training
+ *   (train/webgpu/) also runs it transposed, out [rows, N] = dy [rows, K] · w
+ *   with w [K, N] (the input gradient of a frozen matmul, no transposed copy
+ *   of the weight), and accumulating into out.
  * args: rows, N, K, hasBias
  */
 import type { Kernel } from "../gpuRuntime.js";
@@ -97,9 +100,19 @@ ${R.map((r) => `    outp[${r}u * N + n] = red[${r}u * 256u + lid] + b;`).join("\
 }`);
 }
 
+export interface TiledVariant {
+  /** w is [K, N]: out = x · w (the weight read down its columns). */
+  readonly transposed?: boolean;
+  /** out += the product (no bias then). */
+  readonly accumulate?: boolean;
+}
+
 /** Prefill-sized matmul: 64 x 64 tiles. */
-export function tiledMatmulKernel(wType: WeightType): Kernel {
-  return kernel(`matmul ${wType}`, /* wgsl */ `
+export function tiledMatmulKernel(wType: WeightType, variant: TiledVariant = {}): Kernel {
+  const wIndex = variant.transposed ? "(k0 + kk) * N + n0 + mm" : "(n0 + mm) * K + k0 + kk";
+  const prior = variant.accumulate ? "outp[m * N + n] + " : "";
+  const label = `matmul ${wType}${variant.transposed ? " transposed" : ""}${variant.accumulate ? " accumulate" : ""}`;
+  return kernel(label, /* wgsl */ `
 ${BINDINGS("array<u32>", "array<f32>")}
 ${weightAt(wType)}
 var<workgroup> xs: array<f32, 1024>;
@@ -115,7 +128,7 @@ var<workgroup> ws: array<f32, 1024>;
     for (var i = 0u; i < 4u; i++) {
       let e = lid + i * 256u; let mm = e / 16u; let kk = e % 16u;
       xs[e] = select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K);
-      ws[e] = select(0.0, wAt((n0 + mm) * K + k0 + kk), n0 + mm < N && k0 + kk < K);
+      ws[e] = select(0.0, wAt(${wIndex}), n0 + mm < N && k0 + kk < K);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
@@ -132,7 +145,7 @@ var<workgroup> ws: array<f32, 1024>;
     if (m >= rows) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + tx * 4u + j;
-      if (n < N) { outp[m * N + n] = acc[i * 4u + j] + select(0.0, bias[n], au(3u) == 1u); }
+      if (n < N) { outp[m * N + n] = ${prior}acc[i * 4u + j] + select(0.0, bias[n], au(3u) == 1u); }
     }
   }
 }`);
