@@ -209,6 +209,9 @@ export class WebGpuTrainOps implements TrainOps {
     acts: GateActivations, kPre: TBuf, kPost: TBuf, params: TBuf, at: GateLayerOffsets, dims: GateDims,
   ): void {
     const { T, numKvHeads: H, headDim: d, hidden: E } = dims;
+    // the token kernel holds da [E] and dx [2d] of its token in workgroup memory
+    const shared = (E + 2 * d + 64) * 4;
+    if (shared > this.device.limits.maxComputeWorkgroupStorageSize) throw new RangeError(`gate backward: ${E} hidden units need ${shared} bytes of workgroup memory, over the device's ${this.device.limits.maxComputeWorkgroupStorageSize}`);
     const s = gateScratchLayout(T, H, d, E);
     const scratch = this.#mem.alloc(s.size, "gate backward scratch"); // see gateBackwardKernels.ts
     const args = [...this.#gateArgs(at, dims), s.da, s.dx, s.rstd];
