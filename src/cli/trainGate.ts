@@ -2,7 +2,7 @@
  * @module cli/trainGate
  *
  * `wgkv train-gate`: learns a write gate for a model with the WG-KV recipe
- * (docs/design.md §8) on the CPU: the backbone frozen, the full-attention
+ * (docs/design.md §8) on the CPU or on WebGPU: the backbone frozen, the full-attention
  * model as teacher, soft gate in the student, MSE of the final hidden state
  * plus lambda times the sparsity term, AdamW with warm-up then cosine decay.
  * Writes the gate (wgkv safetensors with metadata, loadable by --gate and by
@@ -21,7 +21,7 @@ import { parseModelConfig } from "../model/config.js";
 import { createFolderSource } from "../platform/node/fileSource.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
-import { WorkerSampleRunner } from "../platform/node/trainWorkers.js";
+import { parseTrainBackend, startTrainRunner, TRAIN_BACKENDS } from "../platform/node/trainRunner.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { createAdamWState } from "../train/adamw.js";
 import { checkResumable, loadCheckpoint, saveCheckpoint, type RunIdentity } from "../train/checkpoint.js";
@@ -54,6 +54,7 @@ interface TrainGateFlags {
   force?: boolean;
   checkpointEvery: string;
   resume?: string;
+  backend: string;
   threads?: string;
   simd: string;
   ropeFreq: string;
@@ -64,7 +65,7 @@ interface TrainGateFlags {
 
 export function trainGateCommand(): Command {
   return new Command("train-gate")
-    .description("train a write gate for a model: distill full attention into the soft-gated model, with a sparsity term (the WG-KV recipe), on the CPU")
+    .description("train a write gate for a model: distill full attention into the soft-gated model, with a sparsity term (the WG-KV recipe), on the CPU or on WebGPU")
     .option("--model <dir>", "Hugging Face model folder", DEFAULT_MODEL_DIR)
     .option("--data <files>", `training text, comma-separated (.br, .gz, .xz are decompressed; documents separated by \\x1e); "${HAYSTACK_NAME}": the one shipped with wgkv`, HAYSTACK_NAME)
     .option("--lambda <l>", "sparsity weight (> 0): larger admits fewer tokens")
@@ -84,8 +85,9 @@ export function trainGateCommand(): Command {
     .option("--force", "overwrite --out if it exists")
     .option("--checkpoint-every <n>", "write <out>.ckpt every n steps (0: only at the end)", "50")
     .option("--resume <ckpt>", "continue the run a checkpoint (<out>.ckpt) was written by")
-    .option("--threads <n>", "worker threads, each running whole samples (default: min(--batch, cores))")
-    .option("--simd <build>", "kernel build: auto, relaxed (fused multiply-add) or baseline", "auto")
+    .option("--backend <name>", `where samples run (${TRAIN_BACKENDS.join(", ")}): cpu, worker threads; webgpu, the GPU, one sample after another; auto, a real GPU if found, else cpu`, "cpu")
+    .option("--threads <n>", "cpu: worker threads, each running whole samples (default: min(--batch, cores))")
+    .option("--simd <build>", "cpu: kernel build, auto, relaxed (fused multiply-add) or baseline", "auto")
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
     .option("--data-bytes <n>", "read at most this many (decompressed) bytes of each --data file", String(64 * 2 ** 20))
     .option("--report-samples <n>", "held-out samples (half text, half needles) for the final report of gate scores", "4")
@@ -114,6 +116,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   if (tau >= 1) throw new InvalidInputError(`--tau must be in (0, 1), got "${flags.tau}"`);
   const seed = parseIntFlag("--seed", flags.seed, 0)!;
   const checkpointEvery = parseIntFlag("--checkpoint-every", flags.checkpointEvery, 0)!;
+  const backend = parseTrainBackend(flags.backend);
   const threads = parseIntFlag("--threads", flags.threads);
   const dataBytes = parseIntFlag("--data-bytes", flags.dataBytes, 1024)!;
   const reportSamples = parseIntFlag("--report-samples", flags.reportSamples, 0)!;
@@ -125,7 +128,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   const dataFiles = flags.data.split(",").map((f) => f.trim());
   if (dataFiles.some((f) => f === "")) throw new InvalidInputError(`--data "${flags.data}": an empty file name`);
 
-  // ---- the model's config and tokenizer (the weights load in the workers)
+  // ---- the model's config and tokenizer (the weights load where the samples run)
   if (flags.model.trim() === "") throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
   const source = createFolderSource(flags.model);
   if (!(await source.exists("config.json"))) throw new ModelLoadError(`${describeFile(source, "config.json")}: file is missing; --model must be a Hugging Face model folder`);
@@ -161,7 +164,8 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
     if (!quiet) process.stderr.write(line + "\n");
   };
   const numWorkers = threads ?? Math.min(batch, (await import("node:os")).availableParallelism());
-  const runner = await WorkerSampleRunner.start(
+  const runner = await startTrainRunner(
+    backend,
     { modelDir: flags.model, ropeFreq: flags.ropeFreq, gate: layout.shape, settings: { window, lambda, tau }, variant: flags.simd },
     numWorkers,
   );

@@ -5,8 +5,8 @@
  * training step (train/studentPass.ts) can run on it. Every forward op that
  * the backward pass needs has its backward here, written for a frozen
  * backbone: input gradients only, except the write gate's own parameters.
- * The CPU implementation is cpu/cpuTrainOps.ts; a WebGPU one implements the
- * same list. Each op is checked against an f64 reference and finite
+ * The implementations are cpu/cpuTrainOps.ts and webgpu/webgpuTrainOps.ts.
+ * Each op is checked against an f64 reference and finite
  * differences by trainOps.conformance.ts, which any implementation can run.
  *
  * Shapes: T tokens, H hidden, Hq / Hkv query / KV heads, G = Hq / Hkv,

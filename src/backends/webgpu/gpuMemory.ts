@@ -13,9 +13,7 @@ import { DTYPE_BYTES, numElements, type DType, type HostArray, type Tensor, type
 import type { WebGpuBackendOptions } from "./gpuContext.js";
 import type { GpuRuntime } from "./gpuRuntime.js";
 import { bufferBytes, gpu, GpuTensor, type RowPart } from "./gpuTensor.js";
-import { writeBytesKernel } from "./kernels/transformerKernels.js";
-
-const SMALL_WRITE = 1 << 16;
+import { writeOrdered } from "./orderedWrite.js";
 
 export class GpuMemory {
   readonly #device: GPUDevice;
@@ -128,25 +126,9 @@ export class GpuMemory {
     return t;
   }
 
-  /** Host bytes into a buffer at a byte offset, in order with the ops recorded so far. */
+  /** Host bytes into a buffer at a byte offset, in order with the ops recorded so far (orderedWrite.ts). */
   writeRaw(buffer: GPUBuffer, byteOffset: number, bytes: Uint8Array): void {
-    const aligned = byteOffset % 4 === 0 && bytes.byteLength % 4 === 0;
-    if (aligned && (this.#rt.numCommands === 0 || bytes.byteLength > SMALL_WRITE)) {
-      if (this.#rt.numCommands > 0) this.#rt.flush();
-      // NOTE: writeBuffer copies the data at the call
-      this.#device.queue.writeBuffer(buffer, byteOffset, bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      return;
-    }
-    // in order with the recorded ops, through the argument window (whole words of source bytes)
-    const chunk = Math.floor((this.#rt.window - 64) / 4) * 4;
-    for (let at = 0; at < bytes.byteLength; at += chunk) {
-      const part = bytes.subarray(at, Math.min(bytes.byteLength, at + chunk));
-      const words = new Uint32Array(Math.ceil(part.byteLength / 4));
-      new Uint8Array(words.buffer).set(part);
-      const first = byteOffset + at;
-      const numWords = Math.floor((first + part.byteLength - 1) / 4) - Math.floor(first / 4) + 1;
-      this.#rt.dispatch(writeBytesKernel(), [buffer], Math.ceil(numWords / 256), [first, part.byteLength, 0, 0], null, [words]);
-    }
+    writeOrdered(this.#rt, buffer, byteOffset, bytes);
   }
 }
 

@@ -40,7 +40,22 @@ export function isSoftwareAdapter(info: GPUAdapterInfo, isFallback: boolean): bo
   return isFallback || /llvmpipe|lavapipe|swiftshader|software/.test(text);
 }
 
-export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): Promise<WebGpuBackend> {
+/** A device made through the `webgpu` package, with what the backends need to know of it. */
+export interface NodeWebGpuDevice {
+  readonly device: GPUDevice;
+  /** The adapter in words, "(software)" marked, and the features enabled. */
+  readonly description: string;
+  readonly software: boolean;
+  readonly features: readonly GPUFeatureName[];
+  readonly maxStorageBufferBindingSize: number;
+  /** Subgroup sizes of the adapter, where it says. */
+  readonly subgroupSizes: { readonly min: number; readonly max: number } | undefined;
+  /** Lets the instance be collected once the device is gone (call after device.destroy()). */
+  readonly release: () => void;
+}
+
+/** A GPUDevice of the best adapter, with the adapter's limits (the backends' needs) and the optional features wanted. */
+export async function createNodeWebGpuDevice(options: Pick<NodeWebGpuOptions, "disableFeatures" | "requireHardware"> = {}): Promise<NodeWebGpuDevice> {
   let mod: typeof import("webgpu");
   try {
     mod = await import("webgpu");
@@ -86,20 +101,30 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
   });
-  const env = typeof process !== "undefined" ? process.env.WGKV_GPU_MEMORY : undefined;
-  const memoryBytes = options.memoryBytes ?? (env ? parseBytes(env) : 4 * l.maxStorageBufferBindingSize);
   const name = [info.vendor, info.architecture, info.description].filter((s) => s).join(" ") || "adapter";
+  return {
+    device, software, features, release,
+    description: `${name}${software ? " (software)" : ""}; ${features.join(", ") || "no optional features"}`,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    subgroupSizes: subgroupSizesOf(info),
+  };
+}
+
+export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): Promise<WebGpuBackend> {
+  const { device, description, software, features, release, maxStorageBufferBindingSize, subgroupSizes } = await createNodeWebGpuDevice(options);
+  const env = typeof process !== "undefined" ? process.env.WGKV_GPU_MEMORY : undefined;
+  const memoryBytes = options.memoryBytes ?? (env ? parseBytes(env) : 4 * maxStorageBufferBindingSize);
   const subgroupMatrixSyntax = await probeSubgroupMatrixSyntax(device);
   const backend = new WebGpuBackend(device, {
     memoryBytes,
-    adapterDescription: `${name}${software ? " (software)" : ""}; ${features.join(", ") || "no optional features"}`,
+    adapterDescription: description,
     features: new Set(features),
     // NOTE: a software adapter runs workgroups one after another: splitting only adds work
     targetWorkgroups: software ? 16 : 512,
     largeVocabSampling: options.largeVocabSampling,
     onDispose: release,
     maxBindingBytes: options.maxBindingBytes,
-    subgroupSizes: subgroupSizesOf(info),
+    subgroupSizes,
     subgroupMatrixSyntax,
   });
   // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)

@@ -12,6 +12,16 @@
 import type { Kernel } from "../gpuRuntime.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 
+/** The exact-erf GELU in f32 (also the gate trainer's, train/webgpu/). */
+export const GELU_WGSL = /* wgsl */ `fn gelu(a: f32) -> f32 {
+  let xx = abs(a) * 0.7071067811865476;
+  let t = 1.0 / (1.0 + 0.3275911 * xx);
+  let q = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  let erfc = q * exp(-xx * xx);
+  return 0.5 * a * select(erfc, 2.0 - erfc, a >= 0.0);
+}
+`;
+
 let cached: Kernel | null = null;
 
 export const gateKernel = memoKernel(function gateKernel(): Kernel {
@@ -31,14 +41,7 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
   for (var k = 64u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
   return workgroupUniformLoad(&red[0]);
 }
-fn gelu(a: f32) -> f32 {
-  let xx = abs(a) * 0.7071067811865476;
-  let t = 1.0 / (1.0 + 0.3275911 * xx);
-  let q = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
-  let erfc = q * exp(-xx * xx);
-  return 0.5 * a * select(erfc, 2.0 - erfc, a >= 0.0);
-}
-@compute @workgroup_size(128) fn main(${MAIN_ARGS}) {
+${GELU_WGSL}@compute @workgroup_size(128) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   let H = au(4u); let d = au(5u); let E = au(6u);
   if (wg >= au(3u) * H) { return; }
