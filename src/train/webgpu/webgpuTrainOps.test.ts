@@ -84,7 +84,7 @@ if (skip) {
       return { teacher, student, stats: await dev.read(acts.scratch.stats), grad: await dev.read(gate.dParams) };
     };
     const want = await run(cpu), got = await run(ops!);
-    assert.ok(relL2(got.teacher, want.teacher) < 1e-5, "teacher");
+    assert.ok(relL2(got.teacher, want.teacher) < 1e-5, `teacher ${relL2(got.teacher, want.teacher)}`);
     assert.ok(relL2(got.student, want.student) < 1e-5, "student");
     assert.ok(relL2(got.stats.subarray(0, 3), want.stats.subarray(0, 3)) < 1e-5, `stats ${got.stats} vs ${want.stats}`);
     const gradErr = relL2(got.grad, want.grad);

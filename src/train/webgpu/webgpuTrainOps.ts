@@ -101,7 +101,7 @@ export class WebGpuTrainOps implements TrainOps {
   embed(out: TBuf, table: TMatrix, ids: Int32Array): void {
     const m = table as GpuMatrix;
     const idBuf = this.#mem.ids(ids);
-    this.#run(embedKernel(), [buf(out), m.buffer, idBuf, this.#rt.errorBuffer], groupsOf(ids.length * m.cols, 256), [ids.length, m.cols, m.rows, m.dtype === "bf16" ? 1 : 0]);
+    this.#run(embedKernel(), [buf(out), m.buffer, idBuf, this.#rt.errorBuffer], groupsOf(ids.length * m.cols, 256), [ids.length, m.cols, m.rows, m.dtype === "bf16" ? 1 : 0, 0, m.rows]);
     this.#mem.freeBuffer(idBuf);
   }
 
