@@ -20,7 +20,7 @@ import { GenerationStream } from "./engine/generation.js";
 import { finishGeneration, generateWithGates, type GateRefKvOptions, type GenerateRefOptions } from "./engine/gateRefs.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
 import { InvalidInputError } from "./errors.js";
-import { WebGpuUnavailableError } from "./backends/webgpu/webgpuDevice.js";
+import { WebGpuUnavailableError } from "./backends/webgpu/webgpuErrors.js";
 import { createHttpSource } from "./platform/browser/httpSource.js";
 import { createBrowserWebGpuBackend } from "./platform/browser/webgpu.js";
 import { loadGateUrl } from "./platform/browser/gateUrl.js";

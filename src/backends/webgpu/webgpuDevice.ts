@@ -8,7 +8,8 @@
  * and limits the same way; the platforms add only what they alone know (the
  * package's toggles, environment variables).
  */
-import { InvalidInputError, WgkvError } from "../../errors.js";
+import { InvalidInputError } from "../../errors.js";
+import { WebGpuUnavailableError } from "./webgpuErrors.js";
 import { probeSubgroupMatrixSyntax, subgroupSizesOf } from "./gpuFeatures.js";
 import { WebGpuBackend } from "./webgpuBackend.js";
 
@@ -39,10 +40,7 @@ export interface WebGpuDeviceHooks {
   readonly kernelChoiceName?: string;
 }
 
-/** The device could not be made; the message is one line (a user's matter: no GPU, no driver, no browser support). */
-export class WebGpuUnavailableError extends WgkvError {
-  override readonly name = "WebGpuUnavailableError";
-}
+export { WebGpuUnavailableError };
 
 /** True for software rasterisers that run WebGPU on the CPU. */
 export function isSoftwareAdapter(info: GPUAdapterInfo, isFallback: boolean): boolean {
