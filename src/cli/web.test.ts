@@ -5,7 +5,9 @@
  * a short chat prompt, and the text and token ids it streams into the page
  * equal the CPU backend's greedy output through the library. The page
  * shows tokens/s, the admitted fraction and KV memory; a screenshot is
- * taken. Without a WebGPU adapter the test fails, naming what the page said.
+ * taken. With the gate (--gate, ticked on the page) the text and the
+ * admitted fraction are the CPU's too. Without navigator.gpu the page says
+ * so in one line. Without a WebGPU adapter the test fails, naming what the page said.
  * Also: the server's byte ranges and its refusal of any other file, and
  * one-line errors for bad flags.
  */
@@ -27,6 +29,7 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "
 const PROMPT = "Write a haiku about the sea.";
 // NOTE: SwiftShader runs the kernels on the CPU at about a token a second on a busy 2-core machine
 const NEW_TOKENS = 8;
+const GATED_TOKENS = 3;
 const dir = mkdtempSync(join(tmpdir(), "wgkv-web-"));
 let browser: Browser | undefined;
 const servers: ChildProcess[] = [];
@@ -57,16 +60,21 @@ after(async () => {
   for (const p of servers) p.kill("SIGTERM");
 });
 
-test("the page generates on WebGPU what the CPU backend generates, and shows its numbers", async () => {
-  const url = await startWeb(["--kv-memory", "32MiB"]);
+test("the page generates on WebGPU what the CPU backend generates, with and without the gate, and shows its numbers", async () => {
+  const url = await startWeb(["--kv-memory", "32MiB", "--gate", TINY_GATE]);
   const model = await loadModel(undefined, { backend: "cpu", threads: 1, maxSeqs: 1, kvMemory: "32MiB" });
-  let reference;
+  const chat = { messages: [{ role: "user" as const, content: PROMPT }] };
+  let full, gated;
   try {
-    reference = await generateText(model, { messages: [{ role: "user", content: PROMPT }] }, { maxNewTokens: NEW_TOKENS, temperature: 0 });
+    full = await generateText(model, chat, { maxNewTokens: NEW_TOKENS, temperature: 0 });
+    gated = await generateText(model, chat, { maxNewTokens: GATED_TOKENS, temperature: 0, kv: { gate: TINY_GATE } });
   } finally {
     model.dispose();
   }
-  assert.equal(reference.tokenIds.length, NEW_TOKENS);
+  assert.equal(full.tokenIds.length, NEW_TOKENS);
+  const heads = gated.kv.admittedByHead.flat();
+  const gatedAdmitted = heads.reduce((a, b) => a + b, 0) / (gated.kv.numTokens * heads.length);
+  assert.ok(gatedAdmitted < 1, "the gate should leave some tokens out");
 
   const page = await browser!.newPage({ viewport: { width: 1000, height: 760 } });
   const problems: string[] = [];
@@ -82,28 +90,37 @@ test("the page generates on WebGPU what the CPU backend generates, and shows its
   await page.waitForFunction(() => ["ready", "error", "no-webgpu"].includes(document.body.dataset.state ?? ""), null, { timeout: 30_000 });
   const status = await page.textContent("#status");
   assert.equal(await page.getAttribute("body", "data-state"), "ready", `the page did not get ready (no WebGPU adapter in headless Chromium?): ${status}`);
-  assert.match(status!, /^Ready: wgkv-tiny-chat on WebGPU .*full attention \(no gate\)\.$/);
+  assert.match(status!, /^Ready: wgkv-tiny-chat on WebGPU .*, write gate wgkv-tiny-chat-gate-0\.016n\.pt\.$/);
 
-  await page.fill("#prompt", PROMPT);
-  await page.fill("#max-tokens", String(NEW_TOKENS));
-  await page.fill("#temperature", "0");
-  await page.click("#generate");
-  await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 45_000 });
-  const shown = await page.evaluate(() => ({
-    status: document.getElementById("status")!.textContent,
-    output: document.getElementById("output")!.textContent,
-    ids: (globalThis as unknown as { wgkvLastResult: { tokenIds: number[] } }).wgkvLastResult.tokenIds,
-    speed: document.getElementById("speed")!.textContent,
-    admitted: document.getElementById("admitted")!.textContent,
-    kv: document.getElementById("kv")!.textContent,
-  }));
+  const run = async (tokens: number, useGate: boolean) => {
+    await page.fill("#prompt", PROMPT);
+    await page.fill("#max-tokens", String(tokens));
+    await page.fill("#temperature", "0");
+    await page.setChecked("#use-gate", useGate);
+    await page.click("#generate");
+    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 40_000 });
+    return page.evaluate(() => ({
+      status: document.getElementById("status")!.textContent,
+      output: document.getElementById("output")!.textContent,
+      ids: (globalThis as unknown as { wgkvLastResult: { tokenIds: number[] } }).wgkvLastResult.tokenIds,
+      speed: document.getElementById("speed")!.textContent,
+      admitted: document.getElementById("admitted")!.textContent,
+      kv: document.getElementById("kv")!.textContent,
+    }));
+  };
+  const shown = await run(NEW_TOKENS, false);
   assert.equal(shown.status, `Done: ${NEW_TOKENS} tokens (length).`);
-  assert.equal(shown.output, reference.text);
-  assert.deepEqual(shown.ids, reference.tokenIds);
-  assert.match(shown.speed!, /^\d+\.\d tokens\/s generating 8 tokens; prompt \d+ tokens at \d+ tokens\/s; finish: length$/);
+  assert.equal(shown.output, full.text);
+  assert.deepEqual(shown.ids, full.tokenIds);
+  assert.match(shown.speed!, new RegExp(`^\\d+\\.\\d tokens/s generating ${NEW_TOKENS} tokens; prompt \\d+ tokens at \\d+ tokens/s; finish: length$`));
   assert.equal(shown.admitted, "1.000", "full attention admits every token");
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
-  assert.ok(shown.kv!.startsWith(`resident ${mib(reference.kv.residentBytes)} of full attention's ${mib(reference.kv.fullAttentionBytes)}`), shown.kv!);
+  assert.ok(shown.kv!.startsWith(`resident ${mib(full.kv.residentBytes)} of full attention's ${mib(full.kv.fullAttentionBytes)}`), shown.kv!);
+
+  const withGate = await run(GATED_TOKENS, true);
+  assert.equal(withGate.output, gated.text);
+  assert.deepEqual(withGate.ids, gated.tokenIds);
+  assert.equal(withGate.admitted, gatedAdmitted.toFixed(3));
 
   const shot = join(dir, "web.png");
   await page.screenshot({ path: shot });
@@ -111,6 +128,21 @@ test("the page generates on WebGPU what the CPU backend generates, and shows its
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   assert.ok(png.length > 5_000, `screenshot of ${png.length} bytes`);
   assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("without WebGPU the page says so in one line and loads nothing", async () => {
+  const url = await startWeb([]);
+  const page = await browser!.newPage();
+  // NOTE: as a browser without WebGPU has it: no navigator.gpu
+  await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+  const fetched: string[] = [];
+  page.on("request", (r) => fetched.push(new URL(r.url()).pathname));
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.state === "no-webgpu", null, { timeout: 10_000 });
+  assert.equal(await page.textContent("#status"), "WebGPU is not available in this browser, so the model cannot run here.");
+  assert.equal(await page.isDisabled("#generate"), true);
+  assert.deepEqual(fetched.filter((p) => p.startsWith("/model/")), []);
   await page.close();
 });
 

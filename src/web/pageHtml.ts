@@ -48,6 +48,7 @@ export function renderWebPage(modelName: string): string {
   <label>max tokens <input id="max-tokens" type="number" min="1" value="64"></label>
   <label>temperature <input id="temperature" type="number" min="0" step="0.1" value="0"></label>
   <label><input id="chat" type="checkbox" checked> chat template</label>
+  <label id="gate-choice" hidden><input id="use-gate" type="checkbox" checked> write gate</label>
 </div>
 <div id="output" aria-live="polite"></div>
 <dl id="stats">

@@ -54,10 +54,12 @@ async function runGeneration(model: Model, gate: GateInput | null): Promise<void
   const maxNewTokens = Number(($("max-tokens") as HTMLInputElement).value);
   const temperature = Number(($("temperature") as HTMLInputElement).value);
   const chat = ($("chat") as HTMLInputElement).checked;
+  // NOTE: unticked, the same page compares with full attention
+  const useGate = gate !== null && ($("use-gate") as HTMLInputElement).checked;
   const output = $("output");
   output.textContent = "";
   setState("generating", "Generating…");
-  const stream = generate(model, chat ? { messages: [{ role: "user", content: text }] } : text, { maxNewTokens, temperature, kv: gate ? { gate } : undefined });
+  const stream = generate(model, chat ? { messages: [{ role: "user", content: text }] } : text, { maxNewTokens, temperature, kv: useGate ? { gate } : undefined });
   let tokens = 0;
   let firstAt = 0;
   try {
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   const gateText = gate ? `, write gate ${config.gateUrl!.split("/").pop()}` : ", full attention (no gate)";
   setState("ready", `Ready: ${config.model} on ${model.backend.description}${gateText}.`);
   $("device").textContent = `${config.model} on ${model.backend.description}${gateText}`;
+  $("gate-choice").hidden = gate === null;
   $("generate").addEventListener("click", () => void runGeneration(model, gate));
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !($("generate") as HTMLButtonElement).disabled) void runGeneration(model, gate);
