@@ -10,8 +10,7 @@
 import { Hono } from "hono";
 import { basename, join } from "node:path";
 import { fileResponse } from "../platform/node/fileResponse.js";
-import { renderWebPage } from "../web/pageHtml.js";
-import type { WebPageConfig } from "../web/webPage.js";
+import { renderWebPage, type WebPageConfig } from "../web/pageHtml.js";
 
 export interface WebAppOptions {
   /** The model's name shown on the page. */

@@ -7,6 +7,17 @@
  * title only, escaped.
  */
 
+/** What the server tells the page at /config.json (cli/webApp.ts). */
+export interface WebPageConfig {
+  readonly model: string;
+  /** The model folder's URL. */
+  readonly modelUrl: string;
+  /** The gate file's URL, or null: full attention only. */
+  readonly gateUrl: string | null;
+  /** The KV page pool to ask for (the library's kvMemory), or null for its default. */
+  readonly kvMemory: string | null;
+}
+
 const STYLE = `
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; padding: 0 1rem; color: #1b1f24; }
 h1 { font-size: 1.3rem; margin: 0 0 .25rem; }

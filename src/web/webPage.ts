@@ -10,15 +10,9 @@
  * `body[data-state]` says where the page is (loading, ready, generating,
  * done, error, no-webgpu), so tests and scripts can wait for it.
  */
+import type { WebPageConfig } from "./pageHtml.js";
 import { generate, loadGateUrl, loadModel, WebGpuUnavailableError, type GateInput, type GenerationResult, type KvReport, type Model } from "../browser.js";
 
-/** What the server tells the page (cli/webApp.ts). */
-export interface WebPageConfig {
-  readonly model: string;
-  readonly modelUrl: string;
-  readonly gateUrl: string | null;
-  readonly kvMemory: string | null;
-}
 
 type PageState = "loading" | "ready" | "generating" | "done" | "error" | "no-webgpu";
 
