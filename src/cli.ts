@@ -16,6 +16,7 @@ import { trainGateCommand } from "./cli/trainGate.js";
 import { serveCommand } from "./cli/serve.js";
 import { chatCommand } from "./cli/chat.js";
 import { inspectCommand } from "./cli/inspect.js";
+import { webCommand } from "./cli/web.js";
 import { causeText, isUserError } from "./errors.js";
 
 // NOTE: when the reader of a pipe exits (`wgkv generate ... | head -c 10`), the
@@ -32,7 +33,7 @@ const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
-for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), webCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());
 
 try {
   await program.parseAsync(process.argv);

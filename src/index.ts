@@ -16,15 +16,15 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stat } from "node:fs/promises";
 import { Model, type ModelLoadOptions } from "./engine/model.js";
-import { GenerationStream, startGeneration, type GenerateOptions } from "./engine/generation.js";
-import { resolveKvOptions } from "./engine/kvOptions.js";
+import { GenerationStream, type GenerateOptions } from "./engine/generation.js";
+import { finishGeneration, generateWithGates } from "./engine/gateRefs.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
 import { InvalidInputError, ModelLoadError } from "./errors.js";
 import { checkCpuWeightBudget } from "./model/weightBudget.js";
 import { createBackend, type BackendOptions } from "./platform/node/backend.js";
 import { createFolderSource } from "./platform/node/fileSource.js";
 import { randomWeightsSource } from "./model/randomWeights.js";
-import { loadGateFile, withLoadedGate, type NodeKvOptions } from "./platform/node/gateFiles.js";
+import { loadGateFile, type NodeKvOptions } from "./platform/node/gateFiles.js";
 
 /** The model shipped inside the package. */
 export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/wgkv-tiny-chat");
@@ -74,25 +74,12 @@ export interface NodeGenerateOptions extends Omit<GenerateOptions, "kv"> {
  * WgkvError.
  */
 export function generate(model: Model, prompt: Prompt, options: NodeGenerateOptions = {}): GenerationStream {
-  let ids: number[];
-  try {
-    if (!(model instanceof Model)) throw new InvalidInputError("generate: the first argument must be a model from loadModel()");
-    model.checkLive();
-    ids = promptToIds(model, prompt);
-  } catch (err) {
-    return GenerationStream.failed(err);
-  }
-  const { kv, ...rest } = options ?? {};
-  return startGeneration(model, ids, rest, async () => resolveKvOptions(await withLoadedGate(model, kv), model));
+  return generateWithGates(model, prompt, options, loadGateFile);
 }
 
 /** Runs a generation to its end and returns its result (no streaming). */
 export async function generateText(model: Model, prompt: Prompt, options: NodeGenerateOptions = {}) {
-  const stream = generate(model, prompt, options);
-  for await (const _ of stream) {
-    // the text is in the result
-  }
-  return stream.result;
+  return finishGeneration(generate(model, prompt, options));
 }
 
 export { Model, promptToIds, loadGateFile };

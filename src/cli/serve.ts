@@ -110,7 +110,8 @@ export function serveCommand(): Command {
     });
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+/** Listens on host:port; a port in use or an address it cannot bind is a one-line error naming the flag. */
+export function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, hostname, port }, () => resolve(server));
     server.once("error", (err: NodeJS.ErrnoException) => {

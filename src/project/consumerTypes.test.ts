@@ -4,7 +4,9 @@
  * `file:` dependency does (node_modules/wgkv links to this repository, whose
  * package.json points at dist/index.d.ts), imports the public API, and runs
  * `tsc --noEmit` with no @types/node, so a declaration that leaks a `node:`
- * module or a test-only module fails.
+ * module or a test-only module fails. The browser entry (`wgkv/browser`)
+ * compiles the same way with DOM types only: a declaration that leaks a
+ * WebGPU type (which needs @webgpu/types) fails.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -67,6 +69,41 @@ export async function main(signal: AbortSignal): Promise<string> {
 }
 `;
 
+/** Uses the browser entry (`wgkv/browser`) the way a page does: DOM types, no @types/node, no @webgpu/types. */
+const BROWSER_CONSUMER = `
+import {
+  createHttpSource, generate, generateText, GenerationStream, InvalidInputError, loadGateUrl, loadModel, Model, ModelLoadError, promptToIds,
+  WebGpuUnavailableError, WgkvError, GateFormatError, OutOfPagesError,
+  type BrowserGenerateOptions, type BrowserKvOptions, type BrowserLoadModelOptions, type ChatMessage, type FileSource, type GateInput,
+  type GenerationChunk, type GenerationResult, type KvReport, type Prompt,
+} from "wgkv/browser";
+
+export async function main(out: HTMLElement): Promise<string> {
+  const options: BrowserLoadModelOptions = { kvMemory: "64MiB", maxSeqs: 1, disableGpuFeatures: ["shader-f16"], fetch: (i, init) => fetch(i, init) };
+  let model: Model;
+  try {
+    model = await loadModel("/models/tiny/", options);
+  } catch (err) {
+    if (err instanceof WebGpuUnavailableError || err instanceof ModelLoadError) return err.message;
+    throw err;
+  }
+  const source: FileSource = createHttpSource("/models/tiny/");
+  const gate: GateInput = await loadGateUrl("/gates/gate.pt", model);
+  const messages: ChatMessage[] = [{ role: "user", content: "Hello" }];
+  const prompt: Prompt = { messages };
+  const kv: BrowserKvOptions = { gate: "/gates/gate.pt", selection: "quest:2048" };
+  const generateOptions: BrowserGenerateOptions = { maxNewTokens: 4, temperature: 0, kv };
+  const stream: GenerationStream = generate(model, prompt, generateOptions);
+  for await (const chunk of stream) out.textContent += (chunk satisfies GenerationChunk).text;
+  const result: GenerationResult = await stream.result;
+  const report: KvReport = result.kv;
+  const again = await generateText(model, promptToIds(model, "Hi"), { kv: { gate } });
+  const errors = [InvalidInputError, GateFormatError, OutOfPagesError, WgkvError].map((E) => E.name).join(",");
+  model.dispose();
+  return [source.label, result.text, again.text, report.residentBytes, errors].join(" ");
+}
+`;
+
 let tmp = "";
 before(() => {
   tmp = mkdtempSync(join(tmpdir(), "wgkv-consumer-"));
@@ -76,14 +113,14 @@ after(() => {
 });
 
 /** A consumer project with the given module settings; returns tsc's error lines, paths relative to this repository where they are in it. */
-function typecheck(name: string, module: string, moduleResolution: string): string[] {
+function typecheck(name: string, module: string, moduleResolution: string, browser = false): string[] {
   const dir = join(tmp, name);
   mkdirSync(join(dir, "node_modules"), { recursive: true });
   symlinkSync(PROJECT_ROOT, join(dir, "node_modules/wgkv"), "dir");
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `consumer-${name}`, private: true, type: "module", dependencies: { wgkv: `file:${PROJECT_ROOT}` } }));
-  const compilerOptions = { strict: true, skipLibCheck: false, module, moduleResolution, target: "ES2022", noEmit: true, types: [] };
+  const compilerOptions = { strict: true, skipLibCheck: false, module, moduleResolution, target: "ES2022", noEmit: true, types: [], ...(browser ? { lib: ["ES2022", "DOM", "DOM.Iterable"] } : {}) };
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["main.ts"] }));
-  writeFileSync(join(dir, "main.ts"), CONSUMER);
+  writeFileSync(join(dir, "main.ts"), browser ? BROWSER_CONSUMER : CONSUMER);
   const r = spawnSync(process.execPath, [TSC, "-p", dir, "--pretty", "false"], { cwd: dir, encoding: "utf8", timeout: 120_000 });
   assert.equal(r.error, undefined);
   const lines = r.stdout.split("\n").filter((l) => / error TS\d+/.test(l));
@@ -100,4 +137,9 @@ test("a strict NodeNext consumer with skipLibCheck false compiles without errors
 
 test("a strict bundler-resolution consumer with skipLibCheck false compiles without errors", () => {
   assert.deepEqual(typecheck("bundler", "ESNext", "Bundler"), []);
+});
+
+test("a strict browser consumer of wgkv/browser (DOM types only) compiles without errors, bundler and NodeNext resolution", () => {
+  assert.deepEqual(typecheck("browser-bundler", "ESNext", "Bundler", true), []);
+  assert.deepEqual(typecheck("browser-nodenext", "NodeNext", "NodeNext", true), []);
 });

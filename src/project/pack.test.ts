@@ -1,6 +1,7 @@
 /**
  * What `npm pack` would publish: the CLI, the library and its types, the
- * embedded model, the haystack text, the example and the license; no tests,
+ * browser bundle and `wgkv web`'s page script, the embedded model, the
+ * haystack text, the example and the license; no tests,
  * test support, dev benchmarks or fixtures; no source map pointing at a file
  * the package lacks; no import of a file it lacks.
  */
@@ -21,7 +22,7 @@ before(() => {
   files = new Set(pack.files.map((f) => f.path));
 });
 
-test("the package has the CLI, the library with its types, the model, the haystack, the example and the license", () => {
+test("the package has the CLI, the library with its types, the browser bundle, the model, the haystack, the example and the license", () => {
   const expected = [
     "package.json",
     "README.md",
@@ -30,6 +31,9 @@ test("the package has the CLI, the library with its types, the model, the haysta
     "dist/index.js",
     "dist/index.d.ts",
     "dist/platform/node/kernelWorkerEntry.js",
+    "dist/browser.d.ts",
+    "dist/browser/wgkv.js",
+    "dist/browser/web-page.js",
     "models/wgkv-tiny-chat/config.json",
     "models/wgkv-tiny-chat/model.safetensors",
     "models/wgkv-tiny-chat/tokenizer.json",

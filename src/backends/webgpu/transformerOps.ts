@@ -40,9 +40,12 @@ export class TransformerOps {
   readonly #ctx: GpuContext;
   #pending: Pending | null = null;
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array };
+  /** Most matvecs one dispatch merges: each binds out, w and bias, beside x and the args (SwiftShader in Chromium allows 10 storage bindings). */
+  readonly #maxMatvecGroup: number;
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
+    this.#maxMatvecGroup = Math.min(3, Math.floor((ctx.device.limits.maxStorageBuffersPerShaderStage - 2) / 3));
     this.#angles = { buffer: ctx.mem.buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
   }
 
@@ -84,7 +87,7 @@ export class TransformerOps {
     if (c.fuse && rows <= 8 && !wt.parts) {
       const p = this.#pending;
       const item = { out: o, w: wt, bias: b };
-      if (p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && p.items.length < 3 && !p.items.some((i) => i.out === o)) p.items.push(item);
+      if (p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && p.items.length < this.#maxMatvecGroup && !p.items.some((i) => i.out === o)) p.items.push(item);
       else {
         this.settle();
         this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item] };

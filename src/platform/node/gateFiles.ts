@@ -2,15 +2,17 @@
  * @module platform/node/gateFiles
  *
  * Reading write-gate files from disk, checked against a model, and KV
- * options whose gate is given as a path (the library accepts both).
+ * options whose gate is given as a path (the library accepts both; the
+ * caching of references is engine/gateRefs.ts, shared with browsers).
  */
 import { loadGate } from "../../gate/gateFile.js";
 import { readGateFile } from "./gateFileRead.js";
 import type { Model } from "../../engine/model.js";
 import type { GateInput, KvOptions } from "../../engine/kvOptions.js";
+import { withGateRef, type GateRefKvOptions } from "../../engine/gateRefs.js";
 
 /** KV options as the Node entry accepts them: the gate may be a file path. */
-export interface NodeKvOptions extends Omit<KvOptions, "gate"> {
+export interface NodeKvOptions extends GateRefKvOptions {
   readonly gate?: string | GateInput | null;
 }
 
@@ -22,18 +24,7 @@ export async function loadGateFile(path: string, model?: Model): Promise<GateInp
   return { ...loaded, fileName: path };
 }
 
-const cache = new WeakMap<Model, Map<string, Promise<GateInput>>>();
-
 /** KV options with a gate path replaced by the loaded gate (each path read once per model). */
 export async function withLoadedGate(model: Model, kv: NodeKvOptions | undefined): Promise<KvOptions | undefined> {
-  if (!kv || typeof kv.gate !== "string") return kv as KvOptions | undefined;
-  let byPath = cache.get(model);
-  if (!byPath) cache.set(model, (byPath = new Map()));
-  let gate = byPath.get(kv.gate);
-  if (!gate) {
-    gate = loadGateFile(kv.gate, model);
-    byPath.set(kv.gate, gate);
-    gate.catch(() => byPath!.delete(kv.gate as string));
-  }
-  return { ...kv, gate: await gate };
+  return withGateRef(model, kv, loadGateFile);
 }
