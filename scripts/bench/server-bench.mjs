@@ -8,7 +8,7 @@
 // machine falls on all of them alike.
 //
 //   npm run build && npm install --prefix scripts/bench      # the baseline, once
-//   node scripts/bench/server-bench.mjs [--concurrency 1,4,8,16] [--requests 2] [--max-tokens 64] [--prompt-tokens 1000] [--no-llama]
+//   node scripts/bench/server-bench.mjs [--concurrency 1,4,8,16] [--requests 2] [--max-tokens 64] [--prompt-tokens 1000] [--no-llama] [--wgkv-args="--max-batch-tokens 256"]
 //
 // Reports per (system, concurrency): aggregate tokens/s (completion tokens
 // over wall time), aggregate decode tokens/s (median per-stream decode rate
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "1,4,8,16" }, requests: { type: "string", default: "2" }, "max-tokens": { type: "string", default: "64" },
     "prompt-tokens": { type: "string", default: "1000" }, "no-llama": { type: "boolean", default: false }, threads: { type: "string" },
     gate: { type: "string", default: "models/wgkv-tiny-chat/gates/wgkv-tiny-chat-gate-0.016n.pt" },
+    "wgkv-args": { type: "string", default: "" },
   },
 });
 const concurrencies = args.concurrency.split(",").map(Number);
@@ -67,7 +68,7 @@ async function ready(url) {
   }
 }
 const threads = args.threads ? ["--threads", args.threads] : [];
-const wgkv = await start("dist/cli.js", ["serve", "--port", "0", "--quiet", "--max-seqs", String(maxC), "--max-queue", "256", "--gate", args.gate, ...threads], /listening on http:\/\/[^ ]+:(\d+)/);
+const wgkv = await start("dist/cli.js", ["serve", "--port", "0", "--quiet", "--max-seqs", String(maxC), "--max-queue", "256", "--gate", args.gate, ...threads, ...args["wgkv-args"].split(" ").filter((a) => a)], /listening on http:\/\/[^ ]+:(\d+)/);
 await ready(wgkv.url);
 const systems = [
   { name: "wgkv full attention", url: wgkv.url, model: "wgkv-tiny-chat", extra: { wgkv: { admission: "full" } } },
