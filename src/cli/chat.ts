@@ -12,34 +12,25 @@ import { createInterface } from "node:readline";
 import { startGeneration } from "../engine/generation.js";
 import { promptToIds } from "../engine/prompt.js";
 import { causeText, isUserError } from "../errors.js";
-import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from "./samplingFlags.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
 import { CHAT_HELP, ChatSession, parseChatLine } from "./chatSession.js";
 
-interface ChatFlags extends ModelFlags, KvFlags {
+interface ChatFlags extends ModelFlags, KvFlags, SamplingFlags {
   maxTokens: string;
-  temperature: string;
-  topK?: string;
-  topP?: string;
-  seed?: string;
   system?: string;
 }
 
 export function chatCommand(): Command {
-  return addKvOptions(addModelOptions(new Command("chat")))
+  const cmd = addKvOptions(addModelOptions(new Command("chat")))
     .description("chat with the model in the terminal (/stats, /reset, /system TEXT, /exit; Ctrl-C stops an answer)")
-    .option("--max-tokens <n>", "most tokens per answer", "512")
-    .option("--temperature <t>", "sampling temperature; 0 is greedy", "0")
-    .option("--top-k <k>", "sample from the k most likely tokens")
-    .option("--top-p <p>", "sample from the smallest set with probability >= p")
-    .option("--seed <n>", "random seed for sampling")
+    .option("--max-tokens <n>", "most tokens per answer", "512");
+  return addSamplingOptions(cmd)
     .option("--system <text>", "system prompt")
     .action(async (flags: ChatFlags) => {
       const options = {
         maxNewTokens: parseIntFlag("--max-tokens", flags.maxTokens)!,
-        temperature: parseRangeFlag("--temperature", flags.temperature, 0, Infinity),
-        topK: parseIntFlag("--top-k", flags.topK, 0),
-        topP: parseRangeFlag("--top-p", flags.topP, 0, 1, true),
-        seed: parseIntFlag("--seed", flags.seed, 0),
+        ...samplingFromFlags(flags),
       };
       checkKvFlags(flags);
       const model = await loadModelFromFlags(flags, { maxSeqs: 1 });

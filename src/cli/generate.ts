@@ -10,32 +10,26 @@ import { promptToIds, type Prompt } from "../index.js";
 import type { KvReport } from "../engine/engineStats.js";
 import { startGeneration } from "../engine/generation.js";
 import { createProgress } from "./progress.js";
-import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, parseRangeFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
+import { addSamplingOptions, samplingFromFlags, type SamplingFlags } from "./samplingFlags.js";
+import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 
 /** Prompts at least this long show the progress of their reading. */
 const LONG_PROMPT = 2048;
 
-interface GenerateFlags extends ModelFlags, KvFlags {
+interface GenerateFlags extends ModelFlags, KvFlags, SamplingFlags {
   chat?: boolean;
   maxTokens: string;
-  temperature: string;
-  topK?: string;
-  topP?: string;
-  seed?: string;
   stop: string[];
   stats?: boolean;
 }
 
 export function generateCommand(): Command {
-  return addKvOptions(addModelOptions(new Command("generate")))
+  const cmd = addKvOptions(addModelOptions(new Command("generate")))
     .description("stream a completion of a prompt (read from stdin when not given)")
     .argument("[prompt]", "prompt text")
     .option("--chat", "apply the chat template to the prompt as one user message")
-    .option("--max-tokens <n>", "most tokens to generate", "256")
-    .option("--temperature <t>", "sampling temperature; 0 is greedy", "0")
-    .option("--top-k <k>", "sample from the k most likely tokens")
-    .option("--top-p <p>", "sample from the smallest set with probability >= p")
-    .option("--seed <n>", "random seed for sampling")
+    .option("--max-tokens <n>", "most tokens to generate", "256");
+  return addSamplingOptions(cmd)
     .option("--stop <text>", "stop before this string (repeatable)", (value: string, prev: string[]) => [...prev, value], [] as string[])
     .option("--stats", "print speed, admitted fraction per layer and head, and KV memory against full attention on stderr")
     .action(async (promptArg: string | undefined, flags: GenerateFlags) => {
@@ -43,10 +37,7 @@ export function generateCommand(): Command {
       const maxNewTokens = parseIntFlag("--max-tokens", flags.maxTokens)!;
       const options = {
         maxNewTokens,
-        temperature: parseRangeFlag("--temperature", flags.temperature, 0, Infinity),
-        topK: parseIntFlag("--top-k", flags.topK, 0),
-        topP: parseRangeFlag("--top-p", flags.topP, 0, 1, true),
-        seed: parseIntFlag("--seed", flags.seed, 0),
+        ...samplingFromFlags(flags),
         stop: flags.stop,
       };
       checkKvFlags(flags);

@@ -11,7 +11,7 @@
  * sees it. f32 throughout.
  */
 import { GELU_WGSL } from "../../backends/webgpu/kernels/gateKernels.js";
-import { MAIN_ARGS, WG_INDEX } from "../../backends/webgpu/kernels/wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, workgroupSumWgsl } from "../../backends/webgpu/kernels/wgslCommon.js";
 import { accesses, bindingsWgsl, trainKernel } from "./trainKernel.js";
 
 /** Offsets of a layer's parts in the flat parameter buffer, as args 3..8. */
@@ -24,15 +24,7 @@ fn offW2() -> u32 { return au(7u); }
 fn offB2() -> u32 { return au(8u); }`;
 
 /** A workgroup sum of 64 threads (uniform result; red is free again on return). */
-export const REDUCE64_WGSL = /* wgsl */ `
-var<workgroup> red: array<f32, 64>;
-fn reduceSum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var k = 32u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
-  return workgroupUniformLoad(&red[0]);
-}`;
-
+export const REDUCE64_WGSL = workgroupSumWgsl(64);
 /**
  * x f32 [H, T, 2d], a [H, T, E], g, logG [H, T]; kPre, kPost [T, H, d]; params flat.
  * args: T, H, E, then the layer's offsets (pre norm, post norm, W1, b1, w2, b2)

@@ -7,14 +7,11 @@
  * bindings helper every kernel file uses.
  */
 import type { Access, Kernel } from "../../backends/webgpu/gpuRuntime.js";
+import { kernelOf } from "../../backends/webgpu/kernels/wgslCommon.js";
 
-const cache = new Map<string, Kernel>();
-
-/** The kernel of this source (one object per source). */
+/** The kernel of this source (one object per source: backends/webgpu's kernelOf). */
 export function trainKernel(label: string, bindings: readonly Access[], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
+  return kernelOf(label, bindings, code);
 }
 
 /**

@@ -19,7 +19,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
 export const ITEM_WORDS = 16;
 // word offsets in an item
@@ -68,12 +68,6 @@ export function attentionShape(headDim: number, group: number, kvDType: KvDType,
   throw new Error(`paged attention: head dim ${headDim} does not fit ${sharedBytes} bytes of workgroup memory`);
 }
 
-const cache = new Map<string, Kernel>();
-function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
-}
 
 /**
  * args: numItems, Hq, Hkv, vBase (words), scale (f32), firstPage (of the layer's pool part), then items at word 8.
@@ -83,7 +77,7 @@ function kernel(label: string, bindings: Kernel["bindings"], code: string): Kern
 export const attentionKernel = memoKernel(function attentionKernel(s: AttentionShape): Kernel {
   const { headDim: d, group: G, tileKeys: TK, numQueries: NQ, kvDType } = s;
   const ACC = (NQ * d) / NUM_THREADS;
-  return kernel(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
+  return kernelOf(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> kf: array<f32>;
 @group(0) @binding(2) var<storage, read> vf: array<f32>;
@@ -224,7 +218,7 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
  * [first partial, splits, partials per split, batch row, rows, KV head]. args: numRecords, Hq, d, group
  */
 export const attentionReduceKernel = memoKernel(function attentionReduceKernel(): Kernel {
-  return kernel("paged attention reduce", ["ro", "rw"], /* wgsl */ `
+  return kernelOf("paged attention reduce", ["ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> scratch: array<u32>;
 @group(0) @binding(1) var<storage, read_write> outp: array<f32>;
 fn sf(i: u32) -> f32 { return bitcast<f32>(scratch[i]); }

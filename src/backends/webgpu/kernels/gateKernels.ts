@@ -10,7 +10,7 @@
  * args: offset, stride, row0, numRows, H, d, E
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel, workgroupSumWgsl } from "./wgslCommon.js";
 
 /** The exact-erf GELU in f32 (also the gate trainer's, train/webgpu/). */
 export const GELU_WGSL = /* wgsl */ `fn gelu(a: f32) -> f32 {
@@ -34,13 +34,7 @@ export const gateKernel = memoKernel(function gateKernel(): Kernel {
 @group(0) @binding(2) var<storage, read> kPost: array<f32>;
 @group(0) @binding(3) var<storage, read> gw: array<f32>;
 var<workgroup> x: array<f32, 1024>;
-var<workgroup> red: array<f32, 128>;
-fn reduceSum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var k = 64u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
-  return workgroupUniformLoad(&red[0]);
-}
+${workgroupSumWgsl(128)}
 ${GELU_WGSL}@compute @workgroup_size(128) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   let H = au(4u); let d = au(5u); let E = au(6u);

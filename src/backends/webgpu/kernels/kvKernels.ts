@@ -13,14 +13,8 @@
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { errorWgsl } from "../gpuRuntime.js";
-import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
-const cache = new Map<string, Kernel>();
-function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
-}
 
 /**
  * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1, or outside the part: skipped).
@@ -33,7 +27,7 @@ export const writeKvKernel = memoKernel(function writeKvKernel(dtype: KvDType): 
       : `let e = src + 2u * word;
   pool[dst] = ${encodeBits(dtype, "k[e]")} | (${encodeBits(dtype, "k[e + 1u]")} << 16u);
   pool[vb + dst] = ${encodeBits(dtype, "v[e]")} | (${encodeBits(dtype, "v[e + 1u]")} << 16u);`;
-  return kernel(`writeKv ${dtype}`, ["rw", "ro", "ro", "ro"], /* wgsl */ `
+  return kernelOf(`writeKv ${dtype}`, ["rw", "ro", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> pool: array<u32>;
 @group(0) @binding(1) var<storage, read> k: array<u32>;
 @group(0) @binding(2) var<storage, read> v: array<u32>;
@@ -56,7 +50,7 @@ ${HALF_WGSL}
 
 /** K and V of slot copies[i, 0] to slot copies[i, 1], i in [first, first + count), pairs in the part. args: first, count, wordsPerRow, vBase, firstSlot, numSlots */
 export const copySlotsKernel = memoKernel(function copySlotsKernel(): Kernel {
-  return kernel("copySlots", ["rw", "ro"], /* wgsl */ `
+  return kernelOf("copySlots", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> pool: array<u32>;
 @group(0) @binding(1) var<storage, read> copies: array<i32>;
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
@@ -80,7 +74,7 @@ export const scatterKernel = memoKernel(function scatterKernel(u8: boolean): Ker
   atomicAnd(&dst[u32(at) >> 2u], ~(0xffu << sh));
   atomicOr(&dst[u32(at) >> 2u], (u32(value) & 0xffu) << sh);`
     : "atomicStore(&dst[u32(at)], bitcast<u32>(value));";
-  return kernel(`scatter ${u8 ? "u8" : "i32"}`, ["rw", "ro", "rw"], /* wgsl */ `
+  return kernelOf(`scatter ${u8 ? "u8" : "i32"}`, ["rw", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> dst: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read> updates: array<i32>;
 ${errorWgsl(2)}

@@ -15,16 +15,14 @@
  * args (tiled): rows, Np, K, hasBias, Nout, n0
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 import { matvecFamilyKernel } from "./matvecKernels.js";
 
 export type WeightType = "f32" | "bf16";
 
-const cache = new Map<string, Kernel>();
+/** A matmul kernel (bindings out, x, w, bias) of this source. */
 export function matmulKernelOf(label: string, code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings: ["rw", "ro", "ro", "ro"], code }));
-  return k;
+  return kernelOf(label, ["rw", "ro", "ro", "ro"], code);
 }
 
 export const MATMUL_BINDINGS = (wArray: string, xArray: string) => /* wgsl */ `

@@ -11,18 +11,12 @@
 import type { KvDType } from "../../backend.js";
 import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
-const cache = new Map<string, Kernel>();
-function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
-}
 
 /** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
 export const admitKernel = memoKernel(function admitKernel(): Kernel {
-  return kernel("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
+  return kernelOf("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 @group(0) @binding(2) var<storage, read> seqs: array<i32>;
@@ -66,7 +60,7 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
 
 /** bounds f32 [part pages, 2, d]: min then max of the first n keys of pages[i] = (page, n), pages in the part. args: first, count, d, 0, firstPage, numPages */
 export const pageBoundsKernel = memoKernel(function pageBoundsKernel(dtype: KvDType): Kernel {
-  return kernel(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
+  return kernelOf(`pageBounds ${dtype}`, ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> bounds: array<f32>;
 @group(0) @binding(1) var<storage, read> pool: array<u32>;
 @group(0) @binding(2) var<storage, read> pages: array<i32>;
@@ -100,7 +94,7 @@ ${elementReader("kAt", "pool", dtype)}
  * args: numRecords, Hq, d, group, stride, (5: +inf bits offset), firstPage
  */
 export const questSelectKernel = memoKernel(function questSelectKernel(): Kernel {
-  return kernel("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
+  return kernelOf("questSelect", ["ro", "ro", "ro", "rw", "rw", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> bounds: array<f32>;
 @group(0) @binding(2) var<storage, read> tables: array<i32>;

@@ -9,18 +9,12 @@
 import type { KvDType } from "../../backend.js";
 import { SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_OBSERVE, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
-const cache = new Map<string, Kernel>();
-function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
-}
 
 /** obs f32 [slots, L, O, width] row pos mod O = q row, for the last min(T, O) rows of observing sequences. args: L, O, width, layer */
 export const storeObservationsKernel = memoKernel(function storeObservationsKernel(): Kernel {
-  return kernel("storeObservations", ["rw", "ro", "ro"], /* wgsl */ `
+  return kernelOf("storeObservations", ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> obs: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<u32>;
 @group(0) @binding(2) var<storage, read> seqs: array<i32>;
@@ -47,7 +41,7 @@ export const storeObservationsKernel = memoKernel(function storeObservationsKern
  * rowStride, then per request its scratch word, then layer0, layer1, firstPage.
  */
 export const snapKvKernel = memoKernel(function snapKvKernel(dtype: KvDType): Kernel {
-  return kernel(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
+  return kernelOf(`snapKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(1) var<storage, read> req: array<i32>;
 @group(0) @binding(2) var<storage, read> obs: array<f32>;

@@ -9,21 +9,15 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { errorWgsl } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
-const cache = new Map<string, Kernel>();
-function kernel(label: string, bindings: Kernel["bindings"], code: string): Kernel {
-  let k = cache.get(code);
-  if (!k) cache.set(code, (k = { label, bindings, code }));
-  return k;
-}
 
 /**
  * out u32 [rows, H] = bits of table[ids[r]]; table f32 or bf16 (packed) [V, H], or its
  * rows [firstRow, firstRow + numRows) (a part: other ids are the other parts'). args: rows, H, V, isBf16, firstRow, numRows
  */
 export const embedKernel = memoKernel(function embedKernel(): Kernel {
-  return kernel("embed", ["rw", "ro", "ro", "rw"], /* wgsl */ `
+  return kernelOf("embed", ["rw", "ro", "ro", "rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<u32>;
 @group(0) @binding(1) var<storage, read> tab: array<u32>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
@@ -43,11 +37,22 @@ ${errorWgsl(3)}
 }`);
 });
 
+/**
+ * The row's 1 / rms from each thread's partial sum of squares `s`: a tree sum
+ * over the workgroup's 256 threads (needs `var<workgroup> red: array<f32, 256>`
+ * and eps as f32 argument 2). Shared by rmsNorm and add + rmsNorm, so the
+ * fused kernel stays bit for bit the unfused one.
+ */
+const INV_RMS = /* wgsl */ `  red[lid] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
+  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));`;
+
 /** out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x). args: rows, dim, eps(f32) */
 export const rmsNormKernel = memoKernel(function rmsNormKernel(inPlace: boolean): Kernel {
   const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"];
   const x = inPlace ? "outp" : "xin";
-  return kernel("rmsNorm", bindings, /* wgsl */ `
+  return kernelOf("rmsNorm", bindings, /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 ${inPlace ? "@group(0) @binding(1) var<storage, read> w: array<f32>;" : "@group(0) @binding(1) var<storage, read> xin: array<f32>;\n@group(0) @binding(2) var<storage, read> w: array<f32>;"}
 var<workgroup> red: array<f32, 256>;
@@ -57,17 +62,14 @@ var<workgroup> red: array<f32, 256>;
   let dim = au(1u); let base = wg * dim;
   var s = 0.0;
   for (var i = lid; i < dim; i += 256u) { let v = ${x}[base + i]; s += v * v; }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
-  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));
+${INV_RMS}
   for (var i = lid; i < dim; i += 256u) { outp[base + i] = w[i] * (${x}[base + i] * inv); }
 }`);
 });
 
 /** x f32 [rows, heads, 2 * half] rotated in place by the host's cos/sin (cs f32 [rows, 2, half]). args: rows, heads, half */
 export const ropeKernel = memoKernel(function ropeKernel(): Kernel {
-  return kernel("rope", ["rw", "ro"], /* wgsl */ `
+  return kernelOf("rope", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> cs: array<f32>;
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
@@ -87,7 +89,7 @@ export const ropeKernel = memoKernel(function ropeKernel(): Kernel {
 /** out = silu(gate) * up over n floats (in place: out is gate). args: n */
 export const siluMulKernel = memoKernel(function siluMulKernel(inPlace: boolean): Kernel {
   const g = inPlace ? "outp" : "gate";
-  return kernel("siluMul", inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"], /* wgsl */ `
+  return kernelOf("siluMul", inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 ${inPlace ? "@group(0) @binding(1) var<storage, read> up: array<f32>;" : "@group(0) @binding(1) var<storage, read> gate: array<f32>;\n@group(0) @binding(2) var<storage, read> up: array<f32>;"}
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
@@ -101,7 +103,7 @@ ${inPlace ? "@group(0) @binding(1) var<storage, read> up: array<f32>;" : "@group
 
 /** x += y over n floats. args: n */
 export const addKernel = memoKernel(function addKernel(): Kernel {
-  return kernel("add", ["rw", "ro"], /* wgsl */ `
+  return kernelOf("add", ["rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
@@ -114,7 +116,7 @@ export const addKernel = memoKernel(function addKernel(): Kernel {
 
 /** out u32 [n, width][i, :] = x[rowIndex[i], :] (bits). args: n, width */
 export const gatherRowsKernel = memoKernel(function gatherRowsKernel(): Kernel {
-  return kernel("gatherRows", ["rw", "ro", "ro"], /* wgsl */ `
+  return kernelOf("gatherRows", ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
@@ -133,7 +135,7 @@ export const gatherRowsKernel = memoKernel(function gatherRowsKernel(): Kernel {
  * so the bytes around the range keep their values. args: first, count
  */
 export const writeBytesKernel = memoKernel(function writeBytesKernel(): Kernel {
-  return kernel("writeBytes", ["rw"], /* wgsl */ `
+  return kernelOf("writeBytes", ["rw"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> dst: array<atomic<u32>>;
 fn srcByte(j: u32) -> u32 { return (au(4u + (j >> 2u)) >> ((j & 3u) * 8u)) & 0xffu; }
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
@@ -156,7 +158,7 @@ fn srcByte(j: u32) -> u32 { return (au(4u + (j >> 2u)) >> ((j & 3u) * 8u)) & 0xf
 
 /** rope of two tensors at the same positions (q and k): x0 [rows, heads0, 2 * half], x1 [rows, heads1, 2 * half]. args: rows, heads0, heads1, half */
 export const ropePairKernel = memoKernel(function ropePairKernel(): Kernel {
-  return kernel("rope pair", ["rw", "rw", "ro"], /* wgsl */ `
+  return kernelOf("rope pair", ["rw", "rw", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x0: array<f32>;
 @group(0) @binding(1) var<storage, read_write> x1: array<f32>;
 @group(0) @binding(2) var<storage, read> cs: array<f32>;
@@ -191,7 +193,7 @@ export const ropePairKernel = memoKernel(function ropePairKernel(): Kernel {
  */
 export const addRmsNormKernel = memoKernel(function addRmsNormKernel(inPlace: boolean): Kernel {
   const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro", "ro"] : ["rw", "ro", "rw", "ro"];
-  return kernel("add + rmsNorm", bindings, /* wgsl */ `
+  return kernelOf("add + rmsNorm", bindings, /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 ${inPlace ? "@group(0) @binding(2) var<storage, read> w: array<f32>;" : "@group(0) @binding(2) var<storage, read_write> outp: array<f32>;\n@group(0) @binding(3) var<storage, read> w: array<f32>;"}
@@ -202,10 +204,7 @@ var<workgroup> red: array<f32, 256>;
   let dim = au(1u); let base = wg * dim;
   var s = 0.0;
   for (var i = lid; i < dim; i += 256u) { let v = x[base + i] + y[base + i]; x[base + i] = v; s += v * v; }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
-  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));
+${INV_RMS}
   for (var i = lid; i < dim; i += 256u) { ${inPlace ? "x" : "outp"}[base + i] = w[i] * (x[base + i] * inv); }
 }`);
 });

@@ -28,6 +28,35 @@ export function memoKernel<A extends readonly unknown[]>(make: (...args: A) => K
 export const WG_INDEX = "let wg = wid.x + wid.y * nwg.x;";
 export const MAIN_ARGS = "@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32";
 
+const bySource = new Map<string, Kernel>();
+
+/**
+ * The one Kernel object of this WGSL source: the runtime caches a pipeline
+ * per Kernel object, so kernels generated again with the same source (a
+ * shape seen before) reuse it.
+ */
+export function kernelOf(label: string, bindings: Kernel["bindings"], code: string): Kernel {
+  let k = bySource.get(code);
+  if (!k) bySource.set(code, (k = { label, bindings, code }));
+  return k;
+}
+
+/**
+ * `fn reduceSum(lid, v) -> f32`: the sum of v over a workgroup of `threads`
+ * (a power of two) by a tree in workgroup memory `red` (declared here); the
+ * result is uniform and `red` is free again on return.
+ */
+export function workgroupSumWgsl(threads: number): string {
+  return /* wgsl */ `
+var<workgroup> red: array<f32, ${threads}>;
+fn reduceSum(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = ${threads / 2}u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
+  return workgroupUniformLoad(&red[0]);
+}`;
+}
+
 export const HALF_WGSL = /* wgsl */ `
 fn f16ToF32(h: u32) -> f32 {
   let s = (h & 0x8000u) << 16u;
