@@ -31,9 +31,9 @@ export const MAIN_ARGS = "@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
 const bySource = new Map<string, Kernel>();
 
 /**
- * The one Kernel object of this WGSL source: the runtime caches a pipeline
- * per Kernel object, so kernels generated again with the same source (a
- * shape seen before) reuse it.
+ * The one Kernel object of this WGSL source: kernels generated again with the
+ * same source (a shape seen before) are the same object, as the pipeline the
+ * runtime keeps for that source (gpuRuntime.ts) is the same.
  */
 export function kernelOf(label: string, bindings: Kernel["bindings"], code: string): Kernel {
   let k = bySource.get(code);
