@@ -14,7 +14,8 @@
 # decode: the cache filled synthetically at the policy's admission rate
 #   (bench --synthetic-fill: the cache's own ops only), then 32 tokens decoded.
 # prefill: real chunked prefills, one run each (a 1K context first takes
-#   the kernels' compilation).
+#   the kernels' compilation); 128K only on request (PREFILL_8B=...), as
+#   the attention of a 128K prefill takes minutes with today's kernels.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PHASE=${1:-decode}
@@ -36,12 +37,13 @@ run() {
 case "$PHASE" in
   decode)
     # KV of full attention at 400K: 1B 13 GB, 8B 54 GB (bf16)
-    run decode-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 16GiB --synthetic-fill --context 32768,131072,400000 --decode 32
-    run decode-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 56GiB --synthetic-fill --context 8192,32768,131072,400000 --decode 32
+    # NOTE: the 1K row takes the kernels' compilation, so no warm-up run is needed (each fill costs seconds at 400K)
+    run decode-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 16GiB --synthetic-fill --context 1024,32768,131072,400000 --decode 32 --warmup 0
+    run decode-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 56GiB --synthetic-fill --context 1024,8192,32768,131072,400000 --decode 32 --warmup 0
     ;;
   prefill)
-    run prefill-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 8GiB --context 1024,8192,32768,131072 --decode 8 --warmup 0
-    run prefill-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 24GiB --context 1024,8192,32768,131072 --decode 8 --warmup 0
+    run prefill-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 8GiB --context ${PREFILL_1B:-1024,8192,32768} --decode 8 --warmup 0
+    run prefill-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 24GiB --context ${PREFILL_8B:-1024,8192,32768} --decode 8 --warmup 0
     ;;
   *)
     echo "usage: h200-bench.sh decode|prefill" >&2

@@ -32,13 +32,19 @@ function bf16Weight(b, N, K) {
   return b.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(bits.buffer) }, "matrix");
 }
 
+/** Wall ms per call; with WGKV_PROFILE=1 the GPU's own ms per call (timestamps) instead. */
 async function time(b, reps, record, sync) {
   record();
   await b.read([{ tensor: sync }]);
+  await b.takeProfile();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) record();
   await b.read([{ tensor: sync }]);
-  return (performance.now() - t0) / reps;
+  const wall = (performance.now() - t0) / reps;
+  const profile = await b.takeProfile();
+  if (!profile) return wall;
+  // NOTE: the read's own copy is not a dispatch: only the kernels count
+  return profile.kernels.reduce((s, k) => s + k.ms, 0) / reps;
 }
 
 const b = await createNodeWebGpuBackend();
@@ -67,7 +73,7 @@ const rows = 2048;
 for (const [name, N, K] of shapes.slice(0, 4)) {
   const w = bf16Weight(b, N, K);
   const x = b.createTensor([rows, K], "f32", "x"), out = b.createTensor([rows, N], "f32", "out");
-  const variants = [...TILED_VARIANTS.map((v) => ({ tiled: v, sgMatrix: null })), ...(base.sgMatrix ? SG_MATRIX_VARIANTS.map((v) => ({ tiled: base.tiled, sgMatrix: v })) : [])];
+  const variants = [...TILED_VARIANTS.map((v) => ({ tiled: v, sgMatrix: null })), ...(b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS.map((v) => ({ tiled: base.tiled, sgMatrix: v })) : [])];
   for (const v of variants) {
     Object.assign(b.kernels, v);
     try {
@@ -99,17 +105,27 @@ if (E2E) {
     ["default", {}],
     ["no fusion", { fuse: false }],
     ["attention: one kernel", { attentionSmallRows: 0 }],
+    ["attention: tiled small blocks", { decodeAttentionSubgroup: 0 }],
+    ["attention: 4 keys per team and step", { decodeAttentionUnroll: 4 }],
     ["attention: 2048 items", { attentionItems: 2048 }],
     ["attention: 128 items", { attentionItems: 128 }],
+    ["submit only at the read", { submitEvery: 0 }],
+    ["submit every 16 commands", { submitEvery: 16 }],
   ];
-  for (const context of QUICK ? [8192] : [8192, 131072]) {
-    for (const [name, v] of decodeVariants) {
+  const submitEvery = model.backend.submitEvery;
+  // NOTE: compiles every kernel the variants share before anything is timed
+  await runBenches(model, { context: 1024, decode: 4, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [wgkv, full], 1);
+  const contexts = process.env.E2E_CONTEXTS ? process.env.E2E_CONTEXTS.split(",").map(Number) : QUICK ? [8192] : [8192, 131072];
+  for (const context of contexts) {
+    for (const [name, { submitEvery: every, ...v }] of decodeVariants) {
       Object.assign(k, mbase, v);
+      model.backend.submitEvery = every ?? submitEvery;
       const t = performance.now();
       const [r, f] = await runBenches(model, { context, decode: 24, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [wgkv, full], 1);
       record({ part: "decode", context, variant: name, wgkv_ms: r.decode_ms_per_token, full_ms: f.decode_ms_per_token, fill_s: f.prefill_ms / 1e3, wall_s: (performance.now() - t) / 1e3 });
     }
   }
+  model.backend.submitEvery = submitEvery;
   for (const [name, v] of [["f32 tiles", { sgMatrix: null }], ["default tiles", {}]]) {
     Object.assign(k, mbase, v);
     const t = performance.now();

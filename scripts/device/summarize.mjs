@@ -41,7 +41,10 @@ const results = readdirSync(dir)
   .filter((f) => f.endsWith(".json") && f !== "adapter.json")
   .flatMap((f) => {
     try {
-      return JSON.parse(readFileSync(join(dir, f), "utf8")).map((r) => ({ ...r, file: f }));
+      // NOTE: Dawn prints validation messages on stdout: the result is the last line that is a JSON array
+      const text = readFileSync(join(dir, f), "utf8");
+      const line = text.trim().startsWith("[") && f === "kernels.json" ? text : text.split("\n").filter((l) => l.startsWith("[")).pop();
+      return JSON.parse(line ?? "").map((r) => ({ ...r, file: f }));
     } catch {
       console.log(`${f}: no result (see ${f.replace(".json", ".log")})`);
       return [];
@@ -70,7 +73,7 @@ for (const full of results.filter((r) => r.policy === "full")) {
   prefillRows.push(`| ${model} | ${N} | ${fmt(prefillS(full))} | ${fmt(pt.prefillFull[N])} | ${fmt(wg && prefillS(wg))} | ${fmt(speedPrefill)}× | ${fmt(flopsWg && flopsFull / flopsWg)}× | ${fmt(flopsWg && speedPrefill / (flopsFull / flopsWg))} | ${fmt(flopsFull / prefillS(full) / 1e12, 1)} |`);
 }
 console.log("Decode (ms per token; WG-KV = random:0.2, W = 256; efficiency = measured / attainable speedup, target >= 0.85)\n");
-console.log("| model | context | full | PyTorch full | WG-KV | PyTorch 20% | speedup | attainable | efficiency | KV vs full | weight GB/s (full) | cache |");
+console.log("| model | context | full | PyTorch full | WG-KV | PyTorch 20% | speedup | attainable | efficiency | KV vs full | weights read, TB/s (full) | cache |");
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of decodeRows) console.log(r);
 if (prefillRows.length) {

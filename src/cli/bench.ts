@@ -9,6 +9,8 @@
 import { Command } from "commander";
 import { availableParallelism } from "node:os";
 import { runBenches, type BenchCase, type BenchResult } from "../bench/bench.js";
+import { formatProfile } from "../backends/webgpu/gpuProfiler.js";
+import type { WebGpuBackend } from "../backends/webgpu/webgpuBackend.js";
 import type { Model } from "../engine/model.js";
 import { InvalidInputError } from "../errors.js";
 import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
@@ -86,6 +88,7 @@ export function benchCommand(): Command {
             };
             const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup }, cases, threads, log);
             bar?.end();
+            await printProfile(model, `${context} x${concurrency}`);
             const rows = (full ? [withRatios(result, full), full] : [result]).map((r) => againstOneSequence(r, oneSequence));
             if (!flags.json) for (const r of rows) printRow(r, results.length === 0 && r === rows[0]);
             results.push(...rows);
@@ -96,6 +99,13 @@ export function benchCommand(): Command {
         model.dispose();
       }
     });
+}
+
+/** With WGKV_PROFILE on a WebGPU backend: the GPU time per kernel of the runs since the last table (stderr). */
+async function printProfile(model: Model, title: string): Promise<void> {
+  const backend = model.backend as Partial<Pick<WebGpuBackend, "takeProfile">>;
+  const profile = await backend.takeProfile?.();
+  if (profile) process.stderr.write(`[profile ${title}: every run and warm-up, all cases]\n${formatProfile(profile)}\n`);
 }
 
 function parseList(flag: string, text: string): number[] {

@@ -4,7 +4,7 @@
  * the report, progress lines, checkpoints and --resume, --quiet; and the
  * one-line errors: lambda <= 0 or missing, text too short for the length, a
  * model of an unsupported architecture, a checkpoint of another model, an
- * existing --out.
+ * existing --out; --random-weights (timing runs).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -54,6 +54,19 @@ test("train-gate writes a gate, its report and checkpoints; --resume continues t
   const ev = runCli(["eval", "--policies", `gate:${out}`, "--lengths", "288", "--cases", "1", "--window", "32", "--out", join(tmp, "eval")]);
   assert.equal(ev.status, 0, ev.stderr);
   assert.match(ev.stdout, /\| niah \| 288 \| gate:g\.safetensors \| 1 \|/);
+});
+
+test("--random-weights trains on seeded random weights of the config (other losses than the model's; the same for the same seed)", () => {
+  const loss = (extra: string[], name: string) => {
+    const r = runCli(["train-gate", "--lambda", "0.1", "--steps", "1", "--out", join(tmp, name), ...TINY, ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return /^step 1\/1  loss (\S+) /m.exec(r.stderr)![1];
+  };
+  const real = loss([], "real.safetensors");
+  const random = loss(["--random-weights", "7"], "random.safetensors");
+  assert.notEqual(random, real);
+  assert.equal(loss(["--random-weights", "7"], "random2.safetensors"), random);
+  expectCliError(["train-gate", "--lambda", "0.1", "--random-weights", "x", "--out", join(tmp, "never.safetensors")], ['--random-weights must be an integer >= 0, got "x"']);
 });
 
 test("--quiet prints nothing", () => {

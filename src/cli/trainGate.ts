@@ -57,6 +57,7 @@ interface TrainGateFlags {
   backend: string;
   threads?: string;
   simd: string;
+  randomWeights?: string;
   ropeFreq: string;
   dataBytes: string;
   reportSamples: string;
@@ -88,6 +89,7 @@ export function trainGateCommand(): Command {
     .option("--backend <name>", `where samples run (${TRAIN_BACKENDS.join(", ")}): cpu, worker threads; webgpu, the GPU, one sample after another; auto, a real GPU if found, else cpu`, "cpu")
     .option("--threads <n>", "cpu: worker threads, each running whole samples (default: min(--batch, cores))")
     .option("--simd <build>", "cpu: kernel build, auto, relaxed (fused multiply-add) or baseline", "auto")
+    .option("--random-weights <seed>", "seeded random bf16 weights of --model's config instead of its weight files (timing runs; the gate learns nothing useful)")
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
     .option("--data-bytes <n>", "read at most this many (decompressed) bytes of each --data file", String(64 * 2 ** 20))
     .option("--report-samples <n>", "held-out samples (half text, half needles) for the final report of gate scores", "4")
@@ -115,6 +117,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   const tau = parseRangeFlag("--tau", flags.tau, 0, 1, true)!;
   if (tau >= 1) throw new InvalidInputError(`--tau must be in (0, 1), got "${flags.tau}"`);
   const seed = parseIntFlag("--seed", flags.seed, 0)!;
+  const randomWeights = parseIntFlag("--random-weights", flags.randomWeights, 0);
   const checkpointEvery = parseIntFlag("--checkpoint-every", flags.checkpointEvery, 0)!;
   const backend = parseTrainBackend(flags.backend);
   const threads = parseIntFlag("--threads", flags.threads);
@@ -166,7 +169,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
   const numWorkers = threads ?? Math.min(batch, (await import("node:os")).availableParallelism());
   const runner = await startTrainRunner(
     backend,
-    { modelDir: flags.model, ropeFreq: flags.ropeFreq, gate: layout.shape, settings: { window, lambda, tau }, variant: flags.simd },
+    { modelDir: flags.model, randomWeights, ropeFreq: flags.ropeFreq, gate: layout.shape, settings: { window, lambda, tau }, variant: flags.simd },
     numWorkers,
   );
   try {

@@ -4,7 +4,7 @@
  * A model folder that holds only config.json (e.g. shared/models/shapes/)
  * read as if it held a model.safetensors of seeded random bf16 weights of
  * the config's shapes: normal-like with std 0.02 (a scaled sum of four
- * uniforms), norm weights 1. Nothing is written to disk: the loader reads
+ * uniforms; a tensor's first 2^20 values, repeated), norm weights 1. Nothing is written to disk: the loader reads
  * the synthetic file through this FileSource, each tensor's bytes made when
  * it is read, so benchmarks of real shapes need no 16 GB download.
  */
@@ -12,6 +12,8 @@ import type { FileSource } from "../io/fileSource.js";
 import { parseModelConfig } from "./config.js";
 
 const STD = 0.02;
+/** Values made per tensor; longer tensors repeat them (timings do not depend on the values). */
+const PERIOD = 1 << 20;
 
 /** The tensors of a model's checkpoint, as loadWeights names them, with their shapes. */
 function tensorShapes(configText: string): [string, number[]][] {
@@ -46,12 +48,15 @@ function tensorBytes(name: string, numel: number, seed: number): Uint8Array {
   const f = new Float32Array(1), u = new Uint32Array(f.buffer);
   let x = hashName(name, seed);
   const scale = STD / 0.5773502691896258 / 256;
-  for (let i = 0; i < numel; i++) {
+  const made = Math.min(numel, PERIOD);
+  for (let i = 0; i < made; i++) {
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
     const b = x >>> 0;
     f[0] = ((b & 255) + ((b >>> 8) & 255) + ((b >>> 16) & 255) + (b >>> 24) - 510) * scale;
     out[i] = u[0] >>> 16;
   }
+  // NOTE: then copies of those values: a value at a time, an 8B model's 16 GB took a minute
+  for (let have = made; have < numel; have *= 2) out.copyWithin(have, 0, Math.min(have, numel - have));
   return new Uint8Array(out.buffer);
 }
 

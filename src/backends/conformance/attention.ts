@@ -39,10 +39,11 @@ const MIXED_BATCH: readonly FixtureSeq[] = [
 
 export function describeAttention(ctx: ConformanceContext): void {
   describe("pagedAttention", () => {
-    for (const kvDType of KV_DTYPES) {
-      test(`${kvDType} pages: prefill chunks and decode rows of different windows and positions in one call, ragged heads`, async () => {
+    // NOTE: head dim 64 reaches the vec4-sliced decode kernel of 16-bit pages (decodeAttentionKernel.ts), 16 the tiled one
+    for (const [kvDType, headDim] of KV_DTYPES.flatMap((t) => [[t, 16], [t, 64]] as const)) {
+      test(`${kvDType} pages, head dim ${headDim}: prefill chunks and decode rows of different windows and positions in one call, ragged heads`, async () => {
         const b = ctx.backend;
-        const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, kvDType, numSlots: 6, maxWindow: 64 };
+        const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim, kvDType, numSlots: 6, maxWindow: 64 };
         const f = buildPagedFixture(b, shape, MIXED_BATCH, 200 + KV_DTYPES.indexOf(kvDType));
         const got = await runAttention(b, f, 1);
         const want = denseAttention(f, 1);
@@ -69,14 +70,14 @@ export function describeAttention(ctx: ConformanceContext): void {
       }
     });
 
-    test("a decode row with a Quest budget reads the selection buffers (chosen pages, partial page last); other rows read every global page", async () => {
+    for (const headDim of [16, 64]) test(`head dim ${headDim}: a decode row with a Quest budget reads the selection buffers (chosen pages, partial page last); other rows read every global page`, async () => {
       const b = ctx.backend;
       const seqs: FixtureSeq[] = [
         { slot: 2, window: 16, startPos: 200, numRows: 1, admitRates: [0.6, 0.35], questBudget: 40 },
         { slot: 0, window: 32, startPos: 120, numRows: 9, admitRates: [0.5, 0.5], questBudget: 40 }, // prefill: the budget does not apply
         { slot: 1, window: 16, startPos: 90, numRows: 1, admitRates: [0.7, 0.2] }, //                   decode without a budget
       ];
-      const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, kvDType: "bf16", numSlots: 3, maxWindow: 32 };
+      const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim, kvDType: "bf16", numSlots: 3, maxWindow: 32 };
       const f = buildPagedFixture(b, shape, seqs, 220);
       const random = new TestRandom(221);
       const layer = 1;

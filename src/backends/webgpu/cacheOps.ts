@@ -7,6 +7,7 @@
  * items are planned on the host (attentionPlan.ts) from the shadows of the
  * step's metadata.
  */
+import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAttentionKernel.js";
 import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
 import { PAGE_SIZE } from "../stepLayout.js";
 import { planAttention } from "./attentionPlan.js";
@@ -108,6 +109,14 @@ export class CacheOps {
     return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#ctx.device.limits.maxComputeWorkgroupStorageSize, minQueries);
   }
 
+  /** The kernel of blocks of few query vectors: the bandwidth-shaped decode kernel where it applies. */
+  #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number) {
+    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll } = this.#ctx.kernels;
+    const lanes = sg > 0 ? decodeAttentionLanes(small.headDim, small.kvDType, sg) : 0;
+    if (lanes === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
+    return decodeAttentionKernel({ headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, lanes, subgroupSize: sg, unroll });
+  }
+
   pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
     const [o, qt, kt, vt, p] = [gpu(out), gpu(q), gpu(k), gpu(v), gpuPool(pool)];
     this.#ctx.checkLive();
@@ -142,9 +151,11 @@ export class CacheOps {
     const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
     const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, 0, 0];
     rt.dispatch(attentionKernel(shape), buffers, plan.numItems, args(plan.numItems), F(4), [plan.items]);
-    if (smallShape) rt.dispatch(attentionKernel(smallShape), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4), [plan.smallItems]);
+    if (smallShape) rt.dispatch(this.#smallBlockKernel(smallShape, shape.tileKeys, part.vBase), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4), [plan.smallItems]);
     deviceWrites(o);
-    rt.dispatch(attentionReduceKernel(), [scratch, o.buffer], plan.numReduce, [plan.numReduce, dims.numHeads, d, shape.group], null, [plan.reduce]);
+    // NOTE: one workgroup per (block, query vector): the widest block sets the grid
+    const vmax = Math.max(smallShape?.numQueries ?? 0, shape.numQueries);
+    rt.dispatch(attentionReduceKernel(), [scratch, o.buffer], plan.numReduce * vmax, [plan.numReduce, dims.numHeads, d, shape.group, vmax], null, [plan.reduce]);
     void NUM_THREADS;
   }
 }

@@ -31,6 +31,10 @@ export interface WebGpuBackendOptions {
   readonly subgroupSizes?: { readonly min: number; readonly max: number };
   /** How the device spells subgroup-matrix loads (probed by the platform), when it has the feature. */
   readonly subgroupMatrixSyntax?: SgMatrixSyntax;
+  /** A software adapter (lavapipe, SwiftShader): portable kernel shapes. */
+  readonly software?: boolean;
+  /** Time every dispatch with timestamp queries (gpuProfiler.ts), where the device has them. */
+  readonly profile?: boolean;
 }
 
 /** The state the backend's op files share (one object, made by the backend). */

@@ -3,7 +3,9 @@
  *
  * The WebGPU backend's command machinery (docs/design.md §5): pipelines
  * compiled once per kernel source, one command encoder whose compute pass
- * records every op of a step, and an argument arena.
+ * records the ops of a step, and an argument arena. Every `submitEvery`
+ * commands the recorded ones are submitted, so the GPU runs the start of a
+ * step while the host records its rest.
  *
  * Arguments: each dispatch appends its parameters (and any host-planned
  * list, e.g. attention's work items) to a host arena at a 256-byte aligned
@@ -22,6 +24,8 @@
  * indices) record the first failure in an error buffer; `read` copies it
  * along and rejects with its message (then clears it).
  */
+import type { GpuProfiler } from "./gpuProfiler.js";
+import { ARGS_WGSL } from "./kernelAbi.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -35,26 +39,6 @@ export interface Kernel {
 
 /** A buffer bound to a kernel: a whole buffer, or a byte range of it. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
-
-/** WGSL every kernel starts with: its arguments and its linear workgroup index. */
-export const ARGS_WGSL = /* wgsl */ `
-@group(1) @binding(0) var<storage, read> args: array<u32>;
-fn au(i: u32) -> u32 { return args[i]; }
-fn ai(i: u32) -> i32 { return bitcast<i32>(args[i]); }
-fn af(i: u32) -> f32 { return bitcast<f32>(args[i]); }
-`;
-
-/** Error codes kernels record (first word of the error buffer); the second word holds the bad value. */
-export const ERROR_MESSAGES: Record<number, (value: number) => string> = {
-  1: (v) => `embed: token id ${v} outside the vocabulary`,
-  2: (v) => `scatter: index ${v} outside the destination`,
-};
-
-/** WGSL of the error buffer, for kernels that validate (binding given by the kernel). */
-export function errorWgsl(binding: number): string {
-  return `@group(0) @binding(${binding}) var<storage, read_write> errs: array<atomic<u32>, 4>;
-fn fail(code: u32, value: u32) { if (atomicMax(&errs[0], code) == 0u) { atomicStore(&errs[1], value); } }`;
-}
 
 const ALIGN = 256;
 /** Bytes a dispatch may read from its argument window. */
@@ -80,6 +64,10 @@ export class GpuRuntime {
   /** The first uncaptured device error (a bug), reported by the next read. */
   deviceError: string | null = null;
   readonly window: number;
+  /** Commands recorded before a dispatch submits them (0: submit only when read or written). */
+  submitEvery = 48;
+  /** Times each dispatch when set (gpuProfiler.ts): one pass per dispatch. */
+  profiler: GpuProfiler | null = null;
 
   constructor(readonly device: GPUDevice) {
     this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
@@ -201,15 +189,19 @@ export class GpuRuntime {
   dispatch(k: Kernel, buffers: readonly Binding[], groups: number, args: ArrayLike<number>, floats: ReadonlySet<number> | null = null, extra: readonly (Int32Array | Uint32Array | Float32Array)[] = []): void {
     if (groups <= 0) return;
     if (buffers.length !== k.bindings.length) throw new Error(`${k.label}: ${buffers.length} buffers for ${k.bindings.length} bindings`);
+    // NOTE: the GPU starts on what is recorded while the host records the rest of the step (else it idles until the read)
+    if (this.#numCommands >= this.submitEvery) this.flush();
     const { pipeline, layout } = this.#pipeline(k);
     const offset = this.#appendArgs(args, floats, extra);
-    const pass = this.#computePass();
+    if (this.profiler) this.#endPass();
+    const pass = this.#computePass(this.profiler?.passFor(k.label));
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.#bindGroup(k, layout, buffers));
     pass.setBindGroup(1, this.#argsGroup, [offset]);
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (groups <= max) pass.dispatchWorkgroups(groups);
     else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
+    if (this.profiler) this.#endPass();
     this.#numCommands++;
   }
 
@@ -240,8 +232,8 @@ export class GpuRuntime {
     return (this.#encoder ??= this.device.createCommandEncoder());
   }
 
-  #computePass(): GPUComputePassEncoder {
-    return (this.#pass ??= this.#encoderNow().beginComputePass());
+  #computePass(descriptor?: GPUComputePassDescriptor): GPUComputePassEncoder {
+    return (this.#pass ??= this.#encoderNow().beginComputePass(descriptor));
   }
 
   #endPass(): void {
@@ -254,7 +246,9 @@ export class GpuRuntime {
     this.#endPass();
     if (this.#encoder) {
       if (this.#used > 0) this.device.queue.writeBuffer(this.#argsBuffer, 0, this.#host, 0, Math.ceil(this.#used / 4) * 4);
+      const collect = this.profiler?.resolve(this.#encoder);
       this.device.queue.submit([this.#encoder.finish()]);
+      collect?.();
     }
     this.#encoder = null;
     this.#used = 0;

@@ -7,8 +7,8 @@
  */
 import type { Backend } from "../backend.js";
 import type { WebGpuBackendOptions } from "./gpuContext.js";
-import { PORTABLE_MATVEC, PORTABLE_TILED, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
-import { DEFAULT_SG_MATRIX, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
+import type { SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /**
  * The kernel variants ops use (chosen from the device's features at
@@ -27,10 +27,21 @@ export interface KernelChoice {
   attentionSmallRows: number;
   /** Attention work items wanted per call at least (split-K below it). */
   attentionItems: number;
+  /** Subgroup size with which small blocks run decodeAttentionKernel.ts (0: attentionKernels.ts's kernel). */
+  decodeAttentionSubgroup: number;
+  /** Keys per team and step of that kernel (2 or 4). */
+  decodeAttentionUnroll: number;
 }
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
 export const SG_MATRIX_TOLERANCE = 4e-3;
+
+/** Whether this device can run the subgroup-matrix tiles (their kernel needs f16 and subgroups of exactly 32). */
+export function subgroupMatrixUsable(options: WebGpuBackendOptions): boolean {
+  const f = options.features ?? new Set<string>();
+  const sg = options.subgroupSizes;
+  return f.has("chromium-experimental-subgroup-matrix") && f.has("shader-f16") && sg?.min === 32 && sg.max === 32 && options.subgroupMatrixSyntax !== undefined;
+}
 
 /** The kernels a device with these options runs by default. */
 export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
@@ -38,15 +49,20 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
   const sg = options.subgroupSizes;
   // NOTE: a team of 32 threads per row is whole subgroups where subgroups have at most 32 invocations
   const subgroups = f.has("subgroups") && sg !== undefined && sg.max <= 32 && 32 % sg.max === 0 && 32 % sg.min === 0;
-  const sgMatrix = f.has("chromium-experimental-subgroup-matrix") && f.has("shader-f16") && sg?.min === 32 && sg.max === 32 && options.subgroupMatrixSyntax !== undefined;
   return {
     matvec: subgroups ? { tpr: 32, unroll: 4, subgroups: true } : PORTABLE_MATVEC,
-    tiled: PORTABLE_TILED,
-    sgMatrix: sgMatrix ? DEFAULT_SG_MATRIX : null,
+    tiled: options.software === false ? GPU_TILED : PORTABLE_TILED,
+    // NOTE: off by default: Tint takes subgroup-matrix operands only at workgroup-uniform
+    // places, so a workgroup is one subgroup, whose tile fills bound it below the f32
+    // tiles (H200: 4-11 against 6-20 TFLOP/s); WGKV_KERNELS='{"sgMatrix":{...}}' turns it on
+    sgMatrix: null,
     sgMatrixMinRows: 64,
     fuse: true,
     attentionSmallRows: 1,
     attentionItems: options.targetWorkgroups ?? 512,
+    // NOTE: the decode kernel's teams and merge are laid out for one known subgroup size
+    decodeAttentionSubgroup: f.has("subgroups") && sg !== undefined && sg.min === sg.max && sg.min >= 4 ? sg.min : 0,
+    decodeAttentionUnroll: 2,
   };
 }
 
@@ -61,15 +77,26 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
 export async function checkKernels(backend: Backend, kernels: KernelChoice): Promise<string | null> {
   const sg = kernels.sgMatrix;
   if (!sg) return null;
-  const [rows, N, K] = [kernels.sgMatrixMinRows + 37, 2 * sg.bn + 19, 3 * sg.bk + 5];
-  let seed = 12345;
+  let error = "";
+  // NOTE: K with a tail of single weights (the element-wise fill) and K of whole vec4s (the vec4 fill)
+  for (const K of [3 * sg.bk + 5, 3 * sg.bk + 8]) {
+    error = await compareWithTiles(backend, kernels, sg, kernels.sgMatrixMinRows + 37, 2 * sg.bn + 19, K);
+    if (error) break;
+  }
+  if (!error) return null;
+  kernels.sgMatrix = null;
+  return `subgroup-matrix matmul off (${error})`;
+}
+
+/** The subgroup-matrix matmul against the f32 tiles on one random case: "" when within its bound, else what differs. */
+async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgMatrixVariant, rows: number, N: number, K: number): Promise<string> {
+  let seed = 12345 + K;
   const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
   const wBits = new Uint16Array(N * K).map(() => (new Uint32Array(Float32Array.of(random() * 0.1).buffer)[0] >>> 16));
   const w = backend.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(wBits.buffer) }, "matrix");
   const x = backend.createTensor([rows, K], "f32", "check x");
   backend.write(x, Float32Array.from({ length: rows * K }, random));
   const [got, want] = [backend.createTensor([rows, N], "f32", "check out"), backend.createTensor([rows, N], "f32", "check reference")];
-  let error = "";
   try {
     backend.matmul(got, x, w, null, rows);
     kernels.sgMatrix = null;
@@ -81,13 +108,11 @@ export async function checkKernels(backend: Backend, kernels: KernelChoice): Pro
       maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
       maxRef = Math.max(maxRef, Math.abs(b[i]));
     }
-    if (!(maxErr <= SG_MATRIX_TOLERANCE * maxRef)) error = `error ${(maxErr / maxRef).toExponential(1)} of the largest output`;
+    return maxErr <= SG_MATRIX_TOLERANCE * maxRef ? "" : `K ${K}: error ${(maxErr / maxRef).toExponential(1)} of the largest output`;
   } catch (err) {
-    error = String((err as Error).message).split("\n")[0];
+    return String((err as Error).message).split("\n")[0];
   } finally {
+    kernels.sgMatrix = sg;
     for (const t of [w, x, got, want]) backend.destroyTensor(t);
   }
-  if (!error) return null;
-  kernels.sgMatrix = null;
-  return `subgroup-matrix matmul off (${error})`;
 }

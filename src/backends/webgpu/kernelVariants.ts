@@ -28,8 +28,9 @@ export const TILED_VARIANTS: readonly TiledVariant[] = [
 ];
 
 export const SG_MATRIX_VARIANTS: readonly SgMatrixVariant[] = [
-  { bm: 64, bn: 64, bk: 32, sgm: 2, sgn: 2 },
-  { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 4 },
-  { bm: 128, bn: 64, bk: 32, sgm: 4, sgn: 2 },
-  { bm: 128, bn: 128, bk: 64, sgm: 4, sgn: 2 },
+  { bm: 64, bn: 64, bk: 32 },
+  { bm: 64, bn: 64, bk: 64 },
+  { bm: 32, bn: 64, bk: 64 },
+  { bm: 64, bn: 32, bk: 64 },
+  { bm: 32, bn: 32, bk: 64 },
 ];

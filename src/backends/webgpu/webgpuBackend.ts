@@ -18,6 +18,7 @@
  * cacheOps.ts (KV pools, paged attention), policyOps.ts (gate, admission,
  * Quest, SnapKV); kernelChoice.ts picks the kernel variants.
  */
+import { GpuProfiler, type KernelTime } from "./gpuProfiler.js";
 import type { GateWeights } from "../../gate/gateWeights.js";
 import { hostArrayFits } from "../cpu/cpuTensor.js";
 import {
@@ -27,9 +28,10 @@ import {
 import { CacheOps } from "./cacheOps.js";
 import type { GpuContext, WebGpuBackendOptions } from "./gpuContext.js";
 import { GpuMemory, hostView } from "./gpuMemory.js";
-import { ERROR_MESSAGES, GpuRuntime } from "./gpuRuntime.js";
+import { GpuRuntime } from "./gpuRuntime.js";
+import { ERROR_MESSAGES } from "./kernelAbi.js";
 import { gpu } from "./gpuTensor.js";
-import { checkKernels, defaultKernels, type KernelChoice } from "./kernelChoice.js";
+import { checkKernels, defaultKernels, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
 import { PolicyOps } from "./policyOps.js";
 import { TransformerOps } from "./transformerOps.js";
 
@@ -58,6 +60,7 @@ export class WebGpuBackend implements Backend {
     this.#options = options;
     this.kernels = defaultKernels(options);
     this.#rt = new GpuRuntime(device);
+    if (options.profile && device.features.has("timestamp-query")) this.#rt.profiler = new GpuProfiler(device);
     this.#adapterDescription = options.adapterDescription;
     device.addEventListener("uncapturederror", (e) => {
       this.#rt.deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
@@ -234,6 +237,28 @@ export class WebGpuBackend implements Backend {
 
   snapKvScores(out: Tensor, requests: Tensor, numRequests: number, obs: Tensor, pool: KvPool, tables: KvTables, dims: AttentionDims): void {
     this.#policy.snapKvScores(out, requests, numRequests, obs, pool, tables, dims);
+  }
+
+  /** Whether the subgroup-matrix tiles can run here (kernels.sgMatrix turns them on; off by default). */
+  get subgroupMatrixUsable(): boolean {
+    return subgroupMatrixUsable(this.#options);
+  }
+
+  /** Commands recorded before they are submitted mid-step (gpuRuntime.ts; 0: only at reads and writes). */
+  get submitEvery(): number {
+    return this.#rt.submitEvery;
+  }
+
+  set submitEvery(n: number) {
+    if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`submitEvery must be a whole number >= 0, got ${n}`);
+    this.#rt.submitEvery = n;
+  }
+
+  /** GPU time per kernel since the last call, when the backend was made with `profile` (else null). */
+  async takeProfile(): Promise<{ kernels: KernelTime[]; untimed: number } | null> {
+    if (!this.#rt.profiler) return null;
+    this.#rt.flush();
+    return this.#rt.profiler.take();
   }
 
   dispose(): void {

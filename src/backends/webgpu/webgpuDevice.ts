@@ -27,6 +27,8 @@ export interface WebGpuDeviceOptions {
   readonly requireHardware?: boolean;
   /** Bytes of one storage binding the backend uses at most (tests: split pools and weights on small data). */
   readonly maxBindingBytes?: number;
+  /** Time every dispatch (backend.takeProfile()); for finding where GPU time goes. */
+  readonly profile?: boolean;
 }
 
 export interface WebGpuDeviceHooks {
@@ -113,6 +115,8 @@ export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptio
     maxBindingBytes: options.maxBindingBytes,
     subgroupSizes: subgroupSizesOf(info),
     subgroupMatrixSyntax,
+    profile: options.profile,
+    software,
   });
   try {
     if (hooks.kernelChoice) Object.assign(backend.kernels, parseKernelChoice(hooks.kernelChoice, backend.kernels, hooks.kernelChoiceName));

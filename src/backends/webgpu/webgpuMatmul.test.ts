@@ -76,10 +76,11 @@ test("tiled matmul variants, and the f16 subgroup-matrix tiles where the device 
         for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, F32_TOLERANCE, `tiled ${JSON.stringify(v)}`);
       }
     }
-    if (base.sgMatrix) {
+    if (b.subgroupMatrixUsable) {
       for (const v of SG_MATRIX_VARIANTS) {
         Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
-        for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100]] as const) {
+        // NOTE: K 37 and 100 (bf16) take the element-wise tile fill, 104 and 100 (f32) the vec4 one
+        for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100], [70, 130, 104]] as const) {
           for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);
         }
       }

@@ -12,7 +12,7 @@ import { LocalSampleRunner, type SampleRunner } from "../../train/sampleRunner.j
 import { gateParamLayout } from "../../train/gateParams.js";
 import { loadTrainModel } from "../../train/trainModel.js";
 import { BackendUnavailableError } from "./backend.js";
-import { createFolderSource } from "./fileSource.js";
+import { trainModelSource } from "./trainModelSource.js";
 import { WorkerSampleRunner, type TrainWorkerInit } from "./trainWorkers.js";
 
 export type TrainBackendName = "cpu" | "webgpu" | "auto";
@@ -31,7 +31,7 @@ export async function startTrainRunner(backend: TrainBackendName, init: TrainWor
     try {
       const ops = await createNodeWebGpuTrainOps({ requireHardware: backend === "auto" });
       try {
-        const model = await loadTrainModel(createFolderSource(init.modelDir), ops, init.ropeFreq);
+        const model = await loadTrainModel(await trainModelSource(init), ops, init.ropeFreq);
         const local = new LocalSampleRunner(ops, model, gateParamLayout(init.gate), init.settings);
         return {
           description: local.description,

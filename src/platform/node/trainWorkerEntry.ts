@@ -12,7 +12,7 @@ import { LocalSampleRunner } from "../../train/sampleRunner.js";
 import { loadTrainModel } from "../../train/trainModel.js";
 import { createTrainKernels } from "../../train/wasm/trainKernels.js";
 import { causeText, isUserError } from "../../errors.js";
-import { createFolderSource } from "./fileSource.js";
+import { trainModelSource } from "./trainModelSource.js";
 import type { TrainWorkerInit, TrainWorkerReply, TrainWorkerRequest } from "./trainWorkers.js";
 
 const init = workerData as TrainWorkerInit;
@@ -20,7 +20,7 @@ const port = parentPort!;
 let runner: LocalSampleRunner;
 try {
   const ops = new CpuTrainOps(await createTrainKernels({ variant: init.variant }));
-  const model = await loadTrainModel(createFolderSource(init.modelDir), ops, init.ropeFreq);
+  const model = await loadTrainModel(await trainModelSource(init), ops, init.ropeFreq);
   runner = new LocalSampleRunner(ops, model, gateParamLayout(init.gate), init.settings);
   port.postMessage({ ready: true });
 } catch (err) {

@@ -23,6 +23,8 @@ const ENTRY = new URL("./trainWorkerEntry.js", import.meta.url);
 /** What a worker needs to set itself up (posted as workerData). */
 export interface TrainWorkerInit {
   readonly modelDir: string;
+  /** Seeded random bf16 weights of the folder's config instead of its files (timing runs). */
+  readonly randomWeights?: number;
   readonly ropeFreq: RopeFrequencyDType;
   readonly gate: GateShape;
   readonly settings: SampleSettings;

@@ -7,7 +7,7 @@
  * `create()` returns must stay referenced while the device lives (Dawn
  * crashes when it is collected), so the backend's dispose hook holds it.
  * Features and limits are chosen as in browsers (backends/webgpu/webgpuDevice.ts);
- * here the environment adds WGKV_GPU_MEMORY and WGKV_KERNELS.
+ * here the environment adds WGKV_GPU_MEMORY, WGKV_KERNELS and WGKV_PROFILE.
  */
 import { createWebGpuBackendOn, requestWebGpuDevice, WebGpuUnavailableError, type WebGpuDeviceInfo, type WebGpuDeviceOptions } from "../../backends/webgpu/webgpuDevice.js";
 import type { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
@@ -50,7 +50,9 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
     release();
     throw err;
   }
-  return createWebGpuBackendOn(gpu, { ...options, memoryBytes }, {
+  // NOTE: WGKV_PROFILE=1 times every kernel (bench prints the table); off by default, as it splits passes
+  const profile = options.profile ?? (process.env.WGKV_PROFILE !== undefined && process.env.WGKV_PROFILE !== "" && process.env.WGKV_PROFILE !== "0");
+  return createWebGpuBackendOn(gpu, { ...options, memoryBytes, profile }, {
     release,
     noAdapterHint: NO_ADAPTER_HINT,
     // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)

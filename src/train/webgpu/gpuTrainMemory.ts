@@ -10,7 +10,8 @@
  * round trip and report the first kernel or device error.
  */
 import type { WeightData } from "../../backends/backend.js";
-import { ERROR_MESSAGES, type GpuRuntime } from "../../backends/webgpu/gpuRuntime.js";
+import { ERROR_MESSAGES } from "../../backends/webgpu/kernelAbi.js";
+import type { GpuRuntime } from "../../backends/webgpu/gpuRuntime.js";
 import { bufferBytes } from "../../backends/webgpu/gpuTensor.js";
 import { writeOrdered } from "../../backends/webgpu/orderedWrite.js";
 import { decodeFloats } from "../../util/floats.js";

@@ -62,7 +62,8 @@ export function attentionShape(headDim: number, group: number, kvDType: KvDType,
   let numQueries = Math.max(minQueries, group);
   while ((numQueries * headDim) % NUM_THREADS !== 0) numQueries++;
   for (const tileKeys of [16, 8, 4]) {
-    const bytes = 2 * tileKeys * headDim * 4 + numQueries * tileKeys * 4 + numQueries * 12;
+    // keys (rows padded by one word), values, the block's queries, scores, and three floats per query
+    const bytes = tileKeys * (headDim + 1) * 4 + tileKeys * headDim * 4 + numQueries * headDim * 4 + numQueries * tileKeys * 4 + numQueries * 12;
     if (bytes <= sharedBytes) return { headDim, group, kvDType, tileKeys, numQueries };
   }
   throw new Error(`paged attention: head dim ${headDim} does not fit ${sharedBytes} bytes of workgroup memory`);
@@ -94,8 +95,10 @@ const TK = ${TK}u;
 const NQ = ${NQ}u;
 const NT = ${NUM_THREADS}u;
 const MASKED = -3.0e38;
-var<workgroup> ks: array<f32, ${TK * d}>;
+// NOTE: key rows padded by one word: the threads of a score step read different keys, one bank each
+var<workgroup> ks: array<f32, ${TK * (d + 1)}>;
 var<workgroup> vs: array<f32, ${TK * d}>;
+var<workgroup> qs: array<f32, ${NQ * d}>;
 var<workgroup> ps: array<f32, ${NQ * TK}>;
 var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
@@ -118,6 +121,11 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
   let globalTiles = (nG + TK - 1u) / TK;
   let nv = qn * G;
   if (lid < NQ) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
+  // ---- the block's query vectors, read once
+  for (var e = lid; e < nv * D; e += NT) {
+    let v = e / D;
+    qs[e] = q[((row0 + qr0 + v / G) * Hq + g * G + v % G) * D + e % D];
+  }
   // NOTE: a loop over a private array (not unrolled source): small shaders compile fast everywhere
   var acc: array<f32, ${ACC}>;
   for (var tile = au(ib + ${IT_TILE0}u); tile < tile1; tile++) {
@@ -144,7 +152,7 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
           kv = kAt(at); vv = vAt(at);
         }
       }
-      ks[e] = kv; vs[e] = vv;
+      ks[j * (D + 1u) + c] = kv; vs[e] = vv;
     }
     workgroupBarrier();
     // ---- scores of every (query, key) pair, masked by the rule
@@ -163,9 +171,8 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
           visible = t <= r;
         }
         if (visible) {
-          let qb = ((row0 + r) * Hq + g * G + v % G) * D;
           var dotv = 0.0;
-          for (var c = 0u; c < D; c++) { dotv += q[qb + c] * ks[j * D + c]; }
+          for (var c = 0u; c < D; c++) { dotv += qs[v * D + c] * ks[j * (D + 1u) + c]; }
           sc = dotv * scale;
         }
       }
@@ -214,8 +221,11 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 });
 
 /**
- * out[row, head, :] from a block's split partials. Reduce record (args from word 4):
- * [first partial, splits, partials per split, batch row, rows, KV head]. args: numRecords, Hq, d, group
+ * out[row, head, :] from a block's split partials, one workgroup per
+ * (block, query vector): each invocation takes columns of the vector and
+ * merges the splits in one online pass. Reduce record (args from word 5):
+ * [first partial, splits, partials per split, batch row, rows, KV head].
+ * args: numRecords, Hq, d, group, vectors per record at most.
  */
 export const attentionReduceKernel = memoKernel(function attentionReduceKernel(): Kernel {
   return kernelOf("paged attention reduce", ["ro", "rw"], /* wgsl */ `
@@ -224,23 +234,24 @@ export const attentionReduceKernel = memoKernel(function attentionReduceKernel()
 fn sf(i: u32) -> f32 { return bitcast<f32>(scratch[i]); }
 @compute @workgroup_size(128) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  if (wg >= au(0u)) { return; }
+  let vmax = au(4u);
+  let r = wg / vmax; let v = wg % vmax;
+  if (r >= au(0u)) { return; }
   let Hq = au(1u); let D = au(2u); let G = au(3u);
-  let rec = 4u + wg * ${REDUCE_WORDS}u;
+  let rec = 5u + r * ${REDUCE_WORDS}u;
   let first = au(rec); let splits = au(rec + 1u); let per = au(rec + 2u); let row0 = au(rec + 3u); let qn = au(rec + 4u); let g = au(rec + 5u);
-  for (var e = lid; e < qn * G * D; e += 128u) {
-    let v = e / D; let c = e % D;
-    var m = -3.0e38;
-    for (var s = 0u; s < splits; s++) { m = max(m, sf((first + s * per + v) * (D + 2u))); }
-    var l = 0.0; var a = 0.0;
+  if (v >= qn * G) { return; }
+  for (var c = lid; c < D; c += 128u) {
+    var m = -3.0e38; var l = 0.0; var a = 0.0;
     for (var s = 0u; s < splits; s++) {
       let at = (first + s * per + v) * (D + 2u);
       let ms = sf(at);
       if (ms > -3.0e38) {
-        let f = exp(ms - m);
-        l += sf(at + 1u) * f;
-        let x = sf(at + 2u + c);
-        a += select(0.0, x * f, f != 0.0);
+        let mn = max(m, ms);
+        let fo = exp(m - mn); let fs = exp(ms - mn);
+        l = l * fo + sf(at + 1u) * fs;
+        a = a * fo + sf(at + 2u + c) * fs;
+        m = mn;
       }
     }
     outp[((row0 + v / G) * Hq + g * G + v % G) * D + c] = a / l;

@@ -12,7 +12,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { errorWgsl } from "../gpuRuntime.js";
+import { errorWgsl } from "../kernelAbi.js";
 import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
 

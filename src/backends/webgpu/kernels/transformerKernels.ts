@@ -8,7 +8,7 @@
  * Shapes are in each kernel's comment; arguments come in `args`.
  */
 import type { Kernel } from "../gpuRuntime.js";
-import { errorWgsl } from "../gpuRuntime.js";
+import { errorWgsl } from "../kernelAbi.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
 

@@ -1,0 +1,198 @@
+/**
+ * @module backends/webgpu/kernels/decodeAttentionKernel
+ *
+ * Paged attention for blocks of few query vectors (decode: one row of
+ * `group` query heads per KV head), shaped for memory bandwidth: the same
+ * work items, visibility rule and partial rows as attentionKernels.ts (its
+ * reduce pass finishes the job), but no workgroup memory or barrier per
+ * tile. A team of P consecutive invocations of one subgroup owns one key at
+ * a time: each reads its slice of the key and value rows straight from the
+ * page (vec4 loads, interleaved so a team's loads are contiguous), the
+ * team's dot products are summed by subgroupShuffleXor, and each team keeps
+ * its own online softmax (running max, sum and output slice per query) over
+ * the keys it owns: key `team` of each tile of 16 (TEAMS = 128 / P teams
+ * cover 128 / P / 16 tiles per step). At the item's end the teams' states
+ * merge: within a subgroup by shuffles, across subgroups through workgroup
+ * memory.
+ *
+ * Needs: subgroups of at least P invocations made of consecutive
+ * invocation indices; 16 keys per tile; rows of whole vec4s per lane
+ * (headDim x page bytes divisible by 16 P) and V pages at a vec4 boundary.
+ */
+import type { KvDType } from "../../backend.js";
+import type { Kernel } from "../gpuRuntime.js";
+import { ITEM_WORDS, IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W } from "./attentionKernels.js";
+import { kernelOf, MAIN_ARGS, memoKernel, WG_INDEX } from "./wgslCommon.js";
+
+export interface DecodeAttentionShape {
+  readonly headDim: number;
+  readonly group: number;
+  readonly kvDType: KvDType;
+  /** Query vectors per item at most (rows of a block x group). */
+  readonly numQueries: number;
+  /** Invocations per key (a power of two, at most the subgroup size). */
+  readonly lanes: number;
+  /** The device's subgroup size (fixed: its minimum and maximum agree). */
+  readonly subgroupSize: number;
+  /** Keys each team takes per step (loads issued before the math): 2 or 4. */
+  readonly unroll: number;
+}
+
+const NT = 128;
+
+/** The lanes per key this shape can use with subgroups of at least `minSubgroup` (0: the kernel does not apply). */
+export function decodeAttentionLanes(headDim: number, kvDType: KvDType, minSubgroup: number): number {
+  const rowBytes = headDim * (kvDType === "f32" ? 4 : 2);
+  for (const lanes of [8, 4]) if (lanes <= minSubgroup && rowBytes % (16 * lanes) === 0) return lanes;
+  return 0;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * args: numItems, Hq, Hkv, vBase (words), scale (f32), firstPage, then items at word 8.
+ * Bindings as attentionKernel's: q, kFresh, vFresh f32; pool (as vec4<u32>); tables; flags; scratch.
+ */
+export const decodeAttentionKernel = memoKernel(function decodeAttentionKernel(s: DecodeAttentionShape): Kernel {
+  const { headDim: D, group: G, numQueries: NQ, lanes: P, kvDType, subgroupSize: SG, unroll: UNROLL } = s;
+  if (SG < P || NT % SG !== 0) throw new Error(`decode attention: subgroups of ${SG} do not hold teams of ${P} in ${NT} invocations`);
+  const half = kvDType !== "f32";
+  const V4 = (D * (half ? 2 : 4)) / (16 * P); // vec4<u32> loads per lane per row
+  const C = V4 * (half ? 2 : 1); // vec4<f32> chunks per lane
+  const TEAMS = NT / P;
+  const KEYS = TEAMS * UNROLL; // keys per step
+  if (KEYS % 16 !== 0) throw new Error(`decode attention: ${KEYS} keys per step is not whole tiles`);
+  const Q = range(NQ), CH = range(C), U = range(UNROLL), L4 = range(V4);
+  // dims of chunk c: 16-bit pages give two chunks per vec4 (its x,y words then z,w), f32 pages one
+  const chunkDim = (c: number) => (half ? `((${Math.floor(c / 2)}u * P + lane) * 8u + ${(c % 2) * 4}u)` : `((${c}u * P + lane) * 4u)`);
+  const widen = (w: string, c: number) => {
+    if (!half) return `bitcast<vec4<f32>>(${w})`;
+    const [a, b] = c % 2 === 0 ? [`${w}.x`, `${w}.y`] : [`${w}.z`, `${w}.w`];
+    return kvDType === "f16"
+      ? `vec4<f32>(unpack2x16float(${a}), unpack2x16float(${b}))`
+      : `vec4<f32>(bitcast<f32>(${a} << 16u), bitcast<f32>(${a} & 0xffff0000u), bitcast<f32>(${b} << 16u), bitcast<f32>(${b} & 0xffff0000u))`;
+  };
+  const fresh = (arr: string, base: string, c: number) => `vec4<f32>(${range(4).map((e) => `${arr}[${base} + ${chunkDim(c)} + ${e}u]`).join(", ")})`;
+  const shuffles = (x: string) => range(Math.log2(P)).map((b) => `${x} += subgroupShuffleXor(${x}, ${1 << b}u);`).join(" ");
+  return kernelOf(`decode attention d${D} g${G} q${NQ} p${P} u${UNROLL} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> kf: array<f32>;
+@group(0) @binding(2) var<storage, read> vf: array<f32>;
+@group(0) @binding(3) var<storage, read> pool: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> tables: array<i32>;
+@group(0) @binding(5) var<storage, read> flags: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+const D = ${D}u;
+const G = ${G}u;
+const P = ${P}u;
+const MASKED = -3.0e38;
+// a team's state, merged across subgroups at the end
+var<workgroup> mAll: array<f32, ${(NT / SG) * NQ}>;
+var<workgroup> lSum: array<f32, ${NQ}>;
+var<workgroup> accSum: array<f32, ${NQ * D}>;
+fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+
+@compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let ib = 8u + wg * ${ITEM_WORDS}u;
+  let Hq = au(1u); let Hkv = au(2u); let vBase4 = au(3u) / 4u; let scale = af(4u); let firstPage = au(5u);
+  let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let Pc = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
+  let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
+  let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile0 = au(ib + ${IT_TILE0}u); let tile1 = au(ib + ${IT_TILE1}u);
+  let quest = au(ib + ${IT_QUEST}u);
+  var nG = au(ib + ${IT_NGLOBAL}u);
+  if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
+  let numRing = min(Pc, W);
+  let ringTiles = (numRing + 15u) / 16u;
+  let globalTiles = (nG + 15u) / 16u;
+  let nv = qn * G;
+  let lane = lid % P; let team = lid / P;
+  // ---- this lane's slice of each query, its running state
+${Q.map((v) => `  let qb${v} = ((row0 + qr0 + min(${v}u, nv - 1u) / G) * Hq + g * G + min(${v}u, nv - 1u) % G) * D;
+${CH.map((c) => `  let q${v}_${c} = ${fresh("q", `qb${v}`, c)};`).join("\n")}
+  var m${v} = MASKED; var l${v} = 0.0;
+${CH.map((c) => `  var a${v}_${c} = vec4<f32>(0.0);`).join("\n")}`).join("\n")}
+  for (var tile = tile0; tile < tile1; tile += ${KEYS / 16}u) {
+${U.map((u) => `    // ---- key ${u} of the team in this step: where it lives, its slice of K and V
+    let kx${u} = team + ${TEAMS * u}u;
+    let tl${u} = tile + kx${u} / 16u; let j${u} = kx${u} % 16u;
+    var kind${u} = 2u; var first${u} = 0u; var count${u} = 0u;
+    if (tl${u} < ringTiles) { kind${u} = 0u; first${u} = tl${u} * 16u; count${u} = min(16u, numRing - first${u}); }
+    else if (tl${u} < ringTiles + globalTiles) { kind${u} = 1u; first${u} = (tl${u} - ringTiles) * 16u; count${u} = min(16u, nG - first${u}); }
+    else { first${u} = (tl${u} - ringTiles - globalTiles) * 16u; count${u} = select(0u, min(16u, T - first${u}), T > first${u}); }
+    let ok${u} = tl${u} < tile1 && j${u} < count${u};
+    let t${u} = first${u} + j${u};
+    var page${u} = firstPage;
+    if (ok${u} && kind${u} == 0u) { page${u} = u32(tables[tab + t${u} / 16u]); }
+    else if (ok${u} && kind${u} == 1u) { page${u} = select(u32(tables[tab + W / 16u + t${u} / 16u]), scratch[quest + t${u} / 16u], quest != 0xffffffffu); }
+    let krow${u} = ((page${u} - firstPage) * 16u + t${u} % 16u) * D;
+    let k4${u} = krow${u} * ${half ? 2 : 4}u / 16u;
+    let fb${u} = ((row0 + min(t${u}, T - 1u)) * Hkv + g) * D;
+${L4.map((i) => `    let kw${u}_${i} = pool[k4${u} + ${i}u * P + lane];
+    let vw${u}_${i} = pool[vBase4 + k4${u} + ${i}u * P + lane];`).join("\n")}`).join("\n")}
+${U.map((u) => `    // ---- key ${u}: its slices widened to f32, its score for each query (masked by the rule)
+    let isFresh${u} = kind${u} == 2u;
+${CH.map((c) => `    let k${u}_${c} = select(${widen(`kw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)}, ${fresh("kf", `fb${u}`, c)}, isFresh${u});
+    let v${u}_${c} = select(${widen(`vw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)}, ${fresh("vf", `fb${u}`, c)}, isFresh${u});`).join("\n")}
+${Q.map((v) => `    var d${u}_${v} = ${CH.map((c) => `dot(q${v}_${c}, k${u}_${c})`).join(" + ")};
+    ${shuffles(`d${u}_${v}`)}
+    var vis${u}_${v} = ok${u} && ${v}u < nv;
+    if (kind${u} == 0u) {
+      let kp = t${u} + W * ((Pc - 1u - t${u}) / W);
+      vis${u}_${v} = vis${u}_${v} && (Pc + qr0 + ${v}u / G - kp < W || flagAt(fl + t${u}) != 0u);
+    } else if (kind${u} == 2u) {
+      vis${u}_${v} = vis${u}_${v} && t${u} <= qr0 + ${v}u / G;
+    }
+    let s${u}_${v} = select(MASKED, d${u}_${v} * scale, vis${u}_${v});`).join("\n")}`).join("\n")}
+    // ---- one online-softmax update per query for the step's keys (a hidden key's value never enters)
+${Q.map((v) => `    {
+      let mn = max(m${v}, ${U.map((u) => `s${u}_${v}`).reduce((a, b) => `max(${a}, ${b})`)});
+      let al = exp(m${v} - mn);
+${U.map((u) => `      let p${u} = select(0.0, exp(s${u}_${v} - mn), vis${u}_${v});`).join("\n")}
+      l${v} = l${v} * al + ${U.map((u) => `p${u}`).join(" + ")};
+${CH.map((c) => `      a${v}_${c} = a${v}_${c} * al${U.map((u) => ` + select(vec4<f32>(0.0), p${u} * v${u}_${c}, vis${u}_${v})`).join("")};`).join("\n")}
+      m${v} = mn;
+    }`).join("\n")}
+  }
+  // ---- merge the teams of a subgroup (lanes of equal index across teams), by shuffles
+${range(Math.log2(SG / P)).map((b) => `  {
+    let off = ${P << b}u;
+${Q.map((v) => `    {
+      let mo = subgroupShuffleXor(m${v}, off); let lo = subgroupShuffleXor(l${v}, off);
+      let mn = max(m${v}, mo);
+      let fa = exp(m${v} - mn); let fb = exp(mo - mn);
+      l${v} = l${v} * fa + lo * fb;
+${CH.map((c) => `      a${v}_${c} = a${v}_${c} * fa + subgroupShuffleXor(a${v}_${c}, off) * fb;`).join("\n")}
+      m${v} = mn;
+    }`).join("\n")}
+  }`).join("\n")}
+  // ---- then across subgroups: the max of each query, then sums in subgroup order
+  let sg = lid / ${SG}u; let nsg = ${NT / SG}u; let leader = lid % ${SG}u < P;
+  if (lid % ${SG}u == 0u) {
+${Q.map((v) => `    mAll[sg * ${NQ}u + ${v}u] = m${v};`).join("\n")}
+  }
+  for (var e = lid; e < ${NQ * D}u; e += ${NT}u) { accSum[e] = 0.0; }
+  if (lid < ${NQ}u) { lSum[lid] = 0.0; }
+  workgroupBarrier();
+${Q.map((v) => `  var M${v} = MASKED;
+  for (var i = 0u; i < nsg; i++) { M${v} = max(M${v}, mAll[i * ${NQ}u + ${v}u]); }
+  let f${v} = exp(m${v} - M${v});`).join("\n")}
+  for (var i = 0u; i < nsg; i++) {
+    if (sg == i && leader) {
+${Q.map((v) => `      if (lane == 0u) { lSum[${v}u] += l${v} * f${v}; }
+${CH.map((c) => `      { let at = ${v * D}u + ${chunkDim(c)}; let x = a${v}_${c} * f${v}; accSum[at] += x.x; accSum[at + 1u] += x.y; accSum[at + 2u] += x.z; accSum[at + 3u] += x.w; }`).join("\n")}`).join("\n")}
+    }
+    workgroupBarrier();
+  }
+  // ---- partial rows: max, sum, acc (the reduce pass of attentionKernels.ts reads them)
+  let base = au(ib + ${IT_PARTIAL}u);
+  if (lid < nv) {
+    var M = MASKED;
+    for (var i = 0u; i < nsg; i++) { M = max(M, mAll[i * ${NQ}u + lid]); }
+    scratch[(base + lid) * (D + 2u)] = bitcast<u32>(M);
+    scratch[(base + lid) * (D + 2u) + 1u] = bitcast<u32>(lSum[lid]);
+  }
+  for (var e = lid; e < nv * D; e += ${NT}u) { scratch[(base + e / D) * (D + 2u) + 2u + e % D] = bitcast<u32>(accSum[e]); }
+}`);
+});
