@@ -17,7 +17,7 @@ import type { KernelChoice } from "./webgpuBackend.js";
 
 const SEQS: readonly FixtureSeq[] = [
   { slot: 2, window: 32, startPos: 150, numRows: 1, admitRates: [0.3, 0.8] }, // decode, ring wrapped
-  { slot: 0, window: 16, startPos: 40, numRows: 5, admitRates: [1, 0.5] }, //   a chunk
+  { slot: 0, window: 16, startPos: 40, numRows: 9, admitRates: [1, 0.5] }, //   a chunk: with group 4, blocks of 8 rows and 1 (the decode kernel, its own keys causal)
   { slot: 1, window: 32, startPos: 90, numRows: 1, admitRates: [0.6, 0] }, //   decode, head 1 without global tokens
 ];
 
