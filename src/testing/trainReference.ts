@@ -7,7 +7,7 @@
  * runs them on tiny shapes.
  */
 import { geluErf } from "../util/erf.js";
-import type { GateLayerOffsets } from "../train/trainOps.js";
+import type { AttentionDims, GateLayerOffsets } from "../train/trainOps.js";
 
 export type Vec = Float64Array;
 
@@ -58,14 +58,8 @@ export function refSiluMul(gate: ArrayLike<number>, up: ArrayLike<number>): Vec 
   return Float64Array.from({ length: gate.length }, (_, i) => (gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!);
 }
 
-export interface RefAttentionDims {
-  readonly T: number;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headDim: number;
-  readonly window: number;
-  readonly scale: number;
-}
+/** The attention's shape, as the trainer's ops take it. */
+export type RefAttentionDims = AttentionDims;
 
 /** The soft-gated causal attention (docs/design.md §8): q [T, Hq, d], k, v [T, Hkv, d], logG [Hkv, T] or null. */
 export function refAttention(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, logG: ArrayLike<number> | null, dims: RefAttentionDims): Vec {

@@ -101,7 +101,6 @@ async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgM
     backend.matmul(got, x, w, null, rows);
     kernels.sgMatrix = null;
     backend.matmul(want, x, w, null, rows);
-    kernels.sgMatrix = sg;
     const [a, b] = (await backend.read([{ tensor: got }, { tensor: want }])) as Float32Array[];
     let maxErr = 0, maxRef = 0;
     for (let i = 0; i < a.length; i++) {

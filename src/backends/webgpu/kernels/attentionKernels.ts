@@ -54,6 +54,19 @@ export interface AttentionShape {
 }
 
 /**
+ * The visibility rule of ring keys (docs/design.md §3), for kernels that bind
+ * the ring flags as `flags` (u8 packed in u32): ring slot t of a sequence
+ * with P tokens cached holds the latest position written there, kp; a query
+ * at position pos sees it inside the window, or when it was admitted.
+ */
+export const RING_VISIBILITY_WGSL = /* wgsl */ `
+fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+fn ringVisible(t: u32, P: u32, W: u32, pos: u32, fl: u32) -> bool {
+  let kp = t + W * ((P - 1u - t) / W);
+  return pos - kp < W || flagAt(fl + t) != 0u;
+}`;
+
+/**
  * Query vectors per workgroup (at least minQueries: 32 for prefill blocks,
  * the group for decode rows) and keys per tile that fit `sharedBytes` of
  * workgroup memory.
@@ -103,7 +116,7 @@ var<workgroup> ps: array<f32, ${NQ * TK}>;
 var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
 var<workgroup> alpha: array<f32, ${NQ}>;
-fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+${RING_VISIBILITY_WGSL}
 
 @compute @workgroup_size(${NUM_THREADS}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
@@ -165,8 +178,7 @@ fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
         let t = first + j;
         var visible = true;
         if (kind == 0u) {
-          let kp = t + W * ((P - 1u - t) / W);
-          visible = pos - kp < W || flagAt(fl + t) != 0u;
+          visible = ringVisible(t, P, W, pos, fl);
         } else if (kind == 2u) {
           visible = t <= r;
         }

@@ -21,7 +21,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { ITEM_WORDS, IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W } from "./attentionKernels.js";
+import { ITEM_WORDS, RING_VISIBILITY_WGSL, IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W } from "./attentionKernels.js";
 import { kernelOf, MAIN_ARGS, memoKernel, WG_INDEX } from "./wgslCommon.js";
 
 export interface DecodeAttentionShape {
@@ -90,7 +90,7 @@ const MASKED = -3.0e38;
 var<workgroup> mAll: array<f32, ${(NT / SG) * NQ}>;
 var<workgroup> lSum: array<f32, ${NQ}>;
 var<workgroup> accSum: array<f32, ${NQ * D}>;
-fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+${RING_VISIBILITY_WGSL}
 
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
@@ -139,8 +139,7 @@ ${Q.map((v) => `    var d${u}_${v} = ${CH.map((c) => `dot(q${v}_${c}, k${u}_${c}
     ${shuffles(`d${u}_${v}`)}
     var vis${u}_${v} = ok${u} && ${v}u < nv;
     if (kind${u} == 0u) {
-      let kp = t${u} + W * ((Pc - 1u - t${u}) / W);
-      vis${u}_${v} = vis${u}_${v} && (Pc + qr0 + ${v}u / G - kp < W || flagAt(fl + t${u}) != 0u);
+      vis${u}_${v} = vis${u}_${v} && ringVisible(t${u}, Pc, W, Pc + qr0 + ${v}u / G, fl);
     } else if (kind${u} == 2u) {
       vis${u}_${v} = vis${u}_${v} && t${u} <= qr0 + ${v}u / G;
     }
