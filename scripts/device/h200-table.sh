@@ -25,8 +25,8 @@ step() { # name limit command...
 files=$(ls build/backends/webgpu/*.test.js build/train/webgpu/*.test.js | grep -v webgpuFixtures)
 step tests 40 env WGKV_TEST_CONCURRENCY=6 node scripts/run-tests.mjs $files
 grep -E "^(not ok|FAIL|tests:)" "$RES/tests.out" | head
-OUT=$RES LIMIT=$(cap 80 140) bash scripts/device/h200-bench.sh decode > "$RES/decode.txt" 2>&1
-OUT=$RES LIMIT=$(cap 45 100) PREFILL_1B=1024,8192 PREFILL_8B=1024,8192 bash scripts/device/h200-bench.sh prefill > "$RES/prefill.txt" 2>&1
+OUT=$RES LIMIT=$(cap ${DECODE_LIMIT:-80} 140) bash scripts/device/h200-bench.sh decode > "$RES/decode.txt" 2>&1
+OUT=$RES LIMIT=$(cap ${PREFILL_LIMIT:-45} 100) PREFILL_1B=1024,8192 PREFILL_8B=1024,8192 bash scripts/device/h200-bench.sh prefill > "$RES/prefill.txt" 2>&1
 tail -24 "$RES/prefill.txt"
 TINY=scripts/device/shapes/wgkv-tiny-chat
 for backend in webgpu cpu; do

@@ -101,16 +101,17 @@ if (E2E) {
   const mbase = { ...k };
   const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
   const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
+  // NOTE: runs vary by 10-20%: the default runs first and last, to show the spread
   const decodeVariants = [
     ["default", {}],
-    ["no fusion", { fuse: false }],
-    ["attention: one kernel", { attentionSmallRows: 0 }],
-    ["attention: tiled small blocks", { decodeAttentionSubgroup: 0 }],
-    ["attention: 4 keys per team and step", { decodeAttentionUnroll: 4 }],
-    ["attention: 2048 items", { attentionItems: 2048 }],
+    ["attention: 8 lanes per key", { decodeAttentionLanes: 8 }],
+    ["attention: 16 lanes, 4 keys per team and step", { decodeAttentionUnroll: 4 }],
+    ["attention: splits of 2 tiles at least", { attentionSplitTiles: 2 }],
     ["attention: 128 items", { attentionItems: 128 }],
-    ["submit only at the read", { submitEvery: 0 }],
-    ["submit every 16 commands", { submitEvery: 16 }],
+    ["attention: 1024 items", { attentionItems: 1024 }],
+    ["no fusion", { fuse: false }],
+    ["submit every 96 commands", { submitEvery: 96 }],
+    ["default again", {}],
   ];
   const submitEvery = model.backend.submitEvery;
   // NOTE: compiles every kernel the variants share before anything is timed

@@ -30,6 +30,8 @@ export interface AttentionPlanInput {
   /** Where Quest's copies sit in scratch (words), when the batch has a selection. */
   readonly quest: { readonly pagesWord: number; readonly countsWord: number; readonly stride: number } | null;
   readonly targetWorkgroups: number;
+  /** Key tiles a split takes at least (default 2). */
+  readonly minSplitTiles?: number;
   /** Query vectors of the small-block kernel (0: every block in `items`). */
   readonly smallQueries?: number;
 }
@@ -69,7 +71,7 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape): Att
   const splitsWanted = Math.max(1, Math.ceil(p.targetWorkgroups / Math.max(1, blocks.length)));
   let numItems = 0, numSmallItems = 0;
   const small = (b: Block) => b.qn * G <= (p.smallQueries ?? 0);
-  const splitsOf = blocks.map((b) => Math.max(1, Math.min(splitsWanted, Math.ceil(b.tiles / 2))));
+  const splitsOf = blocks.map((b) => Math.max(1, Math.min(splitsWanted, Math.ceil(b.tiles / (p.minSplitTiles ?? 2)))));
   blocks.forEach((b, bi) => (small(b) ? (numSmallItems += splitsOf[bi]) : (numItems += splitsOf[bi])));
   const items = new Uint32Array(numItems * ITEM_WORDS);
   const smallItems = new Uint32Array(numSmallItems * ITEM_WORDS);

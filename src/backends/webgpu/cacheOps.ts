@@ -111,8 +111,8 @@ export class CacheOps {
 
   /** The kernel of blocks of few query vectors: the bandwidth-shaped decode kernel where it applies. */
   #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number) {
-    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll } = this.#ctx.kernels;
-    const lanes = sg > 0 ? decodeAttentionLanes(small.headDim, small.kvDType, sg) : 0;
+    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted } = this.#ctx.kernels;
+    const lanes = sg > 0 ? decodeAttentionLanes(small.headDim, small.kvDType, sg, wanted) : 0;
     if (lanes === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
     return decodeAttentionKernel({ headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, lanes, subgroupSize: sg, unroll });
   }
@@ -135,7 +135,7 @@ export class CacheOps {
     if (sel) questWords = gpu(sel.pages).numel + gpu(sel.numTokens).numel;
     const input = {
       seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow,
-      quest: null, targetWorkgroups: c.attentionItems, smallQueries: smallShape ? smallShape.numQueries : 0,
+      quest: null, targetWorkgroups: c.attentionItems, minSplitTiles: c.attentionSplitTiles, smallQueries: smallShape ? smallShape.numQueries : 0,
     };
     const probe = planAttention(input, shape);
     const partialWords = probe.numPartials * (d + 2);

@@ -190,7 +190,7 @@ export class GpuRuntime {
     if (groups <= 0) return;
     if (buffers.length !== k.bindings.length) throw new Error(`${k.label}: ${buffers.length} buffers for ${k.bindings.length} bindings`);
     // NOTE: the GPU starts on what is recorded while the host records the rest of the step (else it idles until the read)
-    if (this.#numCommands >= this.submitEvery) this.flush();
+    if (this.submitEvery > 0 && this.#numCommands >= this.submitEvery) this.flush();
     const { pipeline, layout } = this.#pipeline(k);
     const offset = this.#appendArgs(args, floats, extra);
     if (this.profiler) this.#endPass();

@@ -27,10 +27,14 @@ export interface KernelChoice {
   attentionSmallRows: number;
   /** Attention work items wanted per call at least (split-K below it). */
   attentionItems: number;
+  /** Key tiles (of 16) a split item takes at least: fewer splits at short context, where an item's setup and merge outweigh its keys. */
+  attentionSplitTiles: number;
   /** Subgroup size with which small blocks run decodeAttentionKernel.ts (0: attentionKernels.ts's kernel). */
   decodeAttentionSubgroup: number;
   /** Keys per team and step of that kernel (2 or 4). */
   decodeAttentionUnroll: number;
+  /** Invocations per key in that kernel where the shape allows (0: 8, else 4). */
+  decodeAttentionLanes: number;
 }
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
@@ -60,9 +64,13 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     fuse: true,
     attentionSmallRows: 1,
     attentionItems: options.targetWorkgroups ?? 512,
+    // NOTE: 2 on software adapters, so that the tests' short contexts still split
+    attentionSplitTiles: options.software === false ? 16 : 2,
     // NOTE: the decode kernel's teams and merge are laid out for one known subgroup size
     decodeAttentionSubgroup: f.has("subgroups") && sg !== undefined && sg.min === sg.max && sg.min >= 4 ? sg.min : 0,
     decodeAttentionUnroll: 2,
+    // NOTE: 16 lanes hold half the registers of 8 at head dim 128 (H200, 8B full attention at 128K, runs taking turns: 31-39 against 38-40 ms)
+    decodeAttentionLanes: options.software === false ? 16 : 0,
   };
 }
 

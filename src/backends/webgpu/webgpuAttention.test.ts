@@ -4,8 +4,8 @@
  * conformance fixtures: decode rows and prefill chunks in one call, every
  * page dtype, head dims that reach the decode kernel's vec4 slices (64, 128)
  * and one that does not (16), GQA groups 1 and 4; the variants a benchmark
- * may choose (decode kernel on and off, 2 and 4 keys per team and step, few
- * and many split-K items) within the suite's tolerance.
+ * may choose (decode kernel on and off, 2 and 4 keys per team and step, 16
+ * lanes per key where subgroups hold them, few and many split-K items) within the suite's tolerance.
  */
 import { test } from "node:test";
 import { ATTENTION_TOLERANCE, runAttention } from "../conformance/attention.js";
@@ -28,7 +28,7 @@ const CASES: Record<KvDType, { shapes: readonly (readonly [number, number])[]; v
   f32: { shapes: [[16, 2], [64, 8]], variants: [{ decodeAttentionSubgroup: 0 }] },
   f16: { shapes: [[16, 2], [64, 8]], variants: [] },
   // head dim 128: on lavapipe the tiled kernel's tiles shrink to 8 keys and the decode kernel stands aside; GPUs run it
-  bf16: { shapes: [[64, 8], [128, 2]], variants: [{ decodeAttentionUnroll: 4 }, { decodeAttentionUnroll: 4, attentionItems: 64 }] },
+  bf16: { shapes: [[64, 8], [128, 2]], variants: [{ decodeAttentionUnroll: 4 }, { decodeAttentionUnroll: 4, attentionItems: 64 }, { decodeAttentionLanes: 16 }] },
 };
 
 for (const [kvDType, { shapes, variants }] of Object.entries(CASES) as [KvDType, (typeof CASES)[KvDType]][]) {

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidInputError } from "../../errors.js";
-import { parseBytes, parseKernelChoice, WebGpuUnavailableError } from "./webgpu.js";
+import { BASE_TOGGLES, dawnInstanceOptions, HARDWARE_TOGGLES, parseBytes, parseKernelChoice, WebGpuUnavailableError } from "./webgpu.js";
 
 const defaults = { fuse: true, attentionItems: 512, sgMatrix: null as object | null, matvec: { tpr: 32 } };
 
@@ -31,4 +31,16 @@ test("WGKV_GPU_MEMORY: sizes with units, anything else refused", () => {
   assert.equal(parseBytes("135GiB"), 135 * 2 ** 30);
   assert.equal(parseBytes("8e9"), 8e9);
   assert.throws(() => parseBytes("lots"), WebGpuUnavailableError);
+});
+
+test("Dawn toggles: hardware adds its own; WGKV_DAWN_TOGGLES adds and removes, its last word wins", () => {
+  assert.deepEqual(dawnInstanceOptions(BASE_TOGGLES, ""), ["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia", "disable-dawn-features=timestamp_quantization"]);
+  assert.deepEqual(dawnInstanceOptions([...BASE_TOGGLES, ...HARDWARE_TOGGLES], ""), [
+    "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,skip_validation,vulkan_use_buffer_robust_access_2",
+    "disable-dawn-features=timestamp_quantization",
+  ]);
+  assert.deepEqual(dawnInstanceOptions([...BASE_TOGGLES, ...HARDWARE_TOGGLES], " -skip_validation, disable_workgroup_init,timestamp_quantization"), [
+    "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,timestamp_quantization,vulkan_use_buffer_robust_access_2,disable_workgroup_init",
+    "disable-dawn-features=skip_validation",
+  ]);
 });

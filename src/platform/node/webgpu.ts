@@ -9,7 +9,7 @@
  * Features and limits are chosen as in browsers (backends/webgpu/webgpuDevice.ts);
  * here the environment adds WGKV_GPU_MEMORY, WGKV_KERNELS and WGKV_PROFILE.
  */
-import { createWebGpuBackendOn, requestWebGpuDevice, WebGpuUnavailableError, type WebGpuDeviceInfo, type WebGpuDeviceOptions } from "../../backends/webgpu/webgpuDevice.js";
+import { createWebGpuBackendOn, isSoftwareAdapter, requestWebGpuDevice, WebGpuUnavailableError, type WebGpuDeviceInfo, type WebGpuDeviceOptions } from "../../backends/webgpu/webgpuDevice.js";
 import type { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
 
 export { isSoftwareAdapter, parseKernelChoice, WEBGPU_FEATURES, WebGpuUnavailableError } from "../../backends/webgpu/webgpuDevice.js";
@@ -19,7 +19,34 @@ export type NodeWebGpuOptions = WebGpuDeviceOptions;
 
 const KEEP_ALIVE: unknown[] = [];
 
-/** The `webgpu` package's GPU object with Dawn's toggles, kept referenced until `release`. */
+/** Dawn toggles of every instance: f16 and subgroup matrices on NVIDIA, exact timestamps. */
+export const BASE_TOGGLES = ["allow_unsafe_apis", "vulkan_enable_f16_on_nvidia", "-timestamp_quantization"];
+/**
+ * Added on hardware GPUs. WebGPU's validation of each command costs host time
+ * per dispatch that decode cannot hide (H200, 1B decode: about a quarter of
+ * the step); the engine's commands are validated on software adapters (CI
+ * and the tests run there). The driver's robust buffer access replaces
+ * Tint's index clamps: out-of-bounds reads stay harmless.
+ */
+export const HARDWARE_TOGGLES = ["skip_validation", "vulkan_use_buffer_robust_access_2"];
+
+/** Dawn's instance options for a toggle list ("-name" disables), after `added`'s (WGKV_DAWN_TOGGLES's) additions and removals. */
+export function dawnInstanceOptions(toggles: readonly string[], added = process.env.WGKV_DAWN_TOGGLES ?? ""): string[] {
+  const extra = added.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const all = [...toggles, ...extra];
+  const named = (t: string) => t.replace(/^-/, "");
+  // NOTE: the last mention of a toggle wins, so the environment can undo a default
+  const last = new Map(all.map((t) => [named(t), t]));
+  const enable = [...last.values()].filter((t) => !t.startsWith("-"));
+  const disable = [...last.values()].filter((t) => t.startsWith("-")).map(named);
+  return [`enable-dawn-features=${enable.join(",")}`, ...(disable.length > 0 ? [`disable-dawn-features=${disable.join(",")}`] : [])];
+}
+
+/**
+ * The `webgpu` package's GPU object with Dawn's toggles, kept referenced
+ * until `release`. Toggles are fixed when an instance is made, before its
+ * adapter is known: a hardware adapter gets a second instance with HARDWARE_TOGGLES.
+ */
 async function nodeGpu(): Promise<{ gpu: GPU; release: () => void }> {
   let mod: typeof import("webgpu");
   try {
@@ -28,12 +55,23 @@ async function nodeGpu(): Promise<{ gpu: GPU; release: () => void }> {
     throw new WebGpuUnavailableError(`the "webgpu" package is not installed (${String((err as Error).message).split("\n")[0]})`);
   }
   Object.assign(globalThis, mod.globals);
-  const gpu = mod.create(["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia", "disable-dawn-features=timestamp_quantization"]);
-  KEEP_ALIVE.push(gpu);
+  const held: unknown[] = [];
+  const make = (toggles: readonly string[]) => {
+    const gpu = mod.create(dawnInstanceOptions(toggles));
+    held.push(gpu);
+    KEEP_ALIVE.push(gpu);
+    return gpu;
+  };
+  let gpu = make(BASE_TOGGLES);
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
+  if (adapter && !isSoftwareAdapter(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? adapter.info.isFallbackAdapter ?? false)) {
+    gpu = make([...BASE_TOGGLES, ...HARDWARE_TOGGLES]);
+  }
   const release = () => {
-    const i = KEEP_ALIVE.indexOf(gpu);
-    // NOTE: let Dawn finish tearing the device down before the instance may be collected
-    if (i >= 0) setTimeout(() => KEEP_ALIVE.splice(KEEP_ALIVE.indexOf(gpu), 1), 1000).unref?.();
+    // NOTE: let Dawn finish tearing the device down before the instances may be collected
+    setTimeout(() => {
+      for (const g of held) if (KEEP_ALIVE.includes(g)) KEEP_ALIVE.splice(KEEP_ALIVE.indexOf(g), 1);
+    }, 1000).unref?.();
   };
   return { gpu, release };
 }

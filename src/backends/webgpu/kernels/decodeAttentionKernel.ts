@@ -39,11 +39,16 @@ export interface DecodeAttentionShape {
 }
 
 const NT = 128;
+/** Key tiles whose page ids sit in workgroup memory at once. */
+const SEG = 256;
 
-/** The lanes per key this shape can use with subgroups of at least `minSubgroup` (0: the kernel does not apply). */
-export function decodeAttentionLanes(headDim: number, kvDType: KvDType, minSubgroup: number): number {
+/**
+ * The lanes per key this shape can use with subgroups of at least
+ * `minSubgroup` (0: the kernel does not apply): `wanted` where it fits, else 8 or 4.
+ */
+export function decodeAttentionLanes(headDim: number, kvDType: KvDType, minSubgroup: number, wanted = 0): number {
   const rowBytes = headDim * (kvDType === "f32" ? 4 : 2);
-  for (const lanes of [8, 4]) if (lanes <= minSubgroup && rowBytes % (16 * lanes) === 0) return lanes;
+  for (const lanes of [wanted, 8, 4]) if (lanes > 0 && lanes <= minSubgroup && NT % lanes === 0 && rowBytes % (16 * lanes) === 0) return lanes;
   return 0;
 }
 
@@ -90,6 +95,7 @@ const MASKED = -3.0e38;
 var<workgroup> mAll: array<f32, ${(NT / SG) * NQ}>;
 var<workgroup> lSum: array<f32, ${NQ}>;
 var<workgroup> accSum: array<f32, ${NQ * D}>;
+var<workgroup> segPages: array<u32, ${SEG}>;
 ${RING_VISIBILITY_WGSL}
 
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
@@ -113,7 +119,22 @@ ${Q.map((v) => `  let qb${v} = ((row0 + qr0 + min(${v}u, nv - 1u) / G) * Hq + g 
 ${CH.map((c) => `  let q${v}_${c} = ${fresh("q", `qb${v}`, c)};`).join("\n")}
   var m${v} = MASKED; var l${v} = 0.0;
 ${CH.map((c) => `  var a${v}_${c} = vec4<f32>(0.0);`).join("\n")}`).join("\n")}
-  for (var tile = tile0; tile < tile1; tile += ${KEYS / 16}u) {
+  // NOTE: the item's page ids come into workgroup memory a segment at a time, so a step's
+  // K/V loads do not wait on its table lookups
+  for (var seg = tile0; seg < tile1; seg += ${SEG}u) {
+  let segEnd = min(seg + ${SEG}u, tile1);
+  workgroupBarrier();
+  for (var i = lid; i < segEnd - seg; i += ${NT}u) {
+    let tl = seg + i;
+    var pg = firstPage;
+    if (tl < ringTiles) { pg = u32(tables[tab + tl]); }
+    else if (tl < ringTiles + globalTiles) {
+      if (quest != 0xffffffffu) { pg = scratch[quest + tl - ringTiles]; } else { pg = u32(tables[tab + W / 16u + tl - ringTiles]); }
+    }
+    segPages[i] = pg;
+  }
+  workgroupBarrier();
+  for (var tile = seg; tile < segEnd; tile += ${KEYS / 16}u) {
 ${U.map((u) => `    // ---- key ${u} of the team in this step: where it lives, its slice of K and V
     let kx${u} = team + ${TEAMS * u}u;
     let tl${u} = tile + kx${u} / 16u; let j${u} = kx${u} % 16u;
@@ -121,11 +142,9 @@ ${U.map((u) => `    // ---- key ${u} of the team in this step: where it lives, i
     if (tl${u} < ringTiles) { kind${u} = 0u; first${u} = tl${u} * 16u; count${u} = min(16u, numRing - first${u}); }
     else if (tl${u} < ringTiles + globalTiles) { kind${u} = 1u; first${u} = (tl${u} - ringTiles) * 16u; count${u} = min(16u, nG - first${u}); }
     else { first${u} = (tl${u} - ringTiles - globalTiles) * 16u; count${u} = select(0u, min(16u, T - first${u}), T > first${u}); }
-    let ok${u} = tl${u} < tile1 && j${u} < count${u};
+    let ok${u} = tl${u} < segEnd && j${u} < count${u};
     let t${u} = first${u} + j${u};
-    var page${u} = firstPage;
-    if (ok${u} && kind${u} == 0u) { page${u} = u32(tables[tab + t${u} / 16u]); }
-    else if (ok${u} && kind${u} == 1u) { page${u} = select(u32(tables[tab + W / 16u + t${u} / 16u]), scratch[quest + t${u} / 16u], quest != 0xffffffffu); }
+    let page${u} = select(firstPage, segPages[min(tl${u} - seg, ${SEG - 1}u)], ok${u});
     let krow${u} = ((page${u} - firstPage) * 16u + t${u} % 16u) * D;
     let k4${u} = krow${u} * ${half ? 2 : 4}u / 16u;
     let fb${u} = ((row0 + min(t${u}, T - 1u)) * Hkv + g) * D;
@@ -133,8 +152,13 @@ ${L4.map((i) => `    let kw${u}_${i} = pool[k4${u} + ${i}u * P + lane];
     let vw${u}_${i} = pool[vBase4 + k4${u} + ${i}u * P + lane];`).join("\n")}`).join("\n")}
 ${U.map((u) => `    // ---- key ${u}: its slices widened to f32, its score for each query (masked by the rule)
     let isFresh${u} = kind${u} == 2u;
-${CH.map((c) => `    let k${u}_${c} = select(${widen(`kw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)}, ${fresh("kf", `fb${u}`, c)}, isFresh${u});
-    let v${u}_${c} = select(${widen(`vw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)}, ${fresh("vf", `fb${u}`, c)}, isFresh${u});`).join("\n")}
+    // NOTE: a branch, not select(): select would load the chunk's own rows for every key
+${CH.map((c) => `    var k${u}_${c} = ${widen(`kw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)};
+    var v${u}_${c} = ${widen(`vw${u}_${Math.floor(c / (half ? 2 : 1))}`, c)};`).join("\n")}
+    if (isFresh${u}) {
+${CH.map((c) => `      k${u}_${c} = ${fresh("kf", `fb${u}`, c)};
+      v${u}_${c} = ${fresh("vf", `fb${u}`, c)};`).join("\n")}
+    }
 ${Q.map((v) => `    var d${u}_${v} = ${CH.map((c) => `dot(q${v}_${c}, k${u}_${c})`).join(" + ")};
     ${shuffles(`d${u}_${v}`)}
     var vis${u}_${v} = ok${u} && ${v}u < nv;
@@ -153,6 +177,7 @@ ${U.map((u) => `      let p${u} = select(0.0, exp(s${u}_${v} - mn), vis${u}_${v}
 ${CH.map((c) => `      a${v}_${c} = a${v}_${c} * al${U.map((u) => ` + select(vec4<f32>(0.0), p${u} * v${u}_${c}, vis${u}_${v})`).join("")};`).join("\n")}
       m${v} = mn;
     }`).join("\n")}
+  }
   }
   // ---- merge the teams of a subgroup (lanes of equal index across teams), by shuffles
 ${range(Math.log2(SG / P)).map((b) => `  {

@@ -20,6 +20,10 @@ import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
 let cached: Kernel | null = null;
 let cachedSmall: Kernel | null = null;
 
+/** Logits each thread loads at once in the greedy pass. */
+const GREEDY_ROUND = 8;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 /** Largest vocabulary sampled by the sequential path. */
 export const SMALL_VOCAB = 256;
 
@@ -159,16 +163,18 @@ fn nthTie(R: Row, lid: u32, which: u32, t: u32, n: u32) -> u32 {
   let topK = u32(params[pb + 2u]);
   let topP = params[pb + 3u];
   let u = params[pb + 4u];
-  var best = 0u; var nan = 0u;
-  for (var i = lid; i < V; i += 256u) {
-    let b = logits[base + i];
-    if ((b & 0x7fffffffu) > 0x7f800000u) { nan = 1u; } else { best = max(best, keyOf(b)); }
+  // ---- the largest key and its lowest id in one pass; rounds of ${GREEDY_ROUND} loads in flight
+  // (a thread's ids rise, so the first id of its best key is the one it keeps)
+  var best = 0u; var first = 0xffffffffu; var nan = 0u;
+  for (var i0 = lid; i0 < V; i0 += ${256 * GREEDY_ROUND}u) {
+${range(GREEDY_ROUND).map((j) => `    let b${j} = logits[base + min(i0 + ${256 * j}u, V - 1u)];`).join("\n")}
+${range(GREEDY_ROUND).map((j) => `    if (i0 + ${256 * j}u < V) {
+      if ((b${j} & 0x7fffffffu) > 0x7f800000u) { nan = 1u; } else if (keyOf(b${j}) > best) { best = keyOf(b${j}); first = i0 + ${256 * j}u; }
+    }`).join("\n")}
   }
   let maxKey = maxU(lid, best);
   if (maxU(lid, nan) != 0u) { if (lid == 0u) { ids[wg] = -1; } return; }
-  var first = 0xffffffffu;
-  for (var i = lid; i < V; i += 256u) { if (keyOf(logits[base + i]) == maxKey) { first = min(first, i); } }
-  let argmax = minU(lid, first);
+  let argmax = minU(lid, select(0xffffffffu, first, best == maxKey));
   if (temp == 0.0) { if (lid == 0u) { ids[wg] = i32(argmax); } return; }
   R.mx = logitOfKey(maxKey);
   let mx = R.mx;

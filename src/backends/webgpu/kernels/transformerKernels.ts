@@ -38,6 +38,21 @@ ${errorWgsl(3)}
 });
 
 /**
+ * A loop over a row's `dim` elements in rounds of four per thread: `load(i)`
+ * for each of the round's elements first, then `use(i, value)` for each, so
+ * a round's loads are in flight together (a store between two loads of a
+ * round would make the second wait for the first: the compiler must assume
+ * bindings alias). `load` must be safe past the row's end (its value is then unused).
+ */
+function rowRounds(load: (i: string) => string, use: (i: string, value: string) => string): string {
+  const k = [0, 1, 2, 3];
+  return `  for (var i0 = lid; i0 < dim; i0 += 1024u) {
+${k.map((j) => `    let i${j} = min(i0 + ${j * 256}u, dim - 1u); let r${j} = ${load(`i${j}`)};`).join("\n")}
+${k.map((j) => `    if (i0 + ${j * 256}u < dim) { ${use(`i${j}`, `r${j}`)} }`).join("\n")}
+  }`;
+}
+
+/**
  * The row's 1 / rms from each thread's partial sum of squares `s`: a tree sum
  * over the workgroup's 256 threads (needs `var<workgroup> red: array<f32, 256>`
  * and eps as f32 argument 2). Shared by rmsNorm and add + rmsNorm, so the
@@ -61,9 +76,9 @@ var<workgroup> red: array<f32, 256>;
   if (wg >= au(0u)) { return; }
   let dim = au(1u); let base = wg * dim;
   var s = 0.0;
-  for (var i = lid; i < dim; i += 256u) { let v = ${x}[base + i]; s += v * v; }
+${rowRounds((i) => `${x}[base + ${i}]`, (_, v) => `s += ${v} * ${v};`)}
 ${INV_RMS}
-  for (var i = lid; i < dim; i += 256u) { outp[base + i] = w[i] * (${x}[base + i] * inv); }
+${rowRounds((i) => `vec2<f32>(w[${i}], ${x}[base + ${i}])`, (i, v) => `outp[base + ${i}] = ${v}.x * (${v}.y * inv);`)}
 }`);
 });
 
@@ -203,8 +218,8 @@ var<workgroup> red: array<f32, 256>;
   if (wg >= au(0u)) { return; }
   let dim = au(1u); let base = wg * dim;
   var s = 0.0;
-  for (var i = lid; i < dim; i += 256u) { let v = x[base + i] + y[base + i]; x[base + i] = v; s += v * v; }
+${rowRounds((i) => `x[base + ${i}] + y[base + ${i}]`, (i, v) => `x[base + ${i}] = ${v}; s += ${v} * ${v};`)}
 ${INV_RMS}
-  for (var i = lid; i < dim; i += 256u) { ${inPlace ? "x" : "outp"}[base + i] = w[i] * (x[base + i] * inv); }
+${rowRounds((i) => `vec2<f32>(w[${i}], x[base + ${i}])`, (i, v) => `${inPlace ? "x" : "outp"}[base + ${i}] = ${v}.x * (${v}.y * inv);`)}
 }`);
 });
