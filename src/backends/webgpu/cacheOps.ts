@@ -14,7 +14,8 @@ import { planAttention } from "./attentionPlan.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
 import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
-import { attentionKernel, attentionReduceKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
+import { attentionKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
+import { attentionReduceKernel } from "./kernels/attentionReduceKernel.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
 
 export class CacheOps {

@@ -4,8 +4,10 @@
  * Paged attention for blocks of few query vectors (decode: one row of
  * `group` query heads per KV head), shaped for memory bandwidth: the same
  * work items, visibility rule and partial rows as attentionKernels.ts (its
- * reduce pass finishes the job), but no workgroup memory or barrier per
- * tile. A team of P consecutive invocations of one subgroup owns one key at
+ * reduce pass finishes the job), but no barrier per tile: the item's page
+ * ids are read into workgroup memory SEG tiles at a time (two barriers per
+ * segment), so no step's K/V loads wait on a table lookup. A team of P
+ * (4, 8 or 16) consecutive invocations of one subgroup owns one key at
  * a time: each reads its slice of the key and value rows straight from the
  * page (vec4 loads, interleaved so a team's loads are contiguous), the
  * team's dot products are summed by subgroupShuffleXor, and each team keeps
