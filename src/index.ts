@@ -30,7 +30,7 @@ import { loadGateFile, type NodeKvOptions } from "./platform/node/gateFiles.js";
 export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models/wgkv-tiny-chat");
 
 export interface LoadModelOptions extends ModelLoadOptions, BackendOptions {
-  /** Read a config-only folder with seeded random bf16 weights of its shapes (benchmarks; model/randomWeights.ts). */
+  /** Read the folder's config with seeded random bf16 weights of its shapes, in place of any weights it has (benchmarks; model/randomWeights.ts). */
   readonly randomWeights?: number;
 }
 

@@ -28,7 +28,8 @@ grep -E "^(not ok|FAIL|tests:)" "$RES/tests.out" | head
 OUT=$RES LIMIT=$(cap ${DECODE_LIMIT:-80} 140) bash scripts/device/h200-bench.sh decode > "$RES/decode.txt" 2>&1
 OUT=$RES LIMIT=$(cap ${PREFILL_LIMIT:-45} 100) PREFILL_1B=1024,8192 PREFILL_8B=1024,8192 bash scripts/device/h200-bench.sh prefill > "$RES/prefill.txt" 2>&1
 tail -24 "$RES/prefill.txt"
-TINY=scripts/device/shapes/wgkv-tiny-chat
+# NOTE: the default model's folder: random weights stand in for its model.safetensors, which a device call leaves behind
+TINY=models/wgkv-tiny-chat
 for backend in webgpu cpu; do
   step tiny-$backend 30 node dist/cli.js bench --backend $backend --model $TINY --random-weights 1 --kv-dtype f16 --context 4096,8192 --decode 64 --warmup 0 --repeat 1
   tail -3 "$RES/tiny-$backend.out"

@@ -37,7 +37,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--rope-freq <dtype>", "precision of RoPE frequencies: f32, or bf16 to match a model cast to bf16 in transformers", "f32")
     .option("--kv-memory <size>", "KV page pool: bytes (536870912, 512MiB, 2GB) or a fraction of free memory (0.5); default: a quarter of free memory, at most 1 GiB")
     .option("--kv-dtype <dtype>", "KV page storage: f32 (exact), f16 or bf16 (half the memory)", "f32")
-    .option("--random-weights <seed>", "a config-only --model folder with seeded random bf16 weights of its shapes (benchmarks)")
+    .option("--random-weights <seed>", "seeded random bf16 weights of the --model folder's shapes, in place of any it has (benchmarks)")
     .option("--quiet", "no progress output");
 }
 

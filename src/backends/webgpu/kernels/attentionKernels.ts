@@ -59,6 +59,23 @@ export interface AttentionShape {
  * with P tokens cached holds the latest position written there, kp; a query
  * at position pos sees it inside the window, or when it was admitted.
  */
+/**
+ * A work item's fields as WGSL lets, shared by both attention kernels (in
+ * `main`, after `wg`; needs `scratch`, for Quest's counts, and the kernel's
+ * `TK` keys per tile): the item's rows, its tiles [tile0, tile1), and how
+ * many of the logical key list's tiles are ring and global. P: tokens cached before the step.
+ */
+export const ITEM_FIELDS_WGSL = /* wgsl */ `  let ib = 8u + wg * ${ITEM_WORDS}u;
+  let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let P = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
+  let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
+  let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile0 = au(ib + ${IT_TILE0}u); let tile1 = au(ib + ${IT_TILE1}u);
+  let quest = au(ib + ${IT_QUEST}u);
+  var nG = au(ib + ${IT_NGLOBAL}u);
+  if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
+  let numRing = min(P, W);
+  let ringTiles = (numRing + TK - 1u) / TK;
+  let globalTiles = (nG + TK - 1u) / TK;`;
+
 export const RING_VISIBILITY_WGSL = /* wgsl */ `
 fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 fn ringVisible(t: u32, P: u32, W: u32, pos: u32, fl: u32) -> bool {
@@ -121,17 +138,8 @@ ${RING_VISIBILITY_WGSL}
 @compute @workgroup_size(${NUM_THREADS}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
-  let ib = 8u + wg * ${ITEM_WORDS}u;
   let Hq = au(1u); let Hkv = au(2u); let scale = af(4u);
-  let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let P = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
-  let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
-  let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile1 = au(ib + ${IT_TILE1}u);
-  let quest = au(ib + ${IT_QUEST}u);
-  var nG = au(ib + ${IT_NGLOBAL}u);
-  if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
-  let numRing = min(P, W);
-  let ringTiles = (numRing + TK - 1u) / TK;
-  let globalTiles = (nG + TK - 1u) / TK;
+${ITEM_FIELDS_WGSL}
   let nv = qn * G;
   if (lid < NQ) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
   // ---- the block's query vectors, read once
@@ -141,7 +149,7 @@ ${RING_VISIBILITY_WGSL}
   }
   // NOTE: a loop over a private array (not unrolled source): small shaders compile fast everywhere
   var acc: array<f32, ${ACC}>;
-  for (var tile = au(ib + ${IT_TILE0}u); tile < tile1; tile++) {
+  for (var tile = tile0; tile < tile1; tile++) {
     // ---- the tile's keys and values, widened to f32 (0 where no key)
     var kind = 2u; var first = 0u; var count = 0u;
     if (tile < ringTiles) { kind = 0u; first = tile * TK; count = min(TK, numRing - first); }

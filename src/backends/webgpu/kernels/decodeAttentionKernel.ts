@@ -6,25 +6,25 @@
  * work items, visibility rule and partial rows as attentionKernels.ts (its
  * reduce pass finishes the job), but no barrier per tile: the item's page
  * ids are read into workgroup memory SEG tiles at a time (two barriers per
- * segment), so no step's K/V loads wait on a table lookup. A team of P
+ * segment), so no step's K/V loads wait on a table lookup. A team of LANES
  * (4, 8 or 16) consecutive invocations of one subgroup owns one key at
  * a time: each reads its slice of the key and value rows straight from the
  * page (vec4 loads, interleaved so a team's loads are contiguous), the
  * team's dot products are summed by subgroupShuffleXor, and each team keeps
  * its own online softmax (running max, sum and output slice per query) over
- * the keys it owns: key `team` of each tile of 16 (TEAMS = 128 / P teams
- * cover 128 / P / 16 tiles per step). At the item's end the teams' states
+ * the keys it owns: key `team` of each tile of 16 (TEAMS = 128 / LANES teams
+ * cover 128 / LANES / 16 tiles per step). At the item's end the teams' states
  * merge: within a subgroup by shuffles, across subgroups through workgroup
  * memory.
  *
- * Needs: subgroups of at least P invocations made of consecutive
+ * Needs: subgroups of at least LANES invocations made of consecutive
  * invocation indices; 16 keys per tile; rows of whole vec4s per lane
- * (headDim x page bytes divisible by 16 P) and V pages at a vec4 boundary.
+ * (headDim x page bytes divisible by 16 LANES) and V pages at a vec4 boundary.
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { ITEM_WORDS, RING_VISIBILITY_WGSL, IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W } from "./attentionKernels.js";
-import { kernelOf, MAIN_ARGS, memoKernel, WG_INDEX } from "./wgslCommon.js";
+import { IT_PARTIAL, ITEM_FIELDS_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { kernelOf, MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
 
 export interface DecodeAttentionShape {
   readonly headDim: number;
@@ -54,24 +54,22 @@ export function decodeAttentionLanes(headDim: number, kvDType: KvDType, minSubgr
   return 0;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
 /**
  * args: numItems, Hq, Hkv, vBase (words), scale (f32), firstPage, then items at word 8.
  * Bindings as attentionKernel's: q, kFresh, vFresh f32; pool (as vec4<u32>); tables; flags; scratch.
  */
 export const decodeAttentionKernel = memoKernel(function decodeAttentionKernel(s: DecodeAttentionShape): Kernel {
-  const { headDim: D, group: G, numQueries: NQ, lanes: P, kvDType, subgroupSize: SG, unroll: UNROLL } = s;
-  if (SG < P || NT % SG !== 0) throw new Error(`decode attention: subgroups of ${SG} do not hold teams of ${P} in ${NT} invocations`);
+  const { headDim: D, group: G, numQueries: NQ, lanes: LANES, kvDType, subgroupSize: SG, unroll: UNROLL } = s;
+  if (SG < LANES || NT % SG !== 0) throw new Error(`decode attention: subgroups of ${SG} do not hold teams of ${LANES} in ${NT} invocations`);
   const half = kvDType !== "f32";
-  const V4 = (D * (half ? 2 : 4)) / (16 * P); // vec4<u32> loads per lane per row
+  const V4 = (D * (half ? 2 : 4)) / (16 * LANES); // vec4<u32> loads per lane per row
   const C = V4 * (half ? 2 : 1); // vec4<f32> chunks per lane
-  const TEAMS = NT / P;
+  const TEAMS = NT / LANES;
   const KEYS = TEAMS * UNROLL; // keys per step
   if (KEYS % 16 !== 0) throw new Error(`decode attention: ${KEYS} keys per step is not whole tiles`);
   const Q = range(NQ), CH = range(C), U = range(UNROLL), L4 = range(V4);
   // dims of chunk c: 16-bit pages give two chunks per vec4 (its x,y words then z,w), f32 pages one
-  const chunkDim = (c: number) => (half ? `((${Math.floor(c / 2)}u * P + lane) * 8u + ${(c % 2) * 4}u)` : `((${c}u * P + lane) * 4u)`);
+  const chunkDim = (c: number) => (half ? `((${Math.floor(c / 2)}u * LANES + lane) * 8u + ${(c % 2) * 4}u)` : `((${c}u * LANES + lane) * 4u)`);
   const widen = (w: string, c: number) => {
     if (!half) return `bitcast<vec4<f32>>(${w})`;
     const [a, b] = c % 2 === 0 ? [`${w}.x`, `${w}.y`] : [`${w}.z`, `${w}.w`];
@@ -80,8 +78,8 @@ export const decodeAttentionKernel = memoKernel(function decodeAttentionKernel(s
       : `vec4<f32>(bitcast<f32>(${a} << 16u), bitcast<f32>(${a} & 0xffff0000u), bitcast<f32>(${b} << 16u), bitcast<f32>(${b} & 0xffff0000u))`;
   };
   const fresh = (arr: string, base: string, c: number) => `vec4<f32>(${range(4).map((e) => `${arr}[${base} + ${chunkDim(c)} + ${e}u]`).join(", ")})`;
-  const shuffles = (x: string) => range(Math.log2(P)).map((b) => `${x} += subgroupShuffleXor(${x}, ${1 << b}u);`).join(" ");
-  return kernelOf(`decode attention d${D} g${G} q${NQ} p${P} u${UNROLL} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
+  const shuffles = (x: string) => range(Math.log2(LANES)).map((b) => `${x} += subgroupShuffleXor(${x}, ${1 << b}u);`).join(" ");
+  return kernelOf(`decode attention d${D} g${G} q${NQ} p${LANES} u${UNROLL} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> kf: array<f32>;
 @group(0) @binding(2) var<storage, read> vf: array<f32>;
@@ -91,7 +89,8 @@ export const decodeAttentionKernel = memoKernel(function decodeAttentionKernel(s
 @group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
 const D = ${D}u;
 const G = ${G}u;
-const P = ${P}u;
+const LANES = ${LANES}u;
+const TK = 16u;
 const MASKED = -3.0e38;
 // a team's state, merged across subgroups at the end
 var<workgroup> mAll: array<f32, ${(NT / SG) * NQ}>;
@@ -103,19 +102,10 @@ ${RING_VISIBILITY_WGSL}
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
-  let ib = 8u + wg * ${ITEM_WORDS}u;
   let Hq = au(1u); let Hkv = au(2u); let vBase4 = au(3u) / 4u; let scale = af(4u); let firstPage = au(5u);
-  let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let Pc = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
-  let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
-  let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile0 = au(ib + ${IT_TILE0}u); let tile1 = au(ib + ${IT_TILE1}u);
-  let quest = au(ib + ${IT_QUEST}u);
-  var nG = au(ib + ${IT_NGLOBAL}u);
-  if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
-  let numRing = min(Pc, W);
-  let ringTiles = (numRing + 15u) / 16u;
-  let globalTiles = (nG + 15u) / 16u;
+${ITEM_FIELDS_WGSL}
   let nv = qn * G;
-  let lane = lid % P; let team = lid / P;
+  let lane = lid % LANES; let team = lid / LANES;
   // ---- this lane's slice of each query, its running state
 ${Q.map((v) => `  let qb${v} = ((row0 + qr0 + min(${v}u, nv - 1u) / G) * Hq + g * G + min(${v}u, nv - 1u) % G) * D;
 ${CH.map((c) => `  let q${v}_${c} = ${fresh("q", `qb${v}`, c)};`).join("\n")}
@@ -150,8 +140,8 @@ ${U.map((u) => `    // ---- key ${u} of the team in this step: where it lives, i
     let krow${u} = ((page${u} - firstPage) * 16u + t${u} % 16u) * D;
     let k4${u} = krow${u} * ${half ? 2 : 4}u / 16u;
     let fb${u} = ((row0 + min(t${u}, T - 1u)) * Hkv + g) * D;
-${L4.map((i) => `    let kw${u}_${i} = pool[k4${u} + ${i}u * P + lane];
-    let vw${u}_${i} = pool[vBase4 + k4${u} + ${i}u * P + lane];`).join("\n")}`).join("\n")}
+${L4.map((i) => `    let kw${u}_${i} = pool[k4${u} + ${i}u * LANES + lane];
+    let vw${u}_${i} = pool[vBase4 + k4${u} + ${i}u * LANES + lane];`).join("\n")}`).join("\n")}
 ${U.map((u) => `    // ---- key ${u}: its slices widened to f32, its score for each query (masked by the rule)
     let isFresh${u} = kind${u} == 2u;
     // NOTE: a branch, not select(): select would load the chunk's own rows for every key
@@ -165,7 +155,7 @@ ${Q.map((v) => `    var d${u}_${v} = ${CH.map((c) => `dot(q${v}_${c}, k${u}_${c}
     ${shuffles(`d${u}_${v}`)}
     var vis${u}_${v} = ok${u} && ${v}u < nv;
     if (kind${u} == 0u) {
-      vis${u}_${v} = vis${u}_${v} && ringVisible(t${u}, Pc, W, Pc + qr0 + ${v}u / G, fl);
+      vis${u}_${v} = vis${u}_${v} && ringVisible(t${u}, P, W, P + qr0 + ${v}u / G, fl);
     } else if (kind${u} == 2u) {
       vis${u}_${v} = vis${u}_${v} && t${u} <= qr0 + ${v}u / G;
     }
@@ -182,8 +172,8 @@ ${CH.map((c) => `      a${v}_${c} = a${v}_${c} * al${U.map((u) => ` + select(vec
   }
   }
   // ---- merge the teams of a subgroup (lanes of equal index across teams), by shuffles
-${range(Math.log2(SG / P)).map((b) => `  {
-    let off = ${P << b}u;
+${range(Math.log2(SG / LANES)).map((b) => `  {
+    let off = ${LANES << b}u;
 ${Q.map((v) => `    {
       let mo = subgroupShuffleXor(m${v}, off); let lo = subgroupShuffleXor(l${v}, off);
       let mn = max(m${v}, mo);
@@ -194,7 +184,7 @@ ${CH.map((c) => `      a${v}_${c} = a${v}_${c} * fa + subgroupShuffleXor(a${v}_$
     }`).join("\n")}
   }`).join("\n")}
   // ---- then across subgroups: the max of each query, then sums in subgroup order
-  let sg = lid / ${SG}u; let nsg = ${NT / SG}u; let leader = lid % ${SG}u < P;
+  let sg = lid / ${SG}u; let nsg = ${NT / SG}u; let leader = lid % ${SG}u < LANES;
   if (lid % ${SG}u == 0u) {
 ${Q.map((v) => `    mAll[sg * ${NQ}u + ${v}u] = m${v};`).join("\n")}
   }

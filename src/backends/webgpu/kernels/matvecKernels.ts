@@ -22,11 +22,9 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import type { MatvecVariant, WeightType } from "./matmulKernels.js";
-import { MAIN_ARGS, memoKernel, WG_INDEX } from "./wgslCommon.js";
+import { MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
 
 export type MatvecForm = "segments" | "silu pair";
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 export const matvecFamilyKernel = memoKernel(function matvecFamilyKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant, numSegs: number, form: MatvecForm): Kernel {
   const { tpr: TPR, subgroups } = variant;

@@ -15,14 +15,13 @@
  */
 import { SAMPLE_FIELDS, SAMPLE_MIN_P } from "../../stepLayout.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
 
 let cached: Kernel | null = null;
 let cachedSmall: Kernel | null = null;
 
 /** Logits each thread loads at once in the greedy pass. */
 const GREEDY_ROUND = 8;
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** Largest vocabulary sampled by the sequential path. */
 export const SMALL_VOCAB = 256;

@@ -24,6 +24,9 @@ export function memoKernel<A extends readonly unknown[]>(make: (...args: A) => K
   };
 }
 
+/** [0, n): the indices kernels unroll over when they generate WGSL. */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 /** `let wg = ...` for a dispatch laid out by GpuRuntime.dispatch. */
 export const WG_INDEX = "let wg = wid.x + wid.y * nwg.x;";
 export const MAIN_ARGS = "@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32";
