@@ -104,8 +104,9 @@ if (E2E) {
   // NOTE: runs vary by 10-20%: the default runs first and last, to show the spread
   const decodeVariants = [
     ["default", {}],
-    ["attention: 8 lanes per key", { decodeAttentionLanes: 8 }],
-    ["attention: 16 lanes, 4 keys per team and step", { decodeAttentionUnroll: 4 }],
+    ["attention: the team kernel", { decodeAttentionTwoPass: false }],
+    ["attention: two-pass, 4 V rows at a time", { decodeAttentionValueLoads: 4 }],
+    ["attention: two-pass, two keys per invocation", { decodeAttentionKeysPerInvocation: 2 }],
     ["attention: splits of 2 tiles at least", { attentionSplitTiles: 2 }],
     ["attention: 128 items", { attentionItems: 128 }],
     ["attention: 1024 items", { attentionItems: 1024 }],

@@ -92,6 +92,27 @@ test("freeing what is not owned is an assertion failure, and a failed free frees
   pool.free([2]);
   assert.throws(() => pool.free([2]), CacheInvariantError, "double free across calls");
   pool.checkInvariants();
+  // a failed free late in a long list leaves the pages it checked owned
+  assert.throws(() => pool.free([1, 3, 2]), /free: page 2 is not owned/);
+  pool.checkInvariants();
+  pool.free([3, 1]);
+  assert.deepEqual(pool.freeQueue(), [3, 1, 2, 4, 5, 6, 7]);
+  pool.checkInvariants();
+});
+
+test("a group frees only its own pages, all or nothing", () => {
+  const pool = new BlockPool(9, 2); // group 0: pages 1-4, group 1: pages 5-8 (pagesPerGroup 5)
+  const [g0, g1] = [pool.group(0), pool.group(1)];
+  const a = [g0.allocateOne(), g0.allocateOne()];
+  const b = [g1.allocateOne(), g1.allocateOne()];
+  assert.ok(a.every((p) => p < 5) && b.every((p) => p >= 5), `${a} ${b}`);
+  assert.throws(() => g0.free([a[0], b[0]]), new RegExp(`free: page ${b[0]} is not in pages \\[0, 5\\) of its group`));
+  assert.equal(g0.numFreePages, 2);
+  pool.checkInvariants();
+  g0.free(a);
+  g1.free(new Set(b)); // any iterable
+  assert.equal(pool.numOwnedPages, 0);
+  pool.checkInvariants();
 });
 
 test("pool size is validated", () => {

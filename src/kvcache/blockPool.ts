@@ -37,7 +37,7 @@
  *   SequenceCache checks each group exactly before changing anything.
  */
 
-import { assert, InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
+import { assert, CacheInvariantError, InvalidCacheConfigError, OutOfPagesError } from "./errors.js";
 
 /** Tokens per page. */
 export { PAGE_SIZE } from "../backends/stepLayout.js";
@@ -50,6 +50,8 @@ const NONE = -1;
 const STATE_OWNED = 0;
 const STATE_FREE = 1;
 const STATE_NULL = 2;
+/** Checked by free() and about to join the free list. */
+const STATE_FREEING = 3;
 
 /** Where a head's pages come from: the pool, or one of its groups. */
 export interface PageSource {
@@ -157,11 +159,7 @@ export class BlockPool implements PageSource {
         if (this.#numFreeOf[g] === 0) throw new OutOfPagesError(1, 0, end - Math.max(1, first));
         return this.#popHead(g);
       },
-      free: (pages: Iterable<number>) => {
-        const list = [...pages];
-        for (const page of list) assert(page >= first && page < end, () => `free: page ${page} is not in group ${g}`);
-        this.free(list);
-      },
+      free: (pages: Iterable<number>) => this.#freeChecked(Array.isArray(pages) ? pages : [...pages], first, end),
     };
   }
 
@@ -188,16 +186,31 @@ export class BlockPool implements PageSource {
     return this.#popHead(0);
   }
 
-  /** Returns owned pages to the head of the free list: the next allocations take them back in the order given. */
+  /**
+   * Returns owned pages to the head of the free list: the next allocations
+   * take them back in the order given. All or nothing: a page that is not
+   * owned (or is listed twice) throws before any page is freed.
+   */
   free(pages: Iterable<number>): void {
-    const list = [...pages];
-    const seen = new Set<number>();
-    for (const page of list) {
-      assert(
-        Number.isInteger(page) && page >= 0 && page < this.numPages && this.#state[page] === STATE_OWNED && !seen.has(page),
-        () => `free: page ${page} is not owned (${page === NULL_PAGE ? "null page" : "double free or bad id"})`,
-      );
-      seen.add(page);
+    this.#freeChecked(Array.isArray(pages) ? pages : [...pages], 0, this.numPages);
+  }
+
+  /**
+   * free() of pages that must lie in [first, end) (a group's range).
+   * NOTE: pages are marked while checked, so a page listed twice is found without a
+   * set (a request's release frees millions of pages at long context); a failed check unmarks them.
+   */
+  #freeChecked(list: readonly number[], first: number, end: number): void {
+    const state = this.#state;
+    for (let i = 0; i < list.length; i++) {
+      const page = list[i];
+      if (!(Number.isInteger(page) && page >= first && page < end && state[page] === STATE_OWNED)) {
+        for (let j = 0; j < i; j++) state[list[j]] = STATE_OWNED;
+        const inRange = Number.isInteger(page) && page >= 0 && page < this.numPages;
+        if (inRange && (page < first || page >= end)) throw new CacheInvariantError(`free: page ${page} is not in pages [${first}, ${end}) of its group`);
+        throw new CacheInvariantError(`free: page ${page} is not owned (${page === NULL_PAGE ? "null page" : "double free or bad id"})`);
+      }
+      state[page] = STATE_FREEING;
     }
     for (let i = list.length - 1; i >= 0; i--) this.#pushHead(list[i]);
   }

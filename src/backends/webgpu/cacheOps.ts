@@ -8,6 +8,7 @@
  * step's metadata.
  */
 import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAttentionKernel.js";
+import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./kernels/decodeTwoPassKernel.js";
 import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
 import { PAGE_SIZE } from "../stepLayout.js";
 import { planAttention } from "./attentionPlan.js";
@@ -112,7 +113,14 @@ export class CacheOps {
 
   /** The kernel of blocks of few query vectors: the bandwidth-shaped decode kernel where it applies. */
   #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number) {
-    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted } = this.#ctx.kernels;
+    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation } = this.#ctx.kernels;
+    if (twoPass && tileKeys === 16 && vBase % 4 === 0 && twoPassApplies(small.headDim, small.kvDType, sg)) {
+      const shape = { headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, subgroupSize: sg, valueLoads, keysPerInvocation };
+      // NOTE: chunks of one key per invocation where two do not fit workgroup memory (large GQA groups)
+      const fits = (k: number) => twoPassSharedBytes({ ...shape, keysPerInvocation: k }) <= this.#ctx.device.limits.maxComputeWorkgroupStorageSize;
+      if (fits(keysPerInvocation)) return decodeTwoPassKernel(shape);
+      if (fits(1)) return decodeTwoPassKernel({ ...shape, keysPerInvocation: 1 });
+    }
     const lanes = sg > 0 ? decodeAttentionLanes(small.headDim, small.kvDType, sg, wanted) : 0;
     if (lanes === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
     return decodeAttentionKernel({ headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, lanes, subgroupSize: sg, unroll });

@@ -35,6 +35,12 @@ export interface KernelChoice {
   decodeAttentionUnroll: number;
   /** Invocations per key in that kernel where the shape allows (0: 8, else 4). */
   decodeAttentionLanes: number;
+  /** Small blocks run decodeTwoPassKernel.ts instead, where the shape and subgroup size allow. */
+  decodeAttentionTwoPass: boolean;
+  /** V rows a team of that kernel loads before their math. */
+  decodeAttentionValueLoads: number;
+  /** Keys each invocation of that kernel scores per chunk (2: more loads in flight, more registers; slower on the H200). */
+  decodeAttentionKeysPerInvocation: number;
 }
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
@@ -71,6 +77,10 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionUnroll: 2,
     // NOTE: 16 lanes hold half the registers of 8 at head dim 128 (H200, 8B full attention at 128K, runs taking turns: 31-39 against 38-40 ms)
     decodeAttentionLanes: options.software === false ? 16 : 0,
+    // NOTE: H200, one layer's decode attention alone (scripts/device/attention-bench.mjs), 8B at 128K: 270 against 431 us, 400K: 813 against 1004
+    decodeAttentionTwoPass: options.software === false,
+    decodeAttentionValueLoads: 8,
+    decodeAttentionKeysPerInvocation: 1,
   };
 }
 

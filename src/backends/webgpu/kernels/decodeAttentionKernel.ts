@@ -24,25 +24,17 @@
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { IT_PARTIAL, ITEM_FIELDS_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { DECODE_BINDINGS_WGSL, type DecodeBlockShape, KEY_PLACE_WGSL, SEG, segPagesWgsl, widenChunk } from "./decodeCommon.js";
 import { kernelOf, MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
 
-export interface DecodeAttentionShape {
-  readonly headDim: number;
-  readonly group: number;
-  readonly kvDType: KvDType;
-  /** Query vectors per item at most (rows of a block x group). */
-  readonly numQueries: number;
+export interface DecodeAttentionShape extends DecodeBlockShape {
   /** Invocations per key (a power of two, at most the subgroup size). */
   readonly lanes: number;
-  /** The device's subgroup size (fixed: its minimum and maximum agree). */
-  readonly subgroupSize: number;
   /** Keys each team takes per step (loads issued before the math): 2 or 4. */
   readonly unroll: number;
 }
 
 const NT = 128;
-/** Key tiles whose page ids sit in workgroup memory at once. */
-const SEG = 256;
 
 /**
  * The lanes per key this shape can use with subgroups of at least
@@ -70,23 +62,11 @@ export const decodeAttentionKernel = memoKernel(function decodeAttentionKernel(s
   const Q = range(NQ), CH = range(C), U = range(UNROLL), L4 = range(V4);
   // dims of chunk c: 16-bit pages give two chunks per vec4 (its x,y words then z,w), f32 pages one
   const chunkDim = (c: number) => (half ? `((${Math.floor(c / 2)}u * LANES + lane) * 8u + ${(c % 2) * 4}u)` : `((${c}u * LANES + lane) * 4u)`);
-  const widen = (w: string, c: number) => {
-    if (!half) return `bitcast<vec4<f32>>(${w})`;
-    const [a, b] = c % 2 === 0 ? [`${w}.x`, `${w}.y`] : [`${w}.z`, `${w}.w`];
-    return kvDType === "f16"
-      ? `vec4<f32>(unpack2x16float(${a}), unpack2x16float(${b}))`
-      : `vec4<f32>(bitcast<f32>(${a} << 16u), bitcast<f32>(${a} & 0xffff0000u), bitcast<f32>(${b} << 16u), bitcast<f32>(${b} & 0xffff0000u))`;
-  };
+  const widen = (w: string, c: number) => widenChunk(kvDType, w, c);
   const fresh = (arr: string, base: string, c: number) => `vec4<f32>(${range(4).map((e) => `${arr}[${base} + ${chunkDim(c)} + ${e}u]`).join(", ")})`;
   const shuffles = (x: string) => range(Math.log2(LANES)).map((b) => `${x} += subgroupShuffleXor(${x}, ${1 << b}u);`).join(" ");
   return kernelOf(`decode attention d${D} g${G} q${NQ} p${LANES} u${UNROLL} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kf: array<f32>;
-@group(0) @binding(2) var<storage, read> vf: array<f32>;
-@group(0) @binding(3) var<storage, read> pool: array<vec4<u32>>;
-@group(0) @binding(4) var<storage, read> tables: array<i32>;
-@group(0) @binding(5) var<storage, read> flags: array<u32>;
-@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+${DECODE_BINDINGS_WGSL}
 const D = ${D}u;
 const G = ${G}u;
 const LANES = ${LANES}u;
@@ -98,6 +78,7 @@ var<workgroup> lSum: array<f32, ${NQ}>;
 var<workgroup> accSum: array<f32, ${NQ * D}>;
 var<workgroup> segPages: array<u32, ${SEG}>;
 ${RING_VISIBILITY_WGSL}
+${KEY_PLACE_WGSL}
 
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
@@ -116,24 +97,14 @@ ${CH.map((c) => `  var a${v}_${c} = vec4<f32>(0.0);`).join("\n")}`).join("\n")}
   for (var seg = tile0; seg < tile1; seg += ${SEG}u) {
   let segEnd = min(seg + ${SEG}u, tile1);
   workgroupBarrier();
-  for (var i = lid; i < segEnd - seg; i += ${NT}u) {
-    let tl = seg + i;
-    var pg = firstPage;
-    if (tl < ringTiles) { pg = u32(tables[tab + tl]); }
-    else if (tl < ringTiles + globalTiles) {
-      if (quest != 0xffffffffu) { pg = scratch[quest + tl - ringTiles]; } else { pg = u32(tables[tab + W / 16u + tl - ringTiles]); }
-    }
-    segPages[i] = pg;
-  }
+${segPagesWgsl(NT)}
   workgroupBarrier();
   for (var tile = seg; tile < segEnd; tile += ${KEYS / 16}u) {
 ${U.map((u) => `    // ---- key ${u} of the team in this step: where it lives, its slice of K and V
     let kx${u} = team + ${TEAMS * u}u;
     let tl${u} = tile + kx${u} / 16u; let j${u} = kx${u} % 16u;
-    var kind${u} = 2u; var first${u} = 0u; var count${u} = 0u;
-    if (tl${u} < ringTiles) { kind${u} = 0u; first${u} = tl${u} * 16u; count${u} = min(16u, numRing - first${u}); }
-    else if (tl${u} < ringTiles + globalTiles) { kind${u} = 1u; first${u} = (tl${u} - ringTiles) * 16u; count${u} = min(16u, nG - first${u}); }
-    else { first${u} = (tl${u} - ringTiles - globalTiles) * 16u; count${u} = select(0u, min(16u, T - first${u}), T > first${u}); }
+    let place${u} = keyPlace(tl${u}, ringTiles, globalTiles, numRing, nG, T);
+    let kind${u} = place${u}.x; let first${u} = place${u}.y; let count${u} = place${u}.z;
     let ok${u} = tl${u} < segEnd && j${u} < count${u};
     let t${u} = first${u} + j${u};
     let page${u} = select(firstPage, segPages[min(tl${u} - seg, ${SEG - 1}u)], ok${u});

@@ -1,0 +1,55 @@
+/**
+ * @module testing/webgpuAttentionVariants
+ *
+ * Registers one test per page dtype that runs the WebGPU backend's attention
+ * under kernel-choice variants against the dense f64 reference of the
+ * conformance fixtures: decode rows and prefill chunks in one call
+ * (SEQS below), at the given (head dim, query heads) shapes with 2 KV heads.
+ * Every shape also runs `base` alone and with two split-K sizes (they change
+ * the plan, not the kernels). Used by the attention test files, each of which
+ * keeps its kernels' compile time on a cold lavapipe shader cache within
+ * the runner's limit.
+ */
+import { test } from "node:test";
+import { ATTENTION_TOLERANCE, runAttention } from "../backends/conformance/attention.js";
+import { destroyAll } from "../backends/conformance/context.js";
+import { buildPagedFixture, denseAttention, type FixtureSeq, type FixtureShape } from "../backends/conformance/pagedFixture.js";
+import { assertClose } from "../backends/conformance/testData.js";
+import type { KvDType } from "../backends/backend.js";
+import type { KernelChoice } from "../backends/webgpu/webgpuBackend.js";
+import { createNodeWebGpuBackend } from "../platform/node/webgpu.js";
+
+const SEQS: readonly FixtureSeq[] = [
+  { slot: 2, window: 32, startPos: 150, numRows: 1, admitRates: [0.3, 0.8] }, // decode, ring wrapped
+  { slot: 0, window: 16, startPos: 40, numRows: 9, admitRates: [1, 0.5] }, //   a chunk: with group 4, blocks of 8 rows and 1 (the decode kernel, its own keys causal)
+  { slot: 1, window: 32, startPos: 90, numRows: 1, admitRates: [0.6, 0] }, //   decode, head 1 without global tokens
+];
+
+export type VariantCases = Partial<Record<KvDType, { shapes: readonly (readonly [number, number])[]; variants: readonly Partial<KernelChoice>[] }>>;
+
+/** One test per dtype of `cases`: `what` names them; seeds start at seedBase; `base` is part of every variant. */
+export function testAttentionVariants(what: string, cases: VariantCases, seedBase: number, base: Partial<KernelChoice> = {}): void {
+  for (const [kvDType, { shapes, variants }] of Object.entries(cases) as [KvDType, NonNullable<VariantCases[KvDType]>][]) {
+    test(`${kvDType} pages: ${what} match the dense reference`, async () => {
+      const b = await createNodeWebGpuBackend();
+      try {
+        const defaults: KernelChoice = { ...b.kernels };
+        const all = [{}, { attentionItems: 1 }, { attentionItems: 64 }, ...variants].map((v) => ({ ...base, ...v }));
+        let seed = seedBase + 10 * Object.keys(cases).indexOf(kvDType);
+        for (const [headDim, numHeads] of shapes) {
+          const shape: FixtureShape = { numLayers: 1, numHeads, numKvHeads: 2, headDim, kvDType, numSlots: 3, maxWindow: 32 };
+          const f = buildPagedFixture(b, shape, SEQS, seed++);
+          const want = denseAttention(f, 0);
+          for (const v of all) {
+            Object.assign(b.kernels, defaults, v);
+            assertClose(await runAttention(b, f, 0), want, ATTENTION_TOLERANCE, `d${headDim} g${numHeads / 2} ${kvDType} ${JSON.stringify(v)}`);
+          }
+          destroyAll(b, f.tensors);
+        }
+        Object.assign(b.kernels, defaults);
+      } finally {
+        b.dispose();
+      }
+    });
+  }
+}
