@@ -159,7 +159,7 @@ export class BlockPool implements PageSource {
         if (this.#numFreeOf[g] === 0) throw new OutOfPagesError(1, 0, end - Math.max(1, first));
         return this.#popHead(g);
       },
-      free: (pages: Iterable<number>) => this.#freeChecked(Array.isArray(pages) ? pages : [...pages], first, end),
+      free: (pages: Iterable<number>) => this.#freeChecked(pages, first, end),
     };
   }
 
@@ -192,7 +192,7 @@ export class BlockPool implements PageSource {
    * owned (or is listed twice) throws before any page is freed.
    */
   free(pages: Iterable<number>): void {
-    this.#freeChecked(Array.isArray(pages) ? pages : [...pages], 0, this.numPages);
+    this.#freeChecked(pages, 0, this.numPages);
   }
 
   /**
@@ -200,7 +200,8 @@ export class BlockPool implements PageSource {
    * NOTE: pages are marked while checked, so a page listed twice is found without a
    * set (a request's release frees millions of pages at long context); a failed check unmarks them.
    */
-  #freeChecked(list: readonly number[], first: number, end: number): void {
+  #freeChecked(pages: Iterable<number>, first: number, end: number): void {
+    const list = Array.isArray(pages) ? (pages as readonly number[]) : [...pages];
     const state = this.#state;
     for (let i = 0; i < list.length; i++) {
       const page = list[i];

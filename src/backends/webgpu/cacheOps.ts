@@ -114,16 +114,19 @@ export class CacheOps {
   /** The kernel of blocks of few query vectors: the bandwidth-shaped decode kernel where it applies. */
   #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number) {
     const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation } = this.#ctx.kernels;
-    if (twoPass && tileKeys === 16 && vBase % 4 === 0 && twoPassApplies(small.headDim, small.kvDType, sg)) {
-      const shape = { headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, subgroupSize: sg, valueLoads, keysPerInvocation };
+    // NOTE: both decode kernels read 16-key tiles and V pages at a vec4 boundary, with one known subgroup size
+    if (sg === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
+    const block = { headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, subgroupSize: sg };
+    if (twoPass && twoPassApplies(small.headDim, small.kvDType, sg)) {
       // NOTE: chunks of one key per invocation where two do not fit workgroup memory (large GQA groups)
-      const fits = (k: number) => twoPassSharedBytes({ ...shape, keysPerInvocation: k }) <= this.#ctx.device.limits.maxComputeWorkgroupStorageSize;
-      if (fits(keysPerInvocation)) return decodeTwoPassKernel(shape);
-      if (fits(1)) return decodeTwoPassKernel({ ...shape, keysPerInvocation: 1 });
+      const limit = this.#ctx.device.limits.maxComputeWorkgroupStorageSize;
+      for (const k of new Set([keysPerInvocation, 1])) {
+        const shape = { ...block, valueLoads, keysPerInvocation: k };
+        if (twoPassSharedBytes(shape) <= limit) return decodeTwoPassKernel(shape);
+      }
     }
-    const lanes = sg > 0 ? decodeAttentionLanes(small.headDim, small.kvDType, sg, wanted) : 0;
-    if (lanes === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
-    return decodeAttentionKernel({ headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, lanes, subgroupSize: sg, unroll });
+    const lanes = decodeAttentionLanes(small.headDim, small.kvDType, sg, wanted);
+    return lanes === 0 ? attentionKernel(small) : decodeAttentionKernel({ ...block, lanes, unroll });
   }
 
   pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {

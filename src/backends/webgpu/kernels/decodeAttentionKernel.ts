@@ -23,9 +23,9 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { IT_PARTIAL, ITEM_FIELDS_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
-import { DECODE_BINDINGS_WGSL, type DecodeBlockShape, KEY_PLACE_WGSL, SEG, segPagesWgsl, widenChunk } from "./decodeCommon.js";
-import { kernelOf, MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
+import { IT_PARTIAL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { DECODE_BINDINGS_WGSL, DECODE_ITEM_WGSL, type DecodeBlockShape, KEY_PLACE_WGSL, SEG, segPagesWgsl, widenChunk } from "./decodeCommon.js";
+import { kernelOf, MAIN_ARGS, memoKernel, range } from "./wgslCommon.js";
 
 export interface DecodeAttentionShape extends DecodeBlockShape {
   /** Invocations per key (a power of two, at most the subgroup size). */
@@ -81,11 +81,7 @@ ${RING_VISIBILITY_WGSL}
 ${KEY_PLACE_WGSL}
 
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
-  ${WG_INDEX}
-  if (wg >= au(0u)) { return; }
-  let Hq = au(1u); let Hkv = au(2u); let vBase4 = au(3u) / 4u; let scale = af(4u); let firstPage = au(5u);
-${ITEM_FIELDS_WGSL}
-  let nv = qn * G;
+${DECODE_ITEM_WGSL}
   let lane = lid % LANES; let team = lid / LANES;
   // ---- this lane's slice of each query, its running state
 ${Q.map((v) => `  let qb${v} = ((row0 + qr0 + min(${v}u, nv - 1u) / G) * Hq + g * G + min(${v}u, nv - 1u) % G) * D;

@@ -3,11 +3,13 @@
  *
  * What the two decode attention kernels (decodeAttentionKernel.ts, the
  * team per key; decodeTwoPassKernel.ts, scores then values) share: their
- * shape's common fields, where a key of the logical list (ring, global,
- * chunk) lives, the item's page ids brought into workgroup memory a segment
+ * shape's common fields, bindings and start of `main`, where a key of the
+ * logical list (ring, global, chunk) lives, the item's page ids brought into workgroup memory a segment
  * at a time, and the widening of a vec4 of page words to f32.
  */
 import type { KvDType } from "../../backend.js";
+import { ITEM_FIELDS_WGSL } from "./attentionKernels.js";
+import { WG_INDEX } from "./wgslCommon.js";
 
 /** The fields of a decode kernel's shape both kernels have. */
 export interface DecodeBlockShape {
@@ -31,6 +33,17 @@ export const DECODE_BINDINGS_WGSL = /* wgsl */ `@group(0) @binding(0) var<storag
 @group(0) @binding(4) var<storage, read> tables: array<i32>;
 @group(0) @binding(5) var<storage, read> flags: array<u32>;
 @group(0) @binding(6) var<storage, read_write> scratch: array<u32>;`;
+
+/**
+ * The start of both kernels' `main`: past the last item, return; the
+ * arguments (numItems, Hq, Hkv, vBase, scale, firstPage), the item's fields
+ * (ITEM_FIELDS_WGSL) and nv, its query vectors. Needs the kernel's `G`.
+ */
+export const DECODE_ITEM_WGSL = /* wgsl */ `  ${WG_INDEX}
+  if (wg >= au(0u)) { return; }
+  let Hq = au(1u); let Hkv = au(2u); let vBase4 = au(3u) / 4u; let scale = af(4u); let firstPage = au(5u);
+${ITEM_FIELDS_WGSL}
+  let nv = qn * G;`;
 
 /** Key tiles whose page ids sit in workgroup memory at once. */
 export const SEG = 256;
