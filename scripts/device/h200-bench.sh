@@ -12,7 +12,9 @@
 # full attention and random:0.2 (W = 256) taking turns in one process, bf16
 # KV pages (pools larger than one storage binding are split by layer groups).
 # decode: the cache filled synthetically at the policy's admission rate
-#   (bench --synthetic-fill: the cache's own ops only), then 32 tokens decoded.
+#   (bench --synthetic-fill: the cache's own ops only), then 2 s of untimed
+#   decode (the fill's light load lets the GPU drop its clocks to 345 MHz;
+#   they take up to ~2 s to return to 1980), then 32 tokens timed.
 # prefill: real chunked prefills, one run each (a 1K context first takes
 #   the kernels' compilation); 128K only on request (PREFILL_8B=...), as
 #   the attention of a 128K prefill takes minutes with today's kernels.

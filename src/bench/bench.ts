@@ -10,7 +10,10 @@
  * With N sequences, all N are submitted together (the engine batches their
  * steps). Aggregate prefill is N prompts over the time until the last one has
  * its first token; aggregate decode is the tokens generated after that moment
- * over the time until the last one ends.
+ * (and after an optional untimed warm-up) over the time until the last of
+ * them arrives. Runs end by aborting every request together once each has
+ * its tokens, so that no timed step also releases a finished request's pages
+ * (millions of them at long context).
  */
 import type { Model } from "../engine/model.js";
 import { startGeneration } from "../engine/generation.js";
@@ -35,7 +38,18 @@ export interface BenchOptions {
   readonly syntheticFill?: boolean;
   /** Unmeasured rounds first (default 1; 0 where a round is long and kernels were compiled before). */
   readonly warmup?: number;
+  /** Called when every prompt's first token arrived (decode begins): diagnostics change the backend there. */
+  readonly onDecodeStart?: () => void;
+  /**
+   * Untimed decode first, at least this long (ms; default 0): a GPU's clock
+   * governor, which lowered its clocks during a synthetic fill's light load,
+   * takes up to a second or two to raise them again.
+   */
+  readonly decodeWarmupMs?: number;
 }
+
+/** Most tokens a run decodes untimed (decodeWarmupMs), within the model's context. */
+const MAX_WARMUP_TOKENS = 4096;
 
 /** One KV setting to measure; `tag` names it in the log. */
 export interface BenchCase {
@@ -94,27 +108,39 @@ export interface BenchResult {
 export async function runBenches(model: Model, options: BenchOptions, cases: readonly BenchCase[], threads: number, log: (tag: string, line: string) => void = () => {}): Promise<BenchResult[]> {
   const { context, decode, repeat, concurrency } = options;
   const prompts = Array.from({ length: concurrency }, (_, i) => promptFor(model, options, i));
-  for (const p of prompts) model.validatePrompt(p, decode + 1);
+  // NOTE: the first token, the warm-up, the timed tokens, and one step more (streams end by abort, so no timed step releases a request)
+  const room = model.engine.config.maxContext - Math.max(...prompts.map((p) => p.length)) - decode - 2;
+  const warmup = { ms: options.decodeWarmupMs ?? 0, maxTokens: options.decodeWarmupMs ? Math.max(0, Math.min(MAX_WARMUP_TOKENS, room)) : 0 };
+  const maxNewTokens = decode === 0 ? 1 : decode + 2 + warmup.maxTokens;
+  for (const p of prompts) model.validatePrompt(p, maxNewTokens);
   if (options.syntheticFill) for (const c of cases) checkSyntheticFill(c.policy);
   const runs: RunTimes[][] = cases.map(() => []);
-  const warmup = options.warmup ?? 1;
-  for (let round = 0; round < warmup + repeat; round++) {
+  const warmupRounds = options.warmup ?? 1;
+  for (let round = 0; round < warmupRounds + repeat; round++) {
     for (const [i, c] of cases.entries()) {
-      const r = await measureRun(model, prompts, decode, c.policy, options.syntheticFill ?? false);
+      const r = await measureRun(model, prompts, { decode, maxNewTokens, warmup }, c.policy, options.syntheticFill ?? false, options.onDecodeStart);
       const times = `${options.syntheticFill ? "fill" : "prefill"} ${r.prefillMs.toFixed(0)} ms (attention ${r.attentionMs.toFixed(0)} ms), decode ${r.decodeMs.toFixed(0)} ms for ${r.numDecodeTokens} tokens`;
-      if (round < warmup) {
+      if (round < warmupRounds) {
         log(c.tag, `warm-up: ${times}`);
         continue;
       }
       runs[i].push(r);
-      log(c.tag, `run ${round - warmup + 1}/${repeat}: ${times}`);
+      log(c.tag, `run ${round - warmupRounds + 1}/${repeat}: ${times}`);
     }
   }
   return runs.map((r, i) => summarize(model, options, threads, cases[i].policy, r));
 }
 
-async function measureRun(model: Model, prompts: readonly (readonly number[])[], decode: number, policy: KvPolicy, syntheticFill: boolean): Promise<RunTimes> {
+/** How a run decodes: `decode` timed tokens after the warm-up, of at most maxNewTokens generated. */
+interface DecodePlan {
+  readonly decode: number;
+  readonly maxNewTokens: number;
+  readonly warmup: { readonly ms: number; readonly maxTokens: number };
+}
+
+async function measureRun(model: Model, prompts: readonly (readonly number[])[], plan: DecodePlan, policy: KvPolicy, syntheticFill: boolean, onDecodeStart?: () => void): Promise<RunTimes> {
   const backend = model.backend;
+  const { decode, warmup } = plan;
   // NOTE: computing resumes when the last prompt's first token arrives, before any decode step is timed
   const resume = syntheticFill ? skipCompute(backend) : () => {};
   const t0 = performance.now();
@@ -122,35 +148,57 @@ async function measureRun(model: Model, prompts: readonly (readonly number[])[],
   let firstTokens = 0;
   let prefillDone = 0;
   let attentionAtPrefill = 0;
-  const arrivals: number[] = [];
-  const streams = prompts.map((ids) => startGeneration(model, ids, { maxNewTokens: decode + 1, temperature: 0 }, () => policy));
+  // the timed window: from the first arrival after the warm-up (or from the first token without one) to the last timed arrival
+  let timedStart = Infinity;
+  let timedEnd = 0;
+  let numTimed = 0;
+  let ended = false;
+  const timedBy = prompts.map(() => 0);
+  const streams = prompts.map((ids) => startGeneration(model, ids, { maxNewTokens: plan.maxNewTokens, temperature: 0 }, () => policy));
   const results = await Promise.all(
-    streams.map(async (stream) => {
+    streams.map(async (stream, i) => {
       let first = true;
+      let warmTokens = 0;
       for await (const chunk of stream) {
-        if (chunk.tokenId < 0) continue;
+        if (chunk.tokenId < 0 || ended) continue;
         const now = performance.now();
         if (first) {
           first = false;
           if (++firstTokens === prompts.length) {
             resume();
+            onDecodeStart?.();
             prefillDone = now;
             attentionAtPrefill = backend.counters.attentionMs;
+            if (warmup.ms === 0) timedStart = now;
           }
-        } else arrivals.push(now);
+          continue;
+        }
+        if (timedStart === Infinity) {
+          if (now - prefillDone >= warmup.ms || ++warmTokens >= warmup.maxTokens) timedStart = now;
+          continue;
+        }
+        if (now > timedStart) {
+          timedBy[i]++;
+          numTimed++;
+          timedEnd = Math.max(timedEnd, now);
+        }
+        // NOTE: all streams end together, by abort: a request that finished would release its pages inside another's timed step
+        if (timedBy.every((n) => n >= decode)) {
+          ended = true;
+          for (const s of streams) s.abort();
+        }
       }
       return stream.result;
     }),
   );
-  const end = performance.now();
   const r = results[0].kv;
   const entries = r.numTokens * r.admittedByHead.length * (r.admittedByHead[0]?.length ?? 0);
   const admitted = r.admittedByHead.flat().reduce((a, b) => a + b, 0);
   return {
     prefillMs: prefillDone - t0,
     attentionMs: attentionAtPrefill - attention0,
-    decodeMs: end - prefillDone,
-    numDecodeTokens: arrivals.filter((t) => t > prefillDone).length,
+    decodeMs: numTimed > 0 ? timedEnd - timedStart : 0,
+    numDecodeTokens: numTimed,
     residentBytes: r.residentBytes,
     peakBytes: r.peakBytes,
     fullAttentionBytes: r.fullAttentionBytes,

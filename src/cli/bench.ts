@@ -28,6 +28,7 @@ interface BenchFlags extends ModelFlags, KvFlags {
   json?: boolean;
   syntheticFill?: boolean;
   warmup: string;
+  decodeWarmup?: string;
 }
 
 /** A result with its aggregate speeds against one sequence's (same context and policy, this run), when concurrency 1 was measured. */
@@ -51,12 +52,14 @@ export function benchCommand(): Command {
     .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
     .option("--synthetic-fill", "fill the KV cache without computing the prompt (the cache's own ops only, at the policy's admission rate): decode figures at long contexts; prefill figures are then the fill's")
+    .option("--decode-warmup <ms>", "decode untimed for this long first (default: 2000 with --synthetic-fill, whose light load lets a GPU lower its clocks; else 0)")
     .action(async (flags: BenchFlags) => {
       const contexts = parseList("--context", flags.context);
       const concurrencies = parseList("--concurrency", flags.concurrency);
       const decode = parseIntFlag("--decode", flags.decode, 0)!;
       const repeat = parseIntFlag("--repeat", flags.repeat)!;
       const warmup = parseIntFlag("--warmup", flags.warmup, 0)!;
+      const decodeWarmupMs = parseIntFlag("--decode-warmup", flags.decodeWarmup, 0) ?? (flags.syntheticFill ? 2000 : 0);
       checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
       const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined });
@@ -86,7 +89,7 @@ export function benchCommand(): Command {
               if (bar) bar.update(++runsDone, totalRuns);
               else process.stderr.write(`[${tag} ${context} x${concurrency}] ${line}\n`);
             };
-            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup }, cases, threads, log);
+            const [result, full] = await runBenches(model, { context, decode, repeat, concurrency, promptIds, syntheticFill: flags.syntheticFill, warmup, decodeWarmupMs }, cases, threads, log);
             bar?.end();
             await printProfile(model, `${context} x${concurrency}`);
             const rows = (full ? [withRatios(result, full), full] : [result]).map((r) => againstOneSequence(r, oneSequence));

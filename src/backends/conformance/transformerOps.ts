@@ -74,7 +74,7 @@ export function describeTransformerOps(ctx: ConformanceContext): void {
     test("rmsNorm: out of place, in place, rows of one head (q/k norm), tiny and large rows; rows past `rows` untouched", async () => {
       const b = ctx.backend;
       const random = new TestRandom(103);
-      for (const [rows, dim, gain, extra] of [[5, 48, 1, 2], [3, 384, 1e-3, 0], [7, 33, 40, 1], [1, 1, 2, 1]] as const) {
+      for (const [rows, dim, gain, extra] of [[5, 48, 1, 2], [3, 384, 1e-3, 0], [7, 33, 40, 1], [1, 1, 2, 1], [2, 3000, 1, 1], [1, 4096, 1, 0], [1, 9000, 0.5, 1]] as const) {
         const x = random.floats((rows + extra) * dim, gain), w = random.floats(dim, 1.5);
         const xt = f32Tensor(b, [rows + extra, dim], x, "x"), wt = f32Tensor(b, [dim], w, "weight");
         const out = filledF32(b, [rows + extra, dim], SENTINEL, "out");

@@ -51,61 +51,89 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape): Att
   const { seqs, numSeqs, numGlobal, layer, numLayers: L, numKvHeads: H } = p;
   const { group: G, tileKeys: TK, numQueries } = shape;
   const rowsPerBlock = Math.max(1, Math.floor(numQueries / G));
-  interface Block { s: number; g: number; qr0: number; qn: number; tiles: number }
-  const blocks: Block[] = [];
+  const smallQueries = p.smallQueries ?? 0;
+  const minSplitTiles = p.minSplitTiles ?? 2;
+  // NOTE: typed arrays and two passes without closures: decode plans every layer of every step (~500 items each)
+  // ---- blocks (sequence, KV head, rows): [s, g, qr0, qn, tiles] each
+  let numBlocks = 0;
+  for (let s = 0; s < numSeqs; s++) {
+    const f = s * SEQ_FIELDS;
+    const T = seqs[f + SEQ_NUM_ROWS], W = seqs[f + SEQ_WINDOW];
+    if (!(W > 0 && W % PAGE_SIZE === 0)) throw new RangeError(`paged attention: sequence ${s} has window ${W}, not a multiple of 16`);
+    if (T > W) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${T} queries, more than its window ${W}`);
+    numBlocks += H * Math.ceil(T / rowsPerBlock);
+  }
+  const blocks = new Int32Array(numBlocks * 5);
+  let b = 0;
   for (let s = 0; s < numSeqs; s++) {
     const f = s * SEQ_FIELDS;
     const T = seqs[f + SEQ_NUM_ROWS], P = seqs[f + SEQ_START_POS], W = seqs[f + SEQ_WINDOW];
-    if (!(W > 0 && W % PAGE_SIZE === 0)) throw new RangeError(`paged attention: sequence ${s} has window ${W}, not a multiple of 16`);
-    if (T > W) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${T} queries, more than its window ${W}`);
     for (let g = 0; g < H; g++) {
       const nG = numGlobal[(s * L + layer) * H + g];
       if (!(nG >= 0)) throw new RangeError(`paged attention: sequence ${s}, KV head ${g} has ${nG} global tokens`);
       const fixed = Math.ceil(Math.min(P, W) / TK) + Math.ceil(nG / TK);
-      for (let qr0 = 0; qr0 < T; qr0 += rowsPerBlock) {
+      for (let qr0 = 0; qr0 < T; qr0 += rowsPerBlock, b += 5) {
         const qn = Math.min(rowsPerBlock, T - qr0);
-        blocks.push({ s, g, qr0, qn, tiles: fixed + Math.ceil((qr0 + qn) / TK) });
+        blocks[b] = s;
+        blocks[b + 1] = g;
+        blocks[b + 2] = qr0;
+        blocks[b + 3] = qn;
+        blocks[b + 4] = fixed + Math.ceil((qr0 + qn) / TK);
       }
     }
   }
-  const splitsWanted = Math.max(1, Math.ceil(p.targetWorkgroups / Math.max(1, blocks.length)));
+  const splitsWanted = Math.max(1, Math.ceil(p.targetWorkgroups / Math.max(1, numBlocks)));
+  const splitsOf = (bi: number) => Math.max(1, Math.min(splitsWanted, Math.ceil(blocks[bi * 5 + 4] / minSplitTiles)));
   let numItems = 0, numSmallItems = 0;
-  const small = (b: Block) => b.qn * G <= (p.smallQueries ?? 0);
-  const splitsOf = blocks.map((b) => Math.max(1, Math.min(splitsWanted, Math.ceil(b.tiles / (p.minSplitTiles ?? 2)))));
-  blocks.forEach((b, bi) => (small(b) ? (numSmallItems += splitsOf[bi]) : (numItems += splitsOf[bi])));
+  for (let bi = 0; bi < numBlocks; bi++) {
+    if (blocks[bi * 5 + 3] * G <= smallQueries) numSmallItems += splitsOf(bi);
+    else numItems += splitsOf(bi);
+  }
   const items = new Uint32Array(numItems * ITEM_WORDS);
   const smallItems = new Uint32Array(numSmallItems * ITEM_WORDS);
-  const reduce = new Uint32Array(blocks.length * REDUCE_WORDS);
+  const reduce = new Uint32Array(numBlocks * REDUCE_WORDS);
   let item = 0, smallItem = 0, partial = 0;
-  blocks.forEach((b, bi) => {
-    const f = b.s * SEQ_FIELDS;
-    const T = seqs[f + SEQ_NUM_ROWS], P = seqs[f + SEQ_START_POS], W = seqs[f + SEQ_WINDOW], slot = seqs[f + SEQ_SLOT];
-    const head = (slot * L + layer) * H + b.g;
-    const quest = p.quest && seqs[f + SEQ_QUEST_BUDGET] > 0 && T === 1;
-    const splits = splitsOf[bi];
-    const per = b.qn * G;
-    reduce.set([partial, splits, per, seqs[f + SEQ_ROW_START] + b.qr0, b.qn, b.g], bi * REDUCE_WORDS);
-    const isSmall = small(b);
+  for (let bi = 0; bi < numBlocks; bi++) {
+    const s = blocks[bi * 5], g = blocks[bi * 5 + 1], qr0 = blocks[bi * 5 + 2], qn = blocks[bi * 5 + 3], tiles = blocks[bi * 5 + 4];
+    const f = s * SEQ_FIELDS;
+    const T = seqs[f + SEQ_NUM_ROWS], rowStart = seqs[f + SEQ_ROW_START];
+    const head = (seqs[f + SEQ_SLOT] * L + layer) * H + g;
+    const quest = p.quest !== null && seqs[f + SEQ_QUEST_BUDGET] > 0 && T === 1 ? p.quest : null;
+    const splits = splitsOf(bi);
+    const per = qn * G;
+    const r = bi * REDUCE_WORDS;
+    reduce[r] = partial;
+    reduce[r + 1] = splits;
+    reduce[r + 2] = per;
+    reduce[r + 3] = rowStart + qr0;
+    reduce[r + 4] = qn;
+    reduce[r + 5] = g;
+    const isSmall = per <= smallQueries;
     const list = isSmall ? smallItems : items;
+    const first = (isSmall ? smallItem : item) * ITEM_WORDS;
+    // the block's fields once; each split copies them and sets its tiles and partials
+    list[first + IT_ROW0] = rowStart;
+    list[first + IT_T] = T;
+    list[first + IT_P] = seqs[f + SEQ_START_POS];
+    list[first + IT_W] = seqs[f + SEQ_WINDOW];
+    list[first + IT_TABLE] = head * p.rowStride;
+    list[first + IT_FLAGS] = head * p.maxWindow;
+    list[first + IT_NGLOBAL] = numGlobal[(s * L + layer) * H + g];
+    list[first + IT_QUEST] = quest ? quest.pagesWord + (s * H + g) * quest.stride : 0xffffffff;
+    list[first + IT_QUEST_COUNT] = quest ? quest.countsWord + s * H + g : 0;
+    list[first + IT_G] = g;
+    list[first + IT_QR0] = qr0;
+    list[first + IT_QN] = qn;
     for (let sp = 0; sp < splits; sp++) {
-      const at = (isSmall ? smallItem++ : item++) * ITEM_WORDS;
-      list[at + IT_ROW0] = seqs[f + SEQ_ROW_START];
-      list[at + IT_T] = T;
-      list[at + IT_P] = P;
-      list[at + IT_W] = W;
-      list[at + IT_TABLE] = head * p.rowStride;
-      list[at + IT_FLAGS] = head * p.maxWindow;
-      list[at + IT_NGLOBAL] = numGlobal[(b.s * L + layer) * H + b.g];
-      list[at + IT_QUEST] = quest ? p.quest!.pagesWord + (b.s * H + b.g) * p.quest!.stride : 0xffffffff;
-      list[at + IT_QUEST_COUNT] = quest ? p.quest!.countsWord + b.s * H + b.g : 0;
-      list[at + IT_G] = b.g;
-      list[at + IT_QR0] = b.qr0;
-      list[at + IT_QN] = b.qn;
-      list[at + IT_TILE0] = Math.floor((b.tiles * sp) / splits);
-      list[at + IT_TILE1] = Math.floor((b.tiles * (sp + 1)) / splits);
+      const at = first + sp * ITEM_WORDS;
+      if (sp > 0) list.copyWithin(at, first, first + IT_TILE0);
+      list[at + IT_TILE0] = Math.floor((tiles * sp) / splits);
+      list[at + IT_TILE1] = Math.floor((tiles * (sp + 1)) / splits);
       list[at + IT_PARTIAL] = partial;
       partial += per;
     }
-  });
-  return { items, numItems, smallItems, numSmallItems, reduce, numReduce: blocks.length, numPartials: partial };
+    if (isSmall) smallItem += splits;
+    else item += splits;
+  }
+  return { items, numItems, smallItems, numSmallItems, reduce, numReduce: numBlocks, numPartials: partial };
 }

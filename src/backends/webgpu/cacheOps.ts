@@ -18,9 +18,11 @@ import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
 import { attentionKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
 import { attentionReduceKernel } from "./kernels/attentionReduceKernel.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
+import type { Kernel } from "./gpuRuntime.js";
 
 export class CacheOps {
   readonly #ctx: GpuContext;
+  readonly #smallKernels = new Map<string, Kernel>();
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
@@ -111,8 +113,17 @@ export class CacheOps {
     return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#ctx.device.limits.maxComputeWorkgroupStorageSize, minQueries);
   }
 
-  /** The kernel of blocks of few query vectors: the bandwidth-shaped decode kernel where it applies. */
-  #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number) {
+  /** The kernel of blocks of few query vectors, chosen once per shape and kernel choice (decode asks every layer). */
+  #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
+    const c = this.#ctx.kernels;
+    const key = `${small.headDim} ${small.group} ${small.kvDType} ${small.numQueries} ${tileKeys} ${vBase % 4} ${c.decodeAttentionSubgroup} ${c.decodeAttentionUnroll} ${c.decodeAttentionLanes} ${c.decodeAttentionTwoPass} ${c.decodeAttentionValueLoads} ${c.decodeAttentionKeysPerInvocation}`;
+    let k = this.#smallKernels.get(key);
+    if (!k) this.#smallKernels.set(key, (k = this.#chooseSmallBlockKernel(small, tileKeys, vBase)));
+    return k;
+  }
+
+  /** The bandwidth-shaped decode kernel where it applies, else the general one. */
+  #chooseSmallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
     const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation } = this.#ctx.kernels;
     // NOTE: both decode kernels read 16-key tiles and V pages at a vec4 boundary, with one known subgroup size
     if (sg === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);

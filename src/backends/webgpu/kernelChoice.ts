@@ -41,6 +41,8 @@ export interface KernelChoice {
   decodeAttentionValueLoads: number;
   /** Keys each invocation of that kernel scores per chunk (2: more loads in flight, more registers; slower on the H200). */
   decodeAttentionKeysPerInvocation: number;
+  /** RMSNorm holds rows of up to 8192 in registers, one trip to memory (off: the loop form, which reads a row twice). */
+  normHeld: boolean;
 }
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
@@ -81,6 +83,7 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionTwoPass: options.software === false,
     decodeAttentionValueLoads: 8,
     decodeAttentionKeysPerInvocation: 1,
+    normHeld: true,
   };
 }
 

@@ -14,7 +14,7 @@ import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel } from "
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
 import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
-import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
+import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
 
 interface PendingMatvec {
   readonly kind: "matvec";
@@ -68,11 +68,16 @@ export class TransformerOps {
     const p = this.#pending;
     if (p?.kind === "add" && p.x === xt && p.rows === rows && p.y !== o && p.y !== w) {
       this.#pending = null;
-      this.#ctx.rt.dispatch(addRmsNormKernel(inPlace), inPlace ? [xt.buffer, p.y.buffer, w.buffer] : [xt.buffer, p.y.buffer, o.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+      this.#ctx.rt.dispatch(addRmsNormKernel(inPlace, this.#normRounds(w.numel)), inPlace ? [xt.buffer, p.y.buffer, w.buffer] : [xt.buffer, p.y.buffer, o.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
       return;
     }
     this.settle();
-    this.#ctx.rt.dispatch(rmsNormKernel(inPlace), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+    this.#ctx.rt.dispatch(rmsNormKernel(inPlace, this.#normRounds(w.numel)), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
+  }
+
+  /** Rounds a norm of `dim` holds in registers (0: the loop form). */
+  #normRounds(dim: number): number {
+    return this.#ctx.kernels.normHeld ? normRounds(dim) : 0;
   }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, rows: number): void {

@@ -15,7 +15,7 @@ import type { RopeTable, WeightData } from "../../backends/backend.js";
 import { GpuRuntime, type Binding, type Kernel } from "../../backends/webgpu/gpuRuntime.js";
 import { PORTABLE_TILED, tiledGroups, tiledMatmulKernel } from "../../backends/webgpu/kernels/matmulKernels.js";
 import { inputGradGroups, inputGradKernel } from "./inputGradKernel.js";
-import { addKernel, embedKernel, rmsNormKernel, ropeKernel, siluMulKernel } from "../../backends/webgpu/kernels/transformerKernels.js";
+import { addKernel, embedKernel, normRounds, rmsNormKernel, ropeKernel, siluMulKernel } from "../../backends/webgpu/kernels/transformerKernels.js";
 import type { AttentionDims, GateActivations, GateDims, GateLayerOffsets, TBuf, TMatrix, TrainOps } from "../trainOps.js";
 import { attentionDkvKernel, attentionDqKernel, rowDotKernel, rowStatsLayout } from "./attentionBackwardKernels.js";
 import { attentionForwardKernel } from "./attentionForwardKernel.js";
@@ -119,7 +119,7 @@ export class WebGpuTrainOps implements TrainOps {
 
   rmsNorm(out: TBuf, x: TBuf, weight: TBuf, rows: number, dim: number, eps: number): void {
     const inPlace = buf(out) === buf(x);
-    this.#run(rmsNormKernel(inPlace), inPlace ? [buf(out), buf(weight)] : [buf(out), buf(x), buf(weight)], rows, [rows, dim, eps], F(2));
+    this.#run(rmsNormKernel(inPlace, normRounds(dim)), inPlace ? [buf(out), buf(weight)] : [buf(out), buf(x), buf(weight)], rows, [rows, dim, eps], F(2));
   }
 
   rmsNormBackward(dx: TBuf, dy: TBuf, x: TBuf, weight: TBuf, rows: number, dim: number, eps: number, accumulate: boolean, dWeight: TBuf | null): void {

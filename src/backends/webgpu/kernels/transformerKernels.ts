@@ -52,6 +52,37 @@ ${k.map((j) => `    if (i0 + ${j * 256}u < dim) { ${use(`i${j}`, `r${j}`)} }`).j
   }`;
 }
 
+/** Most rounds of 1024 elements a thread holds in registers (rows of up to 8192: Llama-70B's hidden size). */
+const MAX_HELD_ROUNDS = 8;
+
+/** Rounds a norm of `dim` holds in registers (0: too wide, the loop form). */
+export function normRounds(dim: number): number {
+  const rounds = Math.ceil(dim / 1024);
+  return rounds <= MAX_HELD_ROUNDS ? rounds : 0;
+}
+
+/**
+ * A row normed with one trip to memory (the row held in registers, `rounds`
+ * rounds of four per thread): every element's `load(i)` and its weight first,
+ * then `sum(i, value)` in rowRounds' order (so the sum is bit for bit the
+ * loop's), the 1 / rms, and `store(i, value, weight)`. With rounds 0, the
+ * loop form: rowRounds twice, the second reloading the row from memory.
+ */
+function normRow(rounds: number, load: (i: string) => string, sum: (i: string, value: string) => string, reload: (i: string) => string, store: (i: string, value: string, weight: string) => string): string {
+  if (rounds === 0) {
+    return `  var s = 0.0;
+${rowRounds(load, sum)}
+${INV_RMS}
+${rowRounds((i) => `vec2<f32>(w[${i}], ${reload(i)})`, (i, v) => store(i, `${v}.y`, `${v}.x`))}`;
+  }
+  const E = Array.from({ length: 4 * rounds }, (_, e) => e);
+  return `  var s = 0.0;
+${E.map((e) => `  let i${e} = min(lid + ${e * 256}u, dim - 1u); let r${e} = ${load(`i${e}`)}; let w${e} = w[i${e}];`).join("\n")}
+${E.map((e) => `  if (lid + ${e * 256}u < dim) { ${sum(`i${e}`, `r${e}`)} }`).join("\n")}
+${INV_RMS}
+${E.map((e) => `  if (lid + ${e * 256}u < dim) { ${store(`i${e}`, `r${e}`, `w${e}`)} }`).join("\n")}`;
+}
+
 /**
  * The row's 1 / rms from each thread's partial sum of squares `s`: a tree sum
  * over the workgroup's 256 threads (needs `var<workgroup> red: array<f32, 256>`
@@ -63,11 +94,14 @@ const INV_RMS = /* wgsl */ `  red[lid] = s;
   for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
   let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));`;
 
-/** out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x). args: rows, dim, eps(f32) */
-export const rmsNormKernel = memoKernel(function rmsNormKernel(inPlace: boolean): Kernel {
+/**
+ * out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x).
+ * rounds: normRounds(dim) (the row held in registers), or 0 (any dim). args: rows, dim, eps(f32)
+ */
+export const rmsNormKernel = memoKernel(function rmsNormKernel(inPlace: boolean, rounds: number): Kernel {
   const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro"] : ["rw", "ro", "ro"];
   const x = inPlace ? "outp" : "xin";
-  return kernelOf("rmsNorm", bindings, /* wgsl */ `
+  return kernelOf(rounds === 0 ? "rmsNorm" : `rmsNorm r${rounds}`, bindings, /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> outp: array<f32>;
 ${inPlace ? "@group(0) @binding(1) var<storage, read> w: array<f32>;" : "@group(0) @binding(1) var<storage, read> xin: array<f32>;\n@group(0) @binding(2) var<storage, read> w: array<f32>;"}
 var<workgroup> red: array<f32, 256>;
@@ -75,10 +109,7 @@ var<workgroup> red: array<f32, 256>;
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
   let dim = au(1u); let base = wg * dim;
-  var s = 0.0;
-${rowRounds((i) => `${x}[base + ${i}]`, (_, v) => `s += ${v} * ${v};`)}
-${INV_RMS}
-${rowRounds((i) => `vec2<f32>(w[${i}], ${x}[base + ${i}])`, (i, v) => `outp[base + ${i}] = ${v}.x * (${v}.y * inv);`)}
+${normRow(rounds, (i) => `${x}[base + ${i}]`, (_, v) => `s += ${v} * ${v};`, (i) => `${x}[base + ${i}]`, (i, v, wt) => `outp[base + ${i}] = ${wt} * (${v} * inv);`)}
 }`);
 });
 
@@ -206,9 +237,9 @@ export const ropePairKernel = memoKernel(function ropePairKernel(): Kernel {
  * norm), one workgroup per row; the same arithmetic as addKernel then
  * rmsNormKernel. In place: out is x. args: rows, dim, eps (f32)
  */
-export const addRmsNormKernel = memoKernel(function addRmsNormKernel(inPlace: boolean): Kernel {
+export const addRmsNormKernel = memoKernel(function addRmsNormKernel(inPlace: boolean, rounds: number): Kernel {
   const bindings: Kernel["bindings"] = inPlace ? ["rw", "ro", "ro"] : ["rw", "ro", "rw", "ro"];
-  return kernelOf("add + rmsNorm", bindings, /* wgsl */ `
+  return kernelOf(rounds === 0 ? "add + rmsNorm" : `add + rmsNorm r${rounds}`, bindings, /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 ${inPlace ? "@group(0) @binding(2) var<storage, read> w: array<f32>;" : "@group(0) @binding(2) var<storage, read_write> outp: array<f32>;\n@group(0) @binding(3) var<storage, read> w: array<f32>;"}
@@ -217,9 +248,6 @@ var<workgroup> red: array<f32, 256>;
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
   let dim = au(1u); let base = wg * dim;
-  var s = 0.0;
-${rowRounds((i) => `x[base + ${i}] + y[base + ${i}]`, (i, v) => `x[base + ${i}] = ${v}; s += ${v} * ${v};`)}
-${INV_RMS}
-${rowRounds((i) => `vec2<f32>(w[${i}], x[base + ${i}])`, (i, v) => `${inPlace ? "x" : "outp"}[base + ${i}] = ${v}.x * (${v}.y * inv);`)}
+${normRow(rounds, (i) => `x[base + ${i}] + y[base + ${i}]`, (i, v) => `x[base + ${i}] = ${v}; s += ${v} * ${v};`, (i) => `x[base + ${i}]`, (i, v, wt) => `${inPlace ? "x" : "outp"}[base + ${i}] = ${wt} * (${v} * inv);`)}
 }`);
 });

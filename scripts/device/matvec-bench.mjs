@@ -1,0 +1,82 @@
+// The decode matvecs of one Llama-3.1-8B layer as decode records them (q, k
+// and v fused; o; gate and up with the siluMul; down) and the lm_head, under
+// matvec variants taking turns (five rounds, medians), with the GPU kept
+// busy: two seconds of work first, then each measurement ~100 back-to-back
+// layers (the clock governor lowers the SM clock within ~0.3 s of light
+// load, which made earlier per-call timings of these kernels unreliable).
+// Prints one JSON line per (variant, op) with GB/s of weights, and writes
+// $OUT/matvec.jsonl.
+//
+//   node scripts/device/matvec-bench.mjs
+import { appendFileSync } from "node:fs";
+import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
+
+const OUT = process.env.OUT ?? ".";
+const b = await createNodeWebGpuBackend();
+console.log(`device: ${b.description}`);
+const VARIANTS = JSON.parse(process.env.MATVEC_VARIANTS ?? "null") ?? [
+  { tpr: 32, unroll: 4, subgroups: true },
+  { tpr: 32, unroll: 2, subgroups: true },
+  { tpr: 32, unroll: 8, subgroups: true },
+  { tpr: 64, unroll: 2, subgroups: true },
+  { tpr: 64, unroll: 4, subgroups: true },
+  { tpr: 128, unroll: 2, subgroups: true },
+  { tpr: 128, unroll: 4, subgroups: true },
+  { tpr: 256, unroll: 2, subgroups: true },
+];
+function bf16Weight(N, K) {
+  const bits = new Uint16Array(N * K);
+  let s = 1;
+  for (let i = 0; i < bits.length; i++) bits[i] = 0x3c00 | ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 22);
+  return b.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(bits.buffer) }, "matrix");
+}
+// NOTE: SMALL=1 shrinks the shapes for a run on a software adapter (the script's own check)
+const [H, I, Q, KV, V] = process.env.SMALL ? [256, 512, 256, 64, 1000] : [4096, 14336, 4096, 1024, 128256];
+const w = { q: bf16Weight(Q, H), k: bf16Weight(KV, H), v: bf16Weight(KV, H), o: bf16Weight(H, Q), gate: bf16Weight(I, H), up: bf16Weight(I, H), down: bf16Weight(H, I), lm: bf16Weight(V, H) };
+const t = (n, label) => b.createTensor([1, n], "f32", label);
+const a = { xb: t(H, "xb"), q: t(Q, "q"), k: t(KV, "k"), v: t(KV, "v"), attn: t(Q, "attn"), proj: t(H, "proj"), gate: t(I, "gate"), up: t(I, "up"), logits: t(V, "logits") };
+b.write(a.xb, Float32Array.from({ length: H }, (_, i) => Math.sin(i)));
+b.write(a.attn, Float32Array.from({ length: Q }, (_, i) => Math.cos(i)));
+b.write(a.gate, Float32Array.from({ length: I }, (_, i) => Math.sin(i / 7)));
+const OPS = {
+  qkv: [(Q + 2 * KV) * H * 2, () => { b.matmul(a.q, a.xb, w.q, null, 1); b.matmul(a.k, a.xb, w.k, null, 1); b.matmul(a.v, a.xb, w.v, null, 1); }],
+  o: [H * Q * 2, () => b.matmul(a.proj, a.attn, w.o, null, 1)],
+  "gate-up": [2 * I * H * 2, () => { b.matmul(a.gate, a.xb, w.gate, null, 1); b.matmul(a.up, a.xb, w.up, null, 1); b.siluMul(a.gate, a.gate, a.up, 1); }],
+  down: [H * I * 2, () => b.matmul(a.proj, a.up, w.down, null, 1)],
+  lm_head: [V * H * 2, () => b.matmul(a.logits, a.xb, w.lm, null, 1)],
+};
+const base = { ...b.kernels };
+async function time(op, reps) {
+  for (let i = 0; i < reps; i++) {
+    op();
+    b.add(a.xb, a.proj, 0); // settles the fused ops (0 rows: no work)
+  }
+  await b.read([{ tensor: a.proj, numElements: 1 }]);
+}
+// ---- the GPU busy for two seconds, so its clocks are up
+const t0 = performance.now();
+while (performance.now() - t0 < (process.env.SMALL ? 100 : 2000)) for (const [, op] of Object.values(OPS)) await time(op, 20);
+const ms = new Map();
+for (let round = 0; round < 5; round++) {
+  for (const v of VARIANTS) {
+    b.kernels.matvec = v;
+    for (const [name, [bytes, op]] of Object.entries(OPS)) {
+      const reps = process.env.SMALL ? 2 : Math.max(20, Math.round(4e9 / bytes));
+      await time(op, 2);
+      const s = performance.now();
+      await time(op, reps);
+      const key = `${JSON.stringify(v)} ${name}`;
+      ms.set(key, [...(ms.get(key) ?? []), { us: ((performance.now() - s) * 1000) / reps, bytes }]);
+    }
+  }
+}
+for (const [key, runs] of ms) {
+  const us = runs.map((r) => r.us).sort((x, y) => x - y);
+  const [variant, op] = [key.slice(0, key.lastIndexOf(" ")), key.slice(key.lastIndexOf(" ") + 1)];
+  const r = { part: "matvec", op, variant: JSON.parse(variant), us: +us[2].toFixed(2), spread_us: +(us[4] - us[0]).toFixed(2), GBps: Math.round(runs[0].bytes / us[2] / 1e3) };
+  console.log(JSON.stringify(r));
+  appendFileSync(`${OUT}/matvec.jsonl`, JSON.stringify(r) + "\n");
+}
+b.kernels.matvec = base.matvec;
+b.dispose();
+process.exit(0);
