@@ -1,12 +1,13 @@
 /**
  * The host's plan of paged attention: every block's key tiles are covered
  * once by its splits, in order; blocks split only down to minSplitTiles
- * tiles per item; decode rows go to the small-block list.
+ * tiles per item; decode rows go to the small-block list; reused arrays
+ * give the same plans.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
-import { planAttention, type AttentionPlanInput } from "./attentionPlan.js";
+import { planAttention, PlanScratch, type AttentionPlanInput } from "./attentionPlan.js";
 import { attentionShape, IT_G, IT_ROW0, IT_TILE0, IT_TILE1, ITEM_WORDS, REDUCE_WORDS } from "./kernels/attentionKernels.js";
 
 /** One decode row per sequence, `past` tokens cached, `global` of them in the global cache, 2 KV heads. */
@@ -67,4 +68,16 @@ test("attention plan: fewer splits where the minimum tiles per split binds", () 
   assert.equal(items(2), 2 * 256);
   assert.equal(items(16), 2 * Math.ceil(tiles / 16));
   assert.equal(items(1e6), 2);
+});
+
+test("attention plan: plans made with reused scratch arrays are the plans made with fresh ones", () => {
+  const scratch = new PlanScratch();
+  // larger, smaller, then larger again: views of grown and of partly used arrays
+  for (const [past, global, target, minTiles] of [[[300, 5000], 4000, 512, 2], [[40], 0, 64, 2], [[8192, 9000, 100], 8192, 512, 16], [[5000], 17, 1, 2]] as const) {
+    const input = decodeInput([...past], global, target, minTiles);
+    const fresh = planAttention(input, shape);
+    const reused = planAttention(input, shape, scratch);
+    for (const key of ["items", "smallItems", "reduce"] as const) assert.deepEqual(reused[key], fresh[key], `${past}: ${key}`);
+    assert.deepEqual([reused.numItems, reused.numSmallItems, reused.numReduce, reused.numPartials], [fresh.numItems, fresh.numSmallItems, fresh.numReduce, fresh.numPartials]);
+  }
 });

@@ -11,7 +11,7 @@ import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAtt
 import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./kernels/decodeTwoPassKernel.js";
 import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
 import { PAGE_SIZE } from "../stepLayout.js";
-import { planAttention } from "./attentionPlan.js";
+import { planAttention, PlanScratch } from "./attentionPlan.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
 import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
@@ -23,6 +23,8 @@ import type { Kernel } from "./gpuRuntime.js";
 export class CacheOps {
   readonly #ctx: GpuContext;
   readonly #smallKernels = new Map<string, Kernel>();
+  /** The attention plans' arrays, reused (a plan's lists are copied into the arguments as it is dispatched). */
+  readonly #planScratch = new PlanScratch();
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
@@ -160,10 +162,11 @@ export class CacheOps {
       seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow,
       quest: null, targetWorkgroups: c.attentionItems, minSplitTiles: c.attentionSplitTiles, smallQueries: smallShape ? smallShape.numQueries : 0,
     };
-    const probe = planAttention(input, shape);
+    const probe = planAttention(input, shape, this.#planScratch);
     const partialWords = probe.numPartials * (d + 2);
     const quest = sel ? { pagesWord: partialWords, countsWord: partialWords + gpu(sel.pages).numel, stride: sel.stride } : null;
-    const plan = quest ? planAttention({ ...input, quest }, shape) : probe;
+    // NOTE: the second plan reuses the probe's arrays: only the probe's partial count is read
+    const plan = quest ? planAttention({ ...input, quest }, shape, this.#planScratch) : probe;
     const scratch = mem.scratchFor((partialWords + questWords) * 4);
     if (sel && quest) {
       rt.copy(gpu(sel.pages).buffer, 0, scratch, quest.pagesWord * 4, gpu(sel.pages).numel * 4);
