@@ -45,6 +45,7 @@ const base = { ...b.kernels };
 // NOTE: a variant's ops may be "ALL" (every op the step records) or "ALL-matmul" (all but the matmuls)
 const VARIANTS = JSON.parse(process.env.KNOCKOUT_VARIANTS ?? "null") ?? [
   ["as is", {}, []],
+  ["gate/up pair at half the unroll", { matvecPairHalfUnroll: true }, []],
   ["splits of 8 tiles", { attentionSplitTiles: 8 }, []],
   ["1024 items", { attentionItems: 1024 }, []],
   ["no attention", {}, ["pagedAttention"]],
@@ -100,11 +101,12 @@ for (const context of contexts) {
   }
 }
 if (ROUNDS > 1) {
-  console.log("\n| context | policy | variant | ms/token (median) | runs |\n|---|---|---|---|---|");
+  console.log("\n| context | policy | variant | ms/token (median) | runs | GPU wait, ms (median) | runs |\n|---|---|---|---|---|---|---|");
+  const sorted = (xs) => [...xs].sort((x, y) => x - y);
   for (const [key, rs] of rows) {
-    const ms = rs.map((r) => r.ms_per_token).sort((x, y) => x - y);
+    const ms = sorted(rs.map((r) => r.ms_per_token)), gpu = sorted(rs.map((r) => r.gpu_ms));
     const [context, policy, ...name] = key.split(" ");
-    console.log(`| ${context} | ${policy} | ${name.join(" ")} | ${ms[Math.floor(ms.length / 2)]} | ${ms.join(", ")} |`);
+    console.log(`| ${context} | ${policy} | ${name.join(" ")} | ${ms[Math.floor(ms.length / 2)]} | ${ms.join(", ")} | ${gpu[Math.floor(gpu.length / 2)]} | ${gpu.join(", ")} |`);
   }
 }
 Object.assign(b, baseRuntime);

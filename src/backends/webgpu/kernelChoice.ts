@@ -43,6 +43,12 @@ export interface KernelChoice {
   decodeAttentionKeysPerInvocation: number;
   /** RMSNorm holds rows of up to 8192 in registers, one trip to memory (off: the loop form, which reads a row twice). */
   normHeld: boolean;
+  /**
+   * The gate/up pair matvec (two weight rows per team) unrolls half as far as `matvec`, so a thread holds as many
+   * loads. Off until measured in whole steps: matvec-bench.mjs alone gave 79 against 137 us (H200, 8B, medians of
+   * five with wide spreads).
+   */
+  matvecPairHalfUnroll: boolean;
 }
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
@@ -84,6 +90,7 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionValueLoads: 8,
     decodeAttentionKeysPerInvocation: 1,
     normHeld: true,
+    matvecPairHalfUnroll: false,
   };
 }
 

@@ -10,7 +10,7 @@
 import type { RopeTable, Tensor } from "../backend.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
-import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel } from "./kernels/matmulKernels.js";
+import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel, type MatvecVariant } from "./kernels/matmulKernels.js";
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
 import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
@@ -39,6 +39,7 @@ type Pending =
 export class TransformerOps {
   readonly #ctx: GpuContext;
   #pending: Pending | null = null;
+  readonly #halves = new WeakMap<MatvecVariant, MatvecVariant>();
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array };
   /** Most matvecs one dispatch merges: each binds out, w and bias, beside x and the args (SwiftShader in Chromium allows 10 storage bindings). */
   readonly #maxMatvecGroup: number;
@@ -233,6 +234,13 @@ export class TransformerOps {
     }
   }
 
+  /** The variant with half the unroll (at least 1), one object per variant (kernels are memoized by it). */
+  #halfUnroll(v: MatvecVariant): MatvecVariant {
+    let half = this.#halves.get(v);
+    if (!half) this.#halves.set(v, (half = { ...v, unroll: Math.max(1, v.unroll >> 1) }));
+    return half;
+  }
+
   /** One dispatch of the waiting matvecs: their rows concatenated, or gate and up with siluMul's epilogue. */
   #matvecGroup(p: PendingMatvec, form: "segments" | "silu pair"): void {
     const { rows, K, wType } = p;
@@ -242,7 +250,9 @@ export class TransformerOps {
     const args = [rows, K, 0, p.items[0].w.shape[0]];
     for (const i of p.items) args.push(i.w.shape[0], i.bias ? 1 : 0);
     const total = form === "silu pair" ? p.items[0].w.shape[0] : p.items.reduce((n, i) => n + i.w.shape[0], 0);
-    const kernel = matvecFamilyKernel(wType, rows, matvecVectorised(wType, K), v, p.items.length, form);
+    // NOTE: the pair's teams read two weight rows: unroll / 2 keeps a thread's loads in flight (and registers) as one row's
+    const variant = form === "silu pair" && this.#ctx.kernels.matvecPairHalfUnroll ? this.#halfUnroll(v) : v;
+    const kernel = matvecFamilyKernel(wType, rows, matvecVectorised(wType, K), variant, p.items.length, form);
     this.#ctx.rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], Math.ceil(total / (256 / v.tpr)), args);
   }
 }

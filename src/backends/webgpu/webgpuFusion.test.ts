@@ -28,8 +28,9 @@ test("fused decode ops give the bits of the ops one by one", async () => {
     const bq = b.uploadWeight(weightData([Q], vec(Q)), "vector"), norm = b.uploadWeight(weightData([H], vec(H)), "vector");
     const x0 = vec(rows * H);
     const table = { invFreq: Float32Array.from({ length: d / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / d)) };
-    const run = async (fuse: boolean): Promise<Float32Array[]> => {
+    const run = async (fuse: boolean, pairHalfUnroll = false): Promise<Float32Array[]> => {
       b.kernels.fuse = fuse;
+      b.kernels.matvecPairHalfUnroll = pairHalfUnroll;
       const t = (n: number, label: string) => b.createTensor([rows, n], "f32", label);
       const [x, xb, q, k, v, proj, gate, up] = [t(H, "x"), t(H, "xb"), t(Q, "q"), t(KV, "k"), t(KV, "v"), t(H, "proj"), t(I, "gate"), t(I, "up")];
       const positions = b.createTensor([rows], "i32", "positions");
@@ -52,10 +53,14 @@ test("fused decode ops give the bits of the ops one by one", async () => {
       for (const tensor of [...outs, positions]) b.destroyTensor(tensor);
       return got;
     };
-    const fused = await run(true);
     const apart = await run(false);
     const names = ["x", "xb", "q", "k", "v", "proj", "gate", "up"];
-    fused.forEach((f, i) => assert.deepEqual(new Uint32Array(f.buffer, f.byteOffset, f.length), new Uint32Array(apart[i].buffer, apart[i].byteOffset, apart[i].length), names[i]));
+    const bits = (f: Float32Array) => new Uint32Array(f.buffer, f.byteOffset, f.length);
+    // NOTE: the gate/up pair at half the unroll sums each thread's products in the same order
+    for (const pairHalfUnroll of [false, true]) {
+      const fused = await run(true, pairHalfUnroll);
+      fused.forEach((f, i) => assert.deepEqual(bits(f), bits(apart[i]), `${names[i]}${pairHalfUnroll ? " (pair at half the unroll)" : ""}`));
+    }
   } finally {
     b.dispose();
   }
