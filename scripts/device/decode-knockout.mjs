@@ -15,6 +15,7 @@ import { appendFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
+import { timeReads } from "./readWaits.mjs";
 import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
 import { randomAdmission } from "../../dist/kvcache/admission.js";
 
@@ -23,16 +24,7 @@ const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const shape = process.env.SHAPE ?? "scripts/device/shapes/llama-3.1-8b";
 const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
-let waits = [];
-const read = b.read.bind(b);
-b.read = async (requests) => {
-  const t = performance.now();
-  try {
-    return await read(requests);
-  } finally {
-    waits.push(performance.now() - t);
-  }
-};
+const reads = timeReads(b);
 // NOTE: garbage collection during a run (its pauses fall inside the steps they interrupt)
 let gcMs = 0;
 new PerformanceObserver((list) => {
@@ -89,13 +81,12 @@ for (const context of contexts) {
         for (const op of skipped) delete target[op];
         // NOTE: the run ends (by abort) right after its last timed step: the last reads are the timed steps'
         const n = r.decode;
-        const wait = waits.slice(-n).reduce((a, x) => a + x, 0) / n;
+        const wait = reads.take().slice(-n).reduce((a, x) => a + x, 0) / n;
         const row = { context, policy: c.tag, variant: name, round, ms_per_token: r.decode_ms_per_token, gpu_ms: +wait.toFixed(2), host_ms: +(r.decode_ms_per_token - wait).toFixed(2), gc_ms_per_token: +(gc / n).toFixed(2) };
         console.log(JSON.stringify(row));
         appendFileSync(`${OUT}/knockout.jsonl`, JSON.stringify(row) + "\n");
         const key = `${context} ${c.tag} ${name}`;
         rows.set(key, [...(rows.get(key) ?? []), row]);
-        waits = [];
       }
     }
   }

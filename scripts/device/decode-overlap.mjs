@@ -9,6 +9,7 @@
 import { appendFileSync } from "node:fs";
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
+import { timeReads } from "./readWaits.mjs";
 import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
 import { randomAdmission } from "../../dist/kvcache/admission.js";
 
@@ -16,17 +17,7 @@ const OUT = process.env.OUT ?? ".";
 const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const model = await loadModel("scripts/device/shapes/llama-3.1-8b", { backend: "webgpu", randomWeights: 1, kvMemory: "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
-// NOTE: the time each read waits (the GPU finishing what was submitted); a decode step reads once, so a run's last `decode` waits are its decode's
-let waits = [];
-const read = b.read.bind(b);
-b.read = async (requests) => {
-  const t = performance.now();
-  try {
-    return await read(requests);
-  } finally {
-    waits.push(performance.now() - t);
-  }
-};
+const reads = timeReads(b);
 const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
 const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
 // NOTE: compiles the decode kernels before anything is timed
@@ -38,11 +29,11 @@ for (const context of contexts) {
       b.submitEvery = submitEvery;
       // NOTE: 2 s of untimed decode after each fill, whose light load lets the GPU lower its clocks; the run ends right after its timed steps
       const [r] = await runBenches(model, { context, decode, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0, decodeWarmupMs: 2000 }, [c], 1);
+      const waits = reads.take();
       const wait = waits.slice(-decode).reduce((a, x) => a + x, 0) / decode;
       const row = { context, policy: c.tag, submitEvery, ms_per_token: r.decode_ms_per_token, wait_ms_per_token: +wait.toFixed(2), host_ms_per_token: +(r.decode_ms_per_token - wait).toFixed(2), reads: waits.length };
       console.log(JSON.stringify(row));
       appendFileSync(`${OUT}/overlap.jsonl`, JSON.stringify(row) + "\n");
-      waits = [];
     }
   }
 }
