@@ -234,7 +234,7 @@ export class TransformerOps {
     }
   }
 
-  /** The variant with half the unroll (at least 1), one object per variant (kernels are memoized by it). */
+  /** The variant with half the unroll (at least 1), made once per variant (not an object per dispatch). */
   #halfUnroll(v: MatvecVariant): MatvecVariant {
     let half = this.#halves.get(v);
     if (!half) this.#halves.set(v, (half = { ...v, unroll: Math.max(1, v.unroll >> 1) }));
