@@ -15,9 +15,7 @@ import { appendFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
-import { timeReads } from "./readWaits.mjs";
-import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
-import { randomAdmission } from "../../dist/kvcache/admission.js";
+import { FULL as full, WGKV as wgkv, timeReads } from "./decodeRuns.mjs";
 
 const OUT = process.env.OUT ?? ".";
 const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
@@ -31,8 +29,6 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ["gc"] });
 const ALL = ["embed", "rmsNorm", "matmul", "rope", "siluMul", "add", "copyRows", "gatherRows", "pagedAttention", "sample", "admit", "copySlots", "writeKv", "scatter", "updatePageBounds"];
-const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
-const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
 const base = { ...b.kernels };
 // NOTE: a variant's ops may be "ALL" (every op the step records) or "ALL-matmul" (all but the matmuls)
 const VARIANTS = JSON.parse(process.env.KNOCKOUT_VARIANTS ?? "null") ?? [

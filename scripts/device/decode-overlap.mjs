@@ -9,17 +9,13 @@
 import { appendFileSync } from "node:fs";
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
-import { timeReads } from "./readWaits.mjs";
-import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
-import { randomAdmission } from "../../dist/kvcache/admission.js";
+import { FULL as full, WGKV as wgkv, timeReads } from "./decodeRuns.mjs";
 
 const OUT = process.env.OUT ?? ".";
 const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const model = await loadModel("scripts/device/shapes/llama-3.1-8b", { backend: "webgpu", randomWeights: 1, kvMemory: "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
 const reads = timeReads(b);
-const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
-const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
 // NOTE: compiles the decode kernels before anything is timed
 await runBenches(model, { context: 1024, decode: 4, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [wgkv, full], 1);
 const decode = 32;

@@ -9,8 +9,7 @@
 import { appendFileSync } from "node:fs";
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
-import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
-import { randomAdmission } from "../../dist/kvcache/admission.js";
+import { FULL as full, WGKV as wgkv } from "./decodeRuns.mjs";
 import { formatProfile } from "../../dist/backends/webgpu/gpuProfiler.js";
 
 const OUT = process.env.OUT ?? ".";
@@ -18,8 +17,6 @@ const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const shape = process.env.SHAPE ?? "scripts/device/shapes/llama-3.1-8b";
 const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
-const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
-const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
 const decode = 32;
 await runBenches(model, { context: 1024, decode: 4, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [wgkv, full], 1);
 await b.takeProfile();

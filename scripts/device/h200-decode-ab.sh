@@ -12,12 +12,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/device/common.sh
 mkdir -p "$RES/gpu" "$RES/wall"
-nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active --format=csv -lms 250 > "$RES/smi.csv" 2>&1 &
-SMI=$!
+clocks_logged
 AB=${AB_VARIANTS:-'[["as is",{},[]],["gate/up pair at half the unroll",{"matvecPairHalfUnroll":true},[]],["norms in a loop",{"normHeld":false},[]]]'}
 ROUNDS=3 SUBMIT_EVERY=0 KNOCKOUT_VARIANTS="$AB" step gpu "${AB_LIMIT:-240}" env OUT="$RES/gpu" node scripts/device/decode-knockout.mjs ${AB_CONTEXTS:-8192,131072}
 grep "^|" "$RES/gpu.out"
 ROUNDS=3 SUBMIT_EVERY=48 KNOCKOUT_VARIANTS="$AB" step wall "${AB_LIMIT:-240}" env OUT="$RES/wall" node scripts/device/decode-knockout.mjs ${AB_CONTEXTS:-8192,131072}
 grep "^|" "$RES/wall.out"
-kill $SMI
 tar czf "$OUT/results.tgz" -C "$RES" .

@@ -6,12 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/device/common.sh
-nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active --format=csv -lms 250 > "$RES/smi.csv" 2>&1 &
-SMI=$!
+clocks_logged
 files=$(ls build/backends/webgpu/*.test.js | grep -v -e webgpuFixtures)
 WGKV_TEST_CONCURRENCY=6 step tests "${TEST_LIMIT:-150}" node scripts/run-tests.mjs $files
 grep -E "^(not ok|tests:)" "$RES/tests.out" | head -20
 OUT=$RES LIMIT=${BENCH_LIMIT:-220} bash scripts/device/h200-bench.sh decode > "$RES/table.out" 2>&1
 cat "$RES/summary-decode.md"
-kill $SMI
 tar czf "$OUT/results.tgz" -C "$RES" .

@@ -8,36 +8,23 @@
 //   node scripts/device/host-step.mjs [model folder, default models/wgkv-tiny-chat] [context, default 512]
 import { loadModel } from "../../dist/index.js";
 import { runBenches } from "../../dist/bench/bench.js";
-import { resolveKvPolicy } from "../../dist/kvcache/kvPolicy.js";
-import { randomAdmission } from "../../dist/kvcache/admission.js";
+import { FULL, WGKV, timeReads } from "./decodeRuns.mjs";
 
 const dir = process.argv[2] ?? "models/wgkv-tiny-chat";
 const context = Number(process.argv[3] ?? 512);
 const model = await loadModel(dir, { backend: "webgpu", randomWeights: process.env.RANDOM_WEIGHTS ? 1 : undefined, kvMemory: process.env.KV_MEMORY ?? "512MiB", maxSeqs: 1, maxContext: context + 256 });
 const b = model.backend;
 b.submitEvery = 0;
-let lastReadEnd = 0;
-let gaps = [];
-const read = b.read.bind(b);
-b.read = async (requests) => {
-  const start = performance.now();
-  if (lastReadEnd > 0) gaps.push(start - lastReadEnd);
-  try {
-    return await read(requests);
-  } finally {
-    lastReadEnd = performance.now();
-  }
-};
-const policy = process.env.POLICY === "full" ? resolveKvPolicy({ window: 256 }) : resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) });
+const reads = timeReads(b);
+const policy = (process.env.POLICY === "full" ? FULL : WGKV).policy;
 const decode = Number(process.env.DECODE ?? 24);
 await runBenches(model, { context, decode: 4, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [{ tag: "warm", policy }], 1);
 const all = [];
 for (let run = 0; run < Number(process.env.RUNS ?? 3); run++) {
-  gaps = [];
-  lastReadEnd = 0;
+  reads.takeGaps();
   await runBenches(model, { context, decode, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [{ tag: "run", policy }], 1);
   // the decode steps' gaps: the last `decode` (the fill's steps come first)
-  all.push(...gaps.slice(-decode));
+  all.push(...reads.takeGaps().slice(-decode));
 }
 all.sort((x, y) => x - y);
 const q = (f) => all[Math.floor(f * (all.length - 1))].toFixed(3);

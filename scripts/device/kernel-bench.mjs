@@ -92,15 +92,12 @@ b.dispose();
 if (E2E) {
   const { loadModel } = await import("../../dist/index.js");
   const { runBenches } = await import("../../dist/bench/bench.js");
-  const { resolveKvPolicy } = await import("../../dist/kvcache/kvPolicy.js");
-  const { randomAdmission } = await import("../../dist/kvcache/admission.js");
+  const { FULL: full, WGKV: wgkv } = await import("./decodeRuns.mjs");
   const t0 = performance.now();
   const model = await loadModel("scripts/device/shapes/llama-3.1-8b", { backend: "webgpu", randomWeights: 1, kvMemory: "24GiB", kvDType: "bf16", maxSeqs: 1, maxContext: 140000 });
   console.log(`8B loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${model.backend.description}`);
   const k = model.backend.kernels;
   const mbase = { ...k };
-  const full = { tag: "full", policy: resolveKvPolicy({ window: 256 }) };
-  const wgkv = { tag: "random:0.2", policy: resolveKvPolicy({ window: 256, admission: randomAdmission(0.2) }) };
   // NOTE: runs vary by 10-20%: the default runs first and last, to show the spread
   const decodeVariants = [
     ["default", {}],

@@ -10,20 +10,13 @@
 //   node scripts/device/matvec-bench.mjs
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
+import { MATVEC_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
 
 const OUT = process.env.OUT ?? ".";
 const b = await createNodeWebGpuBackend();
 console.log(`device: ${b.description}`);
-const VARIANTS = JSON.parse(process.env.MATVEC_VARIANTS ?? "null") ?? [
-  { tpr: 32, unroll: 4, subgroups: true },
-  { tpr: 32, unroll: 2, subgroups: true },
-  { tpr: 32, unroll: 8, subgroups: true },
-  { tpr: 64, unroll: 2, subgroups: true },
-  { tpr: 64, unroll: 4, subgroups: true },
-  { tpr: 128, unroll: 2, subgroups: true },
-  { tpr: 128, unroll: 4, subgroups: true },
-  { tpr: 256, unroll: 2, subgroups: true },
-];
+// NOTE: the variants the tests check (kernelVariants.ts), those with subgroups (the H200 has them)
+const VARIANTS = JSON.parse(process.env.MATVEC_VARIANTS ?? "null") ?? MATVEC_VARIANTS.filter((v) => v.subgroups);
 function bf16Weight(N, K) {
   const bits = new Uint16Array(N * K);
   let s = 1;

@@ -55,24 +55,17 @@ export interface AttentionPlan {
  * page lists at long context.
  */
 export class PlanScratch {
-  #arrays: Record<"blocks" | "items" | "smallItems" | "reduce", Uint32Array | Int32Array> = {
-    blocks: new Int32Array(0), items: new Uint32Array(0), smallItems: new Uint32Array(0), reduce: new Uint32Array(0),
-  };
+  readonly #arrays = { blocks: new Uint32Array(0), items: new Uint32Array(0), smallItems: new Uint32Array(0), reduce: new Uint32Array(0) };
 
   /** `length` zeroed elements of one of the arrays (grown when needed). */
-  take<K extends "blocks" | "items" | "smallItems" | "reduce">(which: K, length: number): K extends "blocks" ? Int32Array : Uint32Array {
-    let a = this.#arrays[which];
-    if (a.length < length) {
-      const size = Math.max(length, 2 * a.length);
-      a = this.#arrays[which] = which === "blocks" ? new Int32Array(size) : new Uint32Array(size);
-    }
-    const view = a.subarray(0, length);
-    view.fill(0);
-    return view as K extends "blocks" ? Int32Array : Uint32Array;
+  take(which: "blocks" | "items" | "smallItems" | "reduce", length: number): Uint32Array {
+    if (this.#arrays[which].length < length) this.#arrays[which] = new Uint32Array(Math.max(length, 2 * this.#arrays[which].length));
+    return this.#arrays[which].subarray(0, length).fill(0);
   }
 }
 
-export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scratch?: PlanScratch): AttentionPlan {
+/** The plan of one layer's attention; its arrays are views of `scratch` when one is given (fresh ones when not). */
+export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scratch: PlanScratch = new PlanScratch()): AttentionPlan {
   const { seqs, numSeqs, numGlobal, layer, numLayers: L, numKvHeads: H } = p;
   const { group: G, tileKeys: TK, numQueries } = shape;
   const rowsPerBlock = Math.max(1, Math.floor(numQueries / G));
@@ -88,7 +81,7 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
     if (T > W) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${T} queries, more than its window ${W}`);
     numBlocks += H * Math.ceil(T / rowsPerBlock);
   }
-  const blocks = scratch ? scratch.take("blocks", numBlocks * 5) : new Int32Array(numBlocks * 5);
+  const blocks = scratch.take("blocks", numBlocks * 5);
   let b = 0;
   for (let s = 0; s < numSeqs; s++) {
     const f = s * SEQ_FIELDS;
@@ -114,9 +107,9 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
     if (blocks[bi * 5 + 3] * G <= smallQueries) numSmallItems += splitsOf(bi);
     else numItems += splitsOf(bi);
   }
-  const items = scratch ? scratch.take("items", numItems * ITEM_WORDS) : new Uint32Array(numItems * ITEM_WORDS);
-  const smallItems = scratch ? scratch.take("smallItems", numSmallItems * ITEM_WORDS) : new Uint32Array(numSmallItems * ITEM_WORDS);
-  const reduce = scratch ? scratch.take("reduce", numBlocks * REDUCE_WORDS) : new Uint32Array(numBlocks * REDUCE_WORDS);
+  const items = scratch.take("items", numItems * ITEM_WORDS);
+  const smallItems = scratch.take("smallItems", numSmallItems * ITEM_WORDS);
+  const reduce = scratch.take("reduce", numBlocks * REDUCE_WORDS);
   let item = 0, smallItem = 0, partial = 0;
   for (let bi = 0; bi < numBlocks; bi++) {
     const s = blocks[bi * 5], g = blocks[bi * 5 + 1], qr0 = blocks[bi * 5 + 2], qn = blocks[bi * 5 + 3], tiles = blocks[bi * 5 + 4];

@@ -19,6 +19,10 @@ export const MATVEC_VARIANTS: readonly MatvecVariant[] = [
   { tpr: 32, unroll: 4, subgroups: true },
   { tpr: 64, unroll: 4, subgroups: true },
   { tpr: 128, unroll: 2, subgroups: true },
+  { tpr: 32, unroll: 8, subgroups: true },
+  { tpr: 64, unroll: 2, subgroups: true },
+  { tpr: 128, unroll: 4, subgroups: true },
+  { tpr: 256, unroll: 2, subgroups: true },
 ];
 
 export const TILED_VARIANTS: readonly TiledVariant[] = [
