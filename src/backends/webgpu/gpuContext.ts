@@ -10,7 +10,7 @@
 import type { GpuMemory } from "./gpuMemory.js";
 import type { GpuRuntime } from "./gpuRuntime.js";
 import type { KernelChoice } from "./kernelChoice.js";
-import type { SgMatrixSyntax } from "./kernels/matmulSgKernels.js";
+import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
 
 export interface WebGpuBackendOptions {
   /** Bytes the backend may allocate (the platform's estimate of GPU memory). */
@@ -29,8 +29,8 @@ export interface WebGpuBackendOptions {
   readonly maxBindingBytes?: number;
   /** Subgroup sizes of the adapter (adapter.info), where it says. */
   readonly subgroupSizes?: { readonly min: number; readonly max: number };
-  /** How the device spells subgroup-matrix loads (probed by the platform), when it has the feature. */
-  readonly subgroupMatrixSyntax?: SgMatrixSyntax;
+  /** How the device compiles subgroup-matrix operations (probed by the platform), when it has the feature. */
+  readonly subgroupMatrix?: SgMatrixDialect;
   /** A software adapter (lavapipe, SwiftShader): portable kernel shapes. */
   readonly software?: boolean;
   /** Time every dispatch with timestamp queries (gpuProfiler.ts), where the device has them. */

@@ -6,10 +6,15 @@
  * adapter's subgroup sizes, and how its WGSL compiler spells subgroup-matrix
  * loads, if it compiles them at all.
  */
-import { SG_MATRIX_SYNTAX_PROBE, type SgMatrixSyntax } from "./kernels/matmulSgKernels.js";
+import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
+import { SG_MATRIX_NONUNIFORM_DIRECTIVES, SG_MATRIX_SYNTAX_PROBE, sgMatrixNonUniformProbe } from "./kernels/sgMatrixWgsl.js";
 
-/** The subgroup-matrix syntax that compiles on `device`, or undefined (no feature, or neither compiles). */
-export async function probeSubgroupMatrixSyntax(device: GPUDevice): Promise<SgMatrixSyntax | undefined> {
+/**
+ * How `device` compiles subgroup-matrix operations: the syntax of its loads
+ * and the directive that lets subgroups of one workgroup differ (""
+ * where none compiles); undefined without the feature or where neither syntax compiles.
+ */
+export async function probeSubgroupMatrix(device: GPUDevice): Promise<SgMatrixDialect | undefined> {
   if (!device.features.has("chromium-experimental-subgroup-matrix") || !device.features.has("shader-f16")) return undefined;
   const compiles = async (code: string) => {
     device.pushErrorScope("validation");
@@ -18,9 +23,13 @@ export async function probeSubgroupMatrixSyntax(device: GPUDevice): Promise<SgMa
     const error = await device.popErrorScope();
     return !error && !info.messages.some((m) => m.type === "error");
   };
-  if (await compiles(SG_MATRIX_SYNTAX_PROBE)) return "new";
   const legacy = SG_MATRIX_SYNTAX_PROBE.replace("row_major>(&v, 0u, 8u)", ">(&v, 0u, false, 8u)").replace("subgroupMatrixStore<row_major>(&v, 64u, m, 8u)", "subgroupMatrixStore(&v, 64u, m, false, 8u)");
-  return (await compiles(legacy)) ? "legacy" : undefined;
+  const syntax = (await compiles(SG_MATRIX_SYNTAX_PROBE)) ? "new" : (await compiles(legacy)) ? "legacy" : undefined;
+  if (!syntax) return undefined;
+  for (const directive of SG_MATRIX_NONUNIFORM_DIRECTIVES) {
+    if (await compiles(sgMatrixNonUniformProbe(syntax, directive))) return { syntax, nonUniform: directive };
+  }
+  return { syntax, nonUniform: "" };
 }
 
 /** Subgroup sizes from adapter.info, where the implementation reports them. */

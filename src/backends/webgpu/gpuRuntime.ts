@@ -138,10 +138,7 @@ export class GpuRuntime {
         label: k.label,
         entries: k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? "read-only-storage" : "storage" } })),
       });
-      // NOTE: directives (enable f16; ...) must precede every declaration, the arguments' included
-      const directives = k.code.match(/^\s*enable [^;]+;/gm) ?? [];
-      const body = directives.reduce((code, d) => code.replace(d, ""), k.code);
-      const module = this.device.createShaderModule({ code: directives.map((d) => d.trim()).join("\n") + ARGS_WGSL + body, label: k.label });
+      const module = this.device.createShaderModule({ code: moduleSource(k), label: k.label });
       const pipeline = this.device.createComputePipeline({
         label: k.label,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#argsLayout] }),
@@ -151,6 +148,20 @@ export class GpuRuntime {
       this.#pipelines.set(k.code, p);
     }
     return p;
+  }
+
+  /**
+   * What the WGSL compiler says is wrong with `k`, or null: a kernel that
+   * fails to compile must not reach createComputePipeline, where dawn.node
+   * aborts the process (variants of experimental features are checked first).
+   */
+  async compileError(k: Kernel): Promise<string | null> {
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: moduleSource(k), label: k.label });
+    const info = await module.getCompilationInfo();
+    const error = await this.device.popErrorScope();
+    const message = info.messages.find((m) => m.type === "error");
+    return message ? `${k.label}: ${message.lineNum}:${message.linePos} ${message.message}` : error ? `${k.label}: ${error.message.split("\n")[0]}` : null;
   }
 
   #bufferId(b: GPUBuffer): number {
@@ -284,4 +295,11 @@ export class GpuRuntime {
       staging.destroy();
     }
   }
+}
+
+/** A kernel's whole module: directives (enable f16; diagnostic(...);) must precede every declaration, the arguments' included. */
+function moduleSource(k: Kernel): string {
+  const directives = k.code.match(/^\s*(enable|diagnostic)\b[^;]+;/gm) ?? [];
+  const body = directives.reduce((code, d) => code.replace(d, ""), k.code);
+  return directives.map((d) => d.trim()).join("\n") + ARGS_WGSL + body;
 }

@@ -8,7 +8,8 @@
 import type { Backend } from "../backend.js";
 import type { WebGpuBackendOptions } from "./gpuContext.js";
 import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
-import type { SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+import type { Kernel } from "./gpuRuntime.js";
+import { sgMatrixMatmulKernel, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /**
  * The kernel variants ops use (chosen from the device's features at
@@ -21,6 +22,14 @@ export interface KernelChoice {
   sgMatrix: SgMatrixVariant | null;
   /** Rows from which the subgroup-matrix tiles run (fewer: the f32 tiles). */
   sgMatrixMinRows: number;
+  /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32; 0: the f32 tiled kernel). */
+  sgAttentionKeys: number;
+  /** How far a step's max may pass that kernel's running max before it moves and the output is rescaled (8; 0: at every rise, which tests use). */
+  sgAttentionLazyMax: number;
+  /** That kernel rescales its output at every step (no fragment assigned inside a branch: a suspect of its wrong results on the H200). */
+  sgAttentionRescaleEvery: boolean;
+  /** Run the subgroup-matrix kernels in the emulated dialect even on tensor cores (tells a kernel's bug from the compiler's or the hardware's). */
+  sgMatrixEmulate: boolean;
   /** Merge ops into fewer dispatches (see transformerOps.ts Pending); off: one dispatch per op. */
   fuse: boolean;
   /** Blocks of at most this many query rows (decode: 1) run a kernel shaped for them (0: none). */
@@ -51,6 +60,9 @@ export interface KernelChoice {
   matvecPairHalfUnroll: boolean;
 }
 
+/** The tensor-core matmul tiles devices run by default (H200: the fastest whole prefill of kernelVariants.ts's). */
+export const TENSOR_CORE_TILES: SgMatrixVariant = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
+
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
 export const SG_MATRIX_TOLERANCE = 4e-3;
 
@@ -58,7 +70,18 @@ export const SG_MATRIX_TOLERANCE = 4e-3;
 export function subgroupMatrixUsable(options: WebGpuBackendOptions): boolean {
   const f = options.features ?? new Set<string>();
   const sg = options.subgroupSizes;
-  return f.has("chromium-experimental-subgroup-matrix") && f.has("shader-f16") && sg?.min === 32 && sg.max === 32 && options.subgroupMatrixSyntax !== undefined;
+  return f.has("chromium-experimental-subgroup-matrix") && f.has("shader-f16") && sg?.min === 32 && sg.max === 32 && options.subgroupMatrix !== undefined;
+}
+
+/**
+ * The dialect subgroup-matrix kernels compile in on this device: the real
+ * one where usable, else the emulation (sgMatrixWgsl.ts: slow, for testing
+ * the kernels where no tensor cores exist) where the device has shader-f16;
+ * null where neither.
+ */
+export function sgMatrixDialect(options: WebGpuBackendOptions, kernels?: KernelChoice): SgMatrixDialect | null {
+  if (subgroupMatrixUsable(options) && !kernels?.sgMatrixEmulate) return options.subgroupMatrix!;
+  return options.features?.has("shader-f16") ? { syntax: "emulated", nonUniform: "" } : null;
 }
 
 /** The kernels a device with these options runs by default. */
@@ -67,14 +90,19 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
   const sg = options.subgroupSizes;
   // NOTE: a team of 32 threads per row is whole subgroups where subgroups have at most 32 invocations
   const subgroups = f.has("subgroups") && sg !== undefined && sg.max <= 32 && 32 % sg.max === 0 && 32 % sg.min === 0;
+  const tensorCores = subgroupMatrixUsable(options) && options.subgroupMatrix!.nonUniform !== "";
   return {
     matvec: subgroups ? { tpr: 32, unroll: 4, subgroups: true } : PORTABLE_MATVEC,
     tiled: options.software === false ? GPU_TILED : PORTABLE_TILED,
-    // NOTE: off by default: Tint takes subgroup-matrix operands only at workgroup-uniform
-    // places, so a workgroup is one subgroup, whose tile fills bound it below the f32
-    // tiles (H200: 4-11 against 6-20 TFLOP/s); WGKV_KERNELS='{"sgMatrix":{...}}' turns it on
-    sgMatrix: null,
+    // NOTE: tensor cores where a workgroup may hold several subgroups with their own operands
+    // (H200, 8B prefill of 8K: 21.7 s on the f32 tiles, 11.6 on these)
+    sgMatrix: tensorCores ? TENSOR_CORE_TILES : null,
     sgMatrixMinRows: 64,
+    // NOTE: off: the tensor-core prefill attention is right emulated and wrong on the H200 (docs/design.md §5)
+    sgAttentionKeys: 0,
+    sgAttentionLazyMax: 8,
+    sgAttentionRescaleEvery: false,
+    sgMatrixEmulate: false,
     fuse: true,
     attentionSmallRows: 1,
     attentionItems: options.targetWorkgroups ?? 512,
@@ -102,10 +130,26 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
  * `kernels` is the backend's own choice; returns a note of what was turned
  * off and why, or null.
  */
-export async function checkKernels(backend: Backend, kernels: KernelChoice): Promise<string | null> {
+export async function checkKernels(backend: CheckedBackend, kernels: KernelChoice): Promise<string | null> {
   const sg = kernels.sgMatrix;
   if (!sg) return null;
   let error = "";
+  // NOTE: a kernel that does not compile must not reach pipeline creation (dawn.node aborts there)
+  const dialect = backend.subgroupMatrixDialect;
+  for (const wType of ["bf16", "f32"] as const) {
+    for (const vectorised of [true, false]) {
+      try {
+        error ||= dialect ? ((await backend.kernelCompileError(sgMatrixMatmulKernel(wType, sg, dialect, vectorised))) ?? "") : "no shader-f16";
+      } catch (err) {
+        // NOTE: a variant this device's compiler cannot take (several subgroups, no directive for them)
+        error ||= (err as Error).message;
+      }
+    }
+  }
+  if (error) {
+    kernels.sgMatrix = null;
+    return `subgroup-matrix matmul off (${error.split("\n")[0]})`;
+  }
   // NOTE: K with a tail of single weights (the element-wise fill) and K of whole vec4s (the vec4 fill)
   for (const K of [3 * sg.bk + 5, 3 * sg.bk + 8]) {
     error = await compareWithTiles(backend, kernels, sg, kernels.sgMatrixMinRows + 37, 2 * sg.bn + 19, K);
@@ -114,6 +158,12 @@ export async function checkKernels(backend: Backend, kernels: KernelChoice): Pro
   if (!error) return null;
   kernels.sgMatrix = null;
   return `subgroup-matrix matmul off (${error})`;
+}
+
+/** A backend whose kernels checkKernels can compile alone. */
+export interface CheckedBackend extends Backend {
+  readonly subgroupMatrixDialect: SgMatrixDialect | null;
+  kernelCompileError(k: Kernel): Promise<string | null>;
 }
 
 /** The subgroup-matrix matmul against the f32 tiles on one random case: "" when within its bound, else what differs. */

@@ -31,10 +31,20 @@ export const TILED_VARIANTS: readonly TiledVariant[] = [
   { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
 ];
 
+// NOTE: the first five are one subgroup per workgroup (any compiler); the rest need per-subgroup operands
 export const SG_MATRIX_VARIANTS: readonly SgMatrixVariant[] = [
   { bm: 64, bn: 64, bk: 32 },
   { bm: 64, bn: 64, bk: 64 },
   { bm: 32, bn: 64, bk: 64 },
   { bm: 64, bn: 32, bk: 64 },
   { bm: 32, bn: 32, bk: 64 },
+  { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2 },
+  { bm: 128, bn: 128, bk: 16, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 128, bn: 64, bk: 32, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 64, bn: 64, bk: 32, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 128, bn: 256, bk: 32, sgm: 2, sgn: 4, pad: 8 },
+  { bm: 256, bn: 128, bk: 32, sgm: 4, sgn: 2, pad: 8 },
+  { bm: 128, bn: 128, bk: 64, sgm: 2, sgn: 2, pad: 8 },
 ];

@@ -12,6 +12,7 @@ import { F, type GpuContext } from "./gpuContext.js";
 import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
 import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel, type MatvecVariant } from "./kernels/matmulKernels.js";
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
+import { sgMatrixDialect } from "./kernelChoice.js";
 import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
@@ -110,7 +111,9 @@ export class TransformerOps {
         const vectorised = matvecVectorised(wType, K);
         rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), [rows, K, part.firstRow, N, part.numRows, b ? 1 : 0]);
       } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
-        rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, this.#ctx.options.subgroupMatrixSyntax ?? "new", 32, sgMatrixVectorised(wType, K)), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
+        const dialect = sgMatrixDialect(this.#ctx.options, c);
+        if (!dialect) throw new Error("matmul: the subgroup-matrix tiles need shader-f16, which this device lacks");
+        rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, dialect, sgMatrixVectorised(wType, K)), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
       } else {
         rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
       }

@@ -28,10 +28,11 @@ import {
 import { CacheOps } from "./cacheOps.js";
 import type { GpuContext, WebGpuBackendOptions } from "./gpuContext.js";
 import { GpuMemory, hostView } from "./gpuMemory.js";
-import { GpuRuntime } from "./gpuRuntime.js";
+import { GpuRuntime, type Kernel } from "./gpuRuntime.js";
 import { ERROR_MESSAGES } from "./kernelAbi.js";
 import { gpu } from "./gpuTensor.js";
-import { checkKernels, defaultKernels, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
+import { checkKernels, defaultKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
+import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
 import { PolicyOps } from "./policyOps.js";
 import { TransformerOps } from "./transformerOps.js";
 
@@ -75,8 +76,9 @@ export class WebGpuBackend implements Backend {
   get description(): string {
     const c = this.kernels;
     const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
-    const tiles = c.sgMatrix ? `f16 subgroup-matrix tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
-    return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
+    const tiles = c.sgMatrix ? `f16 tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+    const attention = c.sgAttentionKeys > 0 ? `, f16 tensor-core prefill attention${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : "";
+    return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${attention}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
 
   /** Checks the feature paths chosen at creation on this device, once, and turns off any that disagrees (kernelChoice.ts checkKernels). */
@@ -239,9 +241,24 @@ export class WebGpuBackend implements Backend {
     this.#policy.snapKvScores(out, requests, numRequests, obs, pool, tables, dims);
   }
 
-  /** Whether the subgroup-matrix tiles can run here (kernels.sgMatrix turns them on; off by default). */
+  /** Whether the subgroup-matrix tiles can run here on tensor cores (kernels.sgMatrix turns them on). */
   get subgroupMatrixUsable(): boolean {
     return subgroupMatrixUsable(this.#options);
+  }
+
+  /** How subgroup-matrix kernels compile here (kernelChoice.ts sgMatrixDialect): real, emulated, or null. */
+  get subgroupMatrixDialect(): SgMatrixDialect | null {
+    return sgMatrixDialect(this.#options, this.kernels);
+  }
+
+  /** What the WGSL compiler says is wrong with kernel `k`, or null (gpuRuntime.ts compileError). */
+  kernelCompileError(k: Kernel): Promise<string | null> {
+    return this.#rt.compileError(k);
+  }
+
+  /** Whether the subgroup-matrix tiles run here emulated (sgMatrixWgsl.ts; tests of their kernels on devices without tensor cores). */
+  get subgroupMatrixEmulated(): boolean {
+    return sgMatrixDialect(this.#options, this.kernels)?.syntax === "emulated";
   }
 
   /** Commands recorded before they are submitted mid-step (gpuRuntime.ts; 0: only at reads and writes). */

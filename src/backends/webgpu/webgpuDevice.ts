@@ -10,7 +10,7 @@
  */
 import { InvalidInputError } from "../../errors.js";
 import { WebGpuUnavailableError } from "./webgpuErrors.js";
-import { probeSubgroupMatrixSyntax, subgroupSizesOf } from "./gpuFeatures.js";
+import { probeSubgroupMatrix, subgroupSizesOf } from "./gpuFeatures.js";
 import { WebGpuBackend } from "./webgpuBackend.js";
 
 /** Features the backend uses where the adapter has them. */
@@ -103,7 +103,7 @@ export async function requestWebGpuDevice(gpu: GPU, options: WebGpuDeviceOptions
 /** Makes a WebGpuBackend on `gpu`'s high-performance adapter; failures are one-line WebGpuUnavailableErrors. */
 export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptions = {}, hooks: WebGpuDeviceHooks = {}): Promise<WebGpuBackend> {
   const { device, info, limits, software, features, description } = await requestWebGpuDevice(gpu, options, hooks);
-  const subgroupMatrixSyntax = await probeSubgroupMatrixSyntax(device);
+  const subgroupMatrix = await probeSubgroupMatrix(device);
   const backend = new WebGpuBackend(device, {
     memoryBytes: options.memoryBytes ?? 4 * limits.maxStorageBufferBindingSize,
     adapterDescription: description,
@@ -114,7 +114,7 @@ export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptio
     onDispose: hooks.release,
     maxBindingBytes: options.maxBindingBytes,
     subgroupSizes: subgroupSizesOf(info),
-    subgroupMatrixSyntax,
+    subgroupMatrix,
     profile: options.profile,
     software,
   });

@@ -3,8 +3,8 @@
  * against an f64 reference, with tails in rows, N and K, bias, a column
  * offset (weights in row parts write into their columns of out), and bf16
  * and f32 weights: f32 paths within the conformance suite's 1e-6 of the
- * largest output; the f16 subgroup-matrix tiles (where the device has them)
- * within SG_MATRIX_TOLERANCE. The variants benchmarks compare are the ones
+ * largest output; the f16 subgroup-matrix tiles within SG_MATRIX_TOLERANCE
+ * (on tensor cores where the device has them, else emulated). The variants benchmarks compare are the ones
  * checked here.
  */
 import { test } from "node:test";
@@ -14,8 +14,19 @@ import { createNodeWebGpuBackend } from "../../platform/node/webgpu.js";
 import { bf16BitsToF32, f32ToBf16Bits } from "../../util/halfFloat.js";
 import { MATVEC_VARIANTS, SG_MATRIX_VARIANTS, TILED_VARIANTS } from "./kernelVariants.js";
 import { SG_MATRIX_TOLERANCE, type KernelChoice, type WebGpuBackend } from "./webgpuBackend.js";
+import { sgMatrixSubgroups, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 const F32_TOLERANCE = 1e-6;
+
+/**
+ * Without tensor cores the subgroup-matrix tiles run emulated
+ * (sgMatrixWgsl.ts), which lavapipe compiles slowly: two small variants of
+ * two subgroups, whose fragments tile along M and along N in turn, padded and not.
+ */
+const EMULATED_VARIANTS: readonly SgMatrixVariant[] = [
+  { bm: 32, bn: 32, bk: 16, sgm: 1, sgn: 2, pad: 8 },
+  { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1 },
+];
 
 function random(seed: number): () => number {
   let s = seed;
@@ -65,7 +76,7 @@ test("matvec variants (threads per row, unrolled loads, subgroup sums) match f64
   }
 });
 
-test("tiled matmul variants, and the f16 subgroup-matrix tiles where the device has them, match f64", async () => {
+test("tiled matmul variants, and the f16 subgroup-matrix tiles (emulated without tensor cores), match f64", async () => {
   const b = await createNodeWebGpuBackend();
   try {
     const base: KernelChoice = { ...b.kernels };
@@ -76,13 +87,14 @@ test("tiled matmul variants, and the f16 subgroup-matrix tiles where the device 
         for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, F32_TOLERANCE, `tiled ${JSON.stringify(v)}`);
       }
     }
-    if (b.subgroupMatrixUsable) {
-      for (const v of SG_MATRIX_VARIANTS) {
-        Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
-        // NOTE: K 37 and 100 (bf16) take the element-wise tile fill, 104 and 100 (f32) the vec4 one
-        for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100], [70, 130, 104]] as const) {
-          for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);
-        }
+    // NOTE: several subgroups per workgroup need a compiler that takes per-subgroup operands (gpuFeatures.ts)
+    const real = SG_MATRIX_VARIANTS.filter((v) => sgMatrixSubgroups(v) === 1 || b.subgroupMatrixDialect?.nonUniform);
+    const sgVariants = b.subgroupMatrixUsable ? real : b.subgroupMatrixEmulated ? EMULATED_VARIANTS : [];
+    for (const v of sgVariants) {
+      Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
+      // NOTE: K 37 and 100 (bf16) take the element-wise tile fill, 104 and 100 (f32) the vec4 one; 150 x 300 has whole 64 x 64 tiles (stored straight to out)
+      for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100], [70, 130, 104]] as const) {
+        for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);
       }
     }
     Object.assign(b.kernels, base);

@@ -5,14 +5,20 @@
  * (f16 x f16 -> f32 fragments of 16 x 16 x 16): the matmulKernels.ts contract
  * (args rows, Np, K, hasBias, Nout, n0) with a looser tolerance.
  *
- * A workgroup is one subgroup and takes a BM x BN output tile, BM/16 x
- * BN/16 fragments: Tint wants the pointer and offset of subgroup-matrix
- * loads and stores uniform, and a subgroup's index within a larger
- * workgroup is not. Per BK-deep slice, x (f32) and w (bf16 or f32) are
- * converted to f16 into workgroup memory (vec4 loads where K allows): x
- * row-major [m][k], w as stored [n][k], which is B = w^T read column-major.
- * Products accumulate in f32 fragments, stored through workgroup memory
- * (bounds and bias) at the end.
+ * A workgroup takes a BM x BN output tile with SM x SN subgroups, each a
+ * (BM/SM) x (BN/SN) block of fragments. Per BK-deep slice, x (f32) and w
+ * (bf16 or f32) are converted to f16 into workgroup memory, rows padded by
+ * `pad` halves (spreads a fragment's rows over banks): x row-major [m][k], w
+ * as stored [n][k], which is B = w^T read column-major. Where K allows whole
+ * vec4 loads, the next slice's loads are issued into registers before this
+ * slice's products (they are in flight while the tensor cores work).
+ * Products accumulate in f32 fragments; whole tiles without bias store them
+ * straight to `out`, others through workgroup memory (bounds, bias).
+ *
+ * Several subgroups per workgroup need `nonUniform` (sgMatrixWgsl.ts): each
+ * subgroup's fragment offsets differ, and Tint checks them against the
+ * workgroup. The subgroup of invocation i is i / 32: subgroups of exactly
+ * 32 consecutive invocations (NVIDIA), or the emulated dialect.
  *
  * Precision: each input is rounded once to f16 (relative 2^-11; bf16 weights
  * lose nothing in the mantissa, f16 having 3 bits more, but values beyond
@@ -20,88 +26,130 @@
  * NaN stays NaN); sums are f32. The error is bounded by ~2^-10 sum |x||w|,
  * the suite allows 4e-3 of the largest output; engine logits stay within the
  * fixtures' 1e-3 relative L2 (checked on the H200).
- *
- * Needs subgroups of exactly `sgSize` invocations made of consecutive
- * invocation indices (NVIDIA: 32).
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
-import { MAIN_ARGS, WG_INDEX, memoKernel } from "./wgslCommon.js";
+import { SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
+import { MAIN_ARGS, WG_INDEX, memoKernel, range } from "./wgslCommon.js";
+
+export { SG_MATRIX_SYNTAX_PROBE, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
 
 export interface SgMatrixVariant {
   readonly bm: number;
   readonly bn: number;
   readonly bk: number;
+  /** Subgroups along M and along N (default 1 x 1). */
+  readonly sgm?: number;
+  readonly sgn?: number;
+  /** Halves each tile row is padded by (default 0). */
+  readonly pad?: number;
 }
 
 export const DEFAULT_SG_MATRIX: SgMatrixVariant = { bm: 64, bn: 64, bk: 32 };
+
+/** Subgroups a workgroup of this variant has. */
+export function sgMatrixSubgroups(v: SgMatrixVariant): number {
+  return (v.sgm ?? 1) * (v.sgn ?? 1);
+}
 
 /** Whether the vec4 tile fills apply: whole vec4s of x (4 f32) and of w (8 bf16 or 4 f32) along K. */
 export function sgMatrixVectorised(wType: WeightType, K: number): boolean {
   return K % (wType === "bf16" ? 8 : 4) === 0;
 }
 
-/** How this Dawn spells subgroup-matrix loads and stores (older Tint: a bool column-major argument). */
-export type SgMatrixSyntax = "new" | "legacy";
-
-/** WGSL that checks which syntax compiles. */
-export const SG_MATRIX_SYNTAX_PROBE = `enable chromium_experimental_subgroup_matrix;
-@group(0) @binding(0) var<storage, read_write> v: array<f32>;
-@compute @workgroup_size(32) fn main() { let m = subgroupMatrixLoad<subgroup_matrix_result<f32, 8, 8>, row_major>(&v, 0u, 8u); subgroupMatrixStore<row_major>(&v, 64u, m, 8u); }`;
-
-export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, syntax: SgMatrixSyntax, sgSize: number, vectorised: boolean): Kernel {
-  const { bm: BM, bn: BN, bk: BK } = v;
-  const FM = BM / 16, FN = BN / 16;
-  const NT = sgSize;
-  const load = (type: string, p: string, off: string, colMajor: boolean) =>
-    syntax === "new" ? `subgroupMatrixLoad<${type}, ${colMajor ? "col_major" : "row_major"}>(${p}, ${off}, ${BK}u)` : `subgroupMatrixLoad<${type}>(${p}, ${off}, ${colMajor}, ${BK}u)`;
-  const store = (value: string) => (syntax === "new" ? `subgroupMatrixStore<row_major>(&cs, 0u, ${value}, 16u)` : `subgroupMatrixStore(&cs, 0u, ${value}, false, 16u)`);
-  const frags: [number, number][] = [];
-  for (let i = 0; i < FM; i++) for (let j = 0; j < FN; j++) frags.push([i, j]);
-  const wPer = wType === "bf16" ? 8 : 4; // weights per vec4 load
-  // ---- one BK-deep slice of x and w into workgroup memory as f16
-  const fill = vectorised
-    ? `    for (var e = lid; e < ${(BM * BK) / 4}u; e += ${NT}u) {
-      let mm = e / ${BK / 4}u; let kk = (e % ${BK / 4}u) * 4u;
-      var xv = vec4<f32>(0.0);
-      if (m0 + mm < rows && k0 + kk < K) { xv = x[((m0 + mm) * K + k0 + kk) / 4u]; }
-      let at = mm * ${BK}u + kk;
-      as_[at] = toF16(xv.x); as_[at + 1u] = toF16(xv.y); as_[at + 2u] = toF16(xv.z); as_[at + 3u] = toF16(xv.w);
-    }
-    for (var e = lid; e < ${(BN * BK) / wPer}u; e += ${NT}u) {
-      let nn = e / ${BK / wPer}u; let kk = (e % ${BK / wPer}u) * ${wPer}u;
-      let ok = c0 + nn < Np && k0 + kk < K;
-      let at = nn * ${BK}u + kk;
-${
-  wType === "bf16"
-    ? `      var wv = vec4<u32>(0u);
-      if (ok) { wv = w[((c0 + nn) * K + k0 + kk) / 8u]; }
-      bs[at] = toF16(bitcast<f32>(wv.x << 16u)); bs[at + 1u] = toF16(bitcast<f32>(wv.x & 0xffff0000u));
-      bs[at + 2u] = toF16(bitcast<f32>(wv.y << 16u)); bs[at + 3u] = toF16(bitcast<f32>(wv.y & 0xffff0000u));
-      bs[at + 4u] = toF16(bitcast<f32>(wv.z << 16u)); bs[at + 5u] = toF16(bitcast<f32>(wv.z & 0xffff0000u));
-      bs[at + 6u] = toF16(bitcast<f32>(wv.w << 16u)); bs[at + 7u] = toF16(bitcast<f32>(wv.w & 0xffff0000u));`
-    : `      var wv = vec4<f32>(0.0);
-      if (ok) { wv = w[((c0 + nn) * K + k0 + kk) / 4u]; }
-      bs[at] = toF16(wv.x); bs[at + 1u] = toF16(wv.y); bs[at + 2u] = toF16(wv.z); bs[at + 3u] = toF16(wv.w);`
+/** The shared part of the kernel's identity: how the device spells the ops and lets subgroups differ. */
+export interface SgMatrixDialect {
+  readonly syntax: SgMatrixSyntax;
+  /** The directive allowing per-subgroup operands (sgMatrixWgsl.ts), "" where none compiles (one subgroup per workgroup only). */
+  readonly nonUniform: string;
 }
-    }`
-    : `    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
+
+export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, dialect: SgMatrixDialect, vectorised: boolean): Kernel {
+  const { bm: BM, bn: BN, bk: BK } = v;
+  const [SM, SN, PAD] = [v.sgm ?? 1, v.sgn ?? 1, v.pad ?? 0];
+  const NSG = SM * SN, NT = 32 * NSG;
+  const [WM, WN] = [BM / SM, BN / SN];
+  const [FM, FN] = [WM / 16, WN / 16];
+  if (!Number.isInteger(FM) || !Number.isInteger(FN) || FM < 1 || FN < 1 || BK % 16 !== 0) throw new Error(`subgroup-matrix matmul: tile ${BM}x${BN}x${BK} over ${SM}x${SN} subgroups is not whole 16 x 16 fragments`);
+  if (NSG > 1 && dialect.syntax !== "emulated" && !dialect.nonUniform) throw new Error("subgroup-matrix matmul: this device's WGSL compiler allows one subgroup per workgroup only");
+  const S = BK + PAD; // f16 stride of a tile row
+  const ops = new SgMatrixWgsl(dialect.syntax);
+  const frags = range(FM).flatMap((i) => range(FN).map((j) => [i, j] as const));
+  const wPer = wType === "bf16" ? 8 : 4; // weights per vec4 load
+  const wVec = wType === "bf16" ? "vec4<u32>" : "vec4<f32>";
+  // ---- the fill of one slice: loads into registers (fetch), then f16 into the tiles (put)
+  const slots = (total: number) => range(Math.ceil(total / NT)).map((s) => ({ s, guard: (s + 1) * NT > total ? `if (lid + ${s * NT}u < ${total}u) ` : "" }));
+  const [xSlots, wSlots] = [slots((BM * BK) / 4), slots((BN * BK) / wPer)];
+  const fetch = (k: string) =>
+    [
+      ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let mm = e / ${BK / 4}u; let kk = ${k} + (e % ${BK / 4}u) * 4u;
+      xr[${s}] = select(vec4<f32>(0.0), x[min((m0 + mm) * K + kk, rows * K - 4u) / 4u], m0 + mm < rows && kk < K); }`),
+      ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let nn = e / ${BK / wPer}u; let kk = ${k} + (e % ${BK / wPer}u) * ${wPer}u;
+      wr[${s}] = select(${wVec}(0), w[min((c0 + nn) * K + kk, Np * K - ${wPer}u) / ${wPer}u], c0 + nn < Np && kk < K); }`),
+    ].join("\n");
+  const bf16Pair = (word: string, at: string) => `bs[${at}] = toF16(bitcast<f32>(${word} << 16u)); bs[${at} + 1u] = toF16(bitcast<f32>(${word} & 0xffff0000u));`;
+  const put = [
+    ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / 4}u) * ${S}u + (e % ${BK / 4}u) * 4u; let xv = xr[${s}];
+      as_[at] = toF16(xv.x); as_[at + 1u] = toF16(xv.y); as_[at + 2u] = toF16(xv.z); as_[at + 3u] = toF16(xv.w); }`),
+    ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / wPer}u) * ${S}u + (e % ${BK / wPer}u) * ${wPer}u; let wv = wr[${s}];
+      ${wType === "bf16" ? ["x", "y", "z", "w"].map((c, i) => bf16Pair(`wv.${c}`, `at + ${2 * i}u`)).join(" ") : "bs[at] = toF16(wv.x); bs[at + 1u] = toF16(wv.y); bs[at + 2u] = toF16(wv.z); bs[at + 3u] = toF16(wv.w);"} }`),
+  ].join("\n");
+  const elementFill = `    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
       let mm = e / ${BK}u; let kk = e % ${BK}u;
-      as_[e] = toF16(select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K));
+      as_[mm * ${S}u + kk] = toF16(select(0.0, x[min((m0 + mm) * K + k0 + kk, rows * K - 1u)], m0 + mm < rows && k0 + kk < K));
     }
     for (var e = lid; e < ${BN * BK}u; e += ${NT}u) {
       let nn = e / ${BK}u; let kk = e % ${BK}u;
-      bs[e] = toF16(select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K));
+      bs[nn * ${S}u + kk] = toF16(select(0.0, wAt(min((c0 + nn) * K + k0 + kk, Np * K - 1u)), c0 + nn < Np && k0 + kk < K));
     }`;
+  const products = `    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
+${range(FM).map((i) => `      let a${i} = ${ops.load("left", "as_", `(am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`).join("\n")}
+${range(FN).map((j) => `      let b${j} = ${ops.load("right", "bs", `(bn0 + ${j * 16}u) * ${S}u + kk`, true, `${S}u`)};`).join("\n")}
+${frags.map(([i, j]) => `      c${i}_${j} = ${ops.mma(`a${i}`, `b${j}`, `c${i}_${j}`)};`).join("\n")}
+    }`;
+  const loop = vectorised
+    ? `  var xr: array<vec4<f32>, ${xSlots.length}>;
+  var wr: array<${wVec}, ${wSlots.length}>;
+${fetch("0u")}
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+${put}
+    workgroupBarrier();
+    if (k0 + ${BK}u < K) {
+${fetch(`k0 + ${BK}u`)}
+    }
+${products}
+    workgroupBarrier();
+  }`
+    : `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+${elementFill}
+    workgroupBarrier();
+${products}
+    workgroupBarrier();
+  }`;
+  const epilogue = `  let hasBias = au(3u) == 1u;
+  if (m0 + ${BM}u <= rows && c0 + ${BN}u <= Np && !hasBias) {
+${frags.map(([i, j]) => `    ${ops.store("outp", `(m0 + am + ${i * 16}u) * Nout + n0 + c0 + bn0 + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
+  } else {
+${frags
+  .map(
+    ([i, j]) => `    ${ops.store("cs", "sg * 256u", `c${i}_${j}`, "16u")};
+    workgroupBarrier();
+    for (var e = lid % 32u; e < 256u; e += 32u) {
+      let m = m0 + am + ${i * 16}u + e / 16u; let n = c0 + bn0 + ${j * 16}u + e % 16u;
+      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[sg * 256u + e] + select(0.0, bias[n0 + n], hasBias); }
+    }
+    workgroupBarrier();`,
+  )
+  .join("\n")}
+  }`;
+  const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${vectorised ? " vec4" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   const arrays = vectorised ? [wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>", "array<vec4<f32>>"] : ["array<u32>", "array<f32>"];
-  return matmulKernelOf(`matmul sgmatrix ${wType} ${BM}x${BN}x${BK}${vectorised ? " vec4" : ""}`, /* wgsl */ `enable f16;
-enable subgroups;
-enable chromium_experimental_subgroup_matrix;
+  return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}
 ${MATMUL_BINDINGS(arrays[0], arrays[1])}
 ${vectorised ? "" : weightAt(wType)}
-var<workgroup> as_: array<f16, ${BM * BK}>;
-var<workgroup> bs: array<f16, ${BN * BK}>;
-var<workgroup> cs: array<f32, 256>;
+var<workgroup> as_: array<f16, ${BM * S}>;
+var<workgroup> bs: array<f16, ${BN * S}>;
+var<workgroup> cs: array<f32, ${NSG * 256}>;
 // NOTE: clamped, as f16(x) of a finite x beyond 65504 is not defined to saturate
 fn toF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0)); }
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
@@ -109,28 +157,12 @@ fn toF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0)); }
   let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
   let tn = (Np + ${BN - 1}u) / ${BN}u;
   let m0 = (wg / tn) * ${BM}u; let c0 = (wg % tn) * ${BN}u;
-${frags.map(([i, j]) => `  var c${i}_${j} = subgroup_matrix_result<f32, 16, 16>();`).join("\n")}
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-${fill}
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
-${Array.from({ length: FM }, (_, i) => `      let a${i} = ${load("subgroup_matrix_left<f16, 16, 16>", "&as_", `${i * 16 * BK}u + kk`, false)};`).join("\n")}
-${Array.from({ length: FN }, (_, j) => `      let b${j} = ${load("subgroup_matrix_right<f16, 16, 16>", "&bs", `${j * 16 * BK}u + kk`, true)};`).join("\n")}
-${frags.map(([i, j]) => `      c${i}_${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}_${j});`).join("\n")}
-    }
-    workgroupBarrier();
-  }
-  let hasBias = au(3u) == 1u;
-${frags
-  .map(
-    ([i, j]) => `  ${store(`c${i}_${j}`)};
-  workgroupBarrier();
-  for (var e = lid; e < 256u; e += ${NT}u) {
-    let m = m0 + ${i * 16}u + e / 16u; let n = c0 + ${j * 16}u + e % 16u;
-    if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[e] + select(0.0, bias[n0 + n], hasBias); }
-  }
-  workgroupBarrier();`,
-  )
-  .join("\n")}
-}`);
+  // NOTE: this subgroup's block of the tile (one subgroup: a constant, which Tint's uniformity analysis accepts)
+  let sg = ${NSG > 1 ? "lid / 32u" : "0u"};
+  let am = (sg / ${SN}u) * ${WM}u; let bn0 = (sg % ${SN}u) * ${WN}u;
+${frags.map(([i, j]) => `  var c${i}_${j} = ${ops.zero()};`).join("\n")}
+${loop}
+${epilogue}
+}
+${ops.helpers()}`);
 });

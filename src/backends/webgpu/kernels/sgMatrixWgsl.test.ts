@@ -1,0 +1,41 @@
+/**
+ * The subgroup-matrix dialects as text (the kernels built on them are run
+ * against references in webgpuMatmul.test.ts and webgpuAttentionSg.test.ts):
+ * each real syntax's spelling, the emulation's helpers, and the kernels'
+ * refusal of several subgroups where no directive allows them.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { SgMatrixWgsl, SG_MATRIX_NONUNIFORM_DIRECTIVES, sgMatrixNonUniformProbe } from "./sgMatrixWgsl.js";
+import { sgMatrixMatmulKernel } from "./matmulSgKernels.js";
+import { sgAttentionKernel, sgAttentionSharedBytes } from "./attentionSgKernel.js";
+
+test("each dialect spells loads, stores and products its own way; the emulation brings its helpers", () => {
+  const neu = new SgMatrixWgsl("new"), legacy = new SgMatrixWgsl("legacy"), emu = new SgMatrixWgsl("emulated");
+  assert.equal(neu.load("right", "bs", "8u", true, "40u"), "subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&bs, 8u, 40u)");
+  assert.equal(legacy.load("left", "as_", "0u", false, "40u"), "subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&as_, 0u, false, 40u)");
+  assert.equal(legacy.store("cs", "0u", "c", "16u"), "subgroupMatrixStore(&cs, 0u, c, false, 16u)");
+  assert.equal(neu.helpers(), "");
+  assert.equal(emu.load("left", "as_", "0u", false, "40u"), "emuLoad_as_(0u, 40u, false)");
+  assert.equal(emu.mma("a", "b", "c"), "emuMma(a, b, c)");
+  assert.match(emu.helpers(), /fn emuLoad_as_\(/);
+  assert.match(emu.helpers(), /fn emuMma\(/);
+  assert.doesNotMatch(emu.enables("ignored"), /subgroup_matrix|ignored/);
+  for (const d of SG_MATRIX_NONUNIFORM_DIRECTIVES) assert.ok(sgMatrixNonUniformProbe("new", d).includes(d));
+});
+
+test("several subgroups per workgroup need a directive: kernels refuse without one and carry it with one", () => {
+  const v = { bm: 64, bn: 64, bk: 32, sgm: 2, sgn: 2 };
+  assert.throws(() => sgMatrixMatmulKernel("bf16", v, { syntax: "new", nonUniform: "" }, true), /one subgroup per workgroup only/);
+  const directive = SG_MATRIX_NONUNIFORM_DIRECTIVES[0];
+  assert.ok(sgMatrixMatmulKernel("bf16", v, { syntax: "new", nonUniform: directive }, true).code.includes(directive));
+  // NOTE: one subgroup needs none (its index is the constant 0)
+  assert.doesNotMatch(sgMatrixMatmulKernel("bf16", { bm: 64, bn: 64, bk: 32 }, { syntax: "new", nonUniform: directive }, true).code, /diagnostic/);
+  assert.throws(() => sgMatrixMatmulKernel("bf16", { bm: 64, bn: 40, bk: 32 }, { syntax: "emulated", nonUniform: "" }, true), /not whole 16 x 16 fragments/);
+  const shape = { headDim: 128, group: 4, kvDType: "bf16" as const, stepKeys: 32 };
+  assert.throws(() => sgAttentionKernel(shape, { syntax: "new", nonUniform: "" }), /one subgroup per workgroup only/);
+  assert.throws(() => sgAttentionKernel({ ...shape, headDim: 72 }, { syntax: "emulated", nonUniform: "" }), /do not fit/);
+  // NOTE: the declared workgroup arrays, as the backend counts them before choosing the kernel
+  const declared = [...sgAttentionKernel(shape, { syntax: "new", nonUniform: directive }).code.matchAll(/var<workgroup> \w+: (?:array<(f16|f32|u32), (\d+)>|u32);/g)];
+  assert.equal(declared.reduce((sum, m) => sum + (m[1] ? (m[1] === "f16" ? 2 : 4) * Number(m[2]) : 4), 0), sgAttentionSharedBytes(128, 32));
+});
