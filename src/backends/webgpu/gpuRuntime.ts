@@ -25,7 +25,7 @@
  * along and rejects with its message (then clears it).
  */
 import type { GpuProfiler } from "./gpuProfiler.js";
-import { ARGS_WGSL } from "./kernelAbi.js";
+import { moduleSource } from "./kernelAbi.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -295,11 +295,4 @@ export class GpuRuntime {
       staging.destroy();
     }
   }
-}
-
-/** A kernel's whole module: directives (enable f16; diagnostic(...);) must precede every declaration, the arguments' included. */
-function moduleSource(k: Kernel): string {
-  const directives = k.code.match(/^\s*(enable|diagnostic)\b[^;]+;/gm) ?? [];
-  const body = directives.reduce((code, d) => code.replace(d, ""), k.code);
-  return directives.map((d) => d.trim()).join("\n") + ARGS_WGSL + body;
 }

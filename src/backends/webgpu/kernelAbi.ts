@@ -26,3 +26,10 @@ export function errorWgsl(binding: number): string {
   return `@group(0) @binding(${binding}) var<storage, read_write> errs: array<atomic<u32>, 4>;
 fn fail(code: u32, value: u32) { if (atomicMax(&errs[0], code) == 0u) { atomicStore(&errs[1], value); } }`;
 }
+
+/** A kernel's whole module: directives (enable f16; diagnostic(...);) must precede every declaration, the arguments' included. */
+export function moduleSource(k: { readonly code: string }): string {
+  const directives = k.code.match(/^\s*(enable|diagnostic)\b[^;]+;/gm) ?? [];
+  const body = directives.reduce((code, d) => code.replace(d, ""), k.code);
+  return directives.map((d) => d.trim()).join("\n") + ARGS_WGSL + body;
+}

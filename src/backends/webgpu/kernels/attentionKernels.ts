@@ -76,6 +76,28 @@ export const ITEM_FIELDS_WGSL = /* wgsl */ `  let ib = 8u + wg * ${ITEM_WORDS}u;
   let ringTiles = (numRing + TK - 1u) / TK;
   let globalTiles = (nG + TK - 1u) / TK;`;
 
+/** The bindings of the prefill attention kernels (this one and attentionSgKernel.ts), and their access. */
+export const ATTENTION_BINDINGS = /* wgsl */ `@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> kf: array<f32>;
+@group(0) @binding(2) var<storage, read> vf: array<f32>;
+@group(0) @binding(3) var<storage, read> pool: array<u32>;
+@group(0) @binding(4) var<storage, read> tables: array<i32>;
+@group(0) @binding(5) var<storage, read> flags: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;`;
+export const ATTENTION_ACCESS: Kernel["bindings"] = ["ro", "ro", "ro", "ro", "ro", "ro", "rw"];
+
+/**
+ * `fn pageOf(kind, t, tab, W, quest)`: the pool page of key t of a ring
+ * (kind 0) or global (kind 1) tile, from the block table's row at `tab` or
+ * Quest's choice copied into scratch at `quest`.
+ */
+export const PAGE_OF_WGSL = /* wgsl */ `
+fn pageOf(kind: u32, t: u32, tab: u32, W: u32, quest: u32) -> u32 {
+  if (kind == 0u) { return u32(tables[tab + t / 16u]); }
+  if (quest != 0xffffffffu) { return scratch[quest + t / 16u]; }
+  return u32(tables[tab + W / 16u + t / 16u]);
+}`;
+
 export const RING_VISIBILITY_WGSL = /* wgsl */ `
 fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 fn ringVisible(t: u32, P: u32, W: u32, pos: u32, fl: u32) -> bool {
@@ -108,14 +130,8 @@ export function attentionShape(headDim: number, group: number, kvDType: KvDType,
 export const attentionKernel = memoKernel(function attentionKernel(s: AttentionShape): Kernel {
   const { headDim: d, group: G, tileKeys: TK, numQueries: NQ, kvDType } = s;
   const ACC = (NQ * d) / NUM_THREADS;
-  return kernelOf(`paged attention d${d} g${G} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kf: array<f32>;
-@group(0) @binding(2) var<storage, read> vf: array<f32>;
-@group(0) @binding(3) var<storage, read> pool: array<u32>;
-@group(0) @binding(4) var<storage, read> tables: array<i32>;
-@group(0) @binding(5) var<storage, read> flags: array<u32>;
-@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+  return kernelOf(`paged attention d${d} g${G} ${kvDType}`, ATTENTION_ACCESS, /* wgsl */ `
+${ATTENTION_BINDINGS}
 ${HALF_WGSL}
 ${elementReader("kAt", "pool", kvDType)}
 fn vAt(i: u32) -> f32 { return kAt(i + au(3u) * ${kvDType === "f32" ? 1 : 2}u); }
@@ -134,6 +150,7 @@ var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
 var<workgroup> alpha: array<f32, ${NQ}>;
 ${RING_VISIBILITY_WGSL}
+${PAGE_OF_WGSL}
 
 @compute @workgroup_size(${NUM_THREADS}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
@@ -165,11 +182,7 @@ ${ITEM_FIELDS_WGSL}
           let at = ((row0 + t) * Hkv + g) * D + c;
           kv = kf[at]; vv = vf[at];
         } else {
-          var page = 0u;
-          if (kind == 0u) { page = u32(tables[tab + t / 16u]); }
-          else if (quest != 0xffffffffu) { page = scratch[quest + t / 16u]; }
-          else { page = u32(tables[tab + W / 16u + t / 16u]); }
-          let at = ((page - au(5u)) * 16u + t % 16u) * D + c;
+          let at = ((pageOf(kind, t, tab, W, quest) - au(5u)) * 16u + t % 16u) * D + c;
           kv = kAt(at); vv = vAt(at);
         }
       }

@@ -22,7 +22,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { IT_PARTIAL, ITEM_FIELDS_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { ATTENTION_ACCESS, ATTENTION_BINDINGS, IT_PARTIAL, ITEM_FIELDS_WGSL, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { SgMatrixWgsl } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
@@ -98,14 +98,8 @@ ${range(DF)
   workgroupBarrier();
   for (var e = lane; e < 256u; e += 32u) { let v = q0 + e / 16u; ${body} }
   workgroupBarrier();`;
-  return kernelOf(`paged attention sgmatrix d${D} g${G} k${KT}${s.rescaleEvery ? " rescale-every" : ""} ${kvDType}${dialect.syntax === "emulated" ? " emulated" : ""}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `${ops.enables(dialect.nonUniform)}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kf: array<f32>;
-@group(0) @binding(2) var<storage, read> vf: array<f32>;
-@group(0) @binding(3) var<storage, read> pool: array<u32>;
-@group(0) @binding(4) var<storage, read> tables: array<i32>;
-@group(0) @binding(5) var<storage, read> flags: array<u32>;
-@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+  return kernelOf(`paged attention sgmatrix d${D} g${G} k${KT}${s.rescaleEvery ? " rescale-every" : ""} ${kvDType}${dialect.syntax === "emulated" ? " emulated" : ""}`, ATTENTION_ACCESS, /* wgsl */ `${ops.enables(dialect.nonUniform)}
+${ATTENTION_BINDINGS}
 const D = ${D}u;
 const G = ${G}u;
 const TK = 16u;
@@ -126,6 +120,7 @@ var<workgroup> rescale: u32;
 var<workgroup> kmode: array<u32, ${KT}>;
 var<workgroup> kposs: array<u32, ${KT}>;
 ${RING_VISIBILITY_WGSL}
+${PAGE_OF_WGSL}
 ${kvPairWgsl(kvDType)}
 fn toF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0)); }
 /** Tile tj of the item's logical key list: kind (0 ring, 1 global, 2 the chunk's own), first key, keys. */
@@ -182,11 +177,7 @@ ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
             ka = vec4<f32>(kf[at], kf[at + 1u], kf[at + 2u], kf[at + 3u]); kb = vec4<f32>(kf[at + 4u], kf[at + 5u], kf[at + 6u], kf[at + 7u]);
             va = vec4<f32>(vf[at], vf[at + 1u], vf[at + 2u], vf[at + 3u]); vb = vec4<f32>(vf[at + 4u], vf[at + 5u], vf[at + 6u], vf[at + 7u]);
           } else {
-            var page = 0u;
-            if (tl.x == 0u) { page = u32(tables[tab + t / 16u]); }
-            else if (quest != 0xffffffffu) { page = scratch[quest + t / 16u]; }
-            else { page = u32(tables[tab + W / 16u + t / 16u]); }
-            let at = ((page - au(5u)) * 16u + t % 16u) * D + c;
+            let at = ((pageOf(tl.x, t, tab, W, quest) - au(5u)) * 16u + t % 16u) * D + c;
             ka = vec4<f32>(kvPair(at), kvPair(at + 2u)); kb = vec4<f32>(kvPair(at + 4u), kvPair(at + 6u));
             va = vec4<f32>(kvPair(at + vBase), kvPair(at + vBase + 2u)); vb = vec4<f32>(kvPair(at + vBase + 4u), kvPair(at + vBase + 6u));
           }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { SgMatrixWgsl, SG_MATRIX_NONUNIFORM_DIRECTIVES, sgMatrixNonUniformProbe } from "./sgMatrixWgsl.js";
 import { sgMatrixMatmulKernel } from "./matmulSgKernels.js";
 import { sgAttentionKernel, sgAttentionSharedBytes } from "./attentionSgKernel.js";
+import { moduleSource } from "../kernelAbi.js";
 
 test("each dialect spells loads, stores and products its own way; the emulation brings its helpers", () => {
   const neu = new SgMatrixWgsl("new"), legacy = new SgMatrixWgsl("legacy"), emu = new SgMatrixWgsl("emulated");
@@ -28,7 +29,10 @@ test("several subgroups per workgroup need a directive: kernels refuse without o
   const v = { bm: 64, bn: 64, bk: 32, sgm: 2, sgn: 2 };
   assert.throws(() => sgMatrixMatmulKernel("bf16", v, { syntax: "new", nonUniform: "" }, true), /one subgroup per workgroup only/);
   const directive = SG_MATRIX_NONUNIFORM_DIRECTIVES[0];
-  assert.ok(sgMatrixMatmulKernel("bf16", v, { syntax: "new", nonUniform: directive }, true).code.includes(directive));
+  const kernel = sgMatrixMatmulKernel("bf16", v, { syntax: "new", nonUniform: directive }, true);
+  // NOTE: WGSL wants directives before every declaration, the arguments' the runtime adds included
+  const source = moduleSource(kernel);
+  assert.ok(source.indexOf(directive) >= 0 && source.indexOf(directive) < source.indexOf("var<"), "the directive leads the module");
   // NOTE: one subgroup needs none (its index is the constant 0)
   assert.doesNotMatch(sgMatrixMatmulKernel("bf16", { bm: 64, bn: 64, bk: 32 }, { syntax: "new", nonUniform: directive }, true).code, /diagnostic/);
   assert.throws(() => sgMatrixMatmulKernel("bf16", { bm: 64, bn: 40, bk: 32 }, { syntax: "emulated", nonUniform: "" }, true), /not whole 16 x 16 fragments/);
