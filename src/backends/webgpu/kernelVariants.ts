@@ -2,7 +2,7 @@
  * @module backends/webgpu/kernelVariants
  *
  * The kernel variants the WebGPU backend can run for each op, as
- * benchmarks compare them (scripts/device/kernel-bench.mjs) and the tests
+ * benchmarks compare them (scripts/device/kernel-bench.mjs, matmul-bench.mjs) and the tests
  * check them (webgpuMatmul.test.ts). The backend's defaults
  * (kernelChoice.ts defaultKernels) are picked from these by what the H200
  * measured (docs/design.md §6).

@@ -45,8 +45,6 @@ export interface SgMatrixVariant {
   readonly pad?: number;
 }
 
-export const DEFAULT_SG_MATRIX: SgMatrixVariant = { bm: 64, bn: 64, bk: 32 };
-
 /** Subgroups a workgroup of this variant has. */
 export function sgMatrixSubgroups(v: SgMatrixVariant): number {
   return (v.sgm ?? 1) * (v.sgn ?? 1);
