@@ -49,10 +49,10 @@ export function sgAttentionApplies(headDim: number, group: number, stepKeys: num
   return headDim % 16 === 0 && headDim <= 128 && group <= SG_ATTENTION_QUERIES && sgAttentionSharedBytes(headDim, stepKeys) <= sharedBytes;
 }
 
-/** Workgroup memory the kernel declares (H200, head dim 128, 32 keys a step: 48 644 of 49 152 bytes). */
+/** Workgroup memory the kernel declares (H200, head dim 128, 32 keys a step: 48 656 of 49 152 bytes). */
 export function sgAttentionSharedBytes(headDim: number, stepKeys: number): number {
   const S = headDim + 8, NQ = SG_ATTENTION_QUERIES;
-  return 2 * (2 * stepKeys * S + NQ * S) + 4 * Math.max(NQ * stepKeys, 1024) + 2 * NQ * stepKeys + 12 * NQ + 4 * 128 + 8 * stepKeys + 4;
+  return 2 * (2 * stepKeys * S + NQ * S) + 4 * Math.max(NQ * stepKeys, 1024) + 2 * NQ * stepKeys + 12 * NQ + 4 * 128 + 8 * stepKeys + 16;
 }
 
 /** WGSL `fn kvPair(i) -> vec2<f32>`: pool elements i and i + 1 (i even) at page precision. */
@@ -116,7 +116,9 @@ var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
 var<workgroup> arow: array<f32, ${NQ}>;
 var<workgroup> pairs: array<f32, ${NT}>;
-var<workgroup> rescale: u32;
+// NOTE: every workgroup variable a multiple of 16 bytes, so none can put a fragment array off a 16-byte boundary
+// however the driver orders them (a suspect of the wrong results on the H200; the matmul's three all are)
+var<workgroup> rescale: array<u32, 4>;
 var<workgroup> kmode: array<u32, ${KT}>;
 var<workgroup> kposs: array<u32, ${KT}>;
 ${RING_VISIBILITY_WGSL}
@@ -138,7 +140,7 @@ ${ITEM_FIELDS_WGSL}
   let nv = qn * G;
   let sg = lid / 32u; let lane = lid % 32u; let q0 = sg * 16u;
   if (lid < ${NQ}u) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
-  if (lid == 0u) { rescale = 0u; }
+  if (lid == 0u) { rescale[0] = 0u; }
   // ---- the block's query vectors, as f16, into registers for the whole item
   for (var e = lid; e < ${NQ * D}u; e += ${NT}u) {
     let v = e / D; let c = e % D;
@@ -226,17 +228,17 @@ ${scores}
     if (h == 0u) {
       mrow[v] = m; lrow[v] = lrow[v] * a + sum + pairs[lid + 1u]; arow[v] = a;
       // NOTE: a row's first visible keys need no rescale (its output is still 0)
-      if (a != 1.0 && mOld != MASKED) { rescale = 1u; }
+      if (a != 1.0 && mOld != MASKED) { rescale[0] = 1u; }
     }
     // ---- where a running max moved, every subgroup rescales its output rows (workgroupUniformLoad: a barrier)
-    ${s.rescaleEvery ? "workgroupBarrier();\n    {" : "if (workgroupUniformLoad(&rescale) != 0u) {"}
+    ${s.rescaleEvery ? "workgroupBarrier();\n    {" : "if (workgroupUniformLoad(&rescale[0]) != 0u) {"}
 ${range(DF)
   .map((i) => `${throughShared(i, "ss[sg * 256u + e] *= arow[v];")}
   o${i} = ${ops.load("result", "ss", "sg * 256u", false, "16u")};
   workgroupBarrier();`)
   .join("\n")
   .replace(/^/gm, "    ")}
-      if (lid == 0u) { rescale = 0u; }
+      if (lid == 0u) { rescale[0] = 0u; }
     }
     // ---- O += P V
 ${pv}
