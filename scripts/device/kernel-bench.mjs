@@ -12,6 +12,7 @@
 import { writeFileSync, appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
 import { MATVEC_VARIANTS, SG_MATRIX_VARIANTS, TILED_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
+import { randomBf16Weight } from "./randomWeights.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -24,13 +25,6 @@ const record = (r) => {
   appendFileSync(`${OUT}/kernels.jsonl`, JSON.stringify(r) + "\n");
 };
 
-function bf16Weight(b, N, K) {
-  // NOTE: random bits in the exponent range of small weights; the timing does not depend on values
-  const bits = new Uint16Array(N * K);
-  let s = 1;
-  for (let i = 0; i < bits.length; i++) bits[i] = 0x3c00 | ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 22);
-  return b.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(bits.buffer) }, "matrix");
-}
 
 /** Wall ms per call; with WGKV_PROFILE=1 the GPU's own ms per call (timestamps) instead. */
 async function time(b, reps, record, sync) {
@@ -56,7 +50,7 @@ b.kernels.fuse = false;
 const shapes = [["q/o 4096x4096", 4096, 4096], ["k/v 1024x4096", 1024, 4096], ["gate/up 14336x4096", 14336, 4096], ["down 4096x14336", 4096, 14336], ["lm_head 128256x4096", 128256, 4096]];
 const hasSubgroups = base.matvec.subgroups;
 for (const [name, N, K] of shapes) {
-  const w = bf16Weight(b, N, K);
+  const w = randomBf16Weight(b, N, K);
   const x = b.createTensor([1, K], "f32", "x"), out = b.createTensor([1, N], "f32", "out");
   for (const v of MATVEC_VARIANTS) {
     if (v.subgroups && !hasSubgroups) continue;
@@ -71,7 +65,7 @@ b.kernels.matvec = base.matvec;
 // ---- prefill matmuls: TFLOP/s
 const rows = 2048;
 for (const [name, N, K] of shapes.slice(0, 4)) {
-  const w = bf16Weight(b, N, K);
+  const w = randomBf16Weight(b, N, K);
   const x = b.createTensor([rows, K], "f32", "x"), out = b.createTensor([rows, N], "f32", "out");
   const variants = [...TILED_VARIANTS.map((v) => ({ tiled: v, sgMatrix: null })), ...(b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS.map((v) => ({ tiled: base.tiled, sgMatrix: v })) : [])];
   for (const v of variants) {

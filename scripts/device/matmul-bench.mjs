@@ -10,6 +10,7 @@ import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
 import { SG_MATRIX_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
 import { sgMatrixMatmulKernel } from "../../dist/backends/webgpu/kernels/matmulSgKernels.js";
+import { randomBf16Weight } from "./randomWeights.mjs";
 
 const QUICK = process.argv.includes("--quick");
 const OUT = process.env.OUT ?? "bench-out";
@@ -35,8 +36,7 @@ for (const v of b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS : []) {
 }
 const table = new Map();
 for (const [name, N, K] of shapes) {
-  const bits = new Uint16Array(N * K).map(() => new Uint32Array(Float32Array.of(random() * 0.05).buffer)[0] >>> 16);
-  const w = b.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(bits.buffer) }, "matrix");
+  const w = randomBf16Weight(b, N, K, true);
   const maxRows = Math.max(...ROWS);
   const x = b.createTensor([maxRows, K], "f32", "x");
   b.write(x, Float32Array.from({ length: maxRows * K }, random));

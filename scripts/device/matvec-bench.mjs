@@ -11,21 +11,16 @@
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
 import { MATVEC_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
+import { randomBf16Weight } from "./randomWeights.mjs";
 
 const OUT = process.env.OUT ?? ".";
 const b = await createNodeWebGpuBackend();
 console.log(`device: ${b.description}`);
 // NOTE: the variants the tests check (kernelVariants.ts), those with subgroups (the H200 has them)
 const VARIANTS = JSON.parse(process.env.MATVEC_VARIANTS ?? "null") ?? MATVEC_VARIANTS.filter((v) => v.subgroups);
-function bf16Weight(N, K) {
-  const bits = new Uint16Array(N * K);
-  let s = 1;
-  for (let i = 0; i < bits.length; i++) bits[i] = 0x3c00 | ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 22);
-  return b.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(bits.buffer) }, "matrix");
-}
 // NOTE: SMALL=1 shrinks the shapes for a run on a software adapter (the script's own check)
 const [H, I, Q, KV, V] = process.env.SMALL ? [256, 512, 256, 64, 1000] : [4096, 14336, 4096, 1024, 128256];
-const w = { q: bf16Weight(Q, H), k: bf16Weight(KV, H), v: bf16Weight(KV, H), o: bf16Weight(H, Q), gate: bf16Weight(I, H), up: bf16Weight(I, H), down: bf16Weight(H, I), lm: bf16Weight(V, H) };
+const w = { q: randomBf16Weight(b, Q, H), k: randomBf16Weight(b, KV, H), v: randomBf16Weight(b, KV, H), o: randomBf16Weight(b, H, Q), gate: randomBf16Weight(b, I, H), up: randomBf16Weight(b, I, H), down: randomBf16Weight(b, H, I), lm: randomBf16Weight(b, V, H) };
 const t = (n, label) => b.createTensor([1, n], "f32", label);
 const a = { xb: t(H, "xb"), q: t(Q, "q"), k: t(KV, "k"), v: t(KV, "v"), attn: t(Q, "attn"), proj: t(H, "proj"), gate: t(I, "gate"), up: t(I, "up"), logits: t(V, "logits") };
 b.write(a.xb, Float32Array.from({ length: H }, (_, i) => Math.sin(i)));

@@ -26,6 +26,7 @@
  */
 import type { GpuProfiler } from "./gpuProfiler.js";
 import { moduleSource } from "./kernelAbi.js";
+import { shaderCompileError } from "./gpuFeatures.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -155,13 +156,8 @@ export class GpuRuntime {
    * fails to compile must not reach createComputePipeline, where dawn.node
    * aborts the process (variants of experimental features are checked first).
    */
-  async compileError(k: Kernel): Promise<string | null> {
-    this.device.pushErrorScope("validation");
-    const module = this.device.createShaderModule({ code: moduleSource(k), label: k.label });
-    const info = await module.getCompilationInfo();
-    const error = await this.device.popErrorScope();
-    const message = info.messages.find((m) => m.type === "error");
-    return message ? `${k.label}: ${message.lineNum}:${message.linePos} ${message.message}` : error ? `${k.label}: ${error.message.split("\n")[0]}` : null;
+  compileError(k: Kernel): Promise<string | null> {
+    return shaderCompileError(this.device, moduleSource(k), k.label);
   }
 
   #bufferId(b: GPUBuffer): number {

@@ -12,7 +12,8 @@
  * as stored [n][k], which is B = w^T read column-major. Where K allows whole
  * vec4 loads, the next slice's loads are issued into registers before this
  * slice's products (they are in flight while the tensor cores work).
- * Products accumulate in f32 fragments; whole tiles without bias store them
+ * Loads past the end of x or w are discarded by a select (robust access
+ * keeps them harmless). Products accumulate in f32 fragments; whole tiles without bias store them
  * straight to `out`, others through workgroup memory (bounds, bias).
  *
  * Several subgroups per workgroup need `nonUniform` (sgMatrixWgsl.ts): each
@@ -81,9 +82,9 @@ export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wTy
   const fetch = (k: string) =>
     [
       ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let mm = e / ${BK / 4}u; let kk = ${k} + (e % ${BK / 4}u) * 4u;
-      xr[${s}] = select(vec4<f32>(0.0), x[min((m0 + mm) * K + kk, rows * K - 4u) / 4u], m0 + mm < rows && kk < K); }`),
+      xr[${s}] = select(vec4<f32>(0.0), x[((m0 + mm) * K + kk) / 4u], m0 + mm < rows && kk < K); }`),
       ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let nn = e / ${BK / wPer}u; let kk = ${k} + (e % ${BK / wPer}u) * ${wPer}u;
-      wr[${s}] = select(${wVec}(0), w[min((c0 + nn) * K + kk, Np * K - ${wPer}u) / ${wPer}u], c0 + nn < Np && kk < K); }`),
+      wr[${s}] = select(${wVec}(0), w[((c0 + nn) * K + kk) / ${wPer}u], c0 + nn < Np && kk < K); }`),
     ].join("\n");
   const bf16Pair = (word: string, at: string) => `bs[${at}] = toF16(bitcast<f32>(${word} << 16u)); bs[${at} + 1u] = toF16(bitcast<f32>(${word} & 0xffff0000u));`;
   const put = [
@@ -94,11 +95,11 @@ export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wTy
   ].join("\n");
   const elementFill = `    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
       let mm = e / ${BK}u; let kk = e % ${BK}u;
-      as_[mm * ${S}u + kk] = toF16(select(0.0, x[min((m0 + mm) * K + k0 + kk, rows * K - 1u)], m0 + mm < rows && k0 + kk < K));
+      as_[mm * ${S}u + kk] = toF16(select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K));
     }
     for (var e = lid; e < ${BN * BK}u; e += ${NT}u) {
       let nn = e / ${BK}u; let kk = e % ${BK}u;
-      bs[nn * ${S}u + kk] = toF16(select(0.0, wAt(min((c0 + nn) * K + k0 + kk, Np * K - 1u)), c0 + nn < Np && k0 + kk < K));
+      bs[nn * ${S}u + kk] = toF16(select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K));
     }`;
   const products = `    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
 ${range(FM).map((i) => `      let a${i} = ${ops.load("left", "as_", `(am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`).join("\n")}
