@@ -17,7 +17,7 @@ const SEQS = [
 const b = await createNodeWebGpuBackend();
 console.log(b.description);
 const defaults = { ...b.kernels };
-const variants = [{ sgAttentionKeys: 0 }, { sgAttentionKeys: 16 }, { sgAttentionKeys: 16, sgMatrixEmulate: true }, { sgAttentionKeys: 32 }, { sgAttentionKeys: 32, sgMatrixEmulate: true }, { sgAttentionKeys: 16, sgAttentionLazyMax: 0 }, { sgAttentionKeys: 16, attentionItems: 1 }, { sgAttentionKeys: 16, sgAttentionRescaleEvery: true }, { sgAttentionKeys: 32, sgAttentionRescaleEvery: true }];
+const variants = [{ sgAttentionKeys: 0 }, { sgAttentionKeys: 16 }, { sgAttentionKeys: 16, sgMatrixEmulate: true }, { sgAttentionKeys: 32 }, { sgAttentionKeys: 16, sgAttentionLazyMax: 0 }, { sgAttentionKeys: 16, attentionItems: 1 }, { sgAttentionKeys: 16, sgAttentionSplit: false }, { sgAttentionKeys: 16, sgAttentionSplit: false, sgMatrixEmulate: true }, { sgAttentionKeys: 32, sgAttentionSplit: false }];
 for (const [headDim, numHeads, kvDType] of [[16, 2, "f32"], [16, 8, "f16"], [128, 8, "bf16"]]) {
   const f = buildPagedFixture(b, { numLayers: 1, numHeads, numKvHeads: 2, headDim, kvDType, numSlots: 3, maxWindow: 32 }, SEQS, 700);
   const want = denseAttention(f, 0);

@@ -87,3 +87,14 @@ test("bench --concurrency runs sequences together: aggregate and per-sequence fi
     aggregate_decode: ratio(three.aggregate_decode_tokens_per_s, one.aggregate_decode_tokens_per_s),
   });
 });
+
+test("bench takes the engine's step size (--max-batch-tokens, --prefill-chunk) and refuses a bad one in one line", () => {
+  const [whole] = bench(["--context", "48", "--decode", "1", "--repeat", "1", "--warmup", "0", "--threads", "1"]);
+  const [chunked] = bench(["--context", "48", "--decode", "1", "--repeat", "1", "--warmup", "0", "--threads", "1", "--max-batch-tokens", "16", "--prefill-chunk", "16"]);
+  assert.equal(chunked.kv_resident_bytes, whole.kv_resident_bytes);
+  for (const [flag, value] of [["--prefill-chunk", "0"], ["--max-batch-tokens", "many"]]) {
+    const run = spawnSync(process.execPath, [CLI, "bench", "--context", "16", flag, value], { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 60_000 });
+    assert.notEqual(run.status, 0);
+    assert.equal(run.stderr.trim(), `wgkv: error: ${flag} must be an integer >= 1, got "${value}"`);
+  }
+});

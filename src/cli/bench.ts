@@ -17,9 +17,9 @@ import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { createProgress } from "./progress.js";
-import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addBatchOptions, addKvOptions, addModelOptions, batchLimitsFromFlags, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, parseIntFlag, type BatchFlags, type KvFlags, type ModelFlags } from "./common.js";
 
-interface BenchFlags extends ModelFlags, KvFlags {
+interface BenchFlags extends ModelFlags, KvFlags, BatchFlags {
   context: string;
   concurrency: string;
   decode: string;
@@ -42,7 +42,7 @@ interface ComparedResult extends ScaledResult {
 }
 
 export function benchCommand(): Command {
-  return addKvOptions(addModelOptions(new Command("bench")))
+  return addBatchOptions(addKvOptions(addModelOptions(new Command("bench"))))
     .description("measure prefill/decode tokens/s, GFLOP/s and KV memory (median of --repeat runs after a warm-up)")
     .option("--context <n[,n...]>", "prompt length(s) in tokens", "1024")
     .option("--concurrency <n[,n...]>", "sequences run at once (their steps are batched)", "1")
@@ -62,7 +62,7 @@ export function benchCommand(): Command {
       const decodeWarmupMs = parseIntFlag("--decode-warmup", flags.decodeWarmup, 0) ?? (flags.syntheticFill ? 2000 : 0);
       checkKvFlags(flags);
       const window = parseIntFlag("--window", flags.window);
-      const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined });
+      const model = await loadModelFromFlags(flags, { maxSeqs: Math.max(...concurrencies), maxWindow: window && window > 4096 ? window : undefined, ...batchLimitsFromFlags(flags) });
       const threads = parseIntFlag("--threads", flags.threads) ?? (flags.backend === "cpu" ? availableParallelism() : 1);
       try {
         for (const context of contexts) {

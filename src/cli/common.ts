@@ -147,6 +147,24 @@ export function kvOptionsFromFlags(flags: KvFlags): NodeKvOptions {
   };
 }
 
+/** Flags of the engine's step size (serve, bench). */
+export interface BatchFlags {
+  maxBatchTokens?: string;
+  prefillChunk?: string;
+}
+
+/** --max-batch-tokens and --prefill-chunk (the engine's defaults where not given). */
+export function addBatchOptions(cmd: Command): Command {
+  return cmd
+    .option("--max-batch-tokens <n>", "tokens per engine step (decode tokens plus prompt chunks; default 512)")
+    .option("--prefill-chunk <n>", "most prompt tokens of one request per step (default 512; WG-KV also caps it at the window)");
+}
+
+/** The load options those flags give. */
+export function batchLimitsFromFlags(flags: BatchFlags): { maxBatchTokens?: number; prefillChunk?: number } {
+  return { maxBatchTokens: parseIntFlag("--max-batch-tokens", flags.maxBatchTokens), prefillChunk: parseIntFlag("--prefill-chunk", flags.prefillChunk) };
+}
+
 /** The KV policy the flags describe, for `model` (reads the gate file). */
 export async function kvPolicyFromFlags(model: Model, flags: KvFlags): Promise<KvPolicy> {
   return resolveKvOptions(await withLoadedGate(model, kvOptionsFromFlags(flags)), model, KV_FLAG_NAMES);

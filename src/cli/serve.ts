@@ -15,16 +15,14 @@ import { InvalidInputError } from "../errors.js";
 import { createApp, ServerState } from "../server/app.js";
 import { Serving } from "../server/serving.js";
 import { withLoadedGate } from "../platform/node/gateFiles.js";
-import { addKvOptions, addModelOptions, checkKvFlags, kvOptionsFromFlags, loadModelFromFlags, parseIntFlag, type KvFlags, type ModelFlags } from "./common.js";
+import { addBatchOptions, addKvOptions, addModelOptions, batchLimitsFromFlags, checkKvFlags, kvOptionsFromFlags, loadModelFromFlags, parseIntFlag, type BatchFlags, type KvFlags, type ModelFlags } from "./common.js";
 import { parseKvMemory } from "../engine/engineConfig.js";
 
-interface ServeFlags extends ModelFlags, KvFlags {
+interface ServeFlags extends ModelFlags, KvFlags, BatchFlags {
   host: string;
   port: string;
   maxQueue: string;
   maxSeqs: string;
-  maxBatchTokens?: string;
-  prefillChunk?: string;
   apiKey?: string;
   servedModelName?: string;
   defaultMaxTokens: string;
@@ -34,14 +32,12 @@ interface ServeFlags extends ModelFlags, KvFlags {
 }
 
 export function serveCommand(): Command {
-  return addKvOptions(addModelOptions(new Command("serve")))
+  return addBatchOptions(addKvOptions(addModelOptions(new Command("serve"))))
     .description("serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics)")
     .option("--host <addr>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port to listen on (0: any free port; the address is printed)", "8080")
     .option("--max-seqs <n>", "requests running at once, batched by the engine", "16")
     .option("--max-queue <n>", "requests waiting beyond those before a 429", "64")
-    .option("--max-batch-tokens <n>", "tokens per engine step (decode tokens plus prompt chunks; default 512)")
-    .option("--prefill-chunk <n>", "most prompt tokens of one request per step (default 512)")
     .option("--api-key <key>", "require 'Authorization: Bearer KEY' on /v1/* (default: $WGKV_API_KEY, else none)")
     .option("--served-model-name <name>", "the model's name in the API (default: the model folder's name)")
     .option("--default-max-tokens <n>", "max_tokens of a request that gives none (cut to what the context leaves)", "1024")
@@ -100,8 +96,7 @@ export function serveCommand(): Command {
       const model = await loadModelFromFlags(flags, {
         maxSeqs,
         maxWindow: window && window > 4096 ? window : undefined,
-        maxBatchTokens: parseIntFlag("--max-batch-tokens", flags.maxBatchTokens),
-        prefillChunk: parseIntFlag("--prefill-chunk", flags.prefillChunk),
+        ...batchLimitsFromFlags(flags),
       });
       const kv = await withLoadedGate(model, kvOptionsFromFlags(flags));
       state.serving = new Serving(model, modelId, kv ?? {}, flags.kvOverride);

@@ -16,7 +16,7 @@ import { F, type GpuContext } from "./gpuContext.js";
 import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
 import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
 import { attentionKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
-import { SG_ATTENTION_QUERIES, sgAttentionApplies, sgAttentionKernel } from "./kernels/attentionSgKernel.js";
+import { SG_ATTENTION_QUERIES, sgAttentionKernel, sgAttentionStepKeys } from "./kernels/attentionSgKernel.js";
 import { sgMatrixDialect } from "./kernelChoice.js";
 import { attentionReduceKernel } from "./kernels/attentionReduceKernel.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
@@ -150,8 +150,8 @@ export class CacheOps {
     if (dims.numHeads % dims.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${dims.numHeads} is not a multiple of numKvHeads ${dims.numKvHeads}`);
     if (batch.numSeqs === 0) return;
     const { rt, mem, kernels: c } = this.#ctx;
-    const fits = c.sgAttentionKeys > 0 && sgAttentionApplies(dims.headDim, dims.numHeads / dims.numKvHeads, c.sgAttentionKeys, this.#ctx.device.limits.maxComputeWorkgroupStorageSize);
-    const dialect = fits ? sgMatrixDialect(this.#ctx.options, c) : null;
+    const stepKeys = sgAttentionStepKeys(c.sgAttentionKeys, dims.headDim, dims.numHeads / dims.numKvHeads, c.sgAttentionSplit, this.#ctx.device.limits.maxComputeWorkgroupStorageSize);
+    const dialect = stepKeys > 0 ? sgMatrixDialect(this.#ctx.options, c) : null;
     // NOTE: the tensor-core kernel takes blocks of 64 query vectors in tiles of 16 keys
     const shape = dialect ? { headDim: dims.headDim, group: dims.numHeads / dims.numKvHeads, kvDType: p.kvDType, tileKeys: 16, numQueries: SG_ATTENTION_QUERIES } : this.#attentionShape(dims, p.kvDType);
     const smallWanted = c.attentionSmallRows * shape.group;
@@ -182,7 +182,7 @@ export class CacheOps {
     const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
     // NOTE: arg 6 is read by the tensor-core kernel only
     const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, c.sgAttentionLazyMax, 0];
-    const blocks = dialect ? sgAttentionKernel({ headDim: d, group: shape.group, kvDType: p.kvDType, stepKeys: c.sgAttentionKeys, rescaleEvery: c.sgAttentionRescaleEvery }, dialect) : attentionKernel(shape);
+    const blocks = dialect ? sgAttentionKernel({ headDim: d, group: shape.group, kvDType: p.kvDType, stepKeys, split: c.sgAttentionSplit }, dialect) : attentionKernel(shape);
     rt.dispatch(blocks, buffers, plan.numItems, args(plan.numItems), F(4, 6), [plan.items]);
     if (smallShape) rt.dispatch(this.#smallBlockKernel(smallShape, shape.tileKeys, part.vBase), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4, 6), [plan.smallItems]);
     deviceWrites(o);

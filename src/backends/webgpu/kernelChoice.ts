@@ -2,14 +2,12 @@
  * @module backends/webgpu/kernelChoice
  *
  * Which kernel variants the WebGPU backend's ops run (kernelVariants.ts
- * lists them): the defaults a device's features allow, and the check at
- * creation that turns off a feature path this device computes wrongly.
+ * lists them): the defaults a device's features allow (kernelCheck.ts then
+ * turns off a feature path this device computes wrongly).
  */
-import type { Backend } from "../backend.js";
 import type { WebGpuBackendOptions } from "./gpuContext.js";
 import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
-import type { Kernel } from "./gpuRuntime.js";
-import { sgMatrixMatmulKernel, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+import type { SgMatrixDialect, SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /**
  * The kernel variants ops use (chosen from the device's features at
@@ -22,12 +20,12 @@ export interface KernelChoice {
   sgMatrix: SgMatrixVariant | null;
   /** Rows from which the subgroup-matrix tiles run (fewer: the f32 tiles). */
   sgMatrixMinRows: number;
-  /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32; 0: the f32 tiled kernel). */
+  /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32, 16 where 32 does not fit; 0: the f32 tiled kernel). */
   sgAttentionKeys: number;
+  /** That kernel's operands each as two f16 (near f32's answers, three products per one); off: rounded once to f16. */
+  sgAttentionSplit: boolean;
   /** How far a step's max may pass that kernel's running max before it moves and the output is rescaled (8; 0: at every rise, which tests use). */
   sgAttentionLazyMax: number;
-  /** That kernel rescales its output at every step (no fragment assigned inside a branch: a suspect of its wrong results on the H200). */
-  sgAttentionRescaleEvery: boolean;
   /** Run the subgroup-matrix kernels in the emulated dialect even on tensor cores (tells a kernel's bug from the compiler's or the hardware's). */
   sgMatrixEmulate: boolean;
   /** Merge ops into fewer dispatches (see transformerOps.ts Pending); off: one dispatch per op. */
@@ -98,10 +96,12 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     // (H200, 8B prefill of 8K: 21.7 s on the f32 tiles, 11.6 on these)
     sgMatrix: tensorCores ? TENSOR_CORE_TILES : null,
     sgMatrixMinRows: 64,
-    // NOTE: off: the tensor-core prefill attention is right emulated and wrong on the H200 (docs/design.md §5)
-    sgAttentionKeys: 0,
+    // NOTE: with the tensor-core tiles (H200, 8B prefill of 8K, full attention: 4.3 s against 11.6 on the f32 attention;
+    // head dim 128 split takes 16 keys a step, 32 not fitting 48 KiB)
+    sgAttentionKeys: tensorCores ? 32 : 0,
+    // NOTE: near f32's answers (a greedy id of the mistral fixture flipped with operands rounded once) for 5-13% more time
+    sgAttentionSplit: true,
     sgAttentionLazyMax: 8,
-    sgAttentionRescaleEvery: false,
     sgMatrixEmulate: false,
     fuse: true,
     attentionSmallRows: 1,
@@ -120,76 +120,4 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     normHeld: true,
     matvecPairHalfUnroll: false,
   };
-}
-
-/**
- * Checks the feature paths chosen at creation against the portable ones on
- * this device, once, and turns off any that disagrees (a driver or
- * compiler that mishandles an experimental feature): the subgroup-matrix
- * matmul against the f32 tiles on a case with tails, within its bound.
- * `kernels` is the backend's own choice; returns a note of what was turned
- * off and why, or null.
- */
-export async function checkKernels(backend: CheckedBackend, kernels: KernelChoice): Promise<string | null> {
-  const sg = kernels.sgMatrix;
-  if (!sg) return null;
-  let error = "";
-  // NOTE: a kernel that does not compile must not reach pipeline creation (dawn.node aborts there)
-  const dialect = backend.subgroupMatrixDialect;
-  for (const wType of ["bf16", "f32"] as const) {
-    for (const vectorised of [true, false]) {
-      try {
-        error ||= dialect ? ((await backend.kernelCompileError(sgMatrixMatmulKernel(wType, sg, dialect, vectorised))) ?? "") : "no shader-f16";
-      } catch (err) {
-        // NOTE: a variant this device's compiler cannot take (several subgroups, no directive for them)
-        error ||= (err as Error).message;
-      }
-    }
-  }
-  if (error) {
-    kernels.sgMatrix = null;
-    return `subgroup-matrix matmul off (${error.split("\n")[0]})`;
-  }
-  // NOTE: K with a tail of single weights (the element-wise fill) and K of whole vec4s (the vec4 fill)
-  for (const K of [3 * sg.bk + 5, 3 * sg.bk + 8]) {
-    error = await compareWithTiles(backend, kernels, sg, kernels.sgMatrixMinRows + 37, 2 * sg.bn + 19, K);
-    if (error) break;
-  }
-  if (!error) return null;
-  kernels.sgMatrix = null;
-  return `subgroup-matrix matmul off (${error})`;
-}
-
-/** A backend whose kernels checkKernels can compile alone. */
-export interface CheckedBackend extends Backend {
-  readonly subgroupMatrixDialect: SgMatrixDialect | null;
-  kernelCompileError(k: Kernel): Promise<string | null>;
-}
-
-/** The subgroup-matrix matmul against the f32 tiles on one random case: "" when within its bound, else what differs. */
-async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgMatrixVariant, rows: number, N: number, K: number): Promise<string> {
-  let seed = 12345 + K;
-  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  const wBits = new Uint16Array(N * K).map(() => (new Uint32Array(Float32Array.of(random() * 0.1).buffer)[0] >>> 16));
-  const w = backend.uploadWeight({ dtype: "BF16", shape: [N, K], bytes: new Uint8Array(wBits.buffer) }, "matrix");
-  const x = backend.createTensor([rows, K], "f32", "check x");
-  backend.write(x, Float32Array.from({ length: rows * K }, random));
-  const [got, want] = [backend.createTensor([rows, N], "f32", "check out"), backend.createTensor([rows, N], "f32", "check reference")];
-  try {
-    backend.matmul(got, x, w, null, rows);
-    kernels.sgMatrix = null;
-    backend.matmul(want, x, w, null, rows);
-    const [a, b] = (await backend.read([{ tensor: got }, { tensor: want }])) as Float32Array[];
-    let maxErr = 0, maxRef = 0;
-    for (let i = 0; i < a.length; i++) {
-      maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
-      maxRef = Math.max(maxRef, Math.abs(b[i]));
-    }
-    return maxErr <= SG_MATRIX_TOLERANCE * maxRef ? "" : `K ${K}: error ${(maxErr / maxRef).toExponential(1)} of the largest output`;
-  } catch (err) {
-    return String((err as Error).message).split("\n")[0];
-  } finally {
-    kernels.sgMatrix = sg;
-    for (const t of [w, x, got, want]) backend.destroyTensor(t);
-  }
 }

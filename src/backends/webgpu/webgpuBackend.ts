@@ -31,7 +31,8 @@ import { GpuMemory, hostView } from "./gpuMemory.js";
 import { GpuRuntime, type Kernel } from "./gpuRuntime.js";
 import { ERROR_MESSAGES } from "./kernelAbi.js";
 import { gpu } from "./gpuTensor.js";
-import { checkKernels, defaultKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
+import { defaultKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
+import { checkKernels } from "./kernelCheck.js";
 import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
 import { PolicyOps } from "./policyOps.js";
 import { TransformerOps } from "./transformerOps.js";
@@ -81,7 +82,7 @@ export class WebGpuBackend implements Backend {
     return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${attention}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
 
-  /** Checks the feature paths chosen at creation on this device, once, and turns off any that disagrees (kernelChoice.ts checkKernels). */
+  /** Checks the feature paths chosen at creation on this device, once, and turns off any that disagrees (kernelCheck.ts). */
   async checkKernels(): Promise<void> {
     const note = await checkKernels(this, this.kernels);
     if (note) this.#notes.push(note);
@@ -254,6 +255,10 @@ export class WebGpuBackend implements Backend {
   /** What the WGSL compiler says is wrong with kernel `k`, or null (gpuRuntime.ts compileError). */
   kernelCompileError(k: Kernel): Promise<string | null> {
     return this.#rt.compileError(k);
+  }
+
+  get sharedMemoryBytes(): number {
+    return this.#device.limits.maxComputeWorkgroupStorageSize;
   }
 
   /** Whether the subgroup-matrix tiles run here emulated (sgMatrixWgsl.ts; tests of their kernels on devices without tensor cores). */

@@ -31,8 +31,10 @@ import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.j
 export const SG_ATTENTION_QUERIES = 64;
 /** How far a step's max may pass the running max before the max moves (p <= e^8 in f16; tests set 0 to rescale often). */
 export const SG_ATTENTION_LAZY_MAX = 8;
-/** What the f16 tensor-core attention may differ by (relative L2 of the output). */
+/** What the tensor-core attention may differ by, operands rounded once to f16 (largest error / largest output, as the conformance suite measures). */
 export const SG_ATTENTION_TOLERANCE = 4e-3;
+/** The same, operands split into two f16 each: f32's products up to the low halves' 2^-24 floor (lavapipe, emulated: at most 4.2e-7; the f32 kernel 2e-7). */
+export const SG_ATTENTION_SPLIT_TOLERANCE = 1e-5;
 
 export interface SgAttentionShape {
   readonly headDim: number;
@@ -40,19 +42,26 @@ export interface SgAttentionShape {
   readonly kvDType: KvDType;
   /** Keys per step: 16 or 32. */
   readonly stepKeys: number;
-  /** Rescale the output at every step, not only where a running max moved (no fragment assigned inside a branch). */
-  readonly rescaleEvery?: boolean;
+  /** Each operand as the sum of two f16 (SG_ATTENTION_SPLIT_TOLERANCE), at three products per one; else rounded once to f16. */
+  readonly split: boolean;
 }
 
 /** Whether the kernel takes this shape: head dims of whole fragments up to 128, groups that fit a block, its workgroup memory within `sharedBytes`. */
-export function sgAttentionApplies(headDim: number, group: number, stepKeys: number, sharedBytes: number): boolean {
-  return headDim % 16 === 0 && headDim <= 128 && group <= SG_ATTENTION_QUERIES && sgAttentionSharedBytes(headDim, stepKeys) <= sharedBytes;
+export function sgAttentionApplies(headDim: number, group: number, stepKeys: number, split: boolean, sharedBytes: number): boolean {
+  return headDim % 16 === 0 && headDim <= 128 && group <= SG_ATTENTION_QUERIES && sgAttentionSharedBytes(headDim, stepKeys, split) <= sharedBytes;
 }
 
-/** Workgroup memory the kernel declares (H200, head dim 128, 32 keys a step: 48 656 of 49 152 bytes). */
-export function sgAttentionSharedBytes(headDim: number, stepKeys: number): number {
-  const S = headDim + 8, NQ = SG_ATTENTION_QUERIES;
-  return 2 * (2 * stepKeys * S + NQ * S) + 4 * Math.max(NQ * stepKeys, 1024) + 2 * NQ * stepKeys + 12 * NQ + 4 * 128 + 8 * stepKeys + 16;
+/** The keys per step the kernel runs with for this shape: `wanted` where it fits `sharedBytes`, else 16 where that fits, else 0 (the f32 kernel). */
+export function sgAttentionStepKeys(wanted: number, headDim: number, group: number, split: boolean, sharedBytes: number): number {
+  if (wanted <= 0) return 0;
+  return [wanted, 16].find((keys) => sgAttentionApplies(headDim, group, keys, split, sharedBytes)) ?? 0;
+}
+
+/** Workgroup memory the kernel declares (head dim 128, 32 keys a step: 48 656 bytes; split, 16 keys: 27 408; the H200 has 49 152). */
+export function sgAttentionSharedBytes(headDim: number, stepKeys: number, split: boolean): number {
+  const S = headDim + 8, NQ = SG_ATTENTION_QUERIES, parts = split ? 2 : 1;
+  const staged = split ? 2 * 2 * stepKeys * S * parts : 2 * (2 * stepKeys * S + NQ * S);
+  return staged + 4 * Math.max(NQ * stepKeys, 1024) + 2 * NQ * stepKeys * parts + 12 * NQ + 4 * 128 + 8 * stepKeys + 16;
 }
 
 /** WGSL `fn kvPair(i) -> vec2<f32>`: pool elements i and i + 1 (i even) at page precision. */
@@ -64,20 +73,27 @@ function kvPairWgsl(dtype: KvDType): string {
 
 /** args and bindings: attentionKernels.ts attentionKernel's, and arg 6 (f32): how far a step's max may pass the running max before it moves (SG_ATTENTION_LAZY_MAX). */
 export const sgAttentionKernel = memoKernel(function sgAttentionKernel(s: SgAttentionShape, dialect: SgMatrixDialect): Kernel {
-  const { headDim: D, group: G, kvDType, stepKeys: KT } = s;
-  if (!sgAttentionApplies(D, G, KT, Infinity) || (KT !== 16 && KT !== 32)) throw new Error(`tensor-core attention: head dim ${D}, group ${G}, ${KT} keys per step do not fit`);
+  const { headDim: D, group: G, kvDType, stepKeys: KT, split } = s;
+  if (!sgAttentionApplies(D, G, KT, split, Infinity) || (KT !== 16 && KT !== 32)) throw new Error(`tensor-core attention: head dim ${D}, group ${G}, ${KT} keys per step do not fit`);
   if (dialect.syntax !== "emulated" && !dialect.nonUniform) throw new Error("tensor-core attention: this device's WGSL compiler allows one subgroup per workgroup only");
   const NQ = SG_ATTENTION_QUERIES, NT = 128;
   const S = D + 8; // f16 stride of a staged row (Q, K, V): rows spread over banks
   const [DF, KF] = [D / 16, KT / 16];
   const ops = new SgMatrixWgsl(dialect.syntax);
   const vScale = kvDType === "f32" ? 1 : 2; // elements per pool word
+  // NOTE: split: kv holds K's high and low halves, then V's (rows [0, KT) K hi, [KT, 2 KT) K lo, then V); unsplit: K, V
+  const parts = split ? 2 : 1;
+  const kRow = (part: number, j: number) => (part * KT + j * 16) * S;
+  const vRow = (part: number, j: number) => ((parts + part) * KT + j * 16) * S;
+  // NOTE: the products of a + a' and b + b' that matter: a b, a b', a' b (a' b' is below f32's rounding)
+  const terms = split ? [[0, 0], [0, 1], [1, 0]] : [[0, 0]];
+  const qFrag = (part: number, i: number) => (split ? `q${part}_${i}` : ops.load("left", "qs", `q0 * ${S}u + ${i * 16}u`, false, `${S}u`));
   const scores = range(KF)
     .map(
       (j) => `    {
       var sc = ${ops.zero()};
 ${range(DF)
-  .map((i) => `      sc = ${ops.mma(ops.load("left", "qs", `q0 * ${S}u + ${i * 16}u`, false, `${S}u`), ops.load("right", "kv", `${j * 16 * S + i * 16}u`, true, `${S}u`), "sc")};`)
+  .flatMap((i) => terms.map(([a, b]) => `      sc = ${ops.mma(qFrag(a, i), ops.load("right", "kv", `${kRow(b, j) + i * 16}u`, true, `${S}u`), "sc")};`))
   .join("\n")}
       ${ops.store("ss", `q0 * ${KT}u + ${j * 16}u`, "sc", `${KT}u`)};
     }`,
@@ -86,45 +102,72 @@ ${range(DF)
   const pv = range(KF)
     .map(
       (j) => `    {
-      let pj = ${ops.load("left", "ps", `q0 * ${KT}u + ${j * 16}u`, false, `${KT}u`)};
+${range(parts)
+  .map((a) => `      let p${a} = ${ops.load("left", "ps", `${a * NQ * KT}u + q0 * ${KT}u + ${j * 16}u`, false, `${KT}u`)};`)
+  .join("\n")}
 ${range(DF)
-  .map((i) => `      o${i} = ${ops.mma("pj", ops.load("right", "kv", `${(KT + j * 16) * S + i * 16}u`, false, `${S}u`), `o${i}`)};`)
+  .flatMap((i) => terms.map(([a, b]) => `      o${i} = ${ops.mma(`p${a}`, ops.load("right", "kv", `${vRow(b, j) + i * 16}u`, false, `${S}u`), `o${i}`)};`))
   .join("\n")}
     }`,
     )
     .join("\n");
+  // NOTE: split, the queries go through kv (NQ rows fit its 4 KT) into registers held for the whole item, high half then low
+  const queryFill = (target: string, part: number) => `  for (var e = lid; e < ${NQ * D}u; e += ${NT}u) {
+    let v = e / D; let c = e % D;
+    var x = 0.0;
+    if (v < nv) { x = q[((row0 + qr0 + v / G) * Hq + g * G + v % G) * D + c]; }
+    ${target}[v * ${S}u + c] = ${part === 0 ? "toF16(x)" : "lowF16(x)"};
+  }
+  workgroupBarrier();`;
+  const queries = split
+    ? range(2)
+        .map((part) => `${queryFill("kv", part)}
+${range(DF).map((i) => `  let q${part}_${i} = ${ops.load("left", "kv", `q0 * ${S}u + ${i * 16}u`, false, `${S}u`)};`).join("\n")}
+  workgroupBarrier();`)
+        .join("\n")
+    : queryFill("qs", 0);
+  const stage = (row: (part: number) => string, a: string, b: string) =>
+    range(parts)
+      .map((part) => `      { let r = ${row(part)}; for (var i = 0u; i < 4u; i++) { kv[r + i] = ${part === 0 ? "toF16" : "lowF16"}(${a}[i]); kv[r + 4u + i] = ${part === 0 ? "toF16" : "lowF16"}(${b}[i]); } }`)
+      .join("\n");
   // NOTE: a fragment goes through this subgroup's 256 floats of `ss` (free at these points), then each lane takes 8 of them
   const throughShared = (i: number, body: string) => `  ${ops.store("ss", "sg * 256u", `o${i}`, "16u")};
   workgroupBarrier();
   for (var e = lane; e < 256u; e += 32u) { let v = q0 + e / 16u; ${body} }
   workgroupBarrier();`;
-  return kernelOf(`paged attention sgmatrix d${D} g${G} k${KT}${s.rescaleEvery ? " rescale-every" : ""} ${kvDType}${dialect.syntax === "emulated" ? " emulated" : ""}`, ATTENTION_ACCESS, /* wgsl */ `${ops.enables(dialect.nonUniform)}
+  return kernelOf(`paged attention sgmatrix d${D} g${G} k${KT}${split ? " split" : ""} ${kvDType}${dialect.syntax === "emulated" ? " emulated" : ""}`, ATTENTION_ACCESS, /* wgsl */ `${ops.enables(dialect.nonUniform)}
 ${ATTENTION_BINDINGS}
 const D = ${D}u;
 const G = ${G}u;
 const TK = 16u;
 const KT = ${KT}u;
 const MASKED = -3.0e38;
-// NOTE: K rows [0, KT), V rows [KT, 2 KT)
-var<workgroup> kv: array<f16, ${2 * KT * S}>;
-// NOTE: the block's queries, loaded into fragments at every step: fragments loaded once and held across the
-// step loop came out wrong on the H200 (emulated, the same kernel was right), though each operation alone is right
-var<workgroup> qs: array<f16, ${NQ * S}>;
+var<workgroup> kv: array<f16, ${2 * parts * KT * S}>;
+${split ? "" : `// NOTE: the block's queries, loaded into fragments at every step (fewer registers than holding DF fragments across the loop)
+var<workgroup> qs: array<f16, ${NQ * S}>;`}
 var<workgroup> ss: array<f32, ${Math.max(NQ * KT, 4 * 256)}>;
-var<workgroup> ps: array<f16, ${NQ * KT}>;
+// NOTE: split: P's high halves, then its low halves
+var<workgroup> ps: array<f16, ${parts * NQ * KT}>;
 var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
 var<workgroup> arow: array<f32, ${NQ}>;
 var<workgroup> pairs: array<f32, ${NT}>;
-// NOTE: every workgroup variable a multiple of 16 bytes, so none can put a fragment array off a 16-byte boundary
-// however the driver orders them (a suspect of the wrong results on the H200; the matmul's three all are)
+// NOTE: every workgroup variable a multiple of 16 bytes, so none puts a fragment array off a 16-byte boundary
+// however the driver orders them: with a lone u32 here, the H200 gave garbage and NaN (emulated, it was right)
 var<workgroup> rescale: array<u32, 4>;
 var<workgroup> kmode: array<u32, ${KT}>;
 var<workgroup> kposs: array<u32, ${KT}>;
 ${RING_VISIBILITY_WGSL}
 ${PAGE_OF_WGSL}
 ${kvPairWgsl(kvDType)}
-fn toF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0)); }
+/**
+ * x (within f16's range) rounded to 11 significant bits, nearest even, as an f32. By bits: compilers fold
+ * f32(f16(x)) to x (lavapipe does), which would leave the low halves 0.
+ */
+fn highOf(x: f32) -> f32 { let b = bitcast<u32>(clamp(x, -65504.0, 65504.0)); return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u); }
+fn toF16(x: f32) -> f16 { return f16(highOf(x)); }
+/** What toF16 left of x, as f16: x = toF16(x) + lowF16(x) within f32's rounding (|x| <= 65504; below 2^-14 f16 is 2^-24 apart). */
+fn lowF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0) - highOf(x)); }
 /** Tile tj of the item's logical key list: kind (0 ring, 1 global, 2 the chunk's own), first key, keys. */
 fn tileOf(tj: u32, ringTiles: u32, globalTiles: u32, numRing: u32, nG: u32, T: u32) -> vec3<u32> {
   if (tj < ringTiles) { return vec3<u32>(0u, tj * TK, min(TK, numRing - tj * TK)); }
@@ -141,13 +184,8 @@ ${ITEM_FIELDS_WGSL}
   let sg = lid / 32u; let lane = lid % 32u; let q0 = sg * 16u;
   if (lid < ${NQ}u) { mrow[lid] = MASKED; lrow[lid] = 0.0; }
   if (lid == 0u) { rescale[0] = 0u; }
-  // ---- the block's query vectors, as f16, into registers for the whole item
-  for (var e = lid; e < ${NQ * D}u; e += ${NT}u) {
-    let v = e / D; let c = e % D;
-    var x = 0.0;
-    if (v < nv) { x = q[((row0 + qr0 + v / G) * Hq + g * G + v % G) * D + c]; }
-    qs[v * ${S}u + c] = toF16(x);
-  }
+  // ---- the block's query vectors, as f16
+${queries}
 ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
   for (var tile = tile0; tile < tile1; tile += ${KF}u) {
     // ---- each key's visibility rule, once per step: 0 hidden, 1 seen, 2 seen within the window (ring, not admitted), 3 causal (the chunk's own)
@@ -185,11 +223,8 @@ ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
           }
         }
       }
-      let kr = j * ${S}u + c; let vr = (KT + j) * ${S}u + c;
-      for (var i = 0u; i < 4u; i++) {
-        kv[kr + i] = toF16(ka[i]); kv[kr + 4u + i] = toF16(kb[i]);
-        kv[vr + i] = toF16(va[i]); kv[vr + 4u + i] = toF16(vb[i]);
-      }
+${stage((part) => `(${part * KT}u + j) * ${S}u + c`, "ka", "kb")}
+${stage((part) => `(${(parts + part) * KT}u + j) * ${S}u + c`, "va", "vb")}
     }
     workgroupBarrier();
     // ---- this subgroup's 16 x KT scores
@@ -219,7 +254,7 @@ ${scores}
       let j = h * ${KT / 2}u + jj;
       let sc = ss[v * KT + j];
       let p = select(exp(sc - m), 0.0, sc == MASKED);
-      ps[v * KT + j] = f16(p);
+      ps[v * KT + j] = f16(p);${split ? `\n      ps[${NQ * KT}u + v * KT + j] = lowF16(p);` : ""}
       sum += p;
     }
     workgroupBarrier();
@@ -231,7 +266,7 @@ ${scores}
       if (a != 1.0 && mOld != MASKED) { rescale[0] = 1u; }
     }
     // ---- where a running max moved, every subgroup rescales its output rows (workgroupUniformLoad: a barrier)
-    ${s.rescaleEvery ? "workgroupBarrier();\n    {" : "if (workgroupUniformLoad(&rescale[0]) != 0u) {"}
+    if (workgroupUniformLoad(&rescale[0]) != 0u) {
 ${range(DF)
   .map((i) => `${throughShared(i, "ss[sg * 256u + e] *= arow[v];")}
   o${i} = ${ops.load("result", "ss", "sg * 256u", false, "16u")};

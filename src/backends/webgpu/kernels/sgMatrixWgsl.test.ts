@@ -10,6 +10,7 @@ import { SgMatrixWgsl, SG_MATRIX_NONUNIFORM_DIRECTIVES, sgMatrixNonUniformProbe 
 import { sgMatrixMatmulKernel } from "./matmulSgKernels.js";
 import { sgAttentionKernel, sgAttentionSharedBytes } from "./attentionSgKernel.js";
 import { moduleSource } from "../kernelAbi.js";
+import { SG_MATRIX_VARIANTS } from "../kernelVariants.js";
 
 test("each dialect spells loads, stores and products its own way; the emulation brings its helpers", () => {
   const neu = new SgMatrixWgsl("new"), legacy = new SgMatrixWgsl("legacy"), emu = new SgMatrixWgsl("emulated");
@@ -36,14 +37,29 @@ test("several subgroups per workgroup need a directive: kernels refuse without o
   // NOTE: one subgroup needs none (its index is the constant 0)
   assert.doesNotMatch(sgMatrixMatmulKernel("bf16", { bm: 64, bn: 64, bk: 32 }, { syntax: "new", nonUniform: directive }, true).code, /diagnostic/);
   assert.throws(() => sgMatrixMatmulKernel("bf16", { bm: 64, bn: 40, bk: 32 }, { syntax: "emulated", nonUniform: "" }, true), /not whole 16 x 16 fragments/);
-  const shape = { headDim: 128, group: 4, kvDType: "bf16" as const, stepKeys: 32 };
+  const shape = { headDim: 128, group: 4, kvDType: "bf16" as const, stepKeys: 32, split: false };
   assert.throws(() => sgAttentionKernel(shape, { syntax: "new", nonUniform: "" }), /one subgroup per workgroup only/);
   assert.throws(() => sgAttentionKernel({ ...shape, headDim: 72 }, { syntax: "emulated", nonUniform: "" }), /do not fit/);
   // NOTE: the declared workgroup arrays, as the backend counts them before choosing the kernel
-  const code = sgAttentionKernel(shape, { syntax: "new", nonUniform: directive }).code;
+  for (const s of [shape, { ...shape, stepKeys: 16, split: true }]) {
+    const declared = workgroupArrayBytes(sgAttentionKernel(s, { syntax: "new", nonUniform: directive }).code);
+    assert.equal(declared.reduce((sum, bytes) => sum + bytes, 0), sgAttentionSharedBytes(128, s.stepKeys, s.split));
+  }
+});
+
+/** Bytes of each workgroup variable of a kernel (all arrays of f16, f32 or u32). */
+function workgroupArrayBytes(code: string): number[] {
   const declared = [...code.matchAll(/var<workgroup> \w+: array<(f16|f32|u32), (\d+)>;/g)].map((m) => (m[1] === "f16" ? 2 : 4) * Number(m[2]));
   assert.equal(declared.length, code.match(/var<workgroup>/g)?.length, "every workgroup variable is an array");
-  assert.equal(declared.reduce((sum, bytes) => sum + bytes, 0), sgAttentionSharedBytes(128, 32));
-  // NOTE: each a multiple of 16 bytes, whatever order the driver lays them out in
-  assert.deepEqual(declared.filter((bytes) => bytes % 16 !== 0), []);
+  return declared;
+}
+
+test("every workgroup variable of the tensor-core kernels is a multiple of 16 bytes, whatever order the driver lays them out in", () => {
+  // NOTE: the H200's driver gave garbage and NaN from the attention while one was a lone u32 (emulated it was right)
+  const dialect = { syntax: "new" as const, nonUniform: SG_MATRIX_NONUNIFORM_DIRECTIVES[0] };
+  const kernels = [
+    ...SG_MATRIX_VARIANTS.flatMap((v) => [sgMatrixMatmulKernel("bf16", v, dialect, true), sgMatrixMatmulKernel("f32", v, dialect, false)]),
+    ...[16, 64, 128].flatMap((headDim) => [16, 32].flatMap((stepKeys) => [false, true].map((split) => sgAttentionKernel({ headDim, group: 4, kvDType: "f16", stepKeys, split }, dialect)))),
+  ];
+  for (const k of kernels) assert.deepEqual(workgroupArrayBytes(k.code).filter((bytes) => bytes % 16 !== 0), [], k.label);
 });
