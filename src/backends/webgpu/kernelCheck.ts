@@ -7,8 +7,8 @@
  * speed, not answers. The H200's driver, for one, gave garbage from the
  * tensor-core attention while one of its workgroup variables was a lone u32.
  *
- * - the subgroup-matrix matmul against the f32 tiles on cases with tails,
- *   within SG_MATRIX_TOLERANCE;
+ * - the subgroup-matrix matmul's tiles (and those for small grids) against
+ *   the f32 tiles on cases with tails, within SG_MATRIX_TOLERANCE;
  * - the tensor-core prefill attention against the f32 kernel on a paged
  *   batch (ring, global pages, the chunk's own keys, a decode row), within
  *   its bound (SG_ATTENTION_SPLIT_TOLERANCE, or SG_ATTENTION_TOLERANCE for
@@ -49,6 +49,13 @@ export async function checkKernels(backend: CheckedBackend, kernels: KernelChoic
       notes.push(`subgroup-matrix matmul off (${error})`);
     }
   }
+  if (kernels.sgMatrix && kernels.sgMatrixSmall) {
+    const error = await sgMatmulError(backend, kernels, kernels.sgMatrixSmall);
+    if (error) {
+      kernels.sgMatrixSmall = null;
+      notes.push(`subgroup-matrix tiles for small grids off (${error})`);
+    }
+  }
   if (kernels.sgAttentionKeys > 0) {
     const error = await sgAttentionError(backend, kernels, attention);
     if (error) {
@@ -87,8 +94,9 @@ async function sgMatmulError(backend: CheckedBackend, kernels: KernelChoice, sg:
   return "";
 }
 
-/** The subgroup-matrix matmul against the f32 tiles on one random case: "" when within its bound, else what differs. */
+/** The subgroup-matrix tiles `sg` (alone) against the f32 tiles on one random case: "" when within its bound, else what differs. */
 async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgMatrixVariant, rows: number, N: number, K: number): Promise<string> {
+  const chosen = { sgMatrix: kernels.sgMatrix, sgMatrixSmall: kernels.sgMatrixSmall };
   let seed = 12345 + K;
   const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
   const wBits = new Uint16Array(N * K).map(() => new Uint32Array(Float32Array.of(random() * 0.1).buffer)[0] >>> 16);
@@ -97,6 +105,7 @@ async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgM
   backend.write(x, Float32Array.from({ length: rows * K }, random));
   const [got, want] = [backend.createTensor([rows, N], "f32", "check out"), backend.createTensor([rows, N], "f32", "check reference")];
   try {
+    Object.assign(kernels, { sgMatrix: sg, sgMatrixSmall: null });
     backend.matmul(got, x, w, null, rows);
     kernels.sgMatrix = null;
     backend.matmul(want, x, w, null, rows);
@@ -106,7 +115,7 @@ async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgM
   } catch (err) {
     return String((err as Error).message).split("\n")[0];
   } finally {
-    kernels.sgMatrix = sg;
+    Object.assign(kernels, chosen);
     for (const t of [w, x, got, want]) backend.destroyTensor(t);
   }
 }

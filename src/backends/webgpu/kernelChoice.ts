@@ -6,7 +6,7 @@
  * turns off a feature path this device computes wrongly).
  */
 import type { WebGpuBackendOptions } from "./gpuContext.js";
-import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
+import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, tiledGroups, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
 import type { SgMatrixDialect, SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /**
@@ -20,6 +20,9 @@ export interface KernelChoice {
   sgMatrix: SgMatrixVariant | null;
   /** Rows from which the subgroup-matrix tiles run (fewer: the f32 tiles). */
   sgMatrixMinRows: number;
+  /** Tiles for matmuls whose grid of `sgMatrix` tiles has fewer than `sgMatrixSmallBelow` workgroups (null: `sgMatrix` always). */
+  sgMatrixSmall: SgMatrixVariant | null;
+  sgMatrixSmallBelow: number;
   /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32, 16 where 32 does not fit; 0: the f32 tiled kernel). */
   sgAttentionKeys: number;
   /** That kernel's operands each as two f16 (near f32's answers, three products per one); off: rounded once to f16. */
@@ -60,6 +63,19 @@ export interface KernelChoice {
 
 /** The tensor-core matmul tiles devices run by default (H200: the fastest whole prefill of kernelVariants.ts's). */
 export const TENSOR_CORE_TILES: SgMatrixVariant = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
+/**
+ * Half as tall, for grids of fewer than two waves of TENSOR_CORE_TILES on the H200's 132 SMs, where twice the
+ * workgroups pay (matmul-bench.mjs, 8B shapes, TFLOP/s: 512 rows q/o 71 against 63, k/v 24 / 20, down 75 / 66;
+ * 2048 rows k/v 69 / 63; the larger grids are faster on the large tiles: gate/up at 512 rows 94 against 63).
+ * The whole 8B prefill moved within its runs' noise (8K: 4.33 s against 4.29; 32K: 31.9 against 32.4).
+ */
+export const TENSOR_CORE_SMALL_TILES: SgMatrixVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
+
+/** The subgroup-matrix tiles of a matmul of `rows` x `N` under `c` (c.sgMatrix set). */
+export function sgMatrixTiles(c: KernelChoice, rows: number, N: number): SgMatrixVariant {
+  const big = c.sgMatrix!;
+  return c.sgMatrixSmall && tiledGroups(big, rows, N) < c.sgMatrixSmallBelow ? c.sgMatrixSmall : big;
+}
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
 export const SG_MATRIX_TOLERANCE = 4e-3;
@@ -96,6 +112,8 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     // (H200, 8B prefill of 8K: 21.7 s on the f32 tiles, 11.6 on these)
     sgMatrix: tensorCores ? TENSOR_CORE_TILES : null,
     sgMatrixMinRows: 64,
+    sgMatrixSmall: tensorCores ? TENSOR_CORE_SMALL_TILES : null,
+    sgMatrixSmallBelow: 264,
     // NOTE: with the tensor-core tiles (H200, 8B prefill of 8K, full attention: 4.3 s against 11.6 on the f32 attention;
     // head dim 128 split takes 16 keys a step, 32 not fitting 48 KiB)
     sgAttentionKeys: tensorCores ? 32 : 0,

@@ -12,7 +12,7 @@ import { F, type GpuContext } from "./gpuContext.js";
 import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
 import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel, type MatvecVariant } from "./kernels/matmulKernels.js";
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
-import { sgMatrixDialect } from "./kernelChoice.js";
+import { sgMatrixDialect, sgMatrixTiles } from "./kernelChoice.js";
 import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
@@ -113,7 +113,8 @@ export class TransformerOps {
       } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
         const dialect = sgMatrixDialect(this.#ctx.options, c);
         if (!dialect) throw new Error("matmul: the subgroup-matrix tiles need shader-f16, which this device lacks");
-        rt.dispatch(sgMatrixMatmulKernel(wType, c.sgMatrix, dialect, sgMatrixVectorised(wType, K)), buffers, tiledGroups(c.sgMatrix, rows, part.numRows), args);
+        const tiles = sgMatrixTiles(c, rows, part.numRows);
+        rt.dispatch(sgMatrixMatmulKernel(wType, tiles, dialect, sgMatrixVectorised(wType, K)), buffers, tiledGroups(tiles, rows, part.numRows), args);
       } else {
         rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
       }

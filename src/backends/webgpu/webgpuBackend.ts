@@ -77,7 +77,8 @@ export class WebGpuBackend implements Backend {
   get description(): string {
     const c = this.kernels;
     const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
-    const tiles = c.sgMatrix ? `f16 tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+    const small = c.sgMatrixSmall ? ` (${c.sgMatrixSmall.bm}x${c.sgMatrixSmall.bn} for small grids)` : "";
+    const tiles = c.sgMatrix ? `f16 tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
     const attention = c.sgAttentionKeys > 0 ? `, f16 tensor-core prefill attention${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : "";
     return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${attention}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
