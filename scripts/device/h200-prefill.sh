@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/device/common.sh
 clocks_logged
-SG128='"sgMatrix":{"bm":128,"bn":128,"bk":32,"sgm":2,"sgn":2,"pad":8}'
+SG128='"sgMatrix":{"bm":128,"bn":128,"bk":32,"sgm":2,"sgn":2,"pad":8},"sgMatrixSmall":null'
 if [ "${MATMUL:-1}" != 0 ]; then
   step matmul "${MATMUL_LIMIT:-200}" env OUT="$RES" node scripts/device/matmul-bench.mjs
   grep "^|" "$RES/matmul.out"

@@ -67,7 +67,7 @@ const rows = 2048;
 for (const [name, N, K] of shapes.slice(0, 4)) {
   const w = randomBf16Weight(b, N, K);
   const x = b.createTensor([rows, K], "f32", "x"), out = b.createTensor([rows, N], "f32", "out");
-  const variants = [...TILED_VARIANTS.map((v) => ({ tiled: v, sgMatrix: null })), ...(b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS.map((v) => ({ tiled: base.tiled, sgMatrix: v })) : [])];
+  const variants = [...TILED_VARIANTS.map((v) => ({ tiled: v, sgMatrix: null })), ...(b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS.map((v) => ({ tiled: base.tiled, sgMatrix: v, sgMatrixSmall: null })) : [])];
   for (const v of variants) {
     Object.assign(b.kernels, v);
     try {

@@ -44,7 +44,7 @@ for (const [name, N, K] of shapes) {
   for (const rows of ROWS) {
     let reference = null;
     for (const [vname, v] of variants) {
-      Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
+      Object.assign(b.kernels, { sgMatrix: v, sgMatrixSmall: null, sgMatrixMinRows: 9 });
       try {
         b.matmul(out, x, w, null, rows);
         const [got] = await b.read([{ tensor: out }]);

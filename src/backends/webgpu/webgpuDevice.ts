@@ -128,6 +128,9 @@ export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptio
   return backend;
 }
 
+/** Kernel choices that are a tile variant or null (off), whatever the default. */
+const TILE_CHOICES = new Set(["sgMatrix", "sgMatrixSmall"]);
+
 /** Kernel choices: a JSON object of some KernelChoice fields, each of the type the default has. */
 export function parseKernelChoice(text: string, defaults: object, name = "WGKV_KERNELS"): object {
   let value: unknown;
@@ -140,7 +143,7 @@ export function parseKernelChoice(text: string, defaults: object, name = "WGKV_K
   for (const [key, v] of Object.entries(value)) {
     if (!(key in defaults)) throw new InvalidInputError(`${name}: unknown kernel choice "${key}" (known: ${Object.keys(defaults).join(", ")})`);
     const d = (defaults as Record<string, unknown>)[key];
-    const sameType = typeof v === typeof d || (key === "sgMatrix" && (v === null || typeof v === "object"));
+    const sameType = typeof v === typeof d || (TILE_CHOICES.has(key) && (v === null || typeof v === "object"));
     if (!sameType || (typeof v === "object" && v !== null && Array.isArray(v))) throw new InvalidInputError(`${name}: "${key}" must be ${d === null ? "an object or null" : typeof d === "object" ? "an object" : `a ${typeof d}`}`);
   }
   return value;

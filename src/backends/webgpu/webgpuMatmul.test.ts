@@ -91,7 +91,7 @@ test("tiled matmul variants, and the f16 subgroup-matrix tiles (emulated without
     const real = SG_MATRIX_VARIANTS.filter((v) => sgMatrixSubgroups(v) === 1 || b.subgroupMatrixDialect?.nonUniform);
     const sgVariants = b.subgroupMatrixUsable ? real : b.subgroupMatrixEmulated ? EMULATED_VARIANTS : [];
     for (const v of sgVariants) {
-      Object.assign(b.kernels, { sgMatrix: v, sgMatrixMinRows: 9 });
+      Object.assign(b.kernels, { sgMatrix: v, sgMatrixSmall: null, sgMatrixMinRows: 9 });
       // NOTE: K 37 and 100 (bf16) take the element-wise tile fill, 104 and 100 (f32) the vec4 one; 150 x 300 has whole 64 x 64 tiles (stored straight to out)
       for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100], [70, 130, 104]] as const) {
         for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);

@@ -7,18 +7,20 @@ import assert from "node:assert/strict";
 import { InvalidInputError } from "../../errors.js";
 import { BASE_TOGGLES, dawnInstanceOptions, HARDWARE_TOGGLES, parseBytes, parseKernelChoice, WebGpuUnavailableError } from "./webgpu.js";
 
-const defaults = { fuse: true, attentionItems: 512, sgMatrix: null as object | null, matvec: { tpr: 32 } };
+const defaults = { fuse: true, attentionItems: 512, sgMatrix: null as object | null, sgMatrixSmall: { bm: 64 } as object | null, matvec: { tpr: 32 } };
 
 test("WGKV_KERNELS: fields of the defaults' types are taken", () => {
   assert.deepEqual(parseKernelChoice('{"fuse": false, "attentionItems": 64, "sgMatrix": {"bm": 64}}', defaults), { fuse: false, attentionItems: 64, sgMatrix: { bm: 64 } });
   assert.deepEqual(parseKernelChoice('{"sgMatrix": null}', defaults), { sgMatrix: null });
+  // NOTE: tile choices take a variant or null whatever their default
+  assert.deepEqual(parseKernelChoice('{"sgMatrixSmall": null}', defaults), { sgMatrixSmall: null });
 });
 
 test("WGKV_KERNELS: bad JSON, unknown fields and wrong types are one-line errors", () => {
   const cases: [string, RegExp][] = [
     ["{fuse", /^WGKV_KERNELS must be a JSON object/],
     ["[1]", /^WGKV_KERNELS must be a JSON object/],
-    ['{"fusion": true}', /^WGKV_KERNELS: unknown kernel choice "fusion" \(known: fuse, attentionItems, sgMatrix, matvec\)$/],
+    ['{"fusion": true}', /^WGKV_KERNELS: unknown kernel choice "fusion" \(known: fuse, attentionItems, sgMatrix, sgMatrixSmall, matvec\)$/],
     ['{"fuse": "no"}', /^WGKV_KERNELS: "fuse" must be a boolean$/],
     ['{"matvec": [32]}', /^WGKV_KERNELS: "matvec" must be an object$/],
   ];
