@@ -22,7 +22,7 @@ import { destroyAll } from "../conformance/context.js";
 import { buildPagedFixture, type FixtureSeq, type PagedFixture } from "../conformance/pagedFixture.js";
 import { relativeError } from "../conformance/testData.js";
 import type { Kernel } from "./gpuRuntime.js";
-import { SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
+import { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
 import { SG_ATTENTION_SPLIT_TOLERANCE, SG_ATTENTION_TOLERANCE, sgAttentionKernel, sgAttentionStepKeys } from "./kernels/attentionSgKernel.js";
 import { sgMatrixMatmulKernel, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
@@ -82,7 +82,7 @@ async function sgMatmulError(backend: CheckedBackend, kernels: KernelChoice, sg:
   if (!dialect) return "no shader-f16";
   for (const wType of ["bf16", "f32"] as const) {
     for (const vectorised of [true, false]) {
-      const error = await compileError(backend, () => sgMatrixMatmulKernel(wType, sg, dialect, vectorised));
+      const error = await compileError(backend, () => sgMatrixMatmulKernel(wType, sg, dialect, vectorised, kernels.sgMatrixSplit));
       if (error) return error;
     }
   }
@@ -111,7 +111,7 @@ async function compareWithTiles(backend: Backend, kernels: KernelChoice, sg: SgM
     backend.matmul(want, x, w, null, rows);
     const [a, b] = (await backend.read([{ tensor: got }, { tensor: want }])) as Float32Array[];
     const error = relativeError(a, b);
-    return error <= SG_MATRIX_TOLERANCE ? "" : `K ${K}: error ${error.toExponential(1)} of the largest output`;
+    return error <= (kernels.sgMatrixSplit ? SG_MATRIX_SPLIT_TOLERANCE : SG_MATRIX_TOLERANCE) ? "" : `K ${K}: error ${error.toExponential(1)} of the largest output`;
   } catch (err) {
     return String((err as Error).message).split("\n")[0];
   } finally {

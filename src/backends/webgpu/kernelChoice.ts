@@ -23,6 +23,8 @@ export interface KernelChoice {
   /** Tiles for matmuls whose grid of `sgMatrix` tiles has fewer than `sgMatrixSmallBelow` workgroups (null: `sgMatrix` always). */
   sgMatrixSmall: SgMatrixVariant | null;
   sgMatrixSmallBelow: number;
+  /** The subgroup-matrix tiles take x (and f32 weights) as two f16 each: f32's answers for twice the products and fills. */
+  sgMatrixSplit: boolean;
   /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32, 16 where 32 does not fit; 0: the f32 tiled kernel). */
   sgAttentionKeys: number;
   /** That kernel's operands each as two f16 (near f32's answers, three products per one); off: rounded once to f16. */
@@ -79,6 +81,8 @@ export function sgMatrixTiles(c: KernelChoice, rows: number, N: number): SgMatri
 
 /** What the f16 subgroup-matrix matmul may differ by (max |error| / max |output|; matmulSgKernels.ts). */
 export const SG_MATRIX_TOLERANCE = 4e-3;
+/** The same with its inputs split into two f16 each (sgMatrixSplit). */
+export const SG_MATRIX_SPLIT_TOLERANCE = 1e-5;
 
 /** Whether this device can run the subgroup-matrix tiles (their kernel needs f16 and subgroups of exactly 32). */
 export function subgroupMatrixUsable(options: WebGpuBackendOptions): boolean {
@@ -114,6 +118,8 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     sgMatrixMinRows: 64,
     sgMatrixSmall: tensorCores ? TENSOR_CORE_SMALL_TILES : null,
     sgMatrixSmallBelow: 264,
+    // NOTE: off until its cost is measured on the H200 (the attention's split cost 5-13% of the prefill)
+    sgMatrixSplit: false,
     // NOTE: with the tensor-core tiles (H200, 8B prefill of 8K, full attention: 4.3 s against 11.6 on the f32 attention;
     // head dim 128 split takes 16 keys a step, 32 not fitting 48 KiB)
     sgAttentionKeys: tensorCores ? 32 : 0,

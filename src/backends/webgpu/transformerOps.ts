@@ -114,7 +114,7 @@ export class TransformerOps {
         const dialect = sgMatrixDialect(this.#ctx.options, c);
         if (!dialect) throw new Error("matmul: the subgroup-matrix tiles need shader-f16, which this device lacks");
         const tiles = sgMatrixTiles(c, rows, part.numRows);
-        rt.dispatch(sgMatrixMatmulKernel(wType, tiles, dialect, sgMatrixVectorised(wType, K)), buffers, tiledGroups(tiles, rows, part.numRows), args);
+        rt.dispatch(sgMatrixMatmulKernel(wType, tiles, dialect, sgMatrixVectorised(wType, K), c.sgMatrixSplit), buffers, tiledGroups(tiles, rows, part.numRows), args);
       } else {
         rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
       }

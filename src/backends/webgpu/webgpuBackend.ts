@@ -38,7 +38,7 @@ import { PolicyOps } from "./policyOps.js";
 import { TransformerOps } from "./transformerOps.js";
 
 export type { WebGpuBackendOptions } from "./gpuContext.js";
-export { SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
+export { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
 
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";

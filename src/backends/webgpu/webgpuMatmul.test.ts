@@ -4,7 +4,8 @@
  * offset (weights in row parts write into their columns of out), and bf16
  * and f32 weights: f32 paths within the conformance suite's 1e-6 of the
  * largest output; the f16 subgroup-matrix tiles within SG_MATRIX_TOLERANCE
- * (on tensor cores where the device has them, else emulated). The variants benchmarks compare are the ones
+ * (on tensor cores where the device has them, else emulated), and within
+ * SG_MATRIX_SPLIT_TOLERANCE with their inputs split into two f16. The variants benchmarks compare are the ones
  * checked here.
  */
 import { test } from "node:test";
@@ -13,7 +14,8 @@ import { weightData } from "../conformance/testData.js";
 import { createNodeWebGpuBackend } from "../../platform/node/webgpu.js";
 import { bf16BitsToF32, f32ToBf16Bits } from "../../util/halfFloat.js";
 import { MATVEC_VARIANTS, SG_MATRIX_VARIANTS, TILED_VARIANTS } from "./kernelVariants.js";
-import { SG_MATRIX_TOLERANCE, type KernelChoice, type WebGpuBackend } from "./webgpuBackend.js";
+import { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice, type WebGpuBackend } from "./webgpuBackend.js";
+import { TENSOR_CORE_SMALL_TILES, TENSOR_CORE_TILES } from "./kernelChoice.js";
 import { sgMatrixSubgroups, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 const F32_TOLERANCE = 1e-6;
@@ -95,6 +97,24 @@ test("tiled matmul variants, and the f16 subgroup-matrix tiles (emulated without
       // NOTE: K 37 and 100 (bf16) take the element-wise tile fill, 104 and 100 (f32) the vec4 one; 150 x 300 has whole 64 x 64 tiles (stored straight to out)
       for (const [rows, N, K] of [[9, 130, 37], [150, 300, 100], [70, 130, 104]] as const) {
         for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_TOLERANCE, `subgroup matrix ${JSON.stringify(v)}`);
+      }
+    }
+    Object.assign(b.kernels, base);
+  } finally {
+    b.dispose();
+  }
+});
+
+test("the subgroup-matrix tiles with inputs split into two f16 (emulated without tensor cores) match f64 within f32's reach", async () => {
+  const b = await createNodeWebGpuBackend();
+  try {
+    const base: KernelChoice = { ...b.kernels };
+    // NOTE: one emulated variant (lavapipe compiles each for seconds); the default tiles on tensor cores
+    const variants = b.subgroupMatrixUsable && b.subgroupMatrixDialect?.nonUniform ? [TENSOR_CORE_TILES, TENSOR_CORE_SMALL_TILES] : b.subgroupMatrixEmulated ? EMULATED_VARIANTS.slice(0, 1) : [];
+    for (const v of variants) {
+      Object.assign(b.kernels, { sgMatrix: v, sgMatrixSmall: null, sgMatrixMinRows: 9, sgMatrixSplit: true });
+      for (const [rows, N, K] of [[9, 130, 37], [70, 130, 104]] as const) {
+        for (const dt of ["BF16", "F32"] as const) await check(b, rows, N, K, dt, SG_MATRIX_SPLIT_TOLERANCE, `subgroup matrix split ${JSON.stringify(v)}`);
       }
     }
     Object.assign(b.kernels, base);

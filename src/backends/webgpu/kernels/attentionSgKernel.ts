@@ -24,7 +24,7 @@ import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
 import { ATTENTION_ACCESS, ATTENTION_BINDINGS, IT_PARTIAL, ITEM_FIELDS_WGSL, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
-import { SgMatrixWgsl } from "./sgMatrixWgsl.js";
+import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 /** Query vectors per workgroup (four subgroups of 16). */
@@ -160,14 +160,7 @@ var<workgroup> kposs: array<u32, ${KT}>;
 ${RING_VISIBILITY_WGSL}
 ${PAGE_OF_WGSL}
 ${kvPairWgsl(kvDType)}
-/**
- * x (within f16's range) rounded to 11 significant bits, nearest even, as an f32. By bits: compilers fold
- * f32(f16(x)) to x (lavapipe does), which would leave the low halves 0.
- */
-fn highOf(x: f32) -> f32 { let b = bitcast<u32>(clamp(x, -65504.0, 65504.0)); return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u); }
-fn toF16(x: f32) -> f16 { return f16(highOf(x)); }
-/** What toF16 left of x, as f16: x = toF16(x) + lowF16(x) within f32's rounding (|x| <= 65504; below 2^-14 f16 is 2^-24 apart). */
-fn lowF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0) - highOf(x)); }
+${F16_SPLIT_WGSL}
 /** Tile tj of the item's logical key list: kind (0 ring, 1 global, 2 the chunk's own), first key, keys. */
 fn tileOf(tj: u32, ringTiles: u32, globalTiles: u32, numRing: u32, nG: u32, T: u32) -> vec3<u32> {
   if (tj < ringTiles) { return vec3<u32>(0u, tj * TK, min(TK, numRing - tj * TK)); }

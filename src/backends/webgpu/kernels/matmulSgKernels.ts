@@ -26,11 +26,13 @@
  * f16's range are clamped to +-65504 and magnitudes below 2^-24 flush to 0;
  * NaN stays NaN); sums are f32. The error is bounded by ~2^-10 sum |x||w|,
  * the suite allows 4e-3 of the largest output; engine logits stay within the
- * fixtures' 1e-3 relative L2 (checked on the H200).
+ * fixtures' 1e-3 relative L2 (checked on the H200). Split, x and f32 weights
+ * are each the sum of two f16 (sgMatrixWgsl.ts F16_SPLIT_WGSL): f32's answers
+ * up to the low halves' 2^-24 floor.
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
-import { SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
+import { F16_SPLIT_WGSL, SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel, range } from "./wgslCommon.js";
 
 export { SG_MATRIX_SYNTAX_PROBE, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
@@ -63,7 +65,8 @@ export interface SgMatrixDialect {
   readonly nonUniform: string;
 }
 
-export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, dialect: SgMatrixDialect, vectorised: boolean): Kernel {
+/** `split`: x (and f32 weights) as two f16 each, f32's answers up to SG_MATRIX_SPLIT_TOLERANCE, for two products per one (three with f32 weights). */
+export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, dialect: SgMatrixDialect, vectorised: boolean, split = false): Kernel {
   const { bm: BM, bn: BN, bk: BK } = v;
   const [SM, SN, PAD] = [v.sgm ?? 1, v.sgn ?? 1, v.pad ?? 0];
   const NSG = SM * SN, NT = 32 * NSG;
@@ -86,25 +89,35 @@ export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wTy
       ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let nn = e / ${BK / wPer}u; let kk = ${k} + (e % ${BK / wPer}u) * ${wPer}u;
       wr[${s}] = select(${wVec}(0), w[((c0 + nn) * K + kk) / ${wPer}u], c0 + nn < Np && kk < K); }`),
     ].join("\n");
+  // NOTE: split, x's low halves go to al_ and f32 weights' to bl (bf16 weights are whole f16s); the products that
+  // matter are a b, a' b and a b' (a' b' is below f32's rounding)
+  const [xParts, wParts] = [split ? 2 : 1, split && wType === "f32" ? 2 : 1];
+  const [xTiles, wTiles] = [["as_", "al_"].slice(0, xParts), ["bs", "bl"].slice(0, wParts)];
+  const terms = [[0, 0], [1, 0], [0, 1]].filter(([a, b]) => a < xParts && b < wParts);
+  // `tiles[p][at] = part p of value` for each part
+  const store = (tiles: string[], at: string, value: string) => tiles.map((t, p) => `${t}[${at}] = ${p === 0 ? "toF16" : "lowF16"}(${value});`).join(" ");
   const bf16Pair = (word: string, at: string) => `bs[${at}] = toF16(bitcast<f32>(${word} << 16u)); bs[${at} + 1u] = toF16(bitcast<f32>(${word} & 0xffff0000u));`;
+  const lanes = ["x", "y", "z", "w"];
   const put = [
     ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / 4}u) * ${S}u + (e % ${BK / 4}u) * 4u; let xv = xr[${s}];
-      as_[at] = toF16(xv.x); as_[at + 1u] = toF16(xv.y); as_[at + 2u] = toF16(xv.z); as_[at + 3u] = toF16(xv.w); }`),
+      ${lanes.map((c, i) => store(xTiles, `at + ${i}u`, `xv.${c}`)).join(" ")} }`),
     ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / wPer}u) * ${S}u + (e % ${BK / wPer}u) * ${wPer}u; let wv = wr[${s}];
-      ${wType === "bf16" ? ["x", "y", "z", "w"].map((c, i) => bf16Pair(`wv.${c}`, `at + ${2 * i}u`)).join(" ") : "bs[at] = toF16(wv.x); bs[at + 1u] = toF16(wv.y); bs[at + 2u] = toF16(wv.z); bs[at + 3u] = toF16(wv.w);"} }`),
+      ${wType === "bf16" ? lanes.map((c, i) => bf16Pair(`wv.${c}`, `at + ${2 * i}u`)).join(" ") : lanes.map((c, i) => store(wTiles, `at + ${i}u`, `wv.${c}`)).join(" ")} }`),
   ].join("\n");
   const elementFill = `    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
       let mm = e / ${BK}u; let kk = e % ${BK}u;
-      as_[mm * ${S}u + kk] = toF16(select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K));
+      let v = select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K);
+      ${store(xTiles, `mm * ${S}u + kk`, "v")}
     }
     for (var e = lid; e < ${BN * BK}u; e += ${NT}u) {
       let nn = e / ${BK}u; let kk = e % ${BK}u;
-      bs[nn * ${S}u + kk] = toF16(select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K));
+      let v = select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K);
+      ${store(wTiles, `nn * ${S}u + kk`, "v")}
     }`;
   const products = `    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
-${range(FM).map((i) => `      let a${i} = ${ops.load("left", "as_", `(am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`).join("\n")}
-${range(FN).map((j) => `      let b${j} = ${ops.load("right", "bs", `(bn0 + ${j * 16}u) * ${S}u + kk`, true, `${S}u`)};`).join("\n")}
-${frags.map(([i, j]) => `      c${i}_${j} = ${ops.mma(`a${i}`, `b${j}`, `c${i}_${j}`)};`).join("\n")}
+${xTiles.flatMap((t, p) => range(FM).map((i) => `      let a${p}_${i} = ${ops.load("left", t, `(am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`)).join("\n")}
+${wTiles.flatMap((t, p) => range(FN).map((j) => `      let b${p}_${j} = ${ops.load("right", t, `(bn0 + ${j * 16}u) * ${S}u + kk`, true, `${S}u`)};`)).join("\n")}
+${frags.flatMap(([i, j]) => terms.map(([a, b]) => `      c${i}_${j} = ${ops.mma(`a${a}_${i}`, `b${b}_${j}`, `c${i}_${j}`)};`)).join("\n")}
     }`;
   const loop = vectorised
     ? `  var xr: array<vec4<f32>, ${xSlots.length}>;
@@ -141,16 +154,15 @@ ${frags
   )
   .join("\n")}
   }`;
-  const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${vectorised ? " vec4" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
+  const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${vectorised ? " vec4" : ""}${split ? " split" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   const arrays = vectorised ? [wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>", "array<vec4<f32>>"] : ["array<u32>", "array<f32>"];
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}
 ${MATMUL_BINDINGS(arrays[0], arrays[1])}
 ${vectorised ? "" : weightAt(wType)}
-var<workgroup> as_: array<f16, ${BM * S}>;
-var<workgroup> bs: array<f16, ${BN * S}>;
+${xTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BM * S}>;`).join("\n")}
+${wTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BN * S}>;`).join("\n")}
 var<workgroup> cs: array<f32, ${NSG * 256}>;
-// NOTE: clamped, as f16(x) of a finite x beyond 65504 is not defined to saturate
-fn toF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0)); }
+${F16_SPLIT_WGSL}
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);

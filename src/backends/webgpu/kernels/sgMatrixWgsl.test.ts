@@ -58,7 +58,7 @@ test("every workgroup variable of the tensor-core kernels is a multiple of 16 by
   // NOTE: the H200's driver gave garbage and NaN from the attention while one was a lone u32 (emulated it was right)
   const dialect = { syntax: "new" as const, nonUniform: SG_MATRIX_NONUNIFORM_DIRECTIVES[0] };
   const kernels = [
-    ...SG_MATRIX_VARIANTS.flatMap((v) => [sgMatrixMatmulKernel("bf16", v, dialect, true), sgMatrixMatmulKernel("f32", v, dialect, false)]),
+    ...SG_MATRIX_VARIANTS.flatMap((v) => [sgMatrixMatmulKernel("bf16", v, dialect, true), sgMatrixMatmulKernel("f32", v, dialect, false), sgMatrixMatmulKernel("f32", v, dialect, true, true)]),
     ...[16, 64, 128].flatMap((headDim) => [16, 32].flatMap((stepKeys) => [false, true].map((split) => sgAttentionKernel({ headDim, group: 4, kvDType: "f16", stepKeys, split }, dialect)))),
   ];
   for (const k of kernels) assert.deepEqual(workgroupArrayBytes(k.code).filter((bytes) => bytes % 16 !== 0), [], k.label);

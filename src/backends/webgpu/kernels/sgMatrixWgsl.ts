@@ -50,6 +50,16 @@ var<workgroup> t: array<f16, 1024>;
 }`;
 }
 
+/**
+ * WGSL of f32 -> f16 for fragments, whole or split in two (x = toF16(x) + lowF16(x) within f32's rounding, for
+ * |x| <= 65504; below 2^-14, f16 values are 2^-24 apart). Beyond f16's range x is clamped (f16(x) of a finite x
+ * there is not defined to saturate). The high half is rounded by bits, nearest even: compilers fold f32(f16(x))
+ * to x (lavapipe does), which would leave every low half 0.
+ */
+export const F16_SPLIT_WGSL = `fn highOf(x: f32) -> f32 { let b = bitcast<u32>(clamp(x, -65504.0, 65504.0)); return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u); }
+fn toF16(x: f32) -> f16 { return f16(highOf(x)); }
+fn lowF16(x: f32) -> f16 { return f16(clamp(x, -65504.0, 65504.0) - highOf(x)); }`;
+
 type Fragment = "left" | "right" | "result";
 
 /** WGSL builders of one dialect; for "emulated", `helpers()` holds the functions the builders called. */
