@@ -5,7 +5,7 @@
 // tiles' on the same inputs (max error / max output; the tests check them
 // against f64 on small shapes). One JSON line per measurement, then a table.
 //
-//   node scripts/device/matmul-bench.mjs [--quick]
+//   [MATMUL_ROWS=512,2048] [MATMUL_VARIANTS=5,14] [MATMUL_SPLIT=1] node scripts/device/matmul-bench.mjs [--quick]
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
 import { SG_MATRIX_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
@@ -29,10 +29,16 @@ b.kernels.fuse = false;
 const shapes = [["q/o 4096x4096", 4096, 4096], ["k/v 1024x4096", 1024, 4096], ["gate/up 14336x4096", 14336, 4096], ["down 4096x14336", 4096, 14336]];
 // NOTE: a kernel that does not compile would abort the process at pipeline creation: such variants are left out
 const variants = [["f32 tiles", null]];
-for (const v of b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS : []) {
+// NOTE: MATMUL_VARIANTS=5,14 times only those of SG_MATRIX_VARIANTS (by index)
+const only = process.env.MATMUL_VARIANTS?.split(",").map(Number);
+for (const v of b.subgroupMatrixUsable ? SG_MATRIX_VARIANTS.filter((_, i) => !only || only.includes(i)) : []) {
   const error = await b.kernelCompileError(sgMatrixMatmulKernel("bf16", v, b.subgroupMatrixDialect, true));
   if (error) console.log(JSON.stringify({ variant: v, error }));
-  else variants.push([JSON.stringify(v), v]);
+  else {
+    variants.push([JSON.stringify(v), v, false]);
+    // NOTE: MATMUL_SPLIT=1 times each variant with its inputs split into two f16 as well (sgMatrixSplit)
+    if (process.env.MATMUL_SPLIT === "1") variants.push([`${JSON.stringify(v)} split`, v, true]);
+  }
 }
 const table = new Map();
 for (const [name, N, K] of shapes) {
@@ -43,8 +49,8 @@ for (const [name, N, K] of shapes) {
   const out = b.createTensor([maxRows, N], "f32", "out");
   for (const rows of ROWS) {
     let reference = null;
-    for (const [vname, v] of variants) {
-      Object.assign(b.kernels, { sgMatrix: v, sgMatrixSmall: null, sgMatrixMinRows: 9 });
+    for (const [vname, v, split] of variants) {
+      Object.assign(b.kernels, { sgMatrix: v, sgMatrixSmall: null, sgMatrixMinRows: 9, sgMatrixSplit: split ?? false });
       try {
         b.matmul(out, x, w, null, rows);
         const [got] = await b.read([{ tensor: out }]);

@@ -24,7 +24,7 @@ import { relativeError } from "../conformance/testData.js";
 import type { Kernel } from "./gpuRuntime.js";
 import { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
 import { SG_ATTENTION_SPLIT_TOLERANCE, SG_ATTENTION_TOLERANCE, sgAttentionKernel, sgAttentionStepKeys } from "./kernels/attentionSgKernel.js";
-import { sgMatrixMatmulKernel, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+import { sgMatrixMatmulKernel, sgMatrixSharedBytes, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /** A backend whose kernels the checks can compile alone. */
 export interface CheckedBackend extends Backend {
@@ -82,6 +82,9 @@ async function sgMatmulError(backend: CheckedBackend, kernels: KernelChoice, sg:
   if (!dialect) return "no shader-f16";
   for (const wType of ["bf16", "f32"] as const) {
     for (const vectorised of [true, false]) {
+      // NOTE: a pipeline past the device's workgroup memory must not be created either
+      const bytes = sgMatrixSharedBytes(wType, sg, vectorised, kernels.sgMatrixSplit);
+      if (bytes > backend.sharedMemoryBytes) return `${bytes} bytes of workgroup memory, the device has ${backend.sharedMemoryBytes}`;
       const error = await compileError(backend, () => sgMatrixMatmulKernel(wType, sg, dialect, vectorised, kernels.sgMatrixSplit));
       if (error) return error;
     }

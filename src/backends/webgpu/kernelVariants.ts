@@ -47,4 +47,6 @@ export const SG_MATRIX_VARIANTS: readonly SgMatrixVariant[] = [
   { bm: 128, bn: 256, bk: 32, sgm: 2, sgn: 4, pad: 8 },
   { bm: 256, bn: 128, bk: 32, sgm: 4, sgn: 2, pad: 8 },
   { bm: 128, bn: 128, bk: 64, sgm: 2, sgn: 2, pad: 8 },
+  { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8, buffers: 2 },
+  { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8, buffers: 2 },
 ];

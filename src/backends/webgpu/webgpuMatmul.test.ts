@@ -22,12 +22,14 @@ const F32_TOLERANCE = 1e-6;
 
 /**
  * Without tensor cores the subgroup-matrix tiles run emulated
- * (sgMatrixWgsl.ts), which lavapipe compiles slowly: two small variants of
- * two subgroups, whose fragments tile along M and along N in turn, padded and not.
+ * (sgMatrixWgsl.ts), which lavapipe compiles slowly: small variants of
+ * two subgroups, whose fragments tile along M and along N in turn, padded
+ * and not, one and two buffers.
  */
 const EMULATED_VARIANTS: readonly SgMatrixVariant[] = [
   { bm: 32, bn: 32, bk: 16, sgm: 1, sgn: 2, pad: 8 },
   { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1 },
+  { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1, buffers: 2 },
 ];
 
 function random(seed: number): () => number {

@@ -46,11 +46,20 @@ export interface SgMatrixVariant {
   readonly sgn?: number;
   /** Halves each tile row is padded by (default 0). */
   readonly pad?: number;
+  /** Tiles in workgroup memory (default 1): with 2, the next slice is put in the other while this one's products run, one barrier a slice (K of whole vec4s only). */
+  readonly buffers?: 1 | 2;
 }
 
 /** Subgroups a workgroup of this variant has. */
 export function sgMatrixSubgroups(v: SgMatrixVariant): number {
   return (v.sgm ?? 1) * (v.sgn ?? 1);
+}
+
+/** Workgroup memory the kernel declares: its f16 tiles (two of x split, two of f32 weights split, each doubled with two buffers) and the f32 staging of one fragment per subgroup. */
+export function sgMatrixSharedBytes(wType: WeightType, v: SgMatrixVariant, vectorised: boolean, split: boolean): number {
+  const S = v.bk + (v.pad ?? 0), bufs = vectorised ? (v.buffers ?? 1) : 1;
+  const [xParts, wParts] = [split ? 2 : 1, split && wType === "f32" ? 2 : 1];
+  return 2 * S * bufs * (xParts * v.bm + wParts * v.bn) + 4 * 256 * sgMatrixSubgroups(v);
 }
 
 /** Whether the vec4 tile fills apply: whole vec4s of x (4 f32) and of w (8 bf16 or 4 f32) along K. */
@@ -69,6 +78,8 @@ export interface SgMatrixDialect {
 export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wType: WeightType, v: SgMatrixVariant, dialect: SgMatrixDialect, vectorised: boolean, split = false): Kernel {
   const { bm: BM, bn: BN, bk: BK } = v;
   const [SM, SN, PAD] = [v.sgm ?? 1, v.sgn ?? 1, v.pad ?? 0];
+  // NOTE: the element-wise fill (K not of whole vec4s) keeps one buffer
+  const BUFS = vectorised ? (v.buffers ?? 1) : 1;
   const NSG = SM * SN, NT = 32 * NSG;
   const [WM, WN] = [BM / SM, BN / SN];
   const [FM, FN] = [WM / 16, WN / 16];
@@ -98,12 +109,14 @@ export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wTy
   const store = (tiles: string[], at: string, value: string) => tiles.map((t, p) => `${t}[${at}] = ${p === 0 ? "toF16" : "lowF16"}(${value});`).join(" ");
   const bf16Pair = (word: string, at: string) => `bs[${at}] = toF16(bitcast<f32>(${word} << 16u)); bs[${at} + 1u] = toF16(bitcast<f32>(${word} & 0xffff0000u));`;
   const lanes = ["x", "y", "z", "w"];
-  const put = [
-    ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / 4}u) * ${S}u + (e % ${BK / 4}u) * 4u; let xv = xr[${s}];
+  // NOTE: xo, wo: the first element of the x and w tiles written (buffer b of BUFS at b BM S and b BN S)
+  const put = (xo: string, wo: string) =>
+    [
+      ...xSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = ${xo} + (e / ${BK / 4}u) * ${S}u + (e % ${BK / 4}u) * 4u; let xv = xr[${s}];
       ${lanes.map((c, i) => store(xTiles, `at + ${i}u`, `xv.${c}`)).join(" ")} }`),
-    ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = (e / ${BK / wPer}u) * ${S}u + (e % ${BK / wPer}u) * ${wPer}u; let wv = wr[${s}];
+      ...wSlots.map(({ s, guard }) => `    ${guard}{ let e = lid + ${s * NT}u; let at = ${wo} + (e / ${BK / wPer}u) * ${S}u + (e % ${BK / wPer}u) * ${wPer}u; let wv = wr[${s}];
       ${wType === "bf16" ? lanes.map((c, i) => bf16Pair(`wv.${c}`, `at + ${2 * i}u`)).join(" ") : lanes.map((c, i) => store(wTiles, `at + ${i}u`, `wv.${c}`)).join(" ")} }`),
-  ].join("\n");
+    ].join("\n");
   const elementFill = `    for (var e = lid; e < ${BM * BK}u; e += ${NT}u) {
       let mm = e / ${BK}u; let kk = e % ${BK}u;
       let v = select(0.0, x[(m0 + mm) * K + k0 + kk], m0 + mm < rows && k0 + kk < K);
@@ -114,29 +127,49 @@ export const sgMatrixMatmulKernel = memoKernel(function sgMatrixMatmulKernel(wTy
       let v = select(0.0, wAt((c0 + nn) * K + k0 + kk), c0 + nn < Np && k0 + kk < K);
       ${store(wTiles, `nn * ${S}u + kk`, "v")}
     }`;
-  const products = `    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
-${xTiles.flatMap((t, p) => range(FM).map((i) => `      let a${p}_${i} = ${ops.load("left", t, `(am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`)).join("\n")}
-${wTiles.flatMap((t, p) => range(FN).map((j) => `      let b${p}_${j} = ${ops.load("right", t, `(bn0 + ${j * 16}u) * ${S}u + kk`, true, `${S}u`)};`)).join("\n")}
+  const products = (xo: string, wo: string) => `    for (var kk = 0u; kk < ${BK}u; kk += 16u) {
+${xTiles.flatMap((t, p) => range(FM).map((i) => `      let a${p}_${i} = ${ops.load("left", t, `${xo} + (am + ${i * 16}u) * ${S}u + kk`, false, `${S}u`)};`)).join("\n")}
+${wTiles.flatMap((t, p) => range(FN).map((j) => `      let b${p}_${j} = ${ops.load("right", t, `${wo} + (bn0 + ${j * 16}u) * ${S}u + kk`, true, `${S}u`)};`)).join("\n")}
 ${frags.flatMap(([i, j]) => terms.map(([a, b]) => `      c${i}_${j} = ${ops.mma(`a${a}_${i}`, `b${b}_${j}`, `c${i}_${j}`)};`)).join("\n")}
     }`;
-  const loop = vectorised
-    ? `  var xr: array<vec4<f32>, ${xSlots.length}>;
+  const registers = `  var xr: array<vec4<f32>, ${xSlots.length}>;
   var wr: array<${wVec}, ${wSlots.length}>;
-${fetch("0u")}
+${fetch("0u")}`;
+  // NOTE: two buffers: while the products read buffer `cur`, the next slice goes into the other; the one barrier
+  // a slice both shows it and keeps the next put from overwriting a buffer still being read
+  const loop = !vectorised
+    ? `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+${elementFill}
+    workgroupBarrier();
+${products("0u", "0u")}
+    workgroupBarrier();
+  }`
+    : BUFS === 1
+      ? `${registers}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-${put}
+${put("0u", "0u")}
     workgroupBarrier();
     if (k0 + ${BK}u < K) {
 ${fetch(`k0 + ${BK}u`)}
     }
-${products}
+${products("0u", "0u")}
     workgroupBarrier();
   }`
-    : `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-${elementFill}
+      : `${registers}
+${put("0u", "0u")}
+  workgroupBarrier();
+  var cur = 0u;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    let more = k0 + ${BK}u < K;
+    if (more) {
+${fetch(`k0 + ${BK}u`)}
+    }
+${products(`cur * ${BM * S}u`, `cur * ${BN * S}u`)}
+    if (more) {
+${put(`(1u - cur) * ${BM * S}u`, `(1u - cur) * ${BN * S}u`)}
+    }
     workgroupBarrier();
-${products}
-    workgroupBarrier();
+    cur = 1u - cur;
   }`;
   const epilogue = `  let hasBias = au(3u) == 1u;
   if (m0 + ${BM}u <= rows && c0 + ${BN}u <= Np && !hasBias) {
@@ -154,13 +187,13 @@ ${frags
   )
   .join("\n")}
   }`;
-  const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${vectorised ? " vec4" : ""}${split ? " split" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
+  const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${BUFS === 2 ? " db" : ""}${vectorised ? " vec4" : ""}${split ? " split" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   const arrays = vectorised ? [wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>", "array<vec4<f32>>"] : ["array<u32>", "array<f32>"];
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}
 ${MATMUL_BINDINGS(arrays[0], arrays[1])}
 ${vectorised ? "" : weightAt(wType)}
-${xTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BM * S}>;`).join("\n")}
-${wTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BN * S}>;`).join("\n")}
+${xTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BUFS * BM * S}>;`).join("\n")}
+${wTiles.map((t) => `var<workgroup> ${t}: array<f16, ${BUFS * BN * S}>;`).join("\n")}
 var<workgroup> cs: array<f32, ${NSG * 256}>;
 ${F16_SPLIT_WGSL}
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SgMatrixWgsl, SG_MATRIX_NONUNIFORM_DIRECTIVES, sgMatrixNonUniformProbe } from "./sgMatrixWgsl.js";
-import { sgMatrixMatmulKernel } from "./matmulSgKernels.js";
+import { sgMatrixMatmulKernel, sgMatrixSharedBytes } from "./matmulSgKernels.js";
 import { sgAttentionKernel, sgAttentionSharedBytes } from "./attentionSgKernel.js";
 import { moduleSource } from "../kernelAbi.js";
 import { SG_MATRIX_VARIANTS } from "../kernelVariants.js";
@@ -62,4 +62,14 @@ test("every workgroup variable of the tensor-core kernels is a multiple of 16 by
     ...[16, 64, 128].flatMap((headDim) => [16, 32].flatMap((stepKeys) => [false, true].map((split) => sgAttentionKernel({ headDim, group: 4, kvDType: "f16", stepKeys, split }, dialect)))),
   ];
   for (const k of kernels) assert.deepEqual(workgroupArrayBytes(k.code).filter((bytes) => bytes % 16 !== 0), [], k.label);
+});
+
+test("the tensor-core matmul's workgroup memory is what the check at creation counts", () => {
+  const dialect = { syntax: "new" as const, nonUniform: SG_MATRIX_NONUNIFORM_DIRECTIVES[0] };
+  for (const v of SG_MATRIX_VARIANTS) {
+    for (const [wType, vectorised, split] of [["bf16", true, false], ["f32", false, false], ["f32", true, true], ["bf16", true, true]] as const) {
+      const declared = workgroupArrayBytes(sgMatrixMatmulKernel(wType, v, dialect, vectorised, split).code).reduce((sum, bytes) => sum + bytes, 0);
+      assert.equal(sgMatrixSharedBytes(wType, v, vectorised, split), declared, `${JSON.stringify(v)} ${wType} vec4 ${vectorised} split ${split}`);
+    }
+  }
 });
