@@ -6,8 +6,7 @@
  * visibility rule, partial rows for the reduce pass) for blocks of up to 64
  * query vectors, four subgroups of 16. Per step of KT keys (one or two
  * 16-key tiles), the keys and values are converted to f16 in workgroup
- * memory; each subgroup computes its 16 x KT scores (the block's queries
- * staged once as f16), masks and exponentiates them two lanes
+ * memory; each subgroup computes its 16 x KT scores, masks and exponentiates them two lanes
  * per query vector, and accumulates P V into f32 output fragments.
  *
  * The running max moves lazily: only when a step's max exceeds it by more
@@ -16,9 +15,14 @@
  * fragment cannot be scaled per row in place). The partial rows carry
  * that running max, which the reduce pass treats as any other.
  *
- * Precision: q, k, v and p are rounded once to f16 (relative 2^-11; pages of
- * bf16 lose nothing in the mantissa, f16 having 3 bits more), scores and
- * sums accumulate in f32: SG_ATTENTION_TOLERANCE of the output's L2 norm.
+ * Precision: split (the default), q, k, v and p are each the sum of two f16
+ * (sgMatrixWgsl.ts F16_SPLIT_WGSL) and every product takes the three terms
+ * that matter: f32's answers, SG_ATTENTION_SPLIT_TOLERANCE (H200: 4e-7 of the
+ * largest output), for three products per one; the queries are then held in
+ * registers (staged through the K/V buffer), so head dim 128 fits 48 KiB at
+ * 16 keys a step. Unsplit, they are rounded once to f16 (relative 2^-11;
+ * pages of bf16 lose nothing in the mantissa): SG_ATTENTION_TOLERANCE, and a
+ * greedy id of the mistral fixture flipped. Scores and sums are f32.
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
@@ -247,7 +251,7 @@ ${scores}
       let j = h * ${KT / 2}u + jj;
       let sc = ss[v * KT + j];
       let p = select(exp(sc - m), 0.0, sc == MASKED);
-      ps[v * KT + j] = f16(p);${split ? `\n      ps[${NQ * KT}u + v * KT + j] = lowF16(p);` : ""}
+      ps[v * KT + j] = toF16(p);${split ? `\n      ps[${NQ * KT}u + v * KT + j] = lowF16(p);` : ""}
       sum += p;
     }
     workgroupBarrier();
