@@ -78,8 +78,8 @@ export class WebGpuBackend implements Backend {
     const c = this.kernels;
     const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
     const small = c.sgMatrixSmall ? ` (${c.sgMatrixSmall.bm}x${c.sgMatrixSmall.bn} for small grids)` : "";
-    const tiles = c.sgMatrix ? `f16 tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
-    const attention = c.sgAttentionKeys > 0 ? `, f16 tensor-core prefill attention${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : "";
+    const tiles = c.sgMatrix ? `${c.sgMatrixSplit ? "split-f16" : "f16"} tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+    const attention = c.sgAttentionKeys > 0 ? `, tensor-core prefill attention (${c.sgAttentionSplit ? "operands split in two f16" : "f16"}${this.subgroupMatrixEmulated ? ", emulated" : ""})` : "";
     return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${attention}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
 
