@@ -71,6 +71,19 @@ describe("config.json numbers that break the math", () => {
   }
 });
 
+describe("config.json and the weights disagree", () => {
+  test("fewer layers than the file holds, or biases the architecture does not read, name the first tensor left over", () => {
+    const cases: Array<[(c: Record<string, unknown>) => void, string[]]> = [
+      [(c) => ((c.num_hidden_layers = 1), (c.layer_types = ["full_attention"])), ['tensor "model.layers.1.']],
+      [(c) => ((c.architectures = ["LlamaForCausalLM"]), (c.model_type = "llama"), (c.attention_bias = false)), ['tensor "model.layers.', '_proj.bias"']],
+    ];
+    for (const [edit, names] of cases) {
+      const model = qwen2((d) => editConfig(d, edit));
+      expectCliError(forward(model), [join(model, "model.safetensors"), ...names, "is not part of the"], { unchanged: model });
+    }
+  });
+});
+
 describe("norm weights and biases that are not finite", () => {
   test("NaN in the final norm, +inf in a q_proj bias, -inf in an input norm", () => {
     const cases: Array<[string, number]> = [["model.norm.weight", 0x7fc0], ["model.layers.1.self_attn.q_proj.bias", 0x7f80], ["model.layers.0.input_layernorm.weight", 0xff80]];

@@ -50,6 +50,8 @@ test("kvMemory: bad strings, zero, and more than is available are refused, namin
   const bad = (value: unknown) => `kvMemory must be bytes (e.g. 536870912, 512MiB, 2GB) or a fraction of free memory in (0, 1], got ${JSON.stringify(value)}`;
   for (const value of ["", "abc", "-1", "1e9", "5PiB", "12 MiBs", "0x10", "1,000", "MiB", "1..5", "NaN", -5]) refuses(() => parseKvMemory(value, GiB), bad(value));
   refuses(() => parseKvMemory("0", GiB), "kvMemory must be more than 0");
+  refuses(() => parseKvMemory("1.5", GiB), "kvMemory 1.5: bytes are a whole number, a fraction of free memory is at most 1");
+  refuses(() => parseKvMemory(2.5, GiB), "kvMemory 2.5: bytes are a whole number, a fraction of free memory is at most 1");
   refuses(() => parseKvMemory(0, GiB), "kvMemory must be more than 0");
   refuses(() => parseKvMemory("2GiB", GiB), "kvMemory 2GiB is more than the 1.00 GiB the backend can still allocate");
   refuses(() => parseKvMemory("3000000", 2 * MiB), "kvMemory 3000000 is more than the 2.0 MiB the backend can still allocate");

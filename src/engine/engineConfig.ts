@@ -7,7 +7,7 @@
  * rows). Every bad value gets a one-line error naming the option.
  */
 import type { KvDType } from "../backends/backend.js";
-import { InvalidInputError } from "../errors.js";
+import { InvalidInputError, shownValue } from "../errors.js";
 import { SNAPKV_OBSERVATION_WINDOW } from "../kvcache/eviction.js";
 import { pageBytes } from "../kvcache/kvManager.js";
 import type { ModelConfig } from "../model/config.js";
@@ -55,7 +55,7 @@ const DEFAULT_KV_MEMORY_CAP = 2 ** 30;
 /** Checks the options against the model and the backend's free memory. */
 export function resolveEngineConfig(options: EngineOptions, config: ModelConfig, availableBytes: number, defaultWindow: number): EngineConfig {
   const kvDType = options.kvDType ?? "f32";
-  if (!KV_DTYPES.includes(kvDType)) throw new InvalidInputError(`kvDType must be one of ${KV_DTYPES.join(", ")}, got ${JSON.stringify(kvDType)}`);
+  if (!KV_DTYPES.includes(kvDType)) throw new InvalidInputError(`kvDType must be one of ${KV_DTYPES.join(", ")}, got ${shownValue(kvDType)}`);
   const maxBatchTokens = positiveInt("maxBatchTokens", options.maxBatchTokens ?? 512);
   const maxSeqs = positiveInt("maxSeqs", options.maxSeqs ?? 16);
   const prefillChunk = positiveInt("prefillChunk", options.prefillChunk ?? 512);
@@ -63,7 +63,8 @@ export function resolveEngineConfig(options: EngineOptions, config: ModelConfig,
   if (maxContext > config.maxPositions) throw new InvalidInputError(`maxContext ${maxContext} exceeds max_position_embeddings ${config.maxPositions}`);
   // NOTE: a window as long as the context is full attention already; larger ones change nothing
   const contextWindow = Math.ceil(maxContext / 16) * 16;
-  const maxWindow = Math.min(contextWindow, positiveInt("maxWindow", options.maxWindow ?? Math.max(4096, defaultWindow)));
+  // NOTE: a sliding-window model's requests take its span as their window by default (kvOptions.ts)
+  const maxWindow = Math.min(contextWindow, positiveInt("maxWindow", options.maxWindow ?? Math.max(4096, defaultWindow, config.slidingWindow ?? 0)));
   if (maxWindow % 16 !== 0) throw new InvalidInputError(`maxWindow must be a multiple of 16, got ${maxWindow}`);
   const bytesPerPage = pageBytes(config.headDim, kvDType);
   const kvMemoryBytes = parseKvMemory(options.kvMemory, availableBytes);
@@ -94,13 +95,15 @@ export function parseKvMemory(value: number | string | undefined, availableBytes
   if (value === undefined) return Math.floor(Math.min(DEFAULT_KV_MEMORY_CAP, availableBytes / 4));
   const text = String(value).trim();
   const match = /^(\d+(?:\.\d+)?|\.\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text);
-  if (!match) throw new InvalidInputError(`kvMemory must be bytes (e.g. 536870912, 512MiB, 2GB) or a fraction of free memory in (0, 1], got ${JSON.stringify(value)}`);
+  if (!match) throw new InvalidInputError(`kvMemory must be bytes (e.g. 536870912, 512MiB, 2GB) or a fraction of free memory in (0, 1], got ${shownValue(value)}`);
   const n = Number(match[1]);
   const unit = (match[2] ?? "").toLowerCase();
   if (unit === "" && n <= 1) {
     if (n === 0) throw new InvalidInputError("kvMemory must be more than 0");
     return Math.floor(n * availableBytes);
   }
+  // NOTE: "1.5" is neither: a byte count is whole, a fraction at most 1
+  if (unit === "" && !Number.isInteger(n)) throw new InvalidInputError(`kvMemory ${text}: bytes are a whole number, a fraction of free memory is at most 1`);
   const scale: Record<string, number> = { "": 1, b: 1, kb: 1e3, kib: 2 ** 10, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30, tb: 1e12, tib: 2 ** 40 };
   const bytes = Math.floor(n * scale[unit]);
   if (bytes > availableBytes) throw new InvalidInputError(`kvMemory ${text} is more than the ${formatBytes(availableBytes)} the backend can still allocate`);
@@ -114,6 +117,6 @@ export function formatBytes(bytes: number): string {
 }
 
 function positiveInt(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${shownValue(value)}`);
   return value;
 }

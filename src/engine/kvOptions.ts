@@ -10,7 +10,7 @@
  * the file.
  */
 import type { Backend, GateHandle } from "../backends/backend.js";
-import { InvalidInputError } from "../errors.js";
+import { InvalidInputError, shownValue } from "../errors.js";
 import type { LoadedGate } from "../gate/gateFile.js";
 import { DEFAULT_GATE_TAU } from "../gate/gateMath.js";
 import type { GateWeights } from "../gate/gateWeights.js";
@@ -53,27 +53,32 @@ const uploaded = new WeakMap<Backend, WeakMap<GateWeights, GateHandle>>();
 
 export function resolveKvOptions(options: KvOptions | undefined, model: { config: ModelConfig; backend: Backend }, names: KvOptionNames = LIBRARY_KV_NAMES): KvPolicy {
   const o = options ?? {};
-  if (typeof o !== "object" || Array.isArray(o)) throw new InvalidInputError(`kv options must be an object, got ${JSON.stringify(o)}`);
+  if (typeof o !== "object" || Array.isArray(o)) throw new InvalidInputError(`kv options must be an object, got ${shownValue(o)}`);
   for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new InvalidInputError(`unknown KV option "${key}" (known: ${[...KNOWN].join(", ")})`);
   const gate = o.gate ?? null;
   if (gate !== null && (typeof gate !== "object" || !("gate" in gate))) throw new InvalidInputError(`${names.gate} must be a gate loaded with loadGateFile(), got ${typeof gate}`);
   const meta = gate?.meta ?? {};
   const source = gate?.fileName ? `gate file ${gate.fileName}` : names.gate;
-  if (o.tau !== undefined && !(typeof o.tau === "number" && o.tau > 0 && o.tau < 1)) throw new InvalidInputError(`${names.tau} ${JSON.stringify(o.tau)}: must be a number in (0, 1)`);
+  if (o.tau !== undefined && !(typeof o.tau === "number" && o.tau > 0 && o.tau < 1)) throw new InvalidInputError(`${names.tau} ${shownValue(o.tau)}: must be a number in (0, 1)`);
   if (o.tau === undefined && meta.tau !== undefined && !(meta.tau > 0 && meta.tau < 1)) throw new InvalidInputError(`${source}: metadata tau=${meta.tau} is not in (0, 1)`);
   const tau = o.tau ?? meta.tau ?? DEFAULT_GATE_TAU;
   if (o.window !== undefined && !(typeof o.window === "number" && Number.isInteger(o.window) && o.window > 0 && o.window % 16 === 0)) {
-    throw new InvalidInputError(`${names.window} must be a positive multiple of 16, got ${JSON.stringify(o.window)}`);
+    throw new InvalidInputError(`${names.window} must be a positive multiple of 16, got ${shownValue(o.window)}`);
   }
   if (o.window === undefined && meta.window !== undefined && !(Number.isInteger(meta.window) && meta.window > 0 && meta.window % 16 === 0)) {
     throw new InvalidInputError(`${source}: metadata window=${meta.window} is not a positive multiple of 16`);
   }
+  const sliding = model.config.slidingWindow;
   // NOTE: a window past the context keeps everything local, as one as long as the context does
-  const window = Math.min(o.window ?? meta.window ?? DEFAULT_WINDOW, Math.ceil(model.config.maxPositions / 16) * 16);
+  const window = Math.min(o.window ?? meta.window ?? sliding ?? DEFAULT_WINDOW, Math.ceil(model.config.maxPositions / 16) * 16);
 
-  const admission = typeof o.admission === "object" ? o.admission : parseAdmission(o.admission ?? (gate ? "gate" : "full"), tau, names.admission);
+  // a sliding-window model (Mistral v0.1) runs as it was trained by default: its own span, local admission
+  const admission = typeof o.admission === "object" ? o.admission : parseAdmission(o.admission ?? (gate ? "gate" : sliding !== null ? "local" : "full"), tau, names.admission);
+  if (sliding !== null) checkSlidingWindow(sliding, admission, window, names);
   if (o.tau !== undefined && admission.kind !== "gate") throw new InvalidInputError(`${names.tau} is only used by gate admission (give ${names.gate})`);
   if (admission.kind === "gate" && !gate) throw new InvalidInputError(`${names.admission} gate needs ${names.gate}`);
+  // NOTE: a gate that another admission would silently not read is a mistake, like a tau without a gate
+  if (gate && admission.kind !== "gate") throw new InvalidInputError(`${names.gate} is only used by gate admission, and ${names.admission} is ${admission.name}`);
   const selection = typeof o.selection === "object" ? o.selection : parseSelection(o.selection ?? "all", names.selection);
   const eviction = typeof o.eviction === "object" ? o.eviction : parseEviction(o.eviction ?? "none", names.eviction);
   let handle: GateHandle | null = null;
@@ -89,4 +94,14 @@ export function resolveKvOptions(options: KvOptions | undefined, model: { config
     byGate.set(g, handle);
   }
   return resolveKvPolicy({ window, admission, selection, eviction, gate: handle });
+}
+
+/**
+ * A model trained to attend to its last `span` tokens (config.json sliding_window) gives its answers only
+ * under local admission with a window of at most that span: any other policy would show it older tokens.
+ */
+function checkSlidingWindow(span: number, admission: AdmissionPolicy, window: number, names: KvOptionNames): void {
+  const why = `the model attends only to its last ${span} tokens (config.json sliding_window)`;
+  if (admission.kind !== "local") throw new InvalidInputError(`${names.admission} ${admission.name}: ${why}; only local admission keeps its answers`);
+  if (window > span) throw new InvalidInputError(`${names.window} ${window}: ${why}; use a window of at most ${span}`);
 }

@@ -137,11 +137,37 @@ describe("parseModelConfig", () => {
     assert.equal(c.headDim, 32);
   });
 
-  test("sliding window: Mistral always, Qwen only with use_sliding_window", () => {
-    assert.equal(parse({ architectures: ["MistralForCausalLM"], sliding_window: 4096 }).slidingWindow, 4096);
-    assert.equal(parse({ architectures: ["Qwen2ForCausalLM"], sliding_window: 4096, use_sliding_window: false }).slidingWindow, null);
-    assert.equal(parse({ architectures: ["Qwen2ForCausalLM"], sliding_window: 4096, use_sliding_window: true }).slidingWindow, 4096);
-    assert.equal(parse({ architectures: ["MistralForCausalLM"], sliding_window: null }).slidingWindow, null);
+  test("sliding window as transformers decides it: Mistral in every layer, Qwen with use_sliding_window from max_window_layers on, layer_types first, Llama never", () => {
+    const long = { max_position_embeddings: 32768 };
+    const mistral = { ...long, architectures: ["MistralForCausalLM"] };
+    const qwen2 = { ...long, architectures: ["Qwen2ForCausalLM"] };
+    assert.equal(parse({ ...mistral, sliding_window: 4096 }).slidingWindow, 4096);
+    assert.equal(parse({ ...mistral, sliding_window: null }).slidingWindow, null);
+    assert.equal(parse({ ...mistral, sliding_window: 32768 }).slidingWindow, null, "a span as long as the context never binds");
+    assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: false }).slidingWindow, null);
+    assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: true, max_window_layers: 0 }).slidingWindow, 4096);
+    assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: true }).slidingWindow, null, "the default max_window_layers 28 is past both layers");
+    assert.equal(parse({ ...long, sliding_window: 4096 }).slidingWindow, null);
+    assert.equal(parse({ ...long, sliding_window: 4096, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, 4096);
+    assert.equal(parse({ ...mistral, sliding_window: 4096, layer_types: ["full_attention", "full_attention"] }).slidingWindow, null);
+  });
+
+  test("biases per architecture: Qwen2 q/k/v always, Llama and Qwen3 q/k/v/o by attention_bias, mlp_bias only on Llama, Mistral none", () => {
+    const biases = (extra: Record<string, unknown>) => {
+      const c = parse(extra);
+      return [c.attentionBias, c.outputBias, c.mlpBias];
+    };
+    const both = { attention_bias: true, mlp_bias: true };
+    assert.deepEqual(biases({ ...both }), [true, true, true]);
+    assert.deepEqual(biases({ ...both, architectures: ["Qwen3ForCausalLM"] }), [true, true, false]);
+    assert.deepEqual(biases({ ...both, architectures: ["Qwen2ForCausalLM"] }), [true, false, false]);
+    assert.deepEqual(biases({ attention_bias: false, architectures: ["Qwen2ForCausalLM"] }), [true, false, false]);
+    assert.deepEqual(biases({ ...both, architectures: ["MistralForCausalLM"] }), [false, false, false]);
+    assert.deepEqual(biases({}), [false, false, false]);
+  });
+
+  test("swish is SiLU", () => {
+    assert.equal(parse({ hidden_act: "swish" }).architecture, "llama");
   });
 
   test("eos_token_id as a number, an array or null; bos as a number or null", () => {
@@ -211,7 +237,7 @@ describe("parseModelConfig errors name the file, one line each", () => {
     assertFails(llama({ num_key_value_heads: 0 }), ModelLoadError, /"num_key_value_heads" must be a positive integer/);
     assertFails(llama({ head_dim: -16 }), ModelLoadError, /"head_dim" must be a positive integer/);
     assertFails(llama({ intermediate_size: 2 ** 40 }), ModelLoadError, /"intermediate_size" must be a positive integer up to 2147483647, got 1099511627776/);
-    assertFails(llama({ sliding_window: 0 }), ModelLoadError, /"sliding_window" must be a positive integer/);
+    assertFails(llama({ architectures: ["MistralForCausalLM"], sliding_window: 0 }), ModelLoadError, /"sliding_window" must be a positive integer/);
     assertFails(llama({ eos_token_id: [2, -1] }), ModelLoadError, /"eos_token_id" must hold non-negative integer token ids, got \[2,-1\]/);
     assertFails(llama({ bos_token_id: 1.5 }), ModelLoadError, /"bos_token_id" must hold non-negative integer token ids/);
     assertFails(llama({ max_position_embeddings: 2 ** 31 - 1 }), ModelLoadError, /"max_position_embeddings" is 2147483647, more than the 16777216 positions of any model/);
@@ -223,6 +249,23 @@ describe("parseModelConfig errors name the file, one line each", () => {
     assertFails(llama({ hidden_size: 66 }), ModelLoadError, /hidden_size 66 is not divisible by num_attention_heads 4/);
     assertFails(llama({ num_key_value_heads: 3 }), ModelLoadError, /num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
     assertFails(llama({ head_dim: 15 }), ModelLoadError, /head_dim 15 must be even/);
+  });
+
+  test("sliding windows wgkv cannot run: some layers sliding and some not, a span off the 16-token page, a bad layer_types", () => {
+    const long = { max_position_embeddings: 32768, sliding_window: 4096 };
+    assertFails(llama({ ...long, architectures: ["Qwen2ForCausalLM"], use_sliding_window: true, max_window_layers: 1 }), UnsupportedModelError, /field "max_window_layers" makes 1 of 2 layers attend within a sliding window and the rest fully/);
+    assertFails(llama({ ...long, layer_types: ["full_attention", "sliding_attention"] }), UnsupportedModelError, /field "layer_types" makes 1 of 2 layers/);
+    assertFails(llama({ ...long, layer_types: ["sliding_attention"] }), ModelLoadError, /field "layer_types" must list "full_attention" or "sliding_attention" for each of the 2 layers/);
+    assertFails(llama({ ...long, layer_types: ["sliding_attention", "chunked_attention"] }), ModelLoadError, /field "layer_types" must list/);
+    assertFails(llama({ ...long, architectures: ["MistralForCausalLM"], sliding_window: 4100 }), UnsupportedModelError, /field "sliding_window" is 4100; wgkv's local window must be a multiple of 16 tokens/);
+    assertFails(llama({ ...long, architectures: ["Qwen2ForCausalLM"], use_sliding_window: true, max_window_layers: -1 }), ModelLoadError, /field "max_window_layers" must be a whole number, got -1/);
+  });
+
+  test("quantized checkpoints and partial RoPE are refused, naming the field", () => {
+    assertFails(llama({ quantization_config: { quant_method: "gptq", bits: 4 } }), UnsupportedModelError, /field "quantization_config" \(quant_method "gptq"\): quantized checkpoints are not supported/);
+    assertFails(llama({ partial_rotary_factor: 0.5 }), UnsupportedModelError, /field "partial_rotary_factor" is 0\.5; only RoPE over the whole head \(1\) is supported/);
+    assertFails(llama({ rope_theta: undefined, rope_parameters: { rope_type: "default", rope_theta: 1e4, partial_rotary_factor: 0.25 } }), UnsupportedModelError, /field "rope_parameters\.partial_rotary_factor" is 0\.25/);
+    assert.equal(parse({ partial_rotary_factor: 1 }).headDim, 16);
   });
 
   test("unsupported activation", () => {

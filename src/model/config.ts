@@ -34,14 +34,18 @@ export interface ModelConfig {
   readonly ropeScaling: RopeScaling;
   readonly maxPositions: number;
   readonly tieWordEmbeddings: boolean;
-  /** q/k/v projections carry biases (Qwen2, or Llama with attention_bias). */
+  /** q/k/v projections carry biases (Qwen2; Llama or Qwen3 with attention_bias). */
   readonly attentionBias: boolean;
-  /** o_proj carries a bias (Llama attention_bias only). */
+  /** o_proj carries a bias (Llama or Qwen3 with attention_bias). */
   readonly outputBias: boolean;
+  /** gate/up/down carry biases (Llama with mlp_bias). */
   readonly mlpBias: boolean;
   /** Per-head RMSNorm of q and k before RoPE (Qwen3). */
   readonly qkNorm: boolean;
-  /** Sliding-window attention span, if the model uses one (Mistral v0.1). */
+  /**
+   * The span every layer attends within (key j visible from query i iff i - j < span), if shorter than the
+   * context (Mistral v0.1: 4096); null for full attention. The engine runs such a model with local admission.
+   */
   readonly slidingWindow: number | null;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
@@ -89,28 +93,34 @@ function configFromJson(json: Json, file: string): ModelConfig {
   }
   if (headDim % 2 !== 0) throw new ModelLoadError(`${file}: head_dim ${headDim} must be even for RoPE`);
   const act = json.hidden_act ?? "silu";
-  if (act !== "silu") throw new UnsupportedModelError(`${file}: hidden_act "${String(act)}" is not supported (only silu)`);
+  // NOTE: transformers' ACT2FN maps "swish" to the same SiLU
+  if (act !== "silu" && act !== "swish") throw new UnsupportedModelError(`${file}: hidden_act "${String(act)}" is not supported (only silu)`);
+  refuseQuantized(json, file);
   const rope = readRope(json, file);
-  const attentionBias = architecture === "qwen2" ? true : json.attention_bias === true;
+  const numLayers = int("num_hidden_layers");
+  const maxPositions = readMaxPositions(json, file);
+  // transformers hard-codes each architecture's biases: Qwen2 q/k/v always; Llama and Qwen3 q/k/v/o by
+  // attention_bias; only Llama reads mlp_bias; Mistral none (it ignores both fields)
+  const attentionBias = architecture === "qwen2" || ((architecture === "llama" || architecture === "qwen3") && json.attention_bias === true);
   return Object.freeze({
     architecture,
     vocabSize: int("vocab_size"),
     hiddenSize,
     intermediateSize: int("intermediate_size"),
-    numLayers: int("num_hidden_layers"),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
     rmsNormEps: readPositive(json, "rms_norm_eps", file, 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
-    maxPositions: readMaxPositions(json, file),
+    maxPositions,
     tieWordEmbeddings: json.tie_word_embeddings === true,
     attentionBias,
-    outputBias: architecture === "llama" && json.attention_bias === true,
-    mlpBias: json.mlp_bias === true,
+    outputBias: attentionBias && architecture !== "qwen2",
+    mlpBias: architecture === "llama" && json.mlp_bias === true,
     qkNorm: architecture === "qwen3",
-    slidingWindow: readSlidingWindow(json, architecture, file),
+    slidingWindow: readSlidingWindow(json, architecture, numLayers, maxPositions, file),
     bosTokenId: json.bos_token_id == null ? null : readTokenIds(json.bos_token_id, "bos_token_id", file)[0] ?? null,
     eosTokenIds: readTokenIds(json.eos_token_id, "eos_token_id", file),
     dtype: typeof json.dtype === "string" ? json.dtype : typeof json.torch_dtype === "string" ? json.torch_dtype : null,
@@ -134,6 +144,11 @@ function readRope(json: Json, file: string): { theta: number; scaling: RopeScali
   }
   const theta = readPositive(params ?? {}, "rope_theta", file, readPositive(json, "rope_theta", file, 10000), `${ropeKey}.rope_theta`);
   const type = String(params?.rope_type ?? params?.type ?? "default");
+  // NOTE: RoPE over part of each head (partial_rotary_factor < 1) is not what these architectures' kernels do
+  for (const [where, key] of [[json, "partial_rotary_factor"], [params ?? {}, `${ropeKey}.partial_rotary_factor`]] as const) {
+    const factor = where.partial_rotary_factor;
+    if (factor != null && factor !== 1) throw new UnsupportedModelError(`${file}: field "${key}" is ${JSON.stringify(factor)}; only RoPE over the whole head (1) is supported`);
+  }
   const field = (key: string, fallback?: number) => readPositive(params ?? {}, key, file, fallback, `${ropeKey}.${key}`);
   switch (type) {
     case "default":
@@ -159,11 +174,56 @@ function readRope(json: Json, file: string): { theta: number; scaling: RopeScali
   }
 }
 
-function readSlidingWindow(json: Json, architecture: Architecture, file: string): number | null {
-  if (json.sliding_window == null) return null;
-  const window = readInt(json, "sliding_window", file);
-  if (architecture === "qwen2" || architecture === "qwen3") return json.use_sliding_window === true ? window : null;
-  return window;
+/**
+ * Which layers slide, as transformers decides: an explicit layer_types list; else Mistral in every layer when
+ * sliding_window is set; Qwen2/Qwen3 with use_sliding_window from layer max_window_layers (default 28) on;
+ * Llama never. The cache runs one rule in every layer, so a mix of sliding and full layers is refused, and a
+ * span that is not a multiple of the 16-token page (the local window's unit) is refused rather than rounded.
+ */
+function readSlidingWindow(json: Json, architecture: Architecture, numLayers: number, maxPositions: number, file: string): number | null {
+  const span = json.sliding_window == null ? null : readInt(json, "sliding_window", file);
+  let sliding: boolean[];
+  let source: string;
+  if (json.layer_types != null) {
+    const types = json.layer_types;
+    if (!Array.isArray(types) || types.length !== numLayers || types.some((t) => t !== "full_attention" && t !== "sliding_attention")) {
+      throw new ModelLoadError(`${file}: field "layer_types" must list "full_attention" or "sliding_attention" for each of the ${numLayers} layers`);
+    }
+    [sliding, source] = [types.map((t) => t === "sliding_attention"), "layer_types"];
+  } else if (architecture === "mistral") {
+    [sliding, source] = [new Array<boolean>(numLayers).fill(span !== null), "sliding_window"];
+  } else if ((architecture === "qwen2" || architecture === "qwen3") && json.use_sliding_window === true && span !== null) {
+    const first = readCount(json, "max_window_layers", file, 28);
+    [sliding, source] = [Array.from({ length: numLayers }, (_, l) => l >= first), "max_window_layers"];
+  } else {
+    return null;
+  }
+  const count = sliding.filter(Boolean).length;
+  if (count === 0) return null;
+  if (count < numLayers) {
+    throw new UnsupportedModelError(`${file}: field "${source}" makes ${count} of ${numLayers} layers attend within a sliding window and the rest fully; wgkv runs one attention rule in every layer`);
+  }
+  if (span === null) throw new ModelLoadError(`${file}: field "layer_types" has sliding layers but "sliding_window" is missing`);
+  if (span >= maxPositions) return null; // never binds
+  if (span % 16 !== 0) throw new UnsupportedModelError(`${file}: field "sliding_window" is ${span}; wgkv's local window must be a multiple of 16 tokens`);
+  return span;
+}
+
+/** Quantized checkpoints (GPTQ, AWQ, bitsandbytes, FP8) store weights wgkv cannot read; say so before their tensors do. */
+function refuseQuantized(json: Json, file: string): void {
+  const q = json.quantization_config;
+  if (q == null) return;
+  const method = typeof q === "object" && typeof (q as Json).quant_method === "string" ? ` (quant_method "${(q as Json).quant_method}")` : "";
+  throw new UnsupportedModelError(`${file}: field "quantization_config"${method}: quantized checkpoints are not supported; use the model's bf16, f16 or f32 weights`);
+}
+
+/** A whole number >= 0 (a count that may be zero), else `fallback` when absent. */
+function readCount(json: Json, key: string, file: string, fallback: number): number {
+  const value = json[key] ?? fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_SIZE) {
+    throw new ModelLoadError(`${file}: field "${key}" must be a whole number, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 /** A token id or a list of them (null: none); each must be a non-negative integer. */

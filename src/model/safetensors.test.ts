@@ -120,8 +120,6 @@ describe("readSafetensorsIndex", () => {
       "model.safetensors.index.json": JSON.stringify({ metadata: { total_size: 112 }, weight_map: weightMap }),
       "model-00001-of-00002.safetensors": shard1,
       "model-00002-of-00002.safetensors": shard2,
-      // an index wins over a stray single file
-      "model.safetensors": "garbage",
     });
     const index = await readSafetensorsIndex(source);
     assert.deepEqual([...index.keys()].sort(), ["lm_head.weight", "model.embed_tokens.weight", "model.norm.weight"]);
@@ -181,6 +179,12 @@ describe("malformed safetensors fail with one-line ModelLoadErrors naming the fi
     await fails(safetensors({ w: { dtype: "F32", shape: [1], offsets: [0] } }), /tensor "w" has malformed data_offsets/);
     await fails(safetensors({ w: { dtype: "F32", shape: [1], offsets: "0-4" } }), /tensor "w" has malformed data_offsets/);
     await fails(safetensors({ w: { dtype: "F32", shape: [-1], offsets: [0, 0], bytes: 0 } }), /tensor "w" has a malformed shape/);
+  });
+
+  test("model.safetensors beside a shard index is the one read, as transformers picks", async () => {
+    const single = safetensors({ "model.norm.weight": { dtype: "F32", shape: [4] } });
+    const source = memorySource({ "model.safetensors.index.json": "not even JSON", "model.safetensors": single });
+    assert.deepEqual([...(await readSafetensorsIndex(source)).keys()], ["model.norm.weight"]);
   });
 
   test("data past the end of the file", async () => {

@@ -39,8 +39,10 @@ export async function readSafetensorsIndex(source: FileSource): Promise<Map<stri
   return entries;
 }
 
+/** The weight files, as transformers picks them: model.safetensors when present, else the shards of the index. */
 async function listWeightFiles(source: FileSource): Promise<string[]> {
   const indexName = "model.safetensors.index.json";
+  if (await source.exists("model.safetensors")) return ["model.safetensors"];
   if (await source.exists(indexName)) {
     const where = describeFile(source, indexName);
     let index: unknown;
@@ -61,7 +63,6 @@ async function listWeightFiles(source: FileSource): Promise<string[]> {
     }
     return (shards as string[]).sort();
   }
-  if (await source.exists("model.safetensors")) return ["model.safetensors"];
   throw new ModelLoadError(`${source.label}: no model.safetensors or model.safetensors.index.json`);
 }
 

@@ -60,10 +60,12 @@ export async function loadWeights<T = Tensor>(source: FileSource, config: ModelC
   const weightFiles = [...new Set([...index.values()].map((e) => e.file))];
   const weightsWhere = describeFile(source, weightFiles.length > 1 ? "model.safetensors.index.json" : (weightFiles[0] ?? "model.safetensors"));
   let loadedBytes = 0;
+  const used = new Set<string>();
 
   const load = async (name: string, shape: number[], kind: "matrix" | "vector"): Promise<T> => {
     const entry = index.get(name);
     if (!entry) throw new ModelLoadError(`${weightsWhere}: tensor "${name}" is missing (config.json's ${config.architecture} layout needs it)`);
+    used.add(name);
     checkShape(source, entry, shape);
     const bytes = await source.readRange(entry.file, entry.offset, entry.byteLength);
     if (bytes.length !== entry.byteLength) throw new ModelLoadError(`${describeFile(source, entry.file)}: truncated while reading "${name}"`);
@@ -102,10 +104,24 @@ export async function loadWeights<T = Tensor>(source: FileSource, config: ModelC
       bDown: await maybe(`${p}mlp.down_proj.bias`, [H], config.mlpBias),
     });
   }
+  refuseUnusedLayerTensors(index, used, config, weightsWhere);
   const finalNorm = await load("model.norm.weight", [H], "vector");
   // NOTE: some tied checkpoints still store lm_head.weight; the embedding is authoritative when tied.
   const lmHead = config.tieWordEmbeddings ? embedTokens : await load("lm_head.weight", [V, H], "matrix");
   return { embedTokens, layers, finalNorm, lmHead };
+}
+
+/**
+ * A layer tensor the config's layout did not read (an o_proj bias where config.json says attention_bias
+ * false, a layer past num_hidden_layers) means config and weights disagree: running without it would give
+ * wrong answers silently.
+ */
+function refuseUnusedLayerTensors(index: ReadonlyMap<string, TensorEntry>, used: ReadonlySet<string>, config: ModelConfig, where: string): void {
+  for (const name of index.keys()) {
+    // NOTE: older checkpoints store RoPE's frequency buffer, which transformers recomputes
+    if (!name.startsWith("model.layers.") || name.endsWith(".rotary_emb.inv_freq") || used.has(name)) continue;
+    throw new ModelLoadError(`${where}: tensor "${name}" is not part of the ${config.architecture} layout config.json describes (${config.numLayers} layers; attention_bias, mlp_bias and num_hidden_layers decide which tensors a layer has)`);
+  }
 }
 
 function checkShape(source: FileSource, entry: TensorEntry, expected: number[]): void {

@@ -100,3 +100,33 @@ describe("chat templates from the model folder are rendered within bounds", () =
     assert.deepEqual(odd.encodeChat([{ role: "user", content: "hi" }], { allowSpecialTokensInContent: true }), odd.encode("\u{F0000}hi"));
   });
 });
+
+/** The default model's folder with these files replaced (absent: removed). */
+function withFiles(files: Record<string, string | null>): FileSource {
+  const folder = createFolderSource(DEFAULT_MODEL_DIR);
+  const has = (n: string) => Object.prototype.hasOwnProperty.call(files, n);
+  return {
+    ...folder,
+    label: "/mem/model",
+    exists: async (n) => (has(n) ? files[n] !== null : folder.exists(n)),
+    readText: async (n) => (has(n) ? files[n]! : folder.readText(n)),
+  };
+}
+
+describe("where the chat template comes from, as transformers decides", () => {
+  const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
+  const configWith = (chatTemplate: unknown) => JSON.stringify({ ...config, chat_template: chatTemplate });
+  const render = async (files: Record<string, string | null>) => (await loadTokenizer(withFiles(files))).applyChatTemplate([{ role: "user", content: "hi" }]);
+
+  test("chat_template.jinja wins over tokenizer_config.json's entry", async () => {
+    assert.equal(await render({ "chat_template.jinja": "FILE {{ messages[0].content }}", "tokenizer_config.json": configWith("CONFIG") }), "FILE hi");
+    assert.equal(await render({ "chat_template.jinja": null, "tokenizer_config.json": configWith("CONFIG {{ messages[0].content }}") }), "CONFIG hi");
+  });
+
+  test("a list of named templates gives the one named default; without one, a one-line error naming the field", async () => {
+    const named = [{ name: "tool_use", template: "TOOLS" }, { name: "default", template: "DEFAULT {{ messages[0].content }}" }];
+    assert.equal(await render({ "chat_template.jinja": null, "tokenizer_config.json": configWith(named) }), "DEFAULT hi");
+    await assert.rejects(loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": configWith([named[0]]) })), (e: unknown) => e instanceof ModelLoadError && /^\/mem\/model\/tokenizer_config\.json: field "chat_template" lists templates named \["tool_use"\] but none named "default"/.test(e.message));
+    await assert.rejects(loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": configWith(7) })), (e: unknown) => e instanceof ModelLoadError && /field "chat_template" must be a string or a list of named templates, got number/.test(e.message));
+  });
+});

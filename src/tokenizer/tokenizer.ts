@@ -141,15 +141,31 @@ async function loadTokenizerParts(source: FileSource) {
   }
   let templateText: string | null = null;
   let templateFile = source.label;
-  if (typeof config.chat_template === "string") {
-    templateText = config.chat_template;
-    templateFile = describeFile(source, "tokenizer_config.json");
-  } else if (await source.exists("chat_template.jinja")) {
+  // NOTE: transformers gives a chat_template.jinja file priority over tokenizer_config.json's entry
+  if (await source.exists("chat_template.jinja")) {
     templateText = await source.readText("chat_template.jinja");
     templateFile = describeFile(source, "chat_template.jinja");
+  } else if (config.chat_template != null) {
+    templateFile = describeFile(source, "tokenizer_config.json");
+    templateText = configTemplate(config.chat_template, templateFile);
   }
   const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
   return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config };
+}
+
+/**
+ * tokenizer_config.json's chat_template: a string, or (older Mistral, Hermes, Cohere folders) a list of named
+ * templates, of which chat uses the one named "default", as transformers does.
+ */
+function configTemplate(value: unknown, file: string): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) {
+    const named = value.filter((t): t is Json => typeof t === "object" && t !== null && typeof (t as Json).name === "string");
+    const chosen = named.find((t) => t.name === "default");
+    if (chosen && typeof chosen.template === "string") return chosen.template;
+    throw new ModelLoadError(`${file}: field "chat_template" lists templates named ${JSON.stringify(named.map((t) => t.name))} but none named "default" with a template string`);
+  }
+  throw new ModelLoadError(`${file}: field "chat_template" must be a string or a list of named templates, got ${typeof value}`);
 }
 
 /** bos_token, eos_token, ... as plain strings, for the template's context. */
