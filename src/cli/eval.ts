@@ -6,7 +6,6 @@
  * to --out, rewriting them after every cell so a long run can be watched.
  */
 import { Command } from "commander";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.js";
 import { paretoSvg } from "../eval/paretoSvg.js";
@@ -19,7 +18,7 @@ import { withLoadedGate } from "../platform/node/gateFiles.js";
 import { HAYSTACK_NAME, resolveTextFile } from "../platform/node/haystack.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addModelOptions, loadModelFromFlags, parseFloatFlag, parseIntFlag, type ModelFlags } from "./common.js";
-import { checkOutFolder, makeOutFolder } from "./outFolder.js";
+import { checkOutFolder, makeOutFolder, writeOutFile } from "./outFolder.js";
 import { createProgress } from "./progress.js";
 
 /** Haystack windows are drawn from this much of the (decompressed) corpus: all of the shipped haystack. */
@@ -76,9 +75,9 @@ export function evalCommand(): Command {
         const command = ["wgkv", ...process.argv.slice(2)].map(quoteArg).join(" ");
         const header = { model: model.name, command, window, seed };
         const write = async (cells: readonly CellResult[]) => {
-          await writeFile(join(flags.out, "results.json"), JSON.stringify(cells, null, 2) + "\n");
-          await writeFile(join(flags.out, "results.md"), markdownReport(cells, header));
-          await writeFile(join(flags.out, "pareto.svg"), paretoSvg(cells));
+          await writeOutFile("--out", join(flags.out, "results.json"), JSON.stringify(cells, null, 2) + "\n");
+          await writeOutFile("--out", join(flags.out, "results.md"), markdownReport(cells, header));
+          await writeOutFile("--out", join(flags.out, "pareto.svg"), paretoSvg(cells));
         };
         // a terminal gets one bar over every case; logs and pipes get the runner's lines; --quiet neither
         const bar = process.stderr.isTTY ? createProgress("eval", { quiet: flags.quiet, format: (n) => `${n} cases` }) : null;

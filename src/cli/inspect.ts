@@ -6,7 +6,6 @@
  * page, and with --png the heat map of admitted fractions as an image.
  */
 import { Command } from "commander";
-import { writeFile } from "node:fs/promises";
 import { InvalidInputError } from "../errors.js";
 import { collectAdmission } from "../inspect/admissionData.js";
 import { renderAdmissionHtml } from "../inspect/admissionHtml.js";
@@ -14,6 +13,7 @@ import { heatmapPng } from "../inspect/heatmapPng.js";
 import { readTextPrefix } from "../platform/node/textFile.js";
 import { addKvOptions, addModelOptions, checkKvFlags, kvPolicyFromFlags, loadModelFromFlags, validatePromptFlags, type KvFlags, type ModelFlags } from "./common.js";
 import { createProgress } from "./progress.js";
+import { checkOutFile, writeOutFile } from "./outFolder.js";
 
 interface InspectFlags extends ModelFlags, KvFlags {
   promptFile: string;
@@ -37,6 +37,8 @@ export function inspectCommand(): Command {
       if (flags.admission !== undefined && flags.admission.trim() !== "gate") throw new InvalidInputError(`--admission ${flags.admission}: inspect shows the write gate's admission only`);
       const text = await readTextPrefix(flags.promptFile, MAX_PROMPT_BYTES);
       if (text.trim() === "") throw new InvalidInputError(`--prompt-file ${flags.promptFile}: the file is empty`);
+      await checkOutFile("--out", flags.out);
+      if (flags.png) await checkOutFile("--png", flags.png);
       const model = await loadModelFromFlags(flags, { maxSeqs: 1 });
       try {
         const tokenizer = model.requireTokenizer();
@@ -46,8 +48,8 @@ export function inspectCommand(): Command {
         const progress = createProgress("reading the prompt", { quiet: flags.quiet || ids.length < 2048, format: (n) => `${n} tokens` });
         const data = await collectAdmission(model, model.name.replace(/\/+$/, "").split("/").pop()!, ids, policy, (done, total) => progress.update(done, total));
         progress.end();
-        await writeFile(flags.out, renderAdmissionHtml(data));
-        if (flags.png) await writeFile(flags.png, await heatmapPng(data.admittedByHead.map((heads) => heads.map((n) => n / ids.length))));
+        await writeOutFile("--out", flags.out, renderAdmissionHtml(data));
+        if (flags.png) await writeOutFile("--png", flags.png, await heatmapPng(data.admittedByHead.map((heads) => heads.map((n) => n / ids.length))));
         if (!flags.quiet) process.stderr.write(`wrote ${flags.out}${flags.png ? ` and ${flags.png}` : ""} (${ids.length} tokens)\n`);
       } finally {
         model.dispose();

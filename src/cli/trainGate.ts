@@ -10,7 +10,8 @@
  * the gate's scores per (layer, KV head) on held-out samples.
  */
 import { Command } from "commander";
-import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import { checkOutFile, writeOutFile } from "./outFolder.js";
 import { basename, dirname } from "node:path";
 import { InvalidInputError, ModelLoadError } from "../errors.js";
 import { loadGate, saveGateSafetensors } from "../gate/gateFile.js";
@@ -190,9 +191,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
         else process.stderr.write(progressLine(r) + "\n");
       },
       onCheckpoint: async (nextStep) => {
-        const file = `${out}.ckpt`;
-        await writeFile(`${file}.tmp`, saveCheckpoint({ identity, nextStep, params, adam }));
-        await rename(`${file}.tmp`, file);
+        await writeOutFile("--out", `${out}.ckpt`, saveCheckpoint({ identity, nextStep, params, adam }));
       },
     });
     const trainMs = performance.now() - t0;
@@ -201,7 +200,7 @@ async function trainGate(flags: TrainGateFlags): Promise<void> {
     const meta = { window, tau, lambda, model: `${basename(flags.model.replace(/\/+$/, ""))} (${identity.model})` };
     const bytes = saveGateSafetensors(gateWeightsView(layout, params), meta);
     loadGate(bytes, out, { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim });
-    await writeFile(out, bytes);
+    await writeOutFile("--out", out, bytes);
 
     // ---- the report: gate scores on held-out samples
     const scores = reportSamples > 0 ? await runner.gateScores(params, data.heldOut(reportSamples).map((s) => s.ids)) : [];
@@ -224,6 +223,7 @@ async function checkWritable(out: string, force: boolean, resuming: boolean): Pr
   const existing = await stat(out).catch(() => null);
   if (existing?.isDirectory()) throw new InvalidInputError(`--out ${out}: is a folder; give a file name such as ${out}/gate.safetensors`);
   if (existing && !force && !resuming) throw new InvalidInputError(`--out ${out}: already exists (pass --force to overwrite)`);
+  await checkOutFile("--out", out);
 }
 
 async function readCheckpointFile(path: string): Promise<Uint8Array> {

@@ -6,7 +6,7 @@
  * (the run's settings, timings, final losses and admitted fractions), and the
  * admitted fractions as a table on stdout.
  */
-import { writeFile } from "node:fs/promises";
+import { writeOutFile } from "./outFolder.js";
 import { basename } from "node:path";
 import { gateReport, gateReportSvg, type GateReport } from "../train/gateReport.js";
 
@@ -15,9 +15,9 @@ export async function writeTrainReport(out: string, scores: readonly (readonly F
   const stem = out.replace(/\.safetensors$/i, "");
   const report = gateReport(scores, numKvHeads, run.tau);
   const title = `${basename(out)}: lambda ${run.lambda}, ${Math.round(run.needleMix * 100)}% needles, ${run.steps} steps x ${run.batch} x ${run.length} tokens`;
-  await writeFile(`${stem}.histograms.svg`, gateReportSvg(report, title));
+  await writeOutFile("--out", `${stem}.histograms.svg`, gateReportSvg(report, title));
   const heads = report.heads.map((h) => ({ layer: h.layer, head: h.head, admitted: +h.admitted.toFixed(4), histogram: h.histogram }));
-  await writeFile(`${stem}.report.json`, JSON.stringify({ ...run, admitted: report.admitted, heads }, null, 2) + "\n");
+  await writeOutFile("--out", `${stem}.report.json`, JSON.stringify({ ...run, admitted: report.admitted, heads }, null, 2) + "\n");
   if (!quiet) process.stdout.write(admittedTable(report, run.reportSamples));
   return stem;
 }

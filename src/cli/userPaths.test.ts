@@ -85,6 +85,17 @@ test("eval --out naming a file, or a path through a file", () => {
   assert.equal(readFileSync(file, "utf8"), "keep me");
 });
 
+test("outputs that cannot be written are refused before any work (a missing folder, one that takes no file), with one line", () => {
+  const prompt = join(tmp, "prompt.txt");
+  writeFileSync(prompt, "hello there");
+  const started = performance.now();
+  expectOneLine(["inspect", "--gate", GATE, "--prompt-file", prompt, "--out", join(tmp, "absent", "a.html")], ["--out", "the folder", "does not exist"]);
+  expectOneLine(["inspect", "--gate", GATE, "--prompt-file", prompt, "--out", join(tmp, "a.html"), "--png", "/proc/a.png"], ["--png /proc/a.png: cannot write there"]);
+  expectOneLine(["eval", "--tasks", "niah:noise", "--lengths", "256", "--cases", "1", "--out", "/proc/sys"], ["--out /proc/sys: cannot write there"]);
+  expectOneLine(["train-gate", "--lambda", "0.1", "--steps", "1", "--out", "/proc/gate.safetensors"], ["--out /proc/gate.safetensors: cannot write there"]);
+  assert.ok(performance.now() - started < 60_000, "refused before the work");
+});
+
 test("--ids takes only plain decimal ids separated by commas", () => {
   for (const ids of ["1,,2", "1,", "1e3", "0x10", " 1", "1, 2", "+1", "1.0", "١", "99999999999999999999"]) {
     expectOneLine(["forward", "--ids", ids, "--json"], ["--ids", "plain decimal"]);

@@ -14,12 +14,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { generateText, loadModel } from "../index.js";
 import { CLI, expectCliError } from "../testing/cli.js";
+import { hostAllowed } from "./web.js";
 import { PROJECT_ROOT } from "../testing/fixtures.js";
 import { TINY_GATE } from "../testing/server.js";
 
@@ -166,6 +168,35 @@ test("the server answers byte ranges of the model's and the gate's files, and no
     await r.body?.cancel();
     assert.equal(r.status, 404, path);
   }
+});
+
+test("the server answers only to its own names (a DNS-rebinding page sends another Host), and serves no link out of the folder", async () => {
+  assert.deepEqual(["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "LOCALHOST"].map((h) => hostAllowed(h, "127.0.0.1")), [true, true, true, true]);
+  assert.deepEqual([hostAllowed("attacker.example:8080", "127.0.0.1"), hostAllowed(null, "127.0.0.1"), hostAllowed("10.0.0.5:80", "10.0.0.5"), hostAllowed("any.name", "0.0.0.0")], [false, false, true, true]);
+  // a Hugging Face cache snapshot (snapshots/REV/file -> ../../blobs/SHA), with one more link, to a file outside it
+  const repo = join(dir, "models--wgkv--tiny"), folder = join(repo, "snapshots", "rev");
+  mkdirSync(folder, { recursive: true });
+  mkdirSync(join(repo, "blobs"));
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]) {
+    copyFileSync(join(PROJECT_ROOT, "models/wgkv-tiny-chat", f), join(repo, "blobs", `${f}.sha`));
+    symlinkSync(`../../blobs/${f}.sha`, join(folder, f));
+  }
+  symlinkSync(join(PROJECT_ROOT, "package.json"), join(folder, "notes.txt"));
+  const url = await startWeb(["--model", folder]);
+  const status = (path: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest(url + path, { headers: { host } }, (res) => (res.resume(), resolve(res.statusCode!)));
+      req.on("error", reject).end();
+    });
+  assert.equal(await status("/model/config.json", new URL(url).host), 200);
+  assert.equal(await status("/model/config.json", "attacker.example"), 421);
+  assert.equal(await status("/model/notes.txt", new URL(url).host), 404);
+  // a model file that links outside: refused before serving anything
+  const hostile = join(dir, "hostile");
+  mkdirSync(hostile);
+  copyFileSync(join(PROJECT_ROOT, "models/wgkv-tiny-chat/config.json"), join(hostile, "config.json"));
+  symlinkSync(join(PROJECT_ROOT, "package.json"), join(hostile, "tokenizer.json"));
+  expectCliError(["web", "--model", hostile], [join(hostile, "tokenizer.json"), "links outside the model folder"]);
 });
 
 test("web refuses bad flags, folders and gates with one line", () => {

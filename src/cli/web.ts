@@ -9,9 +9,8 @@
  * one line in the terminal rather than an error in a browser tab.
  */
 import { Command } from "commander";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { causeText, InvalidInputError, ModelLoadError } from "../errors.js";
 import { DEFAULT_MODEL_DIR } from "../index.js";
@@ -19,6 +18,7 @@ import { parseKvMemory } from "../engine/engineConfig.js";
 import { loadGate } from "../gate/gateFile.js";
 import { parseModelConfig } from "../model/config.js";
 import { readGateFile } from "../platform/node/gateFileRead.js";
+import { createFolderSource } from "../platform/node/fileSource.js";
 import { parseIntFlag } from "./common.js";
 import { listen } from "./serve.js";
 import { createWebApp } from "./webApp.js";
@@ -54,7 +54,8 @@ export function webCommand(): Command {
         }
       }
       const modelFiles = listModelFiles(flags.model);
-      const config = parseModelConfig(await readFile(modelFiles.get("config.json")!, "utf8"), join(flags.model, "config.json"));
+      // NOTE: through the folder source: its size cap and one-line errors
+      const config = parseModelConfig(await createFolderSource(flags.model).readText("config.json"), join(flags.model, "config.json"));
       if (flags.gate !== undefined) {
         if (flags.gate.trim() === "") throw new InvalidInputError("--gate is empty; give the path of a gate file");
         loadGate(await readGateFile(flags.gate), flags.gate, { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim });
@@ -64,7 +65,7 @@ export function webCommand(): Command {
       }
       const modelName = basename(resolve(flags.model));
       const app = createWebApp({ modelName, modelFiles, gatePath: flags.gate ? resolve(flags.gate) : null, browserDir: BROWSER_DIR, kvMemory: flags.kvMemory ?? null });
-      const server = await listen(app.fetch, flags.host, port);
+      const server = await listen((req) => (hostAllowed(req.headers.get("host"), flags.host) ? app.fetch(req) : misdirected()), flags.host, port);
       const address = server.address();
       const bound = typeof address === "object" && address ? address.port : port;
       process.stdout.write(`wgkv web: listening on http://${flags.host.includes(":") ? `[${flags.host}]` : flags.host}:${bound} (model ${modelName}${flags.gate ? `, gate ${basename(flags.gate)}` : ""}; open it in a browser with WebGPU)\n`);
@@ -74,7 +75,14 @@ export function webCommand(): Command {
     });
 }
 
-/** The regular files directly in the model folder, by name: what the page may fetch. */
+/** What a page loads from a model folder: configs, tokenizer, chat template, weights; nothing else is served. */
+const MODEL_FILE = /^(?:(?:config|generation_config|tokenizer|tokenizer_config|special_tokens_map|model\.safetensors\.index)\.json|chat_template\.jinja|[^/\\]+\.safetensors)$/;
+
+/**
+ * The model files directly in the folder, by name: what the page may fetch. A link is followed only
+ * into the folder or the Hugging Face cache's blobs beside its snapshots (snapshots/REV/file ->
+ * ../../blobs/SHA), so a folder cannot hand out ~/.ssh through a link named tokenizer.json.
+ */
 function listModelFiles(dir: string): Map<string, string> {
   if (dir.trim() === "") throw new InvalidInputError("--model is empty; give the path of a Hugging Face model folder");
   let names: string[];
@@ -84,12 +92,38 @@ function listModelFiles(dir: string): Map<string, string> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ModelLoadError(`${dir}: ${code === "ENOENT" ? "model folder not found" : code === "ENOTDIR" ? "not a folder (expected a Hugging Face model folder)" : `cannot read the model folder (${code ?? causeText(err)})`}`);
   }
+  const root = realpathSync(dir);
+  const bases = basename(dirname(root)) === "snapshots" ? [root, resolve(root, "../../blobs")] : [root];
+  const inside = (path: string) => bases.some((base) => path.startsWith(base + sep));
   const files = new Map<string, string>();
-  for (const name of names) {
+  for (const name of names.filter((n) => MODEL_FILE.test(n))) {
     const path = resolve(dir, name);
-    // NOTE: stat follows links: a folder of links to a cache (as the Hub's snapshots are) serves what they point at
-    if (statSync(path, { throwIfNoEntry: false })?.isFile()) files.set(name, path);
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      continue; // a dangling link
+    }
+    if (!statSync(real).isFile()) continue;
+    if (!inside(real)) throw new ModelLoadError(`${path}: links outside the model folder (to ${real}); wgkv web serves only files inside it`);
+    files.set(name, real);
   }
   if (!files.has("config.json")) throw new ModelLoadError(`${join(dir, "config.json")}: file is missing (is ${dir} a model folder?)`);
   return files;
+}
+
+/**
+ * Whether a request's Host names this server: localhost, a loopback address or the address it listens
+ * on. A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name and is refused.
+ * Listening on every interface (0.0.0.0, ::) is a choice to be reached by any name.
+ */
+export function hostAllowed(hostHeader: string | null, listenHost: string): boolean {
+  if (listenHost === "0.0.0.0" || listenHost === "::") return true;
+  if (hostHeader === null) return false;
+  const name = hostHeader.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return ["localhost", "127.0.0.1", "::1", listenHost.toLowerCase()].includes(name);
+}
+
+function misdirected(): Response {
+  return new Response("wgkv web: this server answers only to localhost, 127.0.0.1 or the address it listens on\n", { status: 421, headers: { "content-type": "text/plain" } });
 }

@@ -110,6 +110,12 @@ describe("io/safetensors", () => {
     refuses(file("[1, 2]"), /header is not an object/);
     refuses(file("null"), /header is not an object/);
     refuses(file("{not json\n}"), /malformed safetensors header JSON/);
+    // 10^6 nested brackets: refused by a scan before the parser spends memory on them
+    const started = performance.now();
+    refuses(file("[".repeat(1e6) + "]".repeat(1e6)), /malformed safetensors header JSON \(nested deeper than a safetensors header\)/);
+    assert.ok(performance.now() - started < 1000);
+    refuses(file('{"w": {"dtype": "F32", "shape": [[[1]]], "data_offsets": [0, 4]}}', 4), /nested deeper than a safetensors header/);
+    refuses(file('{"w": {"dtype": "[[[[{{{{", "shape": [1], "data_offsets": [0, 4]}}', 4), /unsupported dtype "\[\[\[\[\{\{\{\{"/);
     const latin1 = file("{}");
     latin1.set([0xff], 9);
     refuses(latin1, /malformed safetensors header JSON \(not UTF-8\)/);

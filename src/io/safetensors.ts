@@ -14,7 +14,7 @@
  */
 import { causeText, ModelLoadError, type WgkvError } from "../errors.js";
 import { decodeFloats, encodeFloatsLE, FLOAT_DTYPE_BYTES, type FloatDType } from "../util/floats.js";
-import { findDuplicateKey } from "../util/jsonKeys.js";
+import { findDuplicateKey, jsonDeeperThan } from "../util/jsonKeys.js";
 import { describeFile, type FileSource } from "./fileSource.js";
 
 /** The float dtypes read; each caller may accept fewer. */
@@ -78,6 +78,8 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   let header: unknown;
   try {
     text = utf8.decode(headerBytes);
+    // NOTE: a header is 3 deep (entries, their fields, shape lists); deeper nesting would only cost the parser
+    if (jsonDeeperThan(text, 4)) throw new SyntaxError("nested deeper than a safetensors header");
     header = JSON.parse(text);
   } catch (err) {
     fail(`malformed safetensors header JSON (${err instanceof TypeError ? "not UTF-8" : causeText(err)})`);

@@ -52,6 +52,7 @@ interface Interpreter {
   run(program: unknown): RuntimeValue;
   evaluate(statement: unknown, environment: Environment): RuntimeValue;
   applyFilter(operand: RuntimeValue, filterNode: unknown, environment: Environment): RuntimeValue;
+  evaluateMemberExpression(expr: unknown, environment: Environment): RuntimeValue;
 }
 /** The library's Environment constructor. */
 export const Environment = jinja.Environment as unknown as new () => Environment;
@@ -83,6 +84,8 @@ export class BoundedInterpreter extends Interpreter {
   numChars = 0;
   #depth = 0;
   #loopIterable: unknown;
+  /** The `x.replace` callees #checkMethodCall has sized (the one form of string replace allowed). */
+  readonly #sizedCallees = new WeakSet<object>();
   readonly #deadline: number;
   // Characters and items inside each list or dict, by its JS array or Map: values are never mutated in place.
   readonly #sizes = new WeakMap<object, number>();
@@ -150,10 +153,23 @@ export class BoundedInterpreter extends Interpreter {
     return super.applyFilter(operand, filterNode, environment);
   }
 
+  /**
+   * A string's replace reached any other way (`s['replace']`, `{% set r = s.replace %}`) could not be
+   * sized before it runs: refused. Real templates call it as `s.replace(...)` or use the filter.
+   */
+  override evaluateMemberExpression(expr: unknown, environment: Environment): RuntimeValue {
+    const value = super.evaluateMemberExpression(expr, environment);
+    if (value.type === "FunctionValue" && !this.#sizedCallees.has(expr as object) && isStringReplace(value.value)) {
+      throw new BudgetExceeded("a string's replace taken other than as s.replace(old, new), which cannot be sized before it runs");
+    }
+    return value;
+  }
+
   /** `s.replace(old, new[, count])` as a method: its output size, before it is made. */
   #checkMethodCall(node: Node, environment: Environment): void {
     const callee = node.callee;
     if (callee?.type !== "MemberExpression" || callee.computed || callee.property?.value !== "replace") return;
+    this.#sizedCallees.add(callee);
     // NOTE: evaluates the string and arguments once more; each step is charged, so nesting cannot hide work.
     const target = this.evaluate(callee.object, environment);
     if (typeof target.value !== "string") return;
@@ -204,6 +220,11 @@ function countOf(s: string, part: string): number {
   let n = 0;
   for (let at = s.indexOf(part); at >= 0; at = s.indexOf(part, at + part.length)) n++;
   return n;
+}
+
+/** Whether a function value is the library's string replace (its source names its own error). */
+function isStringReplace(fn: unknown): boolean {
+  return typeof fn === "function" && Function.prototype.toString.call(fn).includes("replace() requires at least two arguments");
 }
 
 /** Length of Python's `s.replace(old, new, count)`; 0 when the arguments are not strings (the call will fail anyway). */

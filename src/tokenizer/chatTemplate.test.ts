@@ -107,6 +107,9 @@ describe("hostile chat templates are refused in milliseconds, without a large al
     refusedCheaply("{{ 'x' | indent(300000000) }}", /indent would make 300000001 characters/);
     refusedCheaply("{{ range(1000) | join(messages[0].content) }}", /join would make \d+ characters/, big);
     refusedCheaply("{{ messages | tojson(indent=100000000) }}", /tojson indent 100000000, more than 16/);
+    // replace reached another way than s.replace(...) cannot be sized first: refused
+    refusedCheaply("{% set s = messages[0].content %}{{ s['replace']('z', s) }}", /a string's replace taken other than as s\.replace\(old, new\)/, big);
+    refusedCheaply("{% set s = messages[0].content %}{% set r = s.replace %}{{ r('z', s) }}", /a string's replace taken other than as s\.replace\(old, new\)/, big);
   });
 
   test("recursion: a macro that calls itself", () => {

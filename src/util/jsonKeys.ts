@@ -39,3 +39,23 @@ export function findDuplicateKey(text: string): string | null {
   }
   return null;
 }
+
+/**
+ * Whether the text opens more than `limit` objects or arrays inside each other. Checked before
+ * `JSON.parse` where the format's depth is known: a hostile file of nested brackets costs the
+ * parser gigabytes and minutes before it is found not to be what it claims.
+ */
+export function jsonDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}

@@ -47,3 +47,34 @@ test("refuses truncated, corrupt, compressed and encrypted archives", () => {
   assert.throws(() => readStoredEntry(zip, { ...entry, flags: 1 }, "t.zip"), /encrypted/);
   assert.throws(() => readStoredEntry(zip, { ...entry, localHeaderOffset: 3 }, "t.zip"), /local header missing/);
 });
+
+/** Byte offsets of the central directory's entries (signature PK\x01\x02). */
+function centralEntries(zip: Uint8Array): number[] {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const at: number[] = [];
+  for (let p = 0; p + 4 <= zip.length; p++) if (view.getUint32(p, true) === 0x02014b50) at.push(p);
+  return at;
+}
+
+test("refuses hostile directories: entries naming the same bytes, and a zip64 field past its extra field", () => {
+  const zip = writeStoredZip([{ name: "a", data: text("first payload") }, { name: "b", data: text("second payload") }]);
+  const view = new DataView(zip.buffer);
+  const [a, b] = centralEntries(zip);
+  // b's entry made to point at a's local header (a reader would check the same data once per name)
+  const aliased = zip.slice();
+  new DataView(aliased.buffer).setUint32(b! + 42, view.getUint32(a! + 42, true), true);
+  assert.throws(() => readZipDirectory(aliased, "t.zip"), /t\.zip: not a readable zip archive \(entry [ab] overlaps the entry before it\)/);
+
+  // an entry whose size is saturated, so a zip64 value is due, with an extra field too short to hold it
+  const parts = [...zip.subarray(0, b! + 46)], name = [...zip.subarray(b! + 46, b! + 47)];
+  const entry = new Uint8Array([...zip.subarray(b!, b! + 46), ...name, 1, 0, 4, 0, 0, 0, 0, 0]);
+  const e = new DataView(entry.buffer);
+  e.setUint32(24, 0xffffffff, true); // size saturated
+  e.setUint16(30, 8, true); // an 8-byte extra field: id 1, length 4, 4 bytes
+  const rest = zip.subarray(b! + 47);
+  const hostile = new Uint8Array([...parts.slice(0, b!), ...entry, ...rest]);
+  const hv = new DataView(hostile.buffer);
+  const eocd = hostile.length - 22;
+  hv.setUint32(eocd + 12, hv.getUint32(eocd + 12, true) + 8, true); // the directory grew by the extra field
+  assert.throws(() => readZipDirectory(hostile, "t.zip"), /entry 1 has a truncated zip64 extra field/);
+});

@@ -103,28 +103,44 @@ export function readZipDirectory(bytes: Uint8Array, fileName: string): Map<strin
       fail(`entry ${i} has a name that is not UTF-8`);
     }
     // Zip64 extra field (id 1): 64-bit values for exactly the fields saturated at 0xffffffff.
-    for (let q = p + 46 + nameLen; q + 4 <= p + 46 + nameLen + extraLen; ) {
+    const extraEnd = p + 46 + nameLen + extraLen;
+    for (let q = p + 46 + nameLen; q + 4 <= extraEnd; ) {
       const id = view.getUint16(q, true);
-      const len = view.getUint16(q + 2, true);
+      const fieldEnd = q + 4 + view.getUint16(q + 2, true);
+      if (fieldEnd > extraEnd) fail(`entry ${i} has an extra field past its header`);
       if (id === 1) {
         let r = q + 4;
-        if (size === 0xffffffff) {
-          size = u64(view, r, fileName);
+        const next = () => {
+          if (r + 8 > fieldEnd) fail(`entry ${i} has a truncated zip64 extra field`);
           r += 8;
-        }
-        if (compressedSize === 0xffffffff) {
-          compressedSize = u64(view, r, fileName);
-          r += 8;
-        }
-        if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64(view, r, fileName);
+          return u64(view, r - 8, fileName);
+        };
+        if (size === 0xffffffff) size = next();
+        if (compressedSize === 0xffffffff) compressedSize = next();
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
       }
-      q += 4 + len;
+      q = fieldEnd;
     }
     if (entries.has(name)) fail(`duplicate entry ${name}`);
     entries.set(name, { name, method, flags, crc32, compressedSize, size, localHeaderOffset });
     p = end;
   }
+  checkDisjoint(entries, dirOffset, fail);
   return entries;
+}
+
+/**
+ * Entries must not share bytes, and their data must lie before the central directory: a hostile
+ * archive would otherwise name the same gigabytes many times and make a reader check them again and again.
+ */
+function checkDisjoint(entries: ReadonlyMap<string, ZipEntry>, dirOffset: number, fail: (why: string) => never): void {
+  const sorted = [...entries.values()].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  let free = 0;
+  for (const e of sorted) {
+    if (e.localHeaderOffset < free) fail(`entry ${e.name} overlaps the entry before it`);
+    free = e.localHeaderOffset + 30 + e.compressedSize; // a local header is at least 30 bytes
+  }
+  if (free > dirOffset) fail("an entry's data runs into the central directory");
 }
 
 /**
