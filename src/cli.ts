@@ -6,6 +6,7 @@
  * a bug and keeps its stack trace. A reader that stops early (`| head`) ends
  * the run quietly.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { benchCommand } from "./cli/bench.js";
 import { evalCommand } from "./cli/eval.js";
@@ -29,8 +30,11 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
 const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
+  .version(version, "-V, --version", "print the version")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), webCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());

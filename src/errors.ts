@@ -48,3 +48,13 @@ export function causeText(err: unknown): string {
 export function isUserError(err: unknown): err is WgkvError {
   return err instanceof WgkvError;
 }
+
+/** A value as an error message shows it: JSON where it has one, else its own spelling (NaN, Infinity, undefined, 1n). */
+export function shownValue(value: unknown): string {
+  if (typeof value === "number" || typeof value === "bigint" || value === undefined) return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -97,4 +97,6 @@ export type { KvDType } from "./backends/backend.js";
 export { WgkvError, ModelLoadError, ModelTooLargeError, UnsupportedModelError, InvalidInputError } from "./errors.js";
 export { GateFormatError, GateShapeError, UnsafePickleError } from "./gate/errors.js";
 export { OutOfPagesError, InvalidCacheConfigError } from "./kvcache/errors.js";
+export { BackendUnavailableError } from "./platform/node/backend.js";
+export { WebGpuUnavailableError } from "./backends/webgpu/webgpuErrors.js";
 export type { ChatMessage } from "./tokenizer/tokenizer.js";

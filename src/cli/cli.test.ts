@@ -132,6 +132,12 @@ const forward = (model: string, ...rest: string[]) => ["forward", "--model", mod
 
 // ---------------------------------------------------------------- happy paths
 
+test("--version prints the package's version", () => {
+  const r = cli(["--version"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version}\n`);
+});
+
 describe("wgkv forward on a good model", () => {
   test("prints one JSON object with argmax, last_logits and greedy", () => {
     const model = copyModel();

@@ -106,9 +106,9 @@ export interface KvFlags {
 export function addKvOptions(cmd: Command): Command {
   return cmd
     .option("--gate <file>", "write-gate checkpoint (.pt official layout or wgkv safetensors); implies --admission gate")
-    .option("--window <w>", "local window in tokens, a multiple of 16 (default 256)")
-    .option("--tau <t>", "gate threshold: a token is admitted iff g > tau (default 0.1)")
-    .option("--admission <policy>", "full | local | sinks:N | random:RATE | gate")
+    .option("--window <w>", "local window in tokens, a multiple of 16 (default: the gate file's, else the model's sliding window, else 256)")
+    .option("--tau <t>", "gate threshold: a token is admitted iff g > tau (default: the gate file's, else 0.1)")
+    .option("--admission <policy>", "full | local | sinks:N | random:RATE | gate (default: gate with --gate, local for a sliding-window model, else full)")
     .option("--selection <policy>", "all | quest:BUDGET (decode reads the best pages within BUDGET tokens)")
     .option("--eviction <policy>", "none | snapkv:BUDGET (keep at most BUDGET global tokens per head)");
 }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_MODEL_DIR, generate, loadGateFile, loadModel, type GateInput, type Model } from "../index.js";
+import { InvalidInputError } from "../errors.js";
 import { Engine } from "./engine.js";
 import { resolveEngineConfig } from "./engineConfig.js";
 import { resolveKvOptions } from "./kvOptions.js";
@@ -188,13 +189,21 @@ describe("library options", () => {
     ["bad quest budget", () => generate(model, text(8), { kv: { selection: "quest:0" } }).result, /kv\.selection quest:BUDGET must be a positive integer/],
     ["gate admission without a gate", () => generate(model, text(8), { kv: { admission: "gate" } }).result, /kv\.admission gate needs kv\.gate/],
     ["tau without a gate", () => generate(model, text(8), { kv: { tau: 0.2 } }).result, /kv\.tau is only used by gate admission/],
+    ["a gate another admission would not read", () => generate(model, text(8), { kv: { gate: GATE, admission: "local" } }).result, /^kv\.gate is only used by gate admission, and kv\.admission is local$/],
     ["window not a multiple of 16", () => generate(model, text(8), { kv: { window: 100 } }).result, /kv\.window must be a positive multiple of 16/],
     ["a missing gate file", () => generate(model, text(8), { kv: { gate: "/no/such/gate.pt" } }).result, /\/no\/such\/gate\.pt: cannot read the gate file/],
     ["unknown option", () => generate(model, text(8), { maxTokens: 3 } as never).result, /unknown generate option "maxTokens"/],
+    ["maxNewTokens NaN", () => generate(model, text(8), { maxNewTokens: NaN }).result, /^maxNewTokens must be an integer >= \d+, got NaN$/],
     ["negative temperature", () => generate(model, text(8), { temperature: -1 }).result, /temperature must be a number >= 0/],
     ["top-p of 0", () => generate(model, text(8), { topP: 0 }).result, /topP must be a number in \(0, 1\]/],
     ["token out of range", () => generate(model, [1, 99999]).result, /token id 99999 at index 1 is out of range/],
     ["an empty prompt", () => generate(model, []).result, /the prompt is empty/],
+    ["a null prompt", () => generate(model, null as never).result, /^the prompt must be a string, an array of token ids or \{ messages \}, got null$/],
+    ["an object without messages", () => generate(model, { text: "hi" } as never).result, /^the prompt must be .*, got an object without messages$/],
+    ["no messages", () => generate(model, { messages: [] }).result, /^messages must be a non-empty array of \{ role, content \}$/],
+    ["messages as a string", () => generate(model, { messages: "hi" } as never).result, /^messages must be a non-empty array/],
+    ["a message whose content is not text", () => generate(model, { messages: [{ role: "user", content: "a" }, { role: "user", content: 5 }] } as never).result, /^messages\[1\] must be \{ role: string, content: string \}, got \{"role":"user","content":5\}$/],
+    ["a null message", () => generate(model, { messages: [null] } as never).result, /^messages\[0\] must be \{ role: string, content: string \}, got null$/],
     ["too long a prompt", () => generate(model, text(10), { maxNewTokens: 1 << 20 }).result, /exceeds the context/],
   ];
   for (const [what, run, message] of bad) {
@@ -213,6 +222,40 @@ describe("library options", () => {
     await assert.rejects(loadModel(DEFAULT_MODEL_DIR, { kvDType: "f8" as never }), /kvDType must be one of f32, f16, bf16, got "f8"/);
     await assert.rejects(loadModel(DEFAULT_MODEL_DIR, { kvMemory: "lots" }), /kvMemory must be bytes/);
     await assert.rejects(loadModel(DEFAULT_MODEL_DIR, { kvMemory: 1000 }), /kvMemory 1000 bytes holds 0 pages/);
+  });
+
+  test("a quest budget past the sequence's length selects every page: the tokens of selection all", async () => {
+    const prompt = text(300);
+    const all = await generate(model, prompt, { maxNewTokens: 4, ignoreEos: true, kv: { gate: GATE, window: 64 } }).result;
+    const quest = await generate(model, prompt, { maxNewTokens: 4, ignoreEos: true, kv: { gate: GATE, window: 64, selection: "quest:16777216" } }).result;
+    assert.deepEqual(quest.tokenIds, all.tokenIds);
+  });
+
+  test("the CPU backend past 2 GiB of memory (a 2.5 GiB KV pool: addresses above 2^31) answers as with a small pool", async () => {
+    const big = await loadModel(DEFAULT_MODEL_DIR, { kvMemory: "2.5GiB", threads: 1 });
+    try {
+      const prompt = text(300);
+      const want = await generate(model, prompt, { maxNewTokens: 4, ignoreEos: true, kv: { gate: GATE } }).result;
+      const got = await generate(big, prompt, { maxNewTokens: 4, ignoreEos: true, kv: { gate: GATE } }).result;
+      assert.deepEqual(got.tokenIds, want.tokenIds);
+    } finally {
+      big.dispose();
+    }
+  });
+
+  test("requests the KV pool can never hold, in prefill or in decode, fail alone: the engine goes on with the next", async () => {
+    // 1 MiB: 3000 prompt tokens do not fit; 425984 bytes: a short prompt outgrows it while generating
+    for (const [kvMemory, prompt, maxNewTokens] of [["1MiB", text(3000), 1], [425_984, text(2), 2000]] as const) {
+      const m = await loadModel(DEFAULT_MODEL_DIR, { kvMemory, threads: 1 });
+      try {
+        await assert.rejects(generate(m, prompt, { maxNewTokens, ignoreEos: true }).result, (e: unknown) => e instanceof InvalidInputError && /^the KV memory budget is too small for this request/.test(e.message));
+        const next = await generate(m, text(4), { maxNewTokens: 2, ignoreEos: true }).result;
+        assert.deepEqual([next.finishReason, next.tokenIds.length], ["length", 2]);
+        await m.engine.idle();
+      } finally {
+        m.dispose();
+      }
+    }
   });
 
   test("a disposed model refuses work with one line", async () => {

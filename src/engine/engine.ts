@@ -28,6 +28,8 @@ export class Engine {
   readonly #scheduler: Scheduler;
   #loop: Promise<void> | null = null;
   #numSteps = 0;
+  /** Sequences ended so far (the loop tells a stuck step from one the scheduler cleared). */
+  #numFinished = 0;
   #numTokensGenerated = 0;
   #disposed = false;
 
@@ -113,7 +115,12 @@ export class Engine {
 
   #kick(): void {
     if (this.#loop) return;
-    this.#loop = this.#run().finally(() => {
+    this.#loop = this.#run().catch((err: unknown) => {
+      // NOTE: a bug outside a step must not become an unhandled rejection (it would end a server):
+      // the waiting and running requests end with it, and the engine takes new ones
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const seq of [...this.#scheduler.waiting, ...this.#scheduler.running]) this.#finish(seq, "aborted", error);
+    }).finally(() => {
       this.#loop = null;
       // a sequence added while the loop wound down
       if (this.#scheduler.hasWork && !this.#disposed) this.#kick();
@@ -122,12 +129,16 @@ export class Engine {
 
   async #run(): Promise<void> {
     while (this.#scheduler.hasWork && !this.#disposed) {
+      const finishedBefore = this.#numFinished;
       const scheduled = this.#scheduler.schedule();
       if (scheduled.length === 0) {
-        // NOTE: with nothing running every page and slot is free, so the first waiting
+        // NOTE: the scheduler ends requests that can never fit itself (then the next try may run the rest);
+        // else with nothing running every page and slot is free, so the first waiting
         // sequence fits unless it never will; a running one always gets a token.
         const stuck = this.#scheduler.running[0] ?? this.#scheduler.waiting[0];
-        this.#finish(stuck, "aborted", new InvalidInputError("the KV memory budget cannot hold this request's next step; raise kvMemory (--kv-memory)"));
+        if (stuck && this.#numFinished === finishedBefore) {
+          this.#finish(stuck, "aborted", new InvalidInputError("the KV memory budget cannot hold this request's next step; raise kvMemory (--kv-memory)"));
+        }
         continue;
       }
       try {
@@ -208,6 +219,7 @@ export class Engine {
   #finish(seq: Sequence, reason: FinishReason, error?: Error): void {
     if (seq.status === "finished") return;
     this.#scheduler.remove(seq);
+    this.#numFinished++;
     seq.status = "finished";
     seq.finishReason = reason;
     seq.finishedAt = performance.now();

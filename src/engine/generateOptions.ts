@@ -4,7 +4,7 @@
  * What `generate()` takes besides the prompt, and its checks: each bad
  * value is a one-line InvalidInputError naming the option.
  */
-import { InvalidInputError } from "../errors.js";
+import { InvalidInputError, shownValue } from "../errors.js";
 import type { KvOptions } from "./kvOptions.js";
 import type { SequenceOptions } from "./sequence.js";
 
@@ -50,23 +50,23 @@ const OPTION_KEYS = new Set([
 
 /** Checks generate options; returns the sequence settings other than the KV policy. */
 export function checkGenerateOptions(options: GenerateOptions): Omit<SequenceOptions, "policy" | "eosTokenIds"> & { stop: readonly string[] } {
-  if (typeof options !== "object" || options === null) throw new InvalidInputError(`generate options must be an object, got ${JSON.stringify(options)}`);
+  if (typeof options !== "object" || options === null) throw new InvalidInputError(`generate options must be an object, got ${shownValue(options)}`);
   for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new InvalidInputError(`unknown generate option "${key}"`);
   const int = (name: string, value: unknown, min: number) => {
-    if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= min)) throw new InvalidInputError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    if (!(typeof value === "number" && Number.isSafeInteger(value) && value >= min)) throw new InvalidInputError(`${name} must be an integer >= ${min}, got ${shownValue(value)}`);
     return value;
   };
   const maxNewTokens = int("maxNewTokens", options.maxNewTokens ?? 256, 0);
   const temperature = options.temperature ?? 0;
-  if (!(typeof temperature === "number" && Number.isFinite(temperature) && temperature >= 0)) throw new InvalidInputError(`temperature must be a number >= 0, got ${JSON.stringify(temperature)}`);
+  if (!(typeof temperature === "number" && Number.isFinite(temperature) && temperature >= 0)) throw new InvalidInputError(`temperature must be a number >= 0, got ${shownValue(temperature)}`);
   const topK = int("topK", options.topK ?? 0, 0);
   const topP = options.topP ?? 1;
-  if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${JSON.stringify(topP)}`);
+  if (!(typeof topP === "number" && topP > 0 && topP <= 1)) throw new InvalidInputError(`topP must be a number in (0, 1], got ${shownValue(topP)}`);
   const minP = options.minP ?? 0;
-  if (!(typeof minP === "number" && minP >= 0 && minP <= 1)) throw new InvalidInputError(`minP must be a number in [0, 1], got ${JSON.stringify(minP)}`);
+  if (!(typeof minP === "number" && minP >= 0 && minP <= 1)) throw new InvalidInputError(`minP must be a number in [0, 1], got ${shownValue(minP)}`);
   const seed = int("seed", options.seed ?? Math.floor(Math.random() * 2 ** 31), 0);
   const stop = options.stop ?? [];
-  if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${JSON.stringify(stop)}`);
+  if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string" || s.length === 0)) throw new InvalidInputError(`stop must be a list of non-empty strings, got ${shownValue(stop)}`);
   if (options.signal !== undefined && !(typeof options.signal === "object" && options.signal !== null && "aborted" in options.signal)) throw new InvalidInputError("signal must be an AbortSignal");
   const logitsFrom = options.logitsFrom === undefined ? null : int("logitsFrom", options.logitsFrom, 0);
   const singleTokenFrom = options.singleTokenFrom === undefined ? null : int("singleTokenFrom", options.singleTokenFrom, 0);

@@ -249,7 +249,7 @@ test("a request whose first chunk needs more pages than the pool holds fails at 
   const { name, error } = d.cannotFit[0]!;
   assert.equal(name, "A");
   assert.ok(error instanceof InvalidInputError);
-  assert.equal(error.message, "the KV memory budget is too small for this request: its next step needs 4 pages of 16 tokens and the pool holds 3; raise kvMemory (--kv-memory) or shorten the prompt");
+  assert.equal(error.message, "the KV memory budget is too small for this request: its next step needs 4 pages of 16 tokens, and the pool holds 3; raise kvMemory (--kv-memory) or shorten the request");
   assert.deepEqual(d.scheduler.waiting, []);
 });
 
@@ -259,7 +259,7 @@ test("a sequence running alone that cannot grow fails instead of preempting itse
   assert.deepEqual(d.step(), [["A", 16]]);
   assert.deepEqual(d.step(), []); // position 16 would promote position 0: a second page
   assert.deepEqual(d.cannotFit.map((x) => x.name), ["A"]);
-  assert.match(d.cannotFit[0]!.error.message, /needs 1 pages of 16 tokens and the pool holds 1; raise kvMemory/);
+  assert.match(d.cannotFit[0]!.error.message, /^the KV memory budget is too small for this request: after 16 tokens it holds 1 pages of 16 tokens and its next step needs 1 more, and the pool holds 1; raise kvMemory/);
   assert.deepEqual([d.scheduler.running.length, d.scheduler.waiting.length, d.scheduler.numPreemptions], [0, 0, 0]);
   assert.equal(d.numFreePages, 1);
 });

@@ -145,11 +145,9 @@ export class Scheduler {
   #cannotFit(seq: Sequence, needed: number): void {
     this.remove(seq);
     const pool = this.kv.blockPool;
-    this.onCannotFit(
-      seq,
-      new InvalidInputError(
-        `the KV memory budget is too small for this request: its next step needs ${needed} pages of 16 tokens and the pool holds ${pool.numUsablePages}; raise kvMemory (--kv-memory) or shorten the prompt`,
-      ),
-    );
+    const held = seq.cache?.numPagesHeld ?? 0;
+    // NOTE: a running request holds pages already: what it needs is more of them, beyond the pool
+    const needs = held > 0 ? `after ${seq.numComputed} tokens it holds ${held} pages of 16 tokens and its next step needs ${needed} more` : `its next step needs ${needed} pages of 16 tokens`;
+    this.onCannotFit(seq, new InvalidInputError(`the KV memory budget is too small for this request: ${needs}, and the pool holds ${pool.numUsablePages}; raise kvMemory (--kv-memory) or shorten the request`));
   }
 }

@@ -54,9 +54,9 @@ test("admission: everything else is refused, naming the option", () => {
   refuses(() => parseAdmission("bogus", 0.1, "kv.admission"), notOne("bogus", "kv.admission"));
   for (const spec of ["full:1", "local:", "gate:0.2"]) refuses(() => parseAdmission(spec, 0.1), `--admission "${spec}" takes no argument`);
   for (const [spec, arg] of [["sinks", ""], ["sinks:", ""], ["sinks:0", "0"], ["sinks:-1", "-1"], ["sinks:1.5", "1.5"], ["sinks:4:5", "4:5"], ["sinks:1e3", "1e3"], ["sinks:9007199254740993", "9007199254740993"]]) {
-    refuses(() => parseAdmission(spec!, 0.1), `--admission sinks:N must be a positive integer, got "${arg}"`);
+    refuses(() => parseAdmission(spec!, 0.1), `--admission sinks:N must be a positive integer up to 16777216, got "${arg}"`);
   }
-  refuses(() => parseAdmission("sinks:x", 0.1, "kv.admission"), `kv.admission sinks:N must be a positive integer, got "x"`);
+  refuses(() => parseAdmission("sinks:x", 0.1, "kv.admission"), `kv.admission sinks:N must be a positive integer up to 16777216, got "x"`);
   // the rate is a plain decimal in [0, 1]: exponents, hex, signs, NaN and Infinity are refused
   for (const spec of ["random", "random:", "random:1e-1", "random:1.5", "random:-0.1", "random:+0.5", "random:0x1", "random:NaN", "random:Infinity", "random:1/2"]) {
     refuses(() => parseAdmission(spec, 0.1), `--admission random:RATE needs a rate in [0, 1], got "${spec}"`);
@@ -73,8 +73,8 @@ test("selection: all and quest:BUDGET; everything else refused, naming the optio
   refuses(() => parseSelection("topk"), `--selection "topk" is not one of all, quest:BUDGET`);
   refuses(() => parseSelection("topk", "kv.selection"), `kv.selection "topk" is not one of all, quest:BUDGET`);
   refuses(() => parseSelection("all:1"), `--selection "all:1" takes no argument`);
-  for (const [spec, arg] of [["quest", ""], ["quest:0", "0"], ["quest:abc", "abc"], ["quest:1.5", "1.5"], ["quest:-8", "-8"]]) {
-    refuses(() => parseSelection(spec!), `--selection quest:BUDGET must be a positive integer, got "${arg}"`);
+  for (const [spec, arg] of [["quest", ""], ["quest:0", "0"], ["quest:abc", "abc"], ["quest:1.5", "1.5"], ["quest:-8", "-8"], ["quest:9999999999999", "9999999999999"], ["quest:16777217", "16777217"]]) {
+    refuses(() => parseSelection(spec!), `--selection quest:BUDGET must be a positive integer up to 16777216, got "${arg}"`);
   }
 });
 
@@ -90,6 +90,6 @@ test("eviction: none and snapkv:BUDGET; everything else refused, naming the opti
   refuses(() => parseEviction("h2o", "kv.eviction"), `kv.eviction "h2o" is not one of none, snapkv:BUDGET`);
   refuses(() => parseEviction("none:1"), `--eviction "none:1" takes no argument`);
   for (const [spec, arg] of [["snapkv", ""], ["snapkv:0", "0"], ["snapkv:-3", "-3"], ["snapkv:1e2", "1e2"]]) {
-    refuses(() => parseEviction(spec!), `--eviction snapkv:BUDGET must be a positive integer, got "${arg}"`);
+    refuses(() => parseEviction(spec!), `--eviction snapkv:BUDGET must be a positive integer up to 16777216, got "${arg}"`);
   }
 });

@@ -60,8 +60,11 @@ function noArg<T>(what: string, spec: string, arg: string | undefined, value: T)
   return value;
 }
 
+/** Token counts (sinks, budgets) beyond any context (2^24 positions, model/config.ts) are typos or attacks: buffers are sized by them. */
+const MAX_TOKENS = 2 ** 24;
+
 function positiveInt(what: string, arg: string | undefined): number {
   const n = arg !== undefined && /^\d+$/.test(arg) ? Number(arg) : NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidInputError(`${what} must be a positive integer, got "${arg ?? ""}"`);
+  if (!Number.isSafeInteger(n) || n <= 0 || n > MAX_TOKENS) throw new InvalidInputError(`${what} must be a positive integer up to ${MAX_TOKENS}, got "${arg ?? ""}"`);
   return n;
 }

@@ -113,7 +113,8 @@ export function planStep(entries: readonly StepEntry[], dims: PlannerDims): Step
     if (quest && numNew === 1) {
       seqFields[f + SEQ_QUEST_BUDGET] = policy.selection.budget!;
       usesQuest = true;
-      maxQuestPages = Math.max(maxQuestPages, Math.floor(policy.selection.budget! / PAGE_SIZE) + 1);
+      // NOTE: at most the pages this sequence has (a budget past its length selects them all), plus the partial one
+      maxQuestPages = Math.max(maxQuestPages, Math.min(Math.floor(policy.selection.budget! / PAGE_SIZE), Math.ceil(startPos / PAGE_SIZE)) + 1);
     }
     const observe = policy.eviction.observationWindow > 0;
     seqFields[f + SEQ_OBSERVE] = observe ? 1 : 0;

@@ -39,8 +39,8 @@ export class Serving {
   policyFor(override: KvOverride | undefined): KvPolicy {
     if (!override || Object.keys(override).length === 0) return this.#defaultPolicy;
     if (!this.allowKvOverride) throw badRequest("per-request KV policies are disabled on this server", "wgkv", "unsupported_parameter");
-    // NOTE: the server's tau belongs to its gate admission; an override to another admission drops it
-    const base = override.admission !== undefined && override.admission.trim() !== "gate" ? { ...this.kv, tau: undefined } : this.kv;
+    // NOTE: the server's gate and tau belong to its gate admission; an override to another admission drops them
+    const base = override.admission !== undefined && override.admission.trim() !== "gate" ? { ...this.kv, gate: null, tau: undefined } : this.kv;
     if (override.admission?.trim() === "gate" && !this.kv.gate) throw badRequest("wgkv.admission gate: this server has no write gate (start it with --gate FILE)", "wgkv.admission");
     try {
       return resolveKvOptions({ ...base, ...override }, this.model, OVERRIDE_NAMES);

@@ -1,3 +1,6 @@
+/** Kept out of availableBytes for activations, logits and scratch (a 1B model's step of 512 tokens: about 100 MiB). */
+const STEP_RESERVE_BYTES = 256 * 2 ** 20;
+
 /**
  * @module backends/cpu/cpuBackend
  *
@@ -48,8 +51,9 @@ export class CpuBackend implements Backend {
     this.#angles = new RopeAngles(kernels);
   }
 
+  /** What a KV pool may take: the memory left, less what a step's buffers need beside it (kvMemory "1" still runs). */
   availableBytes(): number {
-    return Math.min(this.kernels.maxBytes - this.kernels.usedBytes, this.hostFreeBytes());
+    return Math.max(0, Math.min(this.kernels.maxBytes - this.kernels.usedBytes, this.hostFreeBytes()) - STEP_RESERVE_BYTES);
   }
 
   // ---- memory

@@ -89,12 +89,14 @@ export interface PagedSeq {
 
 export function readPagedSeqs(buffer: ArrayBufferLike, ptr: number, numSeqs: number): PagedSeq[] {
   const r = new Int32Array(buffer, ptr, numSeqs * PAGED_SEQ_FIELDS);
+  // NOTE: addresses are u32: past 2 GiB of memory an i32 read would make them negative
+  const u = new Uint32Array(buffer, ptr, numSeqs * PAGED_SEQ_FIELDS);
   return Array.from({ length: numSeqs }, (_, s) => {
     const at = s * PAGED_SEQ_FIELDS;
     return {
       row0: r[at + PS_ROW0], numQueries: r[at + PS_T], numCached: r[at + PS_QPOS0], window: r[at + PS_W],
-      ringTable: r[at + PS_RING_TABLE], ringStride: r[at + PS_RING_STRIDE], globalTable: r[at + PS_GLOBAL_TABLE],
-      globalStride: r[at + PS_GLOBAL_STRIDE], numGlobal: r[at + PS_NUM_GLOBAL], ringAdm: r[at + PS_RING_ADM], admStride: r[at + PS_ADM_STRIDE],
+      ringTable: u[at + PS_RING_TABLE], ringStride: r[at + PS_RING_STRIDE], globalTable: u[at + PS_GLOBAL_TABLE],
+      globalStride: r[at + PS_GLOBAL_STRIDE], numGlobal: u[at + PS_NUM_GLOBAL], ringAdm: u[at + PS_RING_ADM], admStride: r[at + PS_ADM_STRIDE],
     };
   });
 }

@@ -74,6 +74,11 @@ export class WebGpuBackend implements Backend {
     this.#policy = new PolicyOps(ctx);
   }
 
+  /** Whether the adapter is a software renderer (lavapipe, SwiftShader): correct, and far slower than the CPU backend. */
+  get software(): boolean {
+    return this.#options.software === true;
+  }
+
   get description(): string {
     const c = this.kernels;
     const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;

@@ -43,8 +43,9 @@ export class BackendUnavailableError extends WgkvError {
 export async function createBackend(options: BackendOptions = {}): Promise<Backend> {
   const name = options.backend ?? "cpu";
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new InvalidInputError(`--threads must be a positive integer, got ${options.threads}`);
+    throw new InvalidInputError(`threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
   }
+  if (options.simd !== undefined && !SIMD_BUILDS.includes(options.simd)) throw new InvalidInputError(`simd must be one of ${SIMD_BUILDS.join(", ")}, got ${JSON.stringify(options.simd)}`);
   switch (name) {
     case "cpu-reference":
       return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
@@ -54,14 +55,21 @@ export async function createBackend(options: BackendOptions = {}): Promise<Backe
     }
     case "webgpu":
     case "auto": {
-      const { createNodeWebGpuBackend, WebGpuUnavailableError } = await import("./webgpu.js");
+      const { createNodeWebGpuBackend, mayHaveHardwareGpu, WebGpuUnavailableError } = await import("./webgpu.js");
+      if (name === "auto" && !mayHaveHardwareGpu()) return createBackend({ ...options, backend: "cpu" });
+      let backend;
       try {
-        return await createNodeWebGpuBackend({ requireHardware: name === "auto", disableFeatures: options.disableGpuFeatures });
+        backend = await createNodeWebGpuBackend({ requireHardware: name === "auto", disableFeatures: options.disableGpuFeatures });
       } catch (err) {
         if (!(err instanceof WebGpuUnavailableError)) throw err;
-        if (name === "webgpu") throw new BackendUnavailableError(`--backend webgpu: ${err.message}`);
+        if (name === "webgpu") throw new BackendUnavailableError(`backend webgpu: ${err.message}`);
         return createBackend({ ...options, backend: "cpu" });
       }
+      if (backend.software) {
+        const adapter = backend.description.split(";")[0].replace(/^WebGPU /, "").replace(/ \(software\)$/, "");
+        warnOf(options)(`backend webgpu runs on a software renderer (${adapter}): no GPU was found, and it is far slower than the cpu backend`);
+      }
+      return backend;
     }
     default:
       throw new InvalidInputError(`unknown backend "${String(name)}" (supported: ${BACKEND_NAMES.join(", ")})`);
@@ -79,8 +87,12 @@ export async function createCpuBackend(createKernels: () => Promise<CpuKernels>,
   } catch (err) {
     if (!(err instanceof WasmKernelsUnsupportedError)) throw err;
     if (options.simd !== undefined && options.simd !== "auto") throw new BackendUnavailableError(`--simd ${options.simd}: ${err.message}`);
-    const warn = options.onWarning ?? ((m: string) => process.stderr.write(`wgkv: warning: ${m}\n`));
-    warn(`${err.message}; running on the TypeScript reference kernels instead (much slower)`);
+    warnOf(options)(`${err.message}; running on the TypeScript reference kernels instead (much slower)`);
     return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
   }
+}
+
+/** Where one-line warnings go: the caller's hook, else stderr. */
+function warnOf(options: BackendOptions): (message: string) => void {
+  return options.onWarning ?? ((m: string) => process.stderr.write(`wgkv: warning: ${m}\n`));
 }

@@ -9,8 +9,10 @@
  * Features and limits are chosen as in browsers (backends/webgpu/webgpuDevice.ts);
  * here the environment adds WGKV_GPU_MEMORY, WGKV_KERNELS and WGKV_PROFILE.
  */
+import { existsSync, readdirSync } from "node:fs";
 import { createWebGpuBackendOn, isSoftwareAdapter, requestWebGpuDevice, WebGpuUnavailableError, type WebGpuDeviceInfo, type WebGpuDeviceOptions } from "../../backends/webgpu/webgpuDevice.js";
 import type { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
+import { InvalidInputError } from "../../errors.js";
 
 export { isSoftwareAdapter, parseKernelChoice, WEBGPU_FEATURES, WebGpuUnavailableError } from "../../backends/webgpu/webgpuDevice.js";
 
@@ -78,16 +80,26 @@ async function nodeGpu(): Promise<{ gpu: GPU; release: () => void }> {
 
 const NO_ADAPTER_HINT = "is a Vulkan driver installed? on machines without a GPU: bash shared/tools/setup-lavapipe.sh";
 
-export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): Promise<WebGpuBackend> {
-  const { gpu, release } = await nodeGpu();
-  const env = process.env.WGKV_GPU_MEMORY;
-  let memoryBytes = options.memoryBytes;
+/**
+ * Whether this machine may have a GPU a driver can open: on Linux a DRM render node, NVIDIA's device or
+ * WSL's; elsewhere yes. Where not, "auto" does not start Dawn at all (it would only find a software
+ * renderer, and print its own warnings while looking).
+ */
+export function mayHaveHardwareGpu(): boolean {
+  if (process.platform !== "linux") return true;
+  if (existsSync("/dev/nvidiactl") || existsSync("/dev/dxg")) return true;
   try {
-    memoryBytes ??= env ? parseBytes(env) : undefined;
-  } catch (err) {
-    release();
-    throw err;
+    return readdirSync("/dev/dri").some((name) => name.startsWith("renderD"));
+  } catch {
+    return false;
   }
+}
+
+export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): Promise<WebGpuBackend> {
+  const env = process.env.WGKV_GPU_MEMORY;
+  // NOTE: a bad setting is the user's error (not "no GPU", which auto would pass over), told before Dawn starts
+  const memoryBytes = options.memoryBytes ?? (env ? parseBytes(env) : undefined);
+  const { gpu, release } = await nodeGpu();
   // NOTE: WGKV_PROFILE=1 times every kernel (bench prints the table); off by default, as it splits passes
   const profile = options.profile ?? (process.env.WGKV_PROFILE !== undefined && process.env.WGKV_PROFILE !== "" && process.env.WGKV_PROFILE !== "0");
   return createWebGpuBackendOn(gpu, { ...options, memoryBytes, profile }, {
@@ -104,10 +116,10 @@ export async function createNodeWebGpuDevice(options: Pick<NodeWebGpuOptions, "d
   return { ...(await requestWebGpuDevice(gpu, options, { release, noAdapterHint: NO_ADAPTER_HINT })), release };
 }
 
-/** "135GiB", "8e9", "512MiB" as bytes. */
+/** "135GiB", "8e9", "512MiB" as bytes (WGKV_GPU_MEMORY). */
 export function parseBytes(text: string): number {
   const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text.trim());
-  if (!m) throw new WebGpuUnavailableError(`WGKV_GPU_MEMORY must be bytes (e.g. 135GiB), got "${text}"`);
+  if (!m) throw new InvalidInputError(`WGKV_GPU_MEMORY must be bytes (e.g. 135GiB), got "${text}"`);
   const scale: Record<string, number> = { "": 1, b: 1, kb: 1e3, kib: 2 ** 10, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30, tb: 1e12, tib: 2 ** 40 };
   return Math.floor(Number(m[1]) * scale[(m[2] ?? "").toLowerCase()]);
 }

@@ -5,6 +5,7 @@
  * memory, each call split across a KernelThreadPool. Platform-neutral: worker
  * threads come from an injected factory (src/platform/node/ has Node's).
  */
+import { ModelTooLargeError } from "../../../errors.js";
 import { GATE_NORM_EPS } from "../../../gate/gateMath.js";
 import type { KvDType } from "../../backend.js";
 import type { CpuKernels, GateShape, WeightDType } from "../kernels.js";
@@ -178,11 +179,23 @@ class WasmKernels implements CpuKernels {
   }
 }
 
+/**
+ * The CPU backend's one memory cannot hold what was asked (a KV pool, batch or model too large for it):
+ * the user's settings, said in one line with what to change.
+ */
+function outOfMemory(end: number, maxBytes: number, cause?: unknown): ModelTooLargeError {
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+  return new ModelTooLargeError(
+    `the CPU backend's memory cannot grow to ${gib(end)} (its limit is ${gib(maxBytes)}, one WebAssembly memory${cause ? ", or the host refused" : ""}): lower --kv-memory, --max-seqs or --max-batch-tokens, or use --backend webgpu`,
+    { cause },
+  );
+}
+
 /** Grows the memory so that [0, end) is addressable: at least geometrically, so many small allocations grow it rarely. */
 function growMemory(memory: WebAssembly.Memory, end: number, maxBytes: number): void {
   const size = memory.buffer.byteLength;
   if (end <= size) return;
-  if (end > maxBytes) throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes (the limit is ${maxBytes})`);
+  if (end > maxBytes) throw outOfMemory(end, maxBytes);
   const wanted = Math.min(maxBytes, Math.max(end, Math.min(size * 2, size + (256 << 20))));
   const pages = Math.ceil((wanted - size) / WASM_PAGE_BYTES);
   const minPages = Math.ceil((end - size) / WASM_PAGE_BYTES);
@@ -192,7 +205,7 @@ function growMemory(memory: WebAssembly.Memory, end: number, maxBytes: number): 
     try {
       memory.grow(minPages);
     } catch (cause) {
-      throw new RangeError(`wasm kernels: cannot grow memory to ${end} bytes`, { cause });
+      throw outOfMemory(end, maxBytes, cause);
     }
   }
 }
