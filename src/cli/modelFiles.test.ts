@@ -71,6 +71,16 @@ describe("config.json numbers that break the math", () => {
   }
 });
 
+describe("generation_config.json that is not what it says", () => {
+  test("null, or eos_token_id that is not a token id", () => {
+    const cases: Array<[string, string[]]> = [["null", ["expected a JSON object"]], ['{"eos_token_id": "</s>"}', ['field "eos_token_id" must hold non-negative integer token ids, got "</s>"']], ['{"eos_token_id": [2, -1]}', ['"eos_token_id"', "[2,-1]"]]];
+    for (const [text, names] of cases) {
+      const model = qwen2((d) => writeFileSync(join(d, "generation_config.json"), text));
+      expectCliError(forward(model), [join(model, "generation_config.json"), ...names], { unchanged: model });
+    }
+  });
+});
+
 describe("config.json and the weights disagree", () => {
   test("fewer layers than the file holds, or biases the architecture does not read, name the first tensor left over", () => {
     const cases: Array<[(c: Record<string, unknown>) => void, string[]]> = [

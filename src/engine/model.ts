@@ -108,13 +108,18 @@ export class Model {
 
 async function readGenerationEos(source: FileSource): Promise<number[]> {
   if (!(await source.exists("generation_config.json"))) return [];
+  const where = describeFile(source, "generation_config.json");
+  let json: unknown;
   try {
-    const json = JSON.parse(await source.readText("generation_config.json")) as { eos_token_id?: unknown };
-    const eos = json.eos_token_id;
-    if (typeof eos === "number") return [eos];
-    if (Array.isArray(eos)) return eos.filter((v): v is number => typeof v === "number");
-    return [];
+    json = JSON.parse(await source.readText("generation_config.json"));
   } catch (err) {
-    throw new ModelLoadError(`${describeFile(source, "generation_config.json")}: not valid JSON (${causeText(err)})`);
+    throw new ModelLoadError(`${where}: not valid JSON (${causeText(err)})`);
   }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ModelLoadError(`${where}: expected a JSON object`);
+  const eos = (json as { eos_token_id?: unknown }).eos_token_id;
+  if (eos == null) return [];
+  const ids = Array.isArray(eos) ? eos : [eos];
+  // NOTE: an id the model cannot produce would never stop it: the file is wrong, not the prompt
+  if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) throw new ModelLoadError(`${where}: field "eos_token_id" must hold non-negative integer token ids, got ${JSON.stringify(eos)}`);
+  return ids as number[];
 }

@@ -183,6 +183,7 @@ describe("parseModelConfig", () => {
     assert.equal(parse({ tie_word_embeddings: true }).tieWordEmbeddings, true);
     assert.equal(parse({ tie_word_embeddings: false }).tieWordEmbeddings, false);
     assert.equal(parse({ tie_word_embeddings: undefined }).tieWordEmbeddings, false);
+    assertFails(llama({ tie_word_embeddings: "true" }), ModelLoadError, /field "tie_word_embeddings" must be true or false, got "true"/);
   });
 
   test("SUPPORTED_ARCHITECTURES lists the four architectures", () => {

@@ -115,7 +115,7 @@ function configFromJson(json: Json, file: string): ModelConfig {
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
     maxPositions,
-    tieWordEmbeddings: json.tie_word_embeddings === true,
+    tieWordEmbeddings: readFlag(json, "tie_word_embeddings", file),
     attentionBias,
     outputBias: attentionBias && architecture !== "qwen2",
     mlpBias: architecture === "llama" && json.mlp_bias === true,
@@ -207,6 +207,13 @@ function readSlidingWindow(json: Json, architecture: Architecture, numLayers: nu
   if (span >= maxPositions) return null; // never binds
   if (span % 16 !== 0) throw new UnsupportedModelError(`${file}: field "sliding_window" is ${span}; wgkv's local window must be a multiple of 16 tokens`);
   return span;
+}
+
+/** A true/false field (absent: false); a string "true" would otherwise read as false and blame a tensor. */
+function readFlag(json: Json, key: string, file: string): boolean {
+  const value = json[key] ?? false;
+  if (typeof value !== "boolean") throw new ModelLoadError(`${file}: field "${key}" must be true or false, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** Quantized checkpoints (GPTQ, AWQ, bitsandbytes, FP8) store weights wgkv cannot read; say so before their tensors do. */

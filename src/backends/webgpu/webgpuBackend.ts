@@ -1,22 +1,19 @@
 /**
  * @module backends/webgpu/webgpuBackend
  *
- * The WebGPU backend (docs/design.md §5, §6): tensors are GPUBuffers
- * (gpuTensor.ts, gpuMemory.ts), ops are WGSL kernels (kernels/) recorded
- * into one compute pass per step (gpuRuntime.ts), `read` is the one round
- * trip. Platform-neutral: it takes a GPUDevice made by the platform
- * (platform/node/webgpu.ts through the `webgpu` package, or navigator.gpu in
- * a browser).
+ * The WebGPU backend (docs/design.md §5, §6): tensors are GPUBuffers (gpuTensor.ts, gpuMemory.ts), ops
+ * are WGSL kernels (kernels/) recorded into one compute pass per step (gpuRuntime.ts), `read` is the one
+ * round trip. Platform-neutral: it takes a GPUDevice made by the platform (platform/node/webgpu.ts
+ * through the `webgpu` package, or navigator.gpu in a browser).
  *
  * Host planning: ops whose shape depends on step metadata (attention's work
  * items, RoPE's angles, Quest's and SnapKV's records) read it from the host
  * shadows of the tensors the engine wrote (gpuTensor.ts), never from the
  * device in the middle of a step.
  *
- * This class holds the backend's state and delegates the ops to files of
- * one concept: transformerOps.ts (with the fusion of decode ops),
- * cacheOps.ts (KV pools, paged attention), policyOps.ts (gate, admission,
- * Quest, SnapKV); kernelChoice.ts picks the kernel variants.
+ * This class holds the backend's state and delegates the ops to files of one concept: transformerOps.ts
+ * (with the fusion of decode ops), cacheOps.ts (KV pools, paged attention), policyOps.ts (gate,
+ * admission, Quest, SnapKV); kernelChoice.ts picks the kernel variants.
  */
 import { GpuProfiler, type KernelTime } from "./gpuProfiler.js";
 import type { GateWeights } from "../../gate/gateWeights.js";
@@ -42,6 +39,8 @@ export { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice } fro
 
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
+  /** A software renderer (lavapipe, SwiftShader): correct, and far slower than the CPU backend. */
+  readonly software: boolean;
   readonly #adapterDescription: string;
   /** Why a feature path was turned off at creation (checkKernels), for the description. */
   #notes: string[] = [];
@@ -60,6 +59,7 @@ export class WebGpuBackend implements Backend {
   constructor(device: GPUDevice, options: WebGpuBackendOptions) {
     this.#device = device;
     this.#options = options;
+    this.software = options.software === true;
     this.kernels = defaultKernels(options);
     this.#rt = new GpuRuntime(device);
     if (options.profile && device.features.has("timestamp-query")) this.#rt.profiler = new GpuProfiler(device);
@@ -72,11 +72,6 @@ export class WebGpuBackend implements Backend {
     this.#ops = new TransformerOps(ctx);
     this.#cache = new CacheOps(ctx);
     this.#policy = new PolicyOps(ctx);
-  }
-
-  /** Whether the adapter is a software renderer (lavapipe, SwiftShader): correct, and far slower than the CPU backend. */
-  get software(): boolean {
-    return this.#options.software === true;
   }
 
   get description(): string {
