@@ -182,6 +182,9 @@ test("bad input gets OpenAI's error JSON with the right status, is not retried, 
   await expectError(client.chat.completions.create({ model: MODEL_ID, messages: ask(long), max_tokens: 4 }), 400, /maximum context length is 32768 tokens/, "messages", "context_length_exceeded");
   await expectError(client.chat.completions.create({ model: MODEL_ID, messages: ask("hi"), max_tokens: 40_000 }), 400, /maximum context length/, "messages", "context_length_exceeded");
   assert.equal((await count400()) - before400, 2, "a 400 must not be retried");
+  // text whose length alone proves it over the context is refused before the seconds of tokenizing it
+  await expectError(client.chat.completions.create({ model: MODEL_ID, messages: ask("x".repeat(900_000)), max_tokens: 30_000 }), 400, /asks for at least \d+ \(at least \d+ in the messages, 30000 in the completion\)/, "messages", "context_length_exceeded");
+  await expectError(client.completions.create({ model: MODEL_ID, prompt: "x".repeat(900_000), max_tokens: 30_000 }), 400, /at least \d+ in the prompt/, "prompt", "context_length_exceeded");
   await expectError(client.chat.completions.create({ model: "gpt-4o", messages: ask("hi") }), 404, /gpt-4o/, "model", "model_not_found");
   await expectError(client.chat.completions.create({ model: MODEL_ID, messages: ask("hi"), n: 2 }), 400, /n must be 1/, "n");
   await expectError(client.chat.completions.create({ model: MODEL_ID, messages: ask("hi"), temperature: "hot" as unknown as number }), 400, /temperature/, "temperature");

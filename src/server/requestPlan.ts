@@ -47,6 +47,7 @@ export function planChat(model: Model, req: ChatRequest, limits: PlanLimits): Re
     role: m.role === "developer" ? "system" : m.role,
     content: typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join(""),
   }));
+  refuseLongText(model, messages.reduce((n, m) => n + m.content.length, 0), req.max_completion_tokens ?? req.max_tokens, "messages");
   const ids = promptToIds(model, { messages });
   const logprobs = req.logprobs ? (req.top_logprobs ?? 0) : null;
   return common(model, req, "chat", ids, req.max_completion_tokens ?? req.max_tokens, logprobs, "messages", limits);
@@ -58,6 +59,8 @@ export function planCompletion(model: Model, req: CompletionRequest, limits: Pla
   if (req.best_of != null && req.best_of !== 1) throw badRequest("best_of must be 1 on this server", "best_of", "unsupported_parameter");
   if (req.suffix) throw badRequest("suffix is not supported by this server", "suffix", "unsupported_parameter");
   const p = req.prompt;
+  const text = typeof p === "string" ? p : p.length === 1 && typeof p[0] === "string" ? p[0] : null;
+  if (text !== null) refuseLongText(model, text.length, req.max_tokens, "prompt");
   let ids: number[];
   if (typeof p === "string") ids = promptToIds(model, p);
   else if (p.length === 1 && typeof p[0] === "string") ids = promptToIds(model, p[0]);
@@ -65,6 +68,19 @@ export function planCompletion(model: Model, req: CompletionRequest, limits: Pla
   else if (p.length === 1 && Array.isArray(p[0])) ids = p[0];
   else throw badRequest("prompt must be one string or one list of token ids: send one prompt per request", "prompt", "unsupported_parameter");
   return common(model, req, "completion", ids, req.max_tokens, req.logprobs ?? null, "prompt", limits);
+}
+
+/**
+ * A text whose length alone proves it over the context is refused before the work of tokenizing it
+ * (megabytes take seconds of the event loop, while every other request waits).
+ */
+function refuseLongText(model: Model, numChars: number, maxTokens: number | null | undefined, promptParam: string): void {
+  const context = model.engine.config.maxContext;
+  const atLeast = Math.floor(numChars / model.requireTokenizer().maxCharsPerToken);
+  const asked = maxTokens ?? 1;
+  if (atLeast + asked > context) {
+    throw badRequest(`this model's maximum context length is ${context} tokens; the request asks for at least ${atLeast + asked} (at least ${atLeast} in the ${promptParam}, ${asked} in the completion)`, promptParam, "context_length_exceeded");
+  }
 }
 
 function refuseUnsupported(req: ChatRequest | CompletionRequest): void {

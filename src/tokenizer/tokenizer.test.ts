@@ -130,3 +130,10 @@ describe("where the chat template comes from, as transformers decides", () => {
     await assert.rejects(loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": configWith(7) })), (e: unknown) => e instanceof ModelLoadError && /field "chat_template" must be a string or a list of named templates, got number/.test(e.message));
   });
 });
+
+test("maxCharsPerToken bounds the token count from below, on text made to use the longest tokens", () => {
+  const longest = Math.max(...Object.keys((TOKENIZER_JSON.model as { vocab: Record<string, number> }).vocab).map((k) => k.length));
+  assert.equal(tok.maxCharsPerToken, 2 * Math.max(longest, ...(TOKENIZER_JSON.added_tokens as { content: string }[]).map((t) => t.content.length)));
+  const samples = [" ".repeat(5000), "\n".repeat(3000), "-".repeat(4000), "the ".repeat(2000), "é中😀".repeat(500), readFileSync(join(DEFAULT_MODEL_DIR, "chat_template.jinja"), "utf8")];
+  for (const text of samples) assert.ok(tok.encode(text).length >= text.length / tok.maxCharsPerToken, JSON.stringify(text.slice(0, 12)));
+});

@@ -41,6 +41,12 @@ export class TextTokenizer {
   readonly #specialTokens: Record<string, string>;
   readonly #templateFile: string;
   readonly #escaper: ContentEscaper;
+  /**
+   * The most characters one token covers (the longest vocabulary or added-token string), halved for
+   * normalizers that compose characters: text of n characters encodes to at least n / this many tokens,
+   * known before the work of encoding it (a server refuses a prompt over the context that way).
+   */
+  readonly maxCharsPerToken: number;
 
   /**
    * `templateFile` names where a chat template would come from, for the error
@@ -54,7 +60,9 @@ export class TextTokenizer {
     specialTokens: Record<string, string>,
     templateFile = "the model folder",
     config: Readonly<Record<string, unknown>> = {},
+    longestToken = Infinity,
   ) {
+    this.maxCharsPerToken = 2 * longestToken;
     this.#tokenizer = tokenizer;
     this.#template = template;
     this.#specialTokens = specialTokens;
@@ -119,7 +127,7 @@ export class TextTokenizer {
   /** Reads a model folder's tokenizer files (see {@link loadTokenizer}). */
   static async load(source: FileSource): Promise<TextTokenizer> {
     const p = await loadTokenizerParts(source);
-    return new TextTokenizer(p.tokenizer, p.template, p.specialTokens, p.templateFile, p.config);
+    return new TextTokenizer(p.tokenizer, p.template, p.specialTokens, p.templateFile, p.config, p.longestToken);
   }
 }
 
@@ -150,7 +158,18 @@ async function loadTokenizerParts(source: FileSource) {
     templateText = configTemplate(config.chat_template, templateFile);
   }
   const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
-  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config };
+  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config, longestToken: longestTokenOf(tokenizerJson) };
+}
+
+/** Characters of the longest token string in tokenizer.json: vocabulary keys (BPE, WordPiece) or pieces (Unigram), and added tokens. */
+function longestTokenOf(json: Json): number {
+  let longest = 1;
+  const take = (piece: unknown) => typeof piece === "string" && (longest = Math.max(longest, piece.length));
+  const vocab = (json.model as Json | undefined)?.vocab;
+  if (Array.isArray(vocab)) for (const entry of vocab) take(Array.isArray(entry) ? entry[0] : entry);
+  else if (vocab && typeof vocab === "object") for (const key of Object.keys(vocab)) take(key);
+  if (Array.isArray(json.added_tokens)) for (const t of json.added_tokens) take((t as Json | null)?.content);
+  return longest;
 }
 
 /**
