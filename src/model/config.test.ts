@@ -148,8 +148,13 @@ describe("parseModelConfig", () => {
     assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: true, max_window_layers: 0 }).slidingWindow, 4096);
     assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: true }).slidingWindow, null, "the default max_window_layers 28 is past both layers");
     assert.equal(parse({ ...long, sliding_window: 4096 }).slidingWindow, null);
-    assert.equal(parse({ ...long, sliding_window: 4096, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, 4096);
+    assert.equal(parse({ ...long, sliding_window: 4096, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, null, "Llama never slides");
+    assert.equal(parse({ ...mistral, sliding_window: 4096, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, 4096);
     assert.equal(parse({ ...mistral, sliding_window: 4096, layer_types: ["full_attention", "full_attention"] }).slidingWindow, null);
+    // Qwen's span exists only with use_sliding_window, whatever layer_types says; no span, no sliding layer
+    assert.equal(parse({ ...qwen2, sliding_window: 4096, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, null);
+    assert.equal(parse({ ...qwen2, sliding_window: 4096, use_sliding_window: true, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, 4096);
+    assert.equal(parse({ ...mistral, sliding_window: null, layer_types: ["sliding_attention", "sliding_attention"] }).slidingWindow, null);
   });
 
   test("biases per architecture: Qwen2 q/k/v always, Llama and Qwen3 q/k/v/o by attention_bias, mlp_bias only on Llama, Mistral none", () => {
@@ -255,9 +260,10 @@ describe("parseModelConfig errors name the file, one line each", () => {
   test("sliding windows wgkv cannot run: some layers sliding and some not, a span off the 16-token page, a bad layer_types", () => {
     const long = { max_position_embeddings: 32768, sliding_window: 4096 };
     assertFails(llama({ ...long, architectures: ["Qwen2ForCausalLM"], use_sliding_window: true, max_window_layers: 1 }), UnsupportedModelError, /field "max_window_layers" makes 1 of 2 layers attend within a sliding window and the rest fully/);
-    assertFails(llama({ ...long, layer_types: ["full_attention", "sliding_attention"] }), UnsupportedModelError, /field "layer_types" makes 1 of 2 layers/);
-    assertFails(llama({ ...long, layer_types: ["sliding_attention"] }), ModelLoadError, /field "layer_types" must list "full_attention" or "sliding_attention" for each of the 2 layers/);
-    assertFails(llama({ ...long, layer_types: ["sliding_attention", "chunked_attention"] }), ModelLoadError, /field "layer_types" must list/);
+    const mistral = { ...long, architectures: ["MistralForCausalLM"] };
+    assertFails(llama({ ...mistral, layer_types: ["full_attention", "sliding_attention"] }), UnsupportedModelError, /field "layer_types" makes 1 of 2 layers/);
+    assertFails(llama({ ...mistral, layer_types: ["sliding_attention"] }), ModelLoadError, /field "layer_types" must list "full_attention" or "sliding_attention" for each of the 2 layers/);
+    assertFails(llama({ ...mistral, layer_types: ["sliding_attention", "chunked_attention"] }), ModelLoadError, /field "layer_types" must list/);
     assertFails(llama({ ...long, architectures: ["MistralForCausalLM"], sliding_window: 4100 }), UnsupportedModelError, /field "sliding_window" is 4100; wgkv's local window must be a multiple of 16 tokens/);
     assertFails(llama({ ...long, architectures: ["Qwen2ForCausalLM"], use_sliding_window: true, max_window_layers: -1 }), ModelLoadError, /field "max_window_layers" must be a whole number, got -1/);
   });

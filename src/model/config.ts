@@ -175,13 +175,18 @@ function readRope(json: Json, file: string): { theta: number; scaling: RopeScali
 }
 
 /**
- * Which layers slide, as transformers decides: an explicit layer_types list; else Mistral in every layer when
- * sliding_window is set; Qwen2/Qwen3 with use_sliding_window from layer max_window_layers (default 28) on;
- * Llama never. The cache runs one rule in every layer, so a mix of sliding and full layers is refused, and a
- * span that is not a multiple of the 16-token page (the local window's unit) is refused rather than rounded.
+ * Which layers slide, as transformers decides: the span is sliding_window (Qwen2/Qwen3 only with
+ * use_sliding_window; without a span no layer slides; Llama never); the layers are an explicit layer_types
+ * list, else every layer for Mistral, those from max_window_layers (default 28) on for Qwen. The cache
+ * runs one rule in every layer, so a mix of sliding and full layers is refused, and a span that is not a
+ * multiple of the 16-token page (the local window's unit) is refused rather than rounded.
  */
 function readSlidingWindow(json: Json, architecture: Architecture, numLayers: number, maxPositions: number, file: string): number | null {
-  const span = json.sliding_window == null ? null : readInt(json, "sliding_window", file);
+  // NOTE: transformers' Llama attends fully whatever its config says of windows
+  if (architecture === "llama") return null;
+  const qwen = architecture === "qwen2" || architecture === "qwen3";
+  let span = json.sliding_window == null ? null : readInt(json, "sliding_window", file);
+  if (qwen && json.use_sliding_window !== true) span = null;
   let sliding: boolean[];
   let source: string;
   if (json.layer_types != null) {
@@ -190,20 +195,17 @@ function readSlidingWindow(json: Json, architecture: Architecture, numLayers: nu
       throw new ModelLoadError(`${file}: field "layer_types" must list "full_attention" or "sliding_attention" for each of the ${numLayers} layers`);
     }
     [sliding, source] = [types.map((t) => t === "sliding_attention"), "layer_types"];
-  } else if (architecture === "mistral") {
-    [sliding, source] = [new Array<boolean>(numLayers).fill(span !== null), "sliding_window"];
-  } else if ((architecture === "qwen2" || architecture === "qwen3") && json.use_sliding_window === true && span !== null) {
+  } else if (qwen) {
     const first = readCount(json, "max_window_layers", file, 28);
     [sliding, source] = [Array.from({ length: numLayers }, (_, l) => l >= first), "max_window_layers"];
   } else {
-    return null;
+    [sliding, source] = [new Array<boolean>(numLayers).fill(architecture === "mistral"), "sliding_window"];
   }
   const count = sliding.filter(Boolean).length;
-  if (count === 0) return null;
+  if (span === null || count === 0) return null;
   if (count < numLayers) {
     throw new UnsupportedModelError(`${file}: field "${source}" makes ${count} of ${numLayers} layers attend within a sliding window and the rest fully; wgkv runs one attention rule in every layer`);
   }
-  if (span === null) throw new ModelLoadError(`${file}: field "layer_types" has sliding layers but "sliding_window" is missing`);
   if (span >= maxPositions) return null; // never binds
   if (span % 16 !== 0) throw new UnsupportedModelError(`${file}: field "sliding_window" is ${span}; wgkv's local window must be a multiple of 16 tokens`);
   return span;
