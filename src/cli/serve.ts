@@ -29,6 +29,7 @@ interface ServeFlags extends ModelFlags, KvFlags, BatchFlags {
   maxBody: string;
   kvOverride: boolean;
   drainTimeout: string;
+  corsOrigin?: string;
 }
 
 export function serveCommand(): Command {
@@ -44,6 +45,7 @@ export function serveCommand(): Command {
     .option("--max-body <size>", "largest request body (bytes or 1MiB, 16MB...)", "8MiB")
     .option("--no-kv-override", "refuse per-request KV policies (the request's wgkv field)")
     .option("--drain-timeout <s>", "at SIGTERM, seconds to let accepted requests finish before aborting them", "30")
+    .option("--cors-origin <origins>", "answer browsers from these origins (comma-separated, or *): CORS headers and preflights (default: none)")
     .action(async (flags: ServeFlags) => {
       const port = parseIntFlag("--port", flags.port, 0)!;
       if (port > 65535) throw new InvalidInputError(`--port must be at most 65535, got "${flags.port}"`);
@@ -57,8 +59,10 @@ export function serveCommand(): Command {
       checkKvFlags(flags);
       const modelId = flags.servedModelName ?? basename(flags.model.replace(/\/+$/, ""));
       const log = (line: string) => process.stderr.write(`wgkv serve: ${line}\n`);
+      const corsOrigins = flags.corsOrigin?.split(",").map((o) => o.trim()).filter((o) => o !== "");
+      if (corsOrigins?.length === 0) throw new InvalidInputError("--cors-origin is empty; give origins such as http://localhost:3000, or *");
       const state = new ServerState({
-        modelId, apiKey, maxRunning: maxSeqs, maxQueue, maxBodyBytes, defaultMaxTokens,
+        modelId, apiKey, maxRunning: maxSeqs, maxQueue, maxBodyBytes, defaultMaxTokens, corsOrigins,
         logError: (err) => log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
       });
       const app = createApp(state);

@@ -9,6 +9,7 @@
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { ApiError, toErrorResponse } from "./errors.js";
 import { ServerMetrics } from "./metrics.js";
 import { RequestQueue } from "./requestQueue.js";
@@ -28,6 +29,8 @@ export interface ServerOptions extends PlanLimits {
   /** Requests waiting beyond those; more get 429. */
   readonly maxQueue: number;
   readonly maxBodyBytes: number;
+  /** Browser origins answered with CORS headers and preflights ("*": any); none by default. */
+  readonly corsOrigins?: readonly string[];
   /** Where bugs are reported (with their stack); users get a one-line 500. */
   readonly logError: (err: unknown) => void;
 }
@@ -63,11 +66,17 @@ export function createApp(state: ServerState): Hono {
   });
   app.notFound((c) => c.json({ error: { message: `no route ${c.req.method} ${c.req.path}`, type: "invalid_request_error", param: null, code: "not_found" } }, 404));
 
-  // counted after the handler (and onError) chose the status
+  // counted after the handler (and onError) chose the status; any other path is "other", so scanners cannot add series
   app.use(async (c, next) => {
     await next();
-    metrics.countRequest(c.req.routePath === "/*" ? "other" : c.req.path, c.res.status);
+    metrics.countRequest(COUNTED_PATHS.has(c.req.path) ? c.req.path : "other", c.res.status);
   });
+
+  // NOTE: before the key check: a browser's preflight carries no Authorization header
+  if (options.corsOrigins) {
+    const origins = options.corsOrigins;
+    app.use(cors({ origin: origins.includes("*") ? "*" : [...origins], allowHeaders: ["Authorization", "Content-Type"], allowMethods: ["GET", "POST", "OPTIONS"], maxAge: 600 }));
+  }
 
   app.get("/health", (c) => {
     if (state.draining) return c.json({ status: "draining" }, 503);
@@ -85,9 +94,16 @@ export function createApp(state: ServerState): Hono {
     await next();
   });
 
-  app.get("/v1/models", (c) =>
-    c.json({ object: "list", data: [{ id: options.modelId, object: "model", created: 0, owned_by: "wgkv" }] }),
-  );
+  const modelObject = { id: options.modelId, object: "model", created: 0, owned_by: "wgkv" };
+  app.get("/v1/models", (c) => c.json({ object: "list", data: [modelObject] }));
+  app.get("/v1/models/:model", (c) => {
+    checkModel(c.req.param("model"), options.modelId);
+    return c.json(modelObject);
+  });
+  // NOTE: clients that default to the Responses API (the AI SDK's provider(id)) are told what to call instead
+  app.post("/v1/responses", () => {
+    throw new ApiError(404, "this server has no Responses API: use /v1/chat/completions (with the AI SDK: provider.chat(id))", "invalid_request_error", null, "not_found");
+  });
 
   const limit = bodyLimit({
     maxSize: options.maxBodyBytes,
@@ -124,7 +140,15 @@ export function createApp(state: ServerState): Hono {
   return app;
 }
 
+/** The paths /metrics counts by name. */
+const COUNTED_PATHS = new Set(["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"]);
+
 async function readJson(c: Context): Promise<unknown> {
+  // NOTE: a form or text/plain POST is what a page on another site can send without asking (no CORS preflight)
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/json\b/i.test(type)) {
+    throw new ApiError(415, `the request body must be JSON sent as Content-Type: application/json, got ${JSON.stringify(type || "none")}`, "invalid_request_error", null, "unsupported_media_type");
+  }
   try {
     return await c.req.json();
   } catch {

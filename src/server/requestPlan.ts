@@ -115,12 +115,13 @@ function common(
     topK: req.top_k == null || req.top_k < 0 ? 0 : req.top_k,
     topP: req.top_p ?? 1,
     minP: req.min_p ?? 0,
-    seed: req.seed == null ? undefined : req.seed >>> 0,
+    // NOTE: OpenAI's seeds are 64-bit: fold the high word in, so seeds 2^32 apart differ
+    seed: req.seed == null ? undefined : (req.seed ^ Math.imul(Math.floor(req.seed / 2 ** 32), 0x9e3779b1)) >>> 0,
     stop,
     ignoreEos: req.ignore_eos ?? false,
     logprobs,
     stream: req.stream ?? false,
     includeUsage: req.stream_options?.include_usage ?? false,
-    kv: req.wgkv,
+    kv: req.wgkv ?? undefined,
   };
 }

@@ -39,18 +39,18 @@ const samplingFields = {
   n: optional(int()),
   stream: optional(z.boolean()),
   stream_options: optional(z.object({ include_usage: optional(z.boolean()) })),
-  user: z.string().optional(),
+  user: z.string().nullish(),
   presence_penalty: optional(z.number()),
   frequency_penalty: optional(z.number()),
   logit_bias: optional(z.record(z.string(), z.number())),
-  wgkv: kvOverrideSchema.optional(),
+  wgkv: kvOverrideSchema.nullish(),
 };
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
 const message = z.object({
   role: z.enum(["system", "developer", "user", "assistant"]),
   content: z.union([z.string(), z.array(textPart), z.null()]),
-  name: z.string().optional(),
+  name: z.string().nullish(),
 });
 
 export const chatRequestSchema = z.object({

@@ -42,12 +42,18 @@ export class Serving {
     // NOTE: the server's gate and tau belong to its gate admission; an override to another admission drops them
     const base = override.admission !== undefined && override.admission.trim() !== "gate" ? { ...this.kv, gate: null, tau: undefined } : this.kv;
     if (override.admission?.trim() === "gate" && !this.kv.gate) throw badRequest("wgkv.admission gate: this server has no write gate (start it with --gate FILE)", "wgkv.admission");
+    let policy: KvPolicy;
     try {
-      return resolveKvOptions({ ...base, ...override }, this.model, OVERRIDE_NAMES);
+      policy = resolveKvOptions({ ...base, ...override }, this.model, OVERRIDE_NAMES);
     } catch (err) {
-      if (isUserError(err)) throw badRequest(err.message, "wgkv");
+      // NOTE: the messages start with the field they name (wgkv.window ...), which is the error's param
+      if (isUserError(err)) throw badRequest(err.message, /^wgkv\.\w+/.exec(err.message)?.[0] ?? "wgkv");
       throw err;
     }
+    // NOTE: checked here, before a stream starts, not when the engine takes the request (a 200 already sent)
+    const largest = this.model.engine.config.maxWindow;
+    if (policy.window > largest) throw badRequest(`wgkv.window ${policy.window} exceeds this server's largest window ${largest} (start it with --window N to allow larger)`, "wgkv.window");
+    return policy;
   }
 
   /** Starts a request's generation; `signal` (the client's connection) aborts it and frees its pages. */
