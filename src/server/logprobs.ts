@@ -16,7 +16,22 @@ export interface TokenLogprob {
   readonly top: { token: string; logprob: number; bytes: number[] }[];
 }
 
-const utf8 = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A token as logprobs show it: its bytes, and its text where they are whole UTF-8; a token holding part
+ * of a character is spelled `bytes:\xe6\x9d` as vLLM does (so top_logprobs' keys stay distinct).
+ */
+export function tokenEntry(tokenizer: TextTokenizer, id: number): { token: string; bytes: number[] } {
+  const bytes = tokenizer.tokenBytes(id);
+  let token: string;
+  try {
+    token = utf8.decode(bytes);
+  } catch {
+    token = "bytes:" + Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
+  }
+  return { token, bytes: Array.from(bytes) };
+}
 
 /** Holds logits rows until their sampled token arrives, then reports that token's logprob and the top alternatives. */
 export class LogprobTracker {
@@ -38,10 +53,7 @@ export class LogprobTracker {
     const row = this.#rows.shift();
     if (!row) return null;
     const lse = logSumExp(row);
-    const entry = (id: number) => {
-      const token = this.tokenizer.decode([id]);
-      return { token, logprob: row[id] - lse, bytes: Array.from(utf8.encode(token)) };
-    };
+    const entry = (id: number) => ({ ...tokenEntry(this.tokenizer, id), logprob: row[id] - lse });
     const self = entry(tokenId);
     return { ...self, top: topIds(row, this.numTop).map(entry) };
   }

@@ -47,6 +47,8 @@ export class TextTokenizer {
    * known before the work of encoding it (a server refuses a prompt over the context that way).
    */
   readonly maxCharsPerToken: number;
+  /** How a vocabulary piece spells its bytes: GPT-2's byte-to-character map, or SentencePiece's ▁ and <0xNN>. */
+  readonly #byteLevel: boolean;
 
   /**
    * `templateFile` names where a chat template would come from, for the error
@@ -61,8 +63,10 @@ export class TextTokenizer {
     templateFile = "the model folder",
     config: Readonly<Record<string, unknown>> = {},
     longestToken = Infinity,
+    byteLevel = false,
   ) {
     this.maxCharsPerToken = 2 * longestToken;
+    this.#byteLevel = byteLevel;
     this.#tokenizer = tokenizer;
     this.#template = template;
     this.#specialTokens = specialTokens;
@@ -77,6 +81,24 @@ export class TextTokenizer {
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
     return this.#tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
+  }
+
+  /**
+   * The bytes one token stands for, from its vocabulary piece: a token may hold part of a character
+   * (byte-level BPE splits 東 over three tokens), which its decoded text cannot show (logprobs need them).
+   */
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.#tokenizer.id_to_token(id);
+    if (piece === undefined) return utf8Encoder.encode(this.decode([id]));
+    if (this.#byteLevel) {
+      const bytes = [...piece].map((ch) => unicodeToByte().get(ch));
+      if (bytes.every((b) => b !== undefined)) return Uint8Array.from(bytes as number[]);
+    } else {
+      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+      if (byte) return Uint8Array.of(parseInt(byte[1], 16));
+      return utf8Encoder.encode(piece.replaceAll("\u2581", " "));
+    }
+    return utf8Encoder.encode(piece);
   }
 
   get hasChatTemplate(): boolean {
@@ -127,7 +149,7 @@ export class TextTokenizer {
   /** Reads a model folder's tokenizer files (see {@link loadTokenizer}). */
   static async load(source: FileSource): Promise<TextTokenizer> {
     const p = await loadTokenizerParts(source);
-    return new TextTokenizer(p.tokenizer, p.template, p.specialTokens, p.templateFile, p.config, p.longestToken);
+    return new TextTokenizer(p.tokenizer, p.template, p.specialTokens, p.templateFile, p.config, p.longestToken, p.byteLevel);
   }
 }
 
@@ -158,7 +180,30 @@ async function loadTokenizerParts(source: FileSource) {
     templateText = configTemplate(config.chat_template, templateFile);
   }
   const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
-  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config, longestToken: longestTokenOf(tokenizerJson) };
+  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config, longestToken: longestTokenOf(tokenizerJson), byteLevel: usesByteLevel(tokenizerJson.decoder) };
+}
+
+/** Whether tokenizer.json's decoder (or one in its sequence) is ByteLevel: pieces spell bytes through GPT-2's map. */
+function usesByteLevel(decoder: unknown): boolean {
+  if (typeof decoder !== "object" || decoder === null) return false;
+  const d = decoder as Json;
+  return d.type === "ByteLevel" || (Array.isArray(d.decoders) && d.decoders.some(usesByteLevel));
+}
+
+const utf8Encoder = new TextEncoder();
+let byteOfChar: Map<string, number> | undefined;
+
+/** The inverse of GPT-2's bytes_to_unicode: printable bytes stand for themselves, the others for U+0100 on, in order. */
+function unicodeToByte(): Map<string, number> {
+  if (!byteOfChar) {
+    byteOfChar = new Map();
+    let next = 256;
+    for (let b = 0; b < 256; b++) {
+      const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      byteOfChar.set(String.fromCharCode(printable ? b : next++), b);
+    }
+  }
+  return byteOfChar;
 }
 
 /** Characters of the longest token string in tokenizer.json: vocabulary keys (BPE, WordPiece) or pieces (Unigram), and added tokens. */
