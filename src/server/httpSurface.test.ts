@@ -72,3 +72,15 @@ test("/metrics counts unknown paths as one series", async () => {
   assert.doesNotMatch(text, /scan-/);
   assert.match(text, /endpoint="other",status="404"/);
 });
+
+test("message shapes clients send: text parts, an assistant turn without content; images and 17 stops refused by name", async () => {
+  const chat = (extra: object) => post("/chat/completions", JSON.stringify({ model: MODEL_ID, max_tokens: 2, ...extra }));
+  const ok = await chat({ messages: [{ role: "user", content: [{ type: "text", text: "Hi" }] }, { role: "assistant" }, { role: "user", content: "Name a color." }] });
+  assert.equal(ok.status, 200, await ok.clone().text());
+  const error = async (r: Response) => ((await r.json()) as { error: { message: string; param: string } }).error;
+  const image = await error(await chat({ messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "data:," } }] }] }));
+  assert.deepEqual([image.param, image.message], ["messages[0].content[1]", 'only text content parts are supported, got "image_url"']);
+  const stops = await error(await chat({ messages: ask, stop: Array.from({ length: 17 }, (_, i) => `s${i}`) }));
+  assert.equal(stops.param, "stop");
+  assert.match(stops.message, /at most 16/);
+});

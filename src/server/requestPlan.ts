@@ -43,9 +43,9 @@ export function planChat(model: Model, req: ChatRequest, limits: PlanLimits): Re
   if (req.tools != null || req.functions != null) throw badRequest("tools and functions are not supported by this server", req.tools != null ? "tools" : "functions", "unsupported_parameter");
   if (req.response_format && req.response_format.type !== "text") throw badRequest(`response_format ${req.response_format.type} is not supported (only "text")`, "response_format", "unsupported_parameter");
   if (req.top_logprobs != null && !req.logprobs) throw badRequest("top_logprobs needs logprobs: true", "top_logprobs");
-  const messages: ChatMessage[] = req.messages.map((m) => ({
+  const messages: ChatMessage[] = req.messages.map((m, i) => ({
     role: m.role === "developer" ? "system" : m.role,
-    content: typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join(""),
+    content: typeof m.content === "string" ? m.content : (m.content ?? []).map((p, j) => textOfPart(p, `messages[${i}].content[${j}]`)).join(""),
   }));
   refuseLongText(model, messages.reduce((n, m) => n + m.content.length, 0), req.max_completion_tokens ?? req.max_tokens, "messages");
   const ids = promptToIds(model, { messages });
@@ -68,6 +68,13 @@ export function planCompletion(model: Model, req: CompletionRequest, limits: Pla
   else if (p.length === 1 && Array.isArray(p[0])) ids = p[0];
   else throw badRequest("prompt must be one string or one list of token ids: send one prompt per request", "prompt", "unsupported_parameter");
   return common(model, req, "completion", ids, req.max_tokens, req.logprobs ?? null, "prompt", limits);
+}
+
+/** The text of a content part; other parts (images, audio, files) are refused by name. */
+function textOfPart(part: { type: string; text?: string }, param: string): string {
+  if (part.type !== "text") throw badRequest(`only text content parts are supported, got ${JSON.stringify(part.type)}`, param, "unsupported_parameter");
+  if (typeof part.text !== "string") throw badRequest("a text part needs its text", `${param}.text`, "missing_required_parameter");
+  return part.text;
 }
 
 /**

@@ -35,7 +35,7 @@ const samplingFields = {
   // NOTE: vLLM's and llama.cpp's extension, for benchmarks that need answers of a fixed length
   ignore_eos: optional(z.boolean()),
   seed: optional(int()),
-  stop: optional(z.union([z.string(), z.array(z.string()).max(16)])),
+  stop: optional(z.union([z.string(), z.array(z.string()).max(16, "at most 16 stop sequences")], { error: "must be a string or a list of at most 16 strings" })),
   n: optional(int()),
   stream: optional(z.boolean()),
   stream_options: optional(z.object({ include_usage: optional(z.boolean()) })),
@@ -46,10 +46,12 @@ const samplingFields = {
   wgkv: kvOverrideSchema.nullish(),
 };
 
-const textPart = z.object({ type: z.literal("text"), text: z.string() });
+// NOTE: any part type parses, so that planChat can refuse an image or audio part by name
+const contentPart = z.object({ type: z.string(), text: z.string().optional() });
 const message = z.object({
   role: z.enum(["system", "developer", "user", "assistant"]),
-  content: z.union([z.string(), z.array(textPart), z.null()]),
+  // NOTE: optional, as OpenAI allows for an assistant turn (one that called tools)
+  content: z.union([z.string(), z.array(contentPart), z.null()], { error: "must be a string, a list of content parts or null" }).optional(),
   name: z.string().nullish(),
 });
 
@@ -67,7 +69,7 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export const completionRequestSchema = z.object({
   ...samplingFields,
-  prompt: z.union([z.string(), z.array(z.string()), z.array(int().min(0)), z.array(z.array(int().min(0)))]),
+  prompt: z.union([z.string(), z.array(z.string()), z.array(int().min(0)), z.array(z.array(int().min(0)))], { error: "must be a string or a list of token ids" }),
   logprobs: optional(int().min(0).max(20)),
   echo: optional(z.boolean()),
   best_of: optional(int()),
