@@ -9,7 +9,7 @@ import { CpuBackend } from "../../backends/cpu/cpuBackend.js";
 import { createReferenceKernels } from "../../backends/cpu/referenceKernels.js";
 import type { CpuKernels } from "../../backends/cpu/kernels.js";
 import { WasmKernelsUnsupportedError, type KernelVariant } from "../../backends/cpu/wasm/wasmModule.js";
-import { InvalidInputError, WgkvError } from "../../errors.js";
+import { InvalidInputError, shownValue, WgkvError } from "../../errors.js";
 
 /**
  * "cpu": WebAssembly SIMD kernels on worker threads; "cpu-reference": plain loops, one thread;
@@ -43,9 +43,9 @@ export class BackendUnavailableError extends WgkvError {
 export async function createBackend(options: BackendOptions = {}): Promise<Backend> {
   const name = options.backend ?? "cpu";
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new InvalidInputError(`threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
+    throw new InvalidInputError(`threads must be a positive integer, got ${shownValue(options.threads)}`);
   }
-  if (options.simd !== undefined && !SIMD_BUILDS.includes(options.simd)) throw new InvalidInputError(`simd must be one of ${SIMD_BUILDS.join(", ")}, got ${JSON.stringify(options.simd)}`);
+  if (options.simd !== undefined && !SIMD_BUILDS.includes(options.simd)) throw new InvalidInputError(`simd must be one of ${SIMD_BUILDS.join(", ")}, got ${shownValue(options.simd)}`);
   switch (name) {
     case "cpu-reference":
       return new CpuBackend(createReferenceKernels(), "cpu-reference", freemem);
