@@ -7,7 +7,9 @@
  * tensors that only the host writes (step metadata: sequence fields, global
  * counts, positions). The shadow lets the backend plan dispatches (attention
  * work lists, RoPE angles) on the host without reading back; any op that
- * writes the tensor on the device drops it.
+ * writes the tensor on the device drops it. Every write, host or device,
+ * also bumps the tensor's `version`, so a copy made from it (matmul's f16 x)
+ * knows when it is stale.
  */
 import { DTYPE_BYTES, numElements, type DType, type HostArray, type Tensor } from "../backend.js";
 
@@ -36,6 +38,8 @@ export class GpuTensor implements Tensor {
   #shadowDropped = false;
   /** A matrix weight larger than one storage binding: its rows in parts (`buffer` is the first part's). */
   parts: readonly RowPart[] | null = null;
+  /** Bumped at every write recorded (deviceWrites, hostWrites): equal versions, equal contents. */
+  version = 0;
 
   constructor(
     readonly buffer: GPUBuffer,
@@ -87,7 +91,19 @@ export function shadowI32(t: GpuTensor, what: string): Int32Array {
   return t.shadow;
 }
 
-/** Drops the tensors' shadows: a device op writes them. */
+/**
+ * Drops the tensors' shadows and bumps their versions: a device op writes
+ * them. Every op that writes a tensor calls this as it records the write.
+ */
 export function deviceWrites(...ts: GpuTensor[]): void {
-  for (const t of ts) t.shadow = null;
+  for (const t of ts) {
+    t.shadow = null;
+    t.version++;
+  }
+}
+
+/** The host writes `data` at element `offset` of `t`: its shadow follows, its version moves on. */
+export function hostWrites(t: GpuTensor, data: HostArray, offset: number): void {
+  if (t.shadow) t.shadow.set(data as never, offset);
+  t.version++;
 }

@@ -8,6 +8,7 @@
 import type { WebGpuBackendOptions } from "./gpuContext.js";
 import { GPU_TILED, PORTABLE_MATVEC, PORTABLE_TILED, tiledGroups, type MatvecVariant, type TiledVariant } from "./kernels/matmulKernels.js";
 import type { SgMatrixDialect, SgMatrixVariant } from "./kernels/matmulSgKernels.js";
+import { f16MatmulKStep, type F16MatmulVariant } from "./kernels/matmulF16Kernels.js";
 
 /**
  * The kernel variants ops use (chosen from the device's features at
@@ -25,6 +26,15 @@ export interface KernelChoice {
   sgMatrixSmallBelow: number;
   /** The subgroup-matrix tiles take x (and f32 weights) as two f16 each: f32's answers for twice the products and fills. */
   sgMatrixSplit: boolean;
+  /**
+   * Where `sgMatrix` runs a matmul of bf16 weights (not split, K a multiple of 8 and of the variant's K step):
+   * x converted to f16 once per matmul input (f16RowsKernel, shared by q/k/v and by gate/up) and these tiles
+   * (matmulF16Kernels.ts) on it, instead of `sgMatrix`'s conversion of every x element once per column tile
+   * (H200, 8B shapes: 128 against 90 TFLOP/s). null: `sgMatrix` always.
+   */
+  f16Matmul: F16MatmulVariant | null;
+  /** Its tiles for grids of `f16Matmul` tiles under `sgMatrixSmallBelow` workgroups (null: `f16Matmul` always). */
+  f16MatmulSmall: F16MatmulVariant | null;
   /** Keys per step of the tensor-core prefill attention (attentionSgKernel.ts: 16 or 32, 16 where 32 does not fit; 0: the f32 tiled kernel). */
   sgAttentionKeys: number;
   /** That kernel's operands each as two f16 (near f32's answers, three products per one); off: rounded once to f16. */
@@ -73,6 +83,22 @@ export const TENSOR_CORE_TILES: SgMatrixVariant = { bm: 128, bn: 128, bk: 32, sg
  */
 export const TENSOR_CORE_SMALL_TILES: SgMatrixVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
 
+/** The f16-operand tiles devices with tensor cores run by default (matmul-f16-bench.mjs, H200, 8B shapes at 2048 and 8192 rows: 128 TFLOP/s, TENSOR_CORE_TILES 90). */
+export const TENSOR_CORE_F16_TILES: F16MatmulVariant = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, from: "workgroup", pad: 8 };
+/** Half as tall for small grids, as TENSOR_CORE_SMALL_TILES is (that measurement is the older kernel's; this one's is not made yet). */
+export const TENSOR_CORE_F16_SMALL_TILES: F16MatmulVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, from: "workgroup", pad: 8 };
+
+/**
+ * The f16-operand tiles of a matmul of `rows` x `N` x `K` under `c` (c.sgMatrix set, rows >= sgMatrixMinRows),
+ * or null where they do not apply: f32 weights, split inputs, or K not whole 8-half loads and K steps.
+ */
+export function f16MatmulTiles(c: KernelChoice, wType: "f32" | "bf16", rows: number, N: number, K: number): F16MatmulVariant | null {
+  const big = c.f16Matmul;
+  if (!big || wType !== "bf16" || c.sgMatrixSplit || K % 8 !== 0) return null;
+  const v = c.f16MatmulSmall && tiledGroups(big, rows, N) < c.sgMatrixSmallBelow ? c.f16MatmulSmall : big;
+  return K % f16MatmulKStep(v) === 0 ? v : null;
+}
+
 /** The subgroup-matrix tiles of a matmul of `rows` x `N` under `c` (c.sgMatrix set). */
 export function sgMatrixTiles(c: KernelChoice, rows: number, N: number): SgMatrixVariant {
   const big = c.sgMatrix!;
@@ -120,6 +146,9 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     sgMatrixSmallBelow: 264,
     // NOTE: off until its cost is measured on the H200 (the attention's split cost 5-13% of the prefill)
     sgMatrixSplit: false,
+    // NOTE: for bf16 weights (f32 ones keep `sgMatrix`); "workgroup" tiles, since "storage" ones need f16 weights, which are not stored
+    f16Matmul: tensorCores ? TENSOR_CORE_F16_TILES : null,
+    f16MatmulSmall: tensorCores ? TENSOR_CORE_F16_SMALL_TILES : null,
     // NOTE: with the tensor-core tiles (H200, 8B prefill of 8K, full attention: 4.3 s against 11.6 on the f32 attention;
     // head dim 128 split takes 16 keys a step, 32 not fitting 48 KiB)
     sgAttentionKeys: tensorCores ? 32 : 0,

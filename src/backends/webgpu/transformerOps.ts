@@ -12,7 +12,9 @@ import { F, type GpuContext } from "./gpuContext.js";
 import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
 import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel, type MatvecVariant } from "./kernels/matmulKernels.js";
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
-import { sgMatrixDialect, sgMatrixTiles } from "./kernelChoice.js";
+import { f16MatmulKernel } from "./kernels/matmulF16Kernels.js";
+import { f16MatmulTiles, sgMatrixDialect, sgMatrixTiles } from "./kernelChoice.js";
+import { F16Rows } from "./f16Rows.js";
 import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
@@ -44,9 +46,12 @@ export class TransformerOps {
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array };
   /** Most matvecs one dispatch merges: each binds out, w and bias, beside x and the args (SwiftShader in Chromium allows 10 storage bindings). */
   readonly #maxMatvecGroup: number;
+  /** The f16 copy of x that the f16-operand matmul tiles read, shared by the matmuls of one x. */
+  readonly #f16Rows: F16Rows;
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
+    this.#f16Rows = new F16Rows(ctx);
     this.#maxMatvecGroup = Math.min(3, Math.floor((ctx.device.limits.maxStorageBuffersPerShaderStage - 2) / 3));
     this.#angles = { buffer: ctx.mem.buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
   }
@@ -113,8 +118,15 @@ export class TransformerOps {
       } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
         const dialect = sgMatrixDialect(this.#ctx.options, c);
         if (!dialect) throw new Error("matmul: the subgroup-matrix tiles need shader-f16, which this device lacks");
-        const tiles = sgMatrixTiles(c, rows, part.numRows);
-        rt.dispatch(sgMatrixMatmulKernel(wType, tiles, dialect, sgMatrixVectorised(wType, K), c.sgMatrixSplit), buffers, tiledGroups(tiles, rows, part.numRows), args);
+        // NOTE: bf16 weights take x converted to f16 once (all parts, and the next matmuls of this x), not once per column tile
+        const f16 = f16MatmulTiles(c, wType, rows, part.numRows, K);
+        if (f16) {
+          const x16 = this.#f16Rows.of(xt, rows, K);
+          rt.dispatch(f16MatmulKernel("bf16", f16, dialect), [o.buffer, x16, part.buffer, b ? b.buffer : mem.dummy], tiledGroups(f16, rows, part.numRows), args);
+        } else {
+          const tiles = sgMatrixTiles(c, rows, part.numRows);
+          rt.dispatch(sgMatrixMatmulKernel(wType, tiles, dialect, sgMatrixVectorised(wType, K), c.sgMatrixSplit), buffers, tiledGroups(tiles, rows, part.numRows), args);
+        }
       } else {
         rt.dispatch(tiledMatmulKernel(wType, c.tiled), buffers, tiledGroups(c.tiled, rows, part.numRows), args);
       }

@@ -27,7 +27,7 @@ import type { GpuContext, WebGpuBackendOptions } from "./gpuContext.js";
 import { GpuMemory, hostView } from "./gpuMemory.js";
 import { GpuRuntime, type Kernel } from "./gpuRuntime.js";
 import { ERROR_MESSAGES } from "./kernelAbi.js";
-import { gpu } from "./gpuTensor.js";
+import { gpu, hostWrites } from "./gpuTensor.js";
 import { defaultKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
 import { checkKernels } from "./kernelCheck.js";
 import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
@@ -117,7 +117,7 @@ export class WebGpuBackend implements Backend {
     if (!(Number.isInteger(offset) && offset >= 0 && offset + data.length <= g.numel)) throw new RangeError(`write to ${g.label}: ${data.length} elements at ${offset} overflow its ${g.numel}`);
     this.counters.numWrites++;
     this.counters.bytesWritten += data.byteLength;
-    if (g.shadow) g.shadow.set(data as never, offset);
+    hostWrites(g, data, offset);
     this.#mem.writeRaw(g.buffer, offset * DTYPE_BYTES[g.dtype], new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
@@ -241,6 +241,14 @@ export class WebGpuBackend implements Backend {
 
   snapKvScores(out: Tensor, requests: Tensor, numRequests: number, obs: Tensor, pool: KvPool, tables: KvTables, dims: AttentionDims): void {
     this.#policy.snapKvScores(out, requests, numRequests, obs, pool, tables, dims);
+  }
+
+  /**
+   * 2048 tokens a step where the tensor-core matmul runs: its 128 x 128 tiles fill the H200's 132 SMs only from
+   * about 2048 rows (k/v projections of an 8B model: 25 TFLOP/s at 512 rows, 78 at 2048; matmul-f16-bench.mjs).
+   */
+  get preferredStepTokens(): number | undefined {
+    return this.kernels.sgMatrix && this.subgroupMatrixUsable ? 2048 : undefined;
   }
 
   /** Whether the subgroup-matrix tiles can run here on tensor cores (kernels.sgMatrix turns them on). */

@@ -129,7 +129,7 @@ export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptio
 }
 
 /** Kernel choices that are a tile variant or null (off), whatever the default. */
-const TILE_CHOICES = new Set(["sgMatrix", "sgMatrixSmall"]);
+const TILE_CHOICES = new Set(["sgMatrix", "sgMatrixSmall", "f16Matmul", "f16MatmulSmall"]);
 
 /** Kernel choices: a JSON object of some KernelChoice fields, each of the type the default has. */
 export function parseKernelChoice(text: string, defaults: object, name = "WGKV_KERNELS"): object {
