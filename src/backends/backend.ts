@@ -117,6 +117,20 @@ export interface AttentionBatch {
   readonly tables: KvTables;
   /** Present when some sequence of the step selects pages (Quest). */
   readonly selection: SelectionBuffers | null;
+  /**
+   * The step's admit flags, written by `admit` before the attention: a chunk
+   * key more than W positions before a query is visible to it only if
+   * admitted (a chunk longer than W; docs/design.md §3). Absent or null:
+   * every chunk key at or before the query is visible, which is the rule
+   * when no chunk is longer than its window, or under full admission.
+   */
+  readonly admitted?: StepAdmitFlags | null;
+}
+
+/** Where `admit` left a step's flags: u8 [numLayers, numKvHeads, numRows], flag of batch row r of KV head g in layer l at (l * numKvHeads + g) * numRows + r. */
+export interface StepAdmitFlags {
+  readonly flags: Tensor;
+  readonly numRows: number;
 }
 
 /** One tensor to read back: its first `numElements` elements (default all). */
@@ -144,6 +158,11 @@ export interface Backend {
   readonly counters: BackendCounters;
   /** The most bytes the backend can still allocate (weights already counted), or Infinity. */
   availableBytes(): number;
+  /**
+   * Tokens per engine step this device runs best (maxBatchTokens and prefillChunk where not given; else 512):
+   * tensor cores want matmuls thousands of rows tall.
+   */
+  readonly preferredStepTokens?: number;
 
   // ---- memory
   /** A zeroed tensor. */
@@ -205,11 +224,18 @@ export interface Backend {
   gateScores(scores: Tensor, offset: number, stride: number, gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, row0: number, numRows: number): void;
   /**
    * Admission of one layer's new tokens by each sequence's policy (its fields
-   * in batch.seqs): flags[offset + h * stride + r] = admitted, also written to
-   * the token's ring offset in batch.tables.ringFlags. `scores` (laid out like
-   * flags) is read for sequences admitting by the gate.
+   * in batch.seqs): flags[offset + h * stride + r] = admitted (u8). `scores`
+   * (laid out like flags) is read for sequences admitting by the gate. The
+   * ring's flags are left alone: the layer's attention still reads the old
+   * tokens' there (writeRingFlags follows it).
    */
   admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void;
+  /**
+   * After the layer's attention: the flags `admit` wrote of each sequence's
+   * last min(T, W) rows, those that take ring offsets, into
+   * batch.tables.ringFlags at the token's ring offset (position mod W).
+   */
+  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void;
   /** Recomputes the per-page key bounds (Quest) of pages[i, 0] over its first pages[i, 1] tokens, i in [first, first + count). */
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void;
   /** Quest: for decode rows of sequences with a budget, chooses the global pages to read (batch.selection). */

@@ -13,7 +13,7 @@ export const PAGE_SIZE = 16;
 
 /** First row of the sequence's tokens in the batch. */
 export const SEQ_ROW_START = 0;
-/** Its tokens in this step (1 for decode, a chunk of at most WINDOW for prefill). */
+/** Its tokens in this step (1 for decode, a chunk of at most WINDOW for prefill, longer where the policy takes long steps: kvPolicy.ts maxStepTokens). */
 export const SEQ_NUM_ROWS = 1;
 /** Position of its first token this step = tokens already in its cache. */
 export const SEQ_START_POS = 2;

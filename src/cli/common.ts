@@ -156,8 +156,8 @@ export interface BatchFlags {
 /** --max-batch-tokens and --prefill-chunk (the engine's defaults where not given). */
 export function addBatchOptions(cmd: Command): Command {
   return cmd
-    .option("--max-batch-tokens <n>", "tokens per engine step (decode tokens plus prompt chunks; default 512)")
-    .option("--prefill-chunk <n>", "most prompt tokens of one request per step (default 512; WG-KV also caps it at the window)");
+    .option("--max-batch-tokens <n>", "tokens per engine step (decode tokens plus prompt chunks; default 512, 2048 on tensor-core GPUs)")
+    .option("--prefill-chunk <n>", "most prompt tokens of one request per step (default 512, 2048 on tensor-core GPUs; Quest and SnapKV also cap it at the window)");
 }
 
 /** The load options those flags give. */

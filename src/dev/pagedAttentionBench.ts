@@ -10,7 +10,7 @@
  */
 import type { CpuKernels } from "../backends/cpu/kernels.js";
 import {
-  PAGE_SIZE, PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE, PS_ROW0, PS_T, PS_W,
+  PAGE_SIZE, PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_FRESH_ADM, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE, PS_ROW0, PS_T, PS_W,
   type KvDType, type PagedAttentionParams, type PagedAttentionPointers,
 } from "../backends/cpu/pagedAttention.js";
 import { createRandom } from "../util/random.js";
@@ -91,6 +91,7 @@ export function setUpPagedCall(k: CpuKernels, s: PagedShape, seed = 1): PagedCal
     record[r + PS_NUM_GLOBAL] = counts + sq * Hkv * 4;
     record[r + PS_RING_ADM] = flags + sq * Hkv * W;
     record[r + PS_ADM_STRIDE] = W;
+    record[r + PS_FRESH_ADM] = 0;
   }
   new Uint8Array(buffer, flags, S * Hkv * W).fill(1);
   const params: PagedAttentionParams = {

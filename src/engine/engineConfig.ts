@@ -23,11 +23,11 @@ export interface EngineOptions {
   readonly kvMemory?: number | string;
   /** Page storage: f32 (exact, default), f16 or bf16 (half the memory). */
   readonly kvDType?: KvDType;
-  /** Tokens one step runs (decode tokens plus prompt chunks; default 512). */
+  /** Tokens one step runs (decode tokens plus prompt chunks; default 512, or the backend's preferredStepTokens). */
   readonly maxBatchTokens?: number;
   /** Sequences running at once (default 16). */
   readonly maxSeqs?: number;
-  /** Most tokens of one prompt per step (default 512; at most the sequence's window). */
+  /** Most tokens of one prompt per step (default 512, or the backend's preferredStepTokens; at most the sequence's window under Quest or SnapKV, kvPolicy.ts maxStepTokens). */
   readonly prefillChunk?: number;
   /** Largest local window a request may use (default 4096, at most the context). */
   readonly maxWindow?: number;

@@ -40,7 +40,9 @@ export class Model {
     readonly eosTokenIds: ReadonlySet<number>,
     options: ModelLoadOptions,
   ) {
-    this.engine = new Engine(backend, parts, resolveEngineConfig(options, config, backend.availableBytes(), DEFAULT_WINDOW));
+    const step = backend.preferredStepTokens;
+    const sized = step ? { ...options, maxBatchTokens: options.maxBatchTokens ?? step, prefillChunk: options.prefillChunk ?? step } : options;
+    this.engine = new Engine(backend, parts, resolveEngineConfig(sized, config, backend.availableBytes(), DEFAULT_WINDOW));
   }
 
   /** Checks load options that need no file, so a typo fails before the weights are read. */

@@ -16,6 +16,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidInputError } from "../errors.js";
 import { KvManager } from "../kvcache/kvManager.js";
+import { admitAll, randomAdmission } from "../kvcache/admission.js";
+import { questSelection, selectAll } from "../kvcache/selection.js";
 import { resolveKvPolicy } from "../kvcache/kvPolicy.js";
 import { createFakeBackend, randomFlags, randomInt, tinyDims } from "../kvcache/testing.js";
 import { createRandom } from "../util/random.js";
@@ -26,6 +28,10 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 interface SeqSpec {
   readonly window?: number;
+  /** Full attention, steps longer than W. */
+  readonly full?: boolean;
+  /** Random admission (the driver makes the flags up) with steps longer than W; neither: with Quest, so W-token steps. */
+  readonly longSteps?: boolean;
   readonly maxNewTokens?: number;
   readonly logitsFrom?: number | null;
   readonly singleTokenFrom?: number | null;
@@ -68,7 +74,11 @@ class Driver {
     const options: SequenceOptions = {
       maxNewTokens: spec.maxNewTokens ?? 4,
       sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 },
-      policy: resolveKvPolicy({ window: spec.window ?? 16 }),
+      policy: resolveKvPolicy({
+        window: spec.window ?? 16,
+        admission: spec.full ? admitAll : randomAdmission(0.5),
+        selection: spec.full || spec.longSteps ? selectAll : questSelection(1 << 20),
+      }),
       logitsFrom: spec.logitsFrom ?? null,
       singleTokenFrom: spec.singleTokenFrom ?? null,
       traceGateScores: false,
@@ -113,6 +123,8 @@ class Driver {
     const { numLayers, numKvHeads } = this.kv.dims;
     for (const { seq, numNew } of step) {
       const samples = seq.samplesAfter(numNew);
+      // as the step planner: the last long step's rejected tokens are dropped first
+      for (const r of seq.cache!.takeRejected()) seq.cache!.dropGlobal(r.layer, r.head, r.indices);
       seq.cache!.append(numNew); // throws OutOfPagesError if the scheduler counted short
       seq.cache!.commitFlags(this.flags(numLayers * numKvHeads * numNew), numNew);
       seq.numComputed += numNew;
@@ -155,6 +167,22 @@ test("a prompt chunk is at most the window and the prefill chunk", () => {
   const byChunk = new Driver(64, { prefillChunk: 12 });
   byChunk.add("A", 40, { window: 32, maxNewTokens: 2 });
   assert.deepEqual(byChunk.steps(), [[["A", 12]], [["A", 12]], [["A", 12]], [["A", 4]], [["A", 1]]]);
+});
+
+test("under full attention only the prefill chunk and the token budget bound a prompt chunk, and its pages are counted exactly", () => {
+  const d = new Driver(64, { prefillChunk: 48, maxBatchTokens: 100 });
+  const a = d.add("A", 100, { window: 16, maxNewTokens: 1, full: true });
+  // pages held after each step: a ring of one page, then the tokens that left the window on global pages
+  const held: number[] = [];
+  for (const expected of [[["A", 48]], [["A", 48]]]) {
+    assert.deepEqual(d.step(), expected);
+    held.push(a.cache!.numPagesHeld);
+    assert.equal(d.kv.blockPool.numUsablePages - d.kv.blockPool.numFreePages, a.cache!.numPagesHeld);
+  }
+  assert.deepEqual(held, [1 + 2, 1 + 5]);
+  assert.deepEqual(d.step(), [["A", 4]]);
+  assert.deepEqual(d.finished, ["A"]);
+  d.kv.checkInvariants();
 });
 
 test("singleTokenFrom feeds the prompt one token per step from that position", () => {
@@ -280,6 +308,7 @@ test("random mixes of admissions, preemptions and aborts respect every budget an
       all.push(d.add(`S${i}`, randomInt(random, 1, 60), {
         window: 16 * randomInt(random, 1, 4), maxNewTokens: randomInt(random, 0, 40),
         logitsFrom: random() < 0.3 ? randomInt(random, 0, 40) : null, singleTokenFrom: random() < 0.2 ? randomInt(random, 0, 40) : null,
+        longSteps: random() < 0.4,
       }));
     }
     let numSteps = 0;
@@ -292,7 +321,7 @@ test("random mixes of admissions, preemptions and aborts respect every budget an
       assert.ok(step.reduce((n, s) => n + s.seq.numLogitRows(s.numNew), 0) <= limits.maxLogitRows);
       assert.equal(new Set(step.map((s) => s.seq)).size, step.length);
       for (const { seq, numNew } of step) {
-        assert.ok(numNew >= 1 && numNew <= Math.min(seq.window, limits.prefillChunk, seq.numUncomputed));
+        assert.ok(numNew >= 1 && numNew <= Math.min(seq.maxStepTokens, limits.prefillChunk, seq.numUncomputed));
         assert.equal(seq.status, "running");
       }
       const needed = step.reduce((n, s) => n + s.seq.cache!.numPagesNeeded(s.numNew), 0);

@@ -13,6 +13,7 @@
  */
 import { InvalidInputError } from "../errors.js";
 import type { KvManager } from "../kvcache/kvManager.js";
+import { takesLongSteps } from "../kvcache/kvPolicy.js";
 import type { Sequence } from "./sequence.js";
 
 export interface SchedulerLimits {
@@ -100,7 +101,7 @@ export class Scheduler {
       const seq = this.waiting[0];
       const numNew = this.#chunk(seq, budget, logitRows);
       if (numNew === 0) break;
-      const cache = this.kv.createCache(seq.window);
+      const cache = this.kv.createCache(seq.window, takesLongSteps(seq.options.policy));
       const needed = cache.numPagesNeeded(numNew);
       if (needed > this.kv.blockPool.numUsablePages) {
         this.waiting.shift();
@@ -124,7 +125,7 @@ export class Scheduler {
 
   /** Tokens `seq` feeds next within the budgets: 1 when decoding, else the next chunk of its prompt. */
   #chunk(seq: Sequence, budget: number, logitRows: number): number {
-    let n = Math.min(seq.numUncomputed, seq.window, this.limits.prefillChunk, budget);
+    let n = Math.min(seq.numUncomputed, seq.maxStepTokens, this.limits.prefillChunk, budget);
     const single = seq.singleTokenFrom;
     if (single !== null) n = seq.numComputed >= single ? Math.min(n, 1) : Math.min(n, single - seq.numComputed);
     const from = seq.options.logitsFrom;

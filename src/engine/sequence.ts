@@ -8,7 +8,7 @@
  * recomputes prompt + generated tokens; what it already reported is not
  * reported again.
  */
-import type { KvPolicy } from "../kvcache/kvPolicy.js";
+import { maxStepTokens, type KvPolicy } from "../kvcache/kvPolicy.js";
 import type { KvReport } from "./engineStats.js";
 import type { HeadDrops } from "../kvcache/stepPlan.js";
 import type { SequenceCache } from "../kvcache/sequenceCache.js";
@@ -99,6 +99,11 @@ export class Sequence {
 
   get window(): number {
     return this.options.policy.window;
+  }
+
+  /** Most tokens one step may feed (kvPolicy.ts maxStepTokens). */
+  get maxStepTokens(): number {
+    return maxStepTokens(this.options.policy);
   }
 
   /** Tokens not yet in the cache. */

@@ -118,7 +118,10 @@ export class StepInputs {
     const tensors: StepTensors = {
       ids: this.#ids,
       positions: this.#positions,
-      batch: { seqs: this.#seqs, numSeqs: plan.numSeqs, numGlobal: this.#numGlobal, tables: this.tables, selection: plan.usesQuest ? this.#selectionFor(plan.maxQuestPages) : null },
+      batch: {
+        seqs: this.#seqs, numSeqs: plan.numSeqs, numGlobal: this.#numGlobal, tables: this.tables, selection: plan.usesQuest ? this.#selectionFor(plan.maxQuestPages) : null,
+        admitted: { flags: this.#flags, numRows: T },
+      },
       slotMapping: this.#slotMapping,
       copies,
       tableUpdates,

@@ -293,3 +293,37 @@ test("the decode view after each step is the rule's visible set (prefill then de
   }
   assert.deepEqual(store.readVisible(head), [0, 5, 17, ...range(24, 40)]);
 });
+
+test("long steps: leaving tokens take global slots at once; the rejected are dropped before the next step, leaving the rule's visible set", () => {
+  for (const [rate, seed] of [[1, 1], [0.3, 2], [0, 3]] as const) {
+    const pool = new BlockPool(40);
+    const store = new SimulatedKvStore(40);
+    const head = new HeadCache(pool, 16, true);
+    const random = createRandom(seed);
+    const admitted = randomFlags(random, 200, rate);
+    let start = 0;
+    for (const numNew of [40, 5, 37, 1, 16, 50]) {
+      const needed = head.numPagesNeeded(numNew);
+      // the next plan's first act: drop the last step's rejected tokens
+      store.copy(head.dropGlobal(head.takeRejected()));
+      const free = pool.numFreePages;
+      const plan = head.append(numNew);
+      assert.equal(free - pool.numFreePages, needed, `rate ${rate}, step of ${numNew}: pages`);
+      store.copy(plan.promotions);
+      store.write(plan.slotMapping, start);
+      head.commitFlags(admitted.subarray(start, start + numNew));
+      start += numNew;
+      assert.equal(head.numRejected, admitted.subarray(start - numNew, Math.max(start - numNew, start - 16)).filter((f) => !f).length, "the step's own leaving tokens whose flag is 0");
+      store.copy(head.dropGlobal(head.takeRejected()));
+      head.checkInvariants();
+      assert.deepEqual(store.readVisible(head), bruteForceVisible(start - 1, admitted, 16), `rate ${rate}, after ${start} tokens`);
+    }
+    assert.equal(head.numAdmittedTotal, admitted.subarray(0, start).filter((f) => f).length);
+    assert.throws(() => new HeadCache(pool, 16).numPagesNeeded(17), /a step appends at most W = 16 tokens, got 17/);
+    head.append(20);
+    head.commitFlags(new Uint8Array(20));
+    assert.throws(() => head.append(1), /rejected tokens were never taken/);
+    head.release();
+    pool.checkInvariants();
+  }
+});

@@ -13,13 +13,23 @@
  * step without the new tokens' flags, and {@link HeadCache.commitFlags}
  * records them once the device has decided; the next append requires it.
  *
+ * Long steps (`longSteps`, kvPolicy.ts takesLongSteps) may append more than
+ * W tokens: the last W take ring slots; the others leave the window within
+ * the step, before their flags are known, so they are written straight to
+ * global slots as if admitted (the slot mapping names them). commitFlags
+ * notes those whose flag is 0 as rejected; {@link HeadCache.takeRejected}
+ * hands them to the next step's plan, which drops them (dropGlobal) before
+ * anything reads the global pages. Under full attention none is rejected.
+ * Long prompt chunks keep the GPU's matmuls wide.
+ *
  * Invariants (checked by {@link HeadCache.checkInvariants}, tracked through the view):
  * - Positions arrive in order 0, 1, 2, ...; the token at position p < numTokens
  *   is in the ring iff p >= numTokens - W, at ring offset p mod W.
  * - Ring pages are allocated lazily, in ring order, as offsets are first used:
  *   ceil(min(numTokens, W) / 16) of them, all W/16 once numTokens >= W.
  * - Global tokens are exactly the admitted tokens with p < numTokens - W that no
- *   evictor dropped, densely packed: globalPageIds.length = ceil(numGlobal / 16).
+ *   evictor dropped, plus the rejected ones of the last long step until they
+ *   are taken, densely packed: globalPageIds.length = ceil(numGlobal / 16).
  *   They are appended in position order; eviction may reorder them (attention
  *   does not care, as keys are stored after RoPE, and globalPositions follows).
  *
@@ -65,12 +75,19 @@ export class HeadCache implements BlockTableView {
   #numPeakPages = 0;
   /** Tokens appended by the last step whose flags are not known yet. */
   #numPending = 0;
+  /** A step may append more than W tokens. */
+  readonly longSteps: boolean;
+  /** Global index of the first token the last append wrote straight to a global slot (a long step). */
+  #firstDirectGlobal = 0;
+  /** Global indices of the last long step's tokens that their flags rejected, not yet taken. */
+  #rejected: number[] = [];
 
   /** @param pool where the head's pages come from: the pool, or its layer's group of it */
-  constructor(pool: PageSource, window: number) {
+  constructor(pool: PageSource, window: number, longSteps = false) {
     validateWindow(window);
     this.#pool = pool;
     this.window = window;
+    this.longSteps = longSteps;
     this.#ringPositions = new Int32Array(window).fill(-1);
     this.#ringAdmitted = new Uint8Array(window);
   }
@@ -107,32 +124,44 @@ export class HeadCache implements BlockTableView {
 
   // ---- check
 
-  /** Pages that appending `numNew` (at most W) tokens allocates: exact, as promotions depend only on known flags. */
+  /** Most tokens one step may append: W, or any number with long steps. */
+  get maxStepTokens(): number {
+    return this.longSteps ? Infinity : this.window;
+  }
+
+  /**
+   * Pages that appending `numNew` (at most maxStepTokens) tokens allocates
+   * once the rejected tokens are dropped: exact, as promotions depend only on
+   * known flags and a long step's own leaving tokens are all given slots.
+   */
   numPagesNeeded(numNew: number): number {
     const start = this.#numTokens;
     const end = start + numNew;
     const W = this.window;
-    assert(numNew <= W, () => `a step appends at most W = ${W} tokens, got ${numNew}`);
+    assert(numNew <= this.maxStepTokens, () => `a step appends at most W = ${W} tokens, got ${numNew}`);
     assert(this.#numPending === 0, "the last step's admit flags were never committed");
     const numRingPages = Math.ceil(Math.min(W, end) / PAGE_SIZE);
-    let numGlobal = this.#numGlobal;
-    for (let q = Math.max(0, start - W); q < end - W; q++) if (this.#ringAdmitted[q % W]) numGlobal++;
-    // NOTE: globalPageIds.length === ceil(numGlobal / 16) always, so this is >= 0.
-    const numGlobalPages = Math.ceil(numGlobal / PAGE_SIZE) - this.#globalPageIds.length;
-    return numRingPages - this.#ringPageIds.length + numGlobalPages;
+    const numKept = this.#numGlobal - this.#rejected.length;
+    let numGlobal = numKept;
+    // NOTE: leaving tokens from before the step follow their flags; the step's own (a long step) all take slots
+    for (let q = Math.max(0, start - W); q < Math.min(start, end - W); q++) if (this.#ringAdmitted[q % W]) numGlobal++;
+    numGlobal += Math.max(0, end - W - start);
+    return numRingPages - this.#ringPageIds.length + Math.ceil(numGlobal / PAGE_SIZE) - Math.ceil(numKept / PAGE_SIZE);
   }
 
   // ---- commit
 
   /**
-   * Appends `numNew` (at most W) tokens at positions numTokens..: each takes
-   * the ring slot of the token W positions before it; those leaving the
-   * window go to global pages if they were admitted (promotion), else are
-   * dropped. Their own flags follow in {@link commitFlags}. Atomic: throws
-   * before any change.
+   * Appends `numNew` (at most maxStepTokens) tokens at positions numTokens..:
+   * each takes the ring slot of the token W positions before it; those
+   * leaving the window go to global pages if they were admitted (promotion),
+   * else are dropped. In a long step the step's own tokens that leave within
+   * it take global slots at once. Their own flags follow in
+   * {@link commitFlags}. Atomic: throws before any change.
    * @throws OutOfPagesError if the pool cannot hold the new pages.
    */
   append(numNew: number): AppendPlan {
+    assert(this.#rejected.length === 0, "the last long step's rejected tokens were never taken (takeRejected, then dropGlobal)");
     const numNeeded = this.numPagesNeeded(numNew);
     if (!this.#pool.canAllocate(numNeeded)) throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
     const start = this.#numTokens;
@@ -149,13 +178,19 @@ export class HeadCache implements BlockTableView {
     const fromSlots = new Int32Array(leaveEnd - leaveStart);
     const toSlots = new Int32Array(leaveEnd - leaveStart);
     let numCopies = 0;
-    for (let q = leaveStart; q < leaveEnd; q++) {
+    for (let q = leaveStart; q < Math.min(start, leaveEnd); q++) {
       if (!this.#ringAdmitted[q % W]) continue;
       fromSlots[numCopies] = this.slotOfRing(q % W);
       toSlots[numCopies++] = this.#pushGlobal(q, tableUpdates);
     }
     const slotMapping = new Int32Array(numNew);
+    this.#firstDirectGlobal = this.#numGlobal;
     for (let p = start; p < end; p++) {
+      // NOTE: only in a long step (numNew > W): gone from the window before the step ends, kept until its flag says otherwise
+      if (p < end - W) {
+        slotMapping[p - start] = this.#pushGlobal(p, tableUpdates);
+        continue;
+      }
       this.#ringPositions[p % W] = p;
       this.#ringAdmitted[p % W] = 0;
       slotMapping[p - start] = this.slotOfRing(p % W);
@@ -166,17 +201,38 @@ export class HeadCache implements BlockTableView {
     return { slotMapping, promotions: toSlotCopies(fromSlots, toSlots, numCopies), tableUpdates };
   }
 
-  /** Records the admit flags (nonzero = admitted) of the tokens of the last append, in position order. */
+  /**
+   * Records the admit flags (nonzero = admitted) of the tokens of the last
+   * append, in position order. Tokens of a long step that went straight to
+   * global slots and are not admitted become rejected (takeRejected).
+   */
   commitFlags(admitted: ArrayLike<number>): void {
     assert(admitted.length === this.#numPending, () => `commitFlags: ${admitted.length} flags for ${this.#numPending} pending tokens`);
     const W = this.window;
     const start = this.#numTokens - this.#numPending;
+    const numDirect = Math.max(0, this.#numPending - W);
     for (let i = 0; i < admitted.length; i++) {
       const isAdmitted = admitted[i] ? 1 : 0;
-      this.#ringAdmitted[(start + i) % W] = isAdmitted;
+      if (i < numDirect) {
+        if (!isAdmitted) this.#rejected.push(this.#firstDirectGlobal + i);
+      } else {
+        this.#ringAdmitted[(start + i) % W] = isAdmitted;
+      }
       this.#numAdmittedTotal += isAdmitted;
     }
     this.#numPending = 0;
+  }
+
+  /** Hands over (and forgets) the global indices of the last long step's rejected tokens: the next plan drops them first. */
+  takeRejected(): number[] {
+    const rejected = this.#rejected;
+    this.#rejected = [];
+    return rejected;
+  }
+
+  /** Rejected tokens not yet taken. */
+  get numRejected(): number {
+    return this.#rejected.length;
   }
 
   /**
@@ -225,6 +281,7 @@ export class HeadCache implements BlockTableView {
     this.#numGlobal = 0;
     this.#numAdmittedTotal = 0;
     this.#numPending = 0;
+    this.#rejected = [];
   }
 
   /** Throws a CacheInvariantError if the head's bookkeeping is inconsistent. */

@@ -61,8 +61,10 @@ test("caches share the one pool, take the element size of the page dtype, and re
   const { backend } = createFakeBackend();
   const kv = new KvManager(backend, tinyDims(2, 2, 8), options({ kvDType: "bf16" }));
   const a = kv.createCache(64);
-  const b = kv.createCache(16);
-  assert.deepEqual(a.config, { numLayers: 2, numKvHeads: 2, headDim: 8, bytesPerElement: 2, window: 64 });
+  const b = kv.createCache(16, true);
+  assert.deepEqual(a.config, { numLayers: 2, numKvHeads: 2, headDim: 8, bytesPerElement: 2, window: 64, longSteps: false });
+  assert.deepEqual([a.numPagesNeeded(64), b.numPagesNeeded(80)], [4 * 4, 4 * (1 + 4)], "b may take 80 tokens in one step: a ring page and 64 global tokens per head");
+  assert.throws(() => a.numPagesNeeded(80), /a step appends at most W = 64 tokens, got 80/);
   assert.equal(a.bytesPerToken, 2 * 8 * 2);
   a.append(1);
   b.append(1);

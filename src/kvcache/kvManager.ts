@@ -75,8 +75,8 @@ export class KvManager {
     this.#freeSlots.push(slot);
   }
 
-  /** An empty cache for a sequence with local window `window`. */
-  createCache(window: number): SequenceCache {
+  /** An empty cache for a sequence with local window `window` (`longSteps`: steps longer than W allowed, kvPolicy.ts takesLongSteps). */
+  createCache(window: number, longSteps = false): SequenceCache {
     if (window > this.options.maxWindow) {
       throw new InvalidInputError(`window ${window} exceeds this engine's largest window ${this.options.maxWindow} (set maxWindow when loading the model)`);
     }
@@ -86,6 +86,7 @@ export class KvManager {
       headDim: this.dims.headDim,
       bytesPerElement: DTYPE_BYTES[this.options.kvDType],
       window,
+      longSteps,
     });
   }
 

@@ -38,6 +38,26 @@ export function resolveKvPolicy(partial: Partial<KvPolicy> = {}): KvPolicy {
   return Object.freeze(policy);
 }
 
+/**
+ * Most tokens one engine step may feed a sequence: any number when the
+ * policy takes long steps, else W (each new token then lands in the ring).
+ */
+export function maxStepTokens(p: KvPolicy): number {
+  return takesLongSteps(p) ? Infinity : p.window;
+}
+
+/**
+ * Whether steps may be longer than W: whenever nothing is selected or
+ * evicted, whatever the admission. The tokens that leave the window within
+ * the step go to global slots as if admitted, and those their flags reject
+ * are dropped before the next step (kvcache/headCache.ts); the attention
+ * reads the chunk's older keys by their flags. Quest and SnapKV keep W:
+ * their page bounds and scores follow promotions only.
+ */
+export function takesLongSteps(p: KvPolicy): boolean {
+  return p.selection.kind === "all" && p.eviction.kind === "none";
+}
+
 /** "admission/selection/eviction/wW", for reports. */
 export function describeKvPolicy(p: KvPolicy): string {
   return [p.admission.name, p.selection.name, p.eviction.name, `w${p.window}`].join("/");

@@ -3,11 +3,13 @@
  *
  * One sequence's KV cache: a {@link HeadCache} per (layer, KV head), all drawing
  * pages from one shared {@link BlockPool}, plus the sequence's accounting.
- * Heads grow independently (the cache is ragged): no page is reserved for a
- * token that was not admitted.
+ * Heads grow independently (the cache is ragged): no page is kept for a
+ * token that was not admitted (a long step's leaving tokens hold global
+ * slots until the next plan drops those their flags rejected).
  *
  * Check, then commit: `numPagesNeeded(numNew)` is exact (a step's new tokens
- * all land in rings; promotions follow flags learned in earlier steps), so the
+ * land in rings, or in a long step in global slots too; promotions follow
+ * flags learned in earlier steps), so the
  * scheduler checks the pool before `append`, which cannot fail after that.
  *
  * Layouts are flat, head-major within a layer:
@@ -28,6 +30,8 @@ export interface SequenceCacheConfig {
   readonly bytesPerElement: number;
   /** Local window W in tokens, a multiple of 16. */
   readonly window: number;
+  /** Steps may append more than W tokens (headCache.ts; kvPolicy.ts takesLongSteps). */
+  readonly longSteps?: boolean;
 }
 
 /** What the device must do for one step of the sequence. */
@@ -76,7 +80,7 @@ export class SequenceCache {
     this.bytesPerToken = 2 * config.headDim * config.bytesPerElement;
     this.#pool = pool;
     // NOTE: a pool of several groups keeps each layer's pages in its group (blockPool.ts)
-    this.#heads = Array.from({ length: config.numLayers * config.numKvHeads }, (_, i) => new HeadCache(pool.group(this.#groupOfHead(i)), config.window));
+    this.#heads = Array.from({ length: config.numLayers * config.numKvHeads }, (_, i) => new HeadCache(pool.group(this.#groupOfHead(i)), config.window, config.longSteps ?? false));
   }
 
   #groupOfHead(i: number): number {
@@ -101,7 +105,7 @@ export class SequenceCache {
   }
 
   /**
-   * Pages a step of `numNew` (at most W) tokens allocates over all heads; exact.
+   * Pages a step of `numNew` (at most W, or any number with long steps) tokens allocates over all heads; exact.
    * With a pool of several groups: numGroups x the most any group gives, to
    * weigh against the pool's numFreePages (blockPool.ts).
    */
@@ -149,6 +153,16 @@ export class SequenceCache {
     assert(flags.length === this.#heads.length * numNew, "commitFlags: flags must be [numLayers, numKvHeads, numNew]");
     const view = ArrayBuffer.isView(flags) ? (flags as unknown as Uint8Array) : Uint8Array.from(flags);
     this.#heads.forEach((head, i) => head.commitFlags(view.subarray(i * numNew, (i + 1) * numNew)));
+  }
+
+  /** Per head, the last long step's tokens their flags rejected (headCache.ts takeRejected): the next plan drops them first. */
+  takeRejected(): { layer: number; head: number; indices: number[] }[] {
+    const H = this.config.numKvHeads;
+    const out: { layer: number; head: number; indices: number[] }[] = [];
+    this.#heads.forEach((h, i) => {
+      if (h.numRejected > 0) out.push({ layer: Math.floor(i / H), head: i % H, indices: h.takeRejected() });
+    });
+    return out;
   }
 
   /** Evicts global tokens of one head (see {@link HeadCache.dropGlobal}); apply the copies before anything else writes. */

@@ -31,7 +31,7 @@ export interface StepEntry {
   readonly cache: SequenceCache;
   readonly slot: number;
   readonly policy: KvPolicy;
-  /** The token ids fed this step (at most the window). */
+  /** The token ids fed this step (at most the window, unless the policy takes long steps: kvPolicy.ts maxStepTokens). */
   readonly ids: readonly number[];
   /** Sample a token after the last row, or null. */
   readonly sample: SampleSpec | null;

@@ -6,10 +6,11 @@
  * tokens go (slot mapping), what leaves the window for a global page
  * (promotions), which block table entries change, which pages' Quest bounds
  * to recompute, which heads SnapKV scores, and which rows are sampled. The
- * plan never waits for the new tokens' admission: they all land in rings
- * (a step feeds at most W tokens of a sequence), and promotions follow flags
- * learned in earlier steps. The result is a set of flat arrays the model
- * runner uploads once.
+ * plan never waits for the new tokens' admission: they land in rings (a
+ * long step, kvPolicy.ts takesLongSteps, puts its leaving tokens straight
+ * into global slots as if admitted, and the next plan drops those their
+ * flags rejected), and promotions follow flags learned in earlier steps. The
+ * result is a set of flat arrays the model runner uploads once.
  *
  * Rows of the batch are the sequences' tokens back to back, sequences using
  * the same gate next to each other (so each gate scores one range of rows).
@@ -69,8 +70,8 @@ export function planStep(entries: readonly StepEntry[], dims: PlannerDims): Step
     const W = policy.window;
     const quest = policy.selection.kind === "quest";
 
-    // evictions decided from last step's scores come first: their moves free pages this step may reuse
-    for (const drop of e.drops) {
+    // evictions decided from last step's scores come first, and the last long step's rejected tokens: their moves free pages this step may reuse
+    for (const drop of [...e.drops, ...cache.takeRejected()]) {
       const moves = cache.dropGlobal(drop.layer, drop.head, drop.indices);
       evictionCopies.push(moves);
       if (quest) pushBounds(boundsBefore, cache, drop.layer, drop.head, moves.toSlots);

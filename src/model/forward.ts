@@ -103,11 +103,13 @@ export function forwardStep(b: Backend, m: ModelParts, pool: KvPool, a: Activati
     b.rope(a.q, s.positions, T, c.numHeads, m.rope);
     b.rope(a.k, s.positions, T, c.numKvHeads, m.rope);
     for (const run of n.gateRuns) b.gateScores(s.gateScores, l * numHkvT, T, run.gate, l, a.kPre, a.k, run.row0, run.numRows);
+    // NOTE: admission before the attention: a chunk longer than W reads its own older keys by their flags
+    b.admit(s.flags, n.gateRuns.length > 0 ? s.gateScores : null, l * numHkvT, T, l, s.batch, dims);
     if (n.usesQuest) b.questSelect(a.q, pool, l, s.batch, dims);
     b.pagedAttention(a.attn, a.q, a.k, a.v, pool, l, s.batch, dims);
     if (n.usesObservations) b.storeObservations(s.observations!, a.q, l, s.batch, dims);
-    // ---- the layer's KV: decide admission, promote what leaves the window, write the new tokens to their ring slots
-    b.admit(s.flags, n.gateRuns.length > 0 ? s.gateScores : null, l * numHkvT, T, l, s.batch, dims);
+    // ---- the layer's KV: the new tokens' ring flags, promote what leaves the window, write the new tokens to their slots
+    b.writeRingFlags(s.flags, l * numHkvT, T, l, s.batch, dims);
     b.copySlots(pool, s.copies, n.layerCopyStart[l], n.layerCopyCount[l]);
     b.writeKv(pool, a.k, a.v, s.slotMapping, l * numHkvT, T);
     b.matmul(a.proj, a.attn, lw.wo, lw.bo, T);

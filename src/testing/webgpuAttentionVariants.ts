@@ -16,6 +16,7 @@ import { destroyAll } from "../backends/conformance/context.js";
 import { buildPagedFixture, denseAttention, type FixtureSeq, type FixtureShape } from "../backends/conformance/pagedFixture.js";
 import { assertClose } from "../backends/conformance/testData.js";
 import type { KvDType } from "../backends/backend.js";
+import { ADMIT_RANDOM } from "../backends/stepLayout.js";
 import type { KernelChoice } from "../backends/webgpu/webgpuBackend.js";
 import { createNodeWebGpuBackend } from "../platform/node/webgpu.js";
 
@@ -23,6 +24,9 @@ const SEQS: readonly FixtureSeq[] = [
   { slot: 2, window: 32, startPos: 150, numRows: 1, admitRates: [0.3, 0.8] }, // decode, ring wrapped
   { slot: 0, window: 16, startPos: 40, numRows: 9, admitRates: [1, 0.5] }, //   a chunk: with group 4, blocks of 8 rows and 1 (the decode kernel, its own keys causal)
   { slot: 1, window: 32, startPos: 90, numRows: 1, admitRates: [0.6, 0] }, //   decode, head 1 without global tokens
+  { slot: 3, window: 16, startPos: 20, numRows: 20, admitRates: [1, 1] }, //    full attention: a chunk longer than its window
+  // gated: a chunk longer than its window, its older keys by the step's flags (41 rows: a last block of 1 row, kept off the decode kernels)
+  { slot: 4, window: 16, startPos: 20, numRows: 41, admitRates: [0.5, 0.3], admission: [ADMIT_RANDOM, 0, 0] },
 ];
 
 export type VariantCases = Partial<Record<KvDType, { shapes: readonly (readonly [number, number])[]; variants: readonly Partial<KernelChoice>[] }>>;
@@ -38,7 +42,7 @@ export function testAttentionVariants(what: string, cases: VariantCases, seedBas
         const all = [{}, { attentionItems: 1 }, { attentionItems: 64 }, ...variants].map((v) => ({ sgAttentionKeys: 0, ...base, ...v }));
         let seed = seedBase + 10 * Object.keys(cases).indexOf(kvDType);
         for (const [headDim, numHeads] of shapes) {
-          const shape: FixtureShape = { numLayers: 1, numHeads, numKvHeads: 2, headDim, kvDType, numSlots: 3, maxWindow: 32 };
+          const shape: FixtureShape = { numLayers: 1, numHeads, numKvHeads: 2, headDim, kvDType, numSlots: 5, maxWindow: 32 };
           const f = buildPagedFixture(b, shape, SEQS, seed++);
           const want = denseAttention(f, 0);
           for (const v of all) {

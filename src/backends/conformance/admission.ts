@@ -5,9 +5,10 @@
  * gate/gateMath.ts (rows [row0, row0 + n) of one layer into
  * scores[offset + h * stride + r], nothing else written), and admit for
  * every admission kind of stepLayout.ts in one batch, each sequence by its
- * own rule, with the flags written to the step's flags tensor and to the
- * token's ring offset pos mod W in KvTables.ringFlags (every other ring
- * flag, the state of earlier steps, untouched).
+ * own rule, with the flags written to the step's flags tensor only; then
+ * writeRingFlags puts the flags of each sequence's last min(T, W) tokens at
+ * their ring offset pos mod W in KvTables.ringFlags (every other ring flag,
+ * the state of earlier steps, untouched).
  *
  * Tolerance of gate scores: 1e-6 relative (measured 1.2e-7: f32
  * matmuls, an erf and an exp approximation against f64). Admission is exact:
@@ -58,7 +59,7 @@ export function describeAdmission(ctx: ConformanceContext): void {
       assert.ok(spread >= 8, `only ${spread} scores away from 0 and 1: the case checks little`);
     });
 
-    test("admit: full, local, sinks, random (rates below and above 1/2) and gate (tau per sequence, in f32) in one batch; ring flags at pos mod W", async () => {
+    test("admit: full, local, sinks, random (rates below and above 1/2) and gate (tau per sequence, in f32) in one batch; then ring flags at pos mod W", async () => {
       const b = ctx.backend;
       const random = new TestRandom(401);
       const [L, H, layer, maxWindow, numSlots] = [2, 2, 1, 32, 8];
@@ -72,6 +73,7 @@ export function describeAdmission(ctx: ConformanceContext): void {
         [ADMIT_RANDOM, randomAdmissionThreshold(0.2) | 0, 777, 6, 32, 37, 9],
         [ADMIT_GATE, bitsOfF32(tau[0]), 0, 4, 32, 40, 8],
         [ADMIT_GATE, bitsOfF32(tau[1]), 0, 5, 16, 23, 1],
+        [ADMIT_RANDOM, randomAdmissionThreshold(0.5) | 0, 99, 7, 16, 5, 37], // longer than W: only its last 16 take ring offsets
       ];
       const order = random.permutation(seqs.length);
       const rowStart: number[] = [];
@@ -98,7 +100,10 @@ export function describeAdmission(ctx: ConformanceContext): void {
       const ringFlags = tensorFrom(b, [numSlots, L, H, maxWindow], "u8", new Uint8Array(numSlots * L * H * maxWindow).fill(UNTOUCHED), "ring flags");
       const batch = admissionBatch(b, fields, seqs.length, ringFlags, numSlots, maxWindow, L, H);
       b.admit(flags, f32Tensor(b, [L, H, T], scores, "scores"), layer * H * T, T, layer, batch, { numLayers: L, numHeads: 2 * H, numKvHeads: H, headDim: 16 });
-      const [gotFlags, gotRing] = await b.read([{ tensor: flags }, { tensor: ringFlags }]);
+      const [gotFlags, ringAfterAdmit] = await b.read([{ tensor: flags }, { tensor: ringFlags }]);
+      assert.ok(Array.from(ringAfterAdmit).every((x) => x === UNTOUCHED), "admit wrote ring flags (the layer's attention still reads the old ones)");
+      b.writeRingFlags(flags, layer * H * T, T, layer, batch, { numLayers: L, numHeads: 2 * H, numKvHeads: H, headDim: 16 });
+      const [gotRing] = await b.read([{ tensor: ringFlags }]);
 
       const wantFlags = new Uint8Array(L * H * T).fill(UNTOUCHED);
       const wantRing = new Uint8Array(numSlots * L * H * maxWindow).fill(UNTOUCHED);
@@ -113,7 +118,7 @@ export function describeAdmission(ctx: ConformanceContext): void {
               : kind === ADMIT_RANDOM ? admissionHash(seed, layer, h, pos) < arg >>> 0
               : Math.fround(scores[at]) > Math.fround(tau[s - 5]);
             wantFlags[at] = admitted ? 1 : 0;
-            wantRing[((slot * L + layer) * H + h) * maxWindow + (pos % W)] = admitted ? 1 : 0;
+            if (r >= rows - W) wantRing[((slot * L + layer) * H + h) * maxWindow + (pos % W)] = admitted ? 1 : 0;
           }
         }
       });

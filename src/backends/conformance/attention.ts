@@ -20,7 +20,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend, KvDType, SelectionBuffers } from "../backend.js";
-import { PAGE_SIZE } from "../stepLayout.js";
+import { ADMIT_RANDOM, PAGE_SIZE } from "../stepLayout.js";
 import { destroyAll, filledF32, i32Tensor, readF32, type ConformanceContext } from "./context.js";
 import { buildPagedFixture, denseAttention, type FixtureSeq, type FixtureShape, type PagedFixture } from "./pagedFixture.js";
 import { assertClose, relativeError, TestRandom } from "./testData.js";
@@ -35,6 +35,8 @@ const MIXED_BATCH: readonly FixtureSeq[] = [
   { slot: 3, window: 64, startPos: 0, numRows: 20, admitRates: [0.5, 0.5] }, // a first chunk: nothing cached
   { slot: 2, window: 32, startPos: 70, numRows: 32, admitRates: [0.9, 0.1] }, // a whole-window chunk
   { slot: 1, window: 16, startPos: 33, numRows: 1, admitRates: [0.5, 0.6] }, // decode, W = 16
+  { slot: 4, window: 16, startPos: 40, numRows: 40, admitRates: [1, 1] }, //   full attention: a chunk longer than its window
+  { slot: 6, window: 16, startPos: 20, numRows: 45, admitRates: [0.4, 0.2], admission: [ADMIT_RANDOM, 0, 0] }, // gated: the chunk's older keys by their flags
 ];
 
 export function describeAttention(ctx: ConformanceContext): void {
@@ -43,13 +45,15 @@ export function describeAttention(ctx: ConformanceContext): void {
     for (const kvDType of KV_DTYPES) {
       test(`${kvDType} pages: prefill chunks and decode rows of different windows and positions in one call, ragged heads`, async () => {
         const b = ctx.backend;
-        const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, kvDType, numSlots: 6, maxWindow: 64 };
+        const shape: FixtureShape = { numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, kvDType, numSlots: 7, maxWindow: 64 };
         const f = buildPagedFixture(b, shape, MIXED_BATCH, 200 + KV_DTYPES.indexOf(kvDType));
         const got = await runAttention(b, f, 1);
         const want = denseAttention(f, 1);
         assertClose(got, want, ATTENTION_TOLERANCE, `pagedAttention ${kvDType}`);
         // the case can fail: wrong rules give answers far from the device's
         assert.ok(relativeError(got, denseAttention(f, 1, undefined, () => true)) > 1e-2, "ignoring the admit flags would pass");
+        const chunkKeysAll = (s: number, g: number, p: number) => p >= f.seqs[s].startPos || f.history[s][1][g].admitted[p] === 1;
+        assert.ok(relativeError(got, denseAttention(f, 1, undefined, chunkKeysAll)) > 1e-2, "every chunk key visible would pass");
         assert.ok(relativeError(got, denseAttention(f, 1, undefined, undefined, () => 64)) > 1e-2, "one window for all sequences would pass");
         assert.ok(relativeError(got, denseAttention(f, 0)) > 1e-2, "reading layer 0 would pass");
         destroyAll(b, f.tensors);

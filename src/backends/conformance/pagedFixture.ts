@@ -14,7 +14,9 @@
  * - page ids scattered over the pool; every slot first holds poison
  *   (|value| = 300) written by writeKv, so a read of a slot the tables do not
  *   name shows; spare table entries name a page of poison; ring flags of
- *   offsets that hold no token are random.
+ *   offsets that hold no token are random;
+ * - the step's own admit flags (as `admit` leaves them) in batch.admitted:
+ *   a chunk longer than its window reads its older keys by them.
  *
  * The host keeps every key and value, so a test can compute what the device
  * must produce, here dense attention under DESIGN.md §3's rule.
@@ -32,7 +34,7 @@ export interface FixtureSeq {
   readonly window: number;
   /** Tokens cached before the step (P). */
   readonly startPos: number;
-  /** Tokens of the step (T <= window). */
+  /** Tokens of the step (more than the window: the chunk's older keys follow their flags, batch.admitted). */
   readonly numRows: number;
   /** Per KV head: the share of history tokens its gate admitted (ragged heads). */
   readonly admitRates: readonly number[];
@@ -212,6 +214,11 @@ export function buildPagedFixture(b: Backend, shape: FixtureShape, seqs: readonl
       });
     }
   });
+  // the step's flags as admit writes them: u8 [L, H, numRows]
+  const stepFlags = new Uint8Array(L * H * numRows);
+  seqs.forEach((seq, s) => {
+    for (let l = 0; l < L; l++) for (let g = 0; g < H; g++) for (let r = 0; r < seq.numRows; r++) stepFlags[(l * H + g) * numRows + rowStart[s] + r] = history[s][l][g].admitted[seq.startPos + r];
+  });
   const batch: AttentionBatch = {
     // one spare record of garbage after the batch: a backend must stop at numSeqs
     seqs: t(i32Tensor(b, [seqs.length + 1, SEQ_FIELDS], fields.map((x, i) => (i >= seqs.length * SEQ_FIELDS ? -7 : x)), "sequence fields")),
@@ -219,6 +226,7 @@ export function buildPagedFixture(b: Backend, shape: FixtureShape, seqs: readonl
     numGlobal: t(i32Tensor(b, [seqs.length, L, H], numGlobal, "global token counts")),
     tables,
     selection: null,
+    admitted: { flags: t(tensorFrom(b, [L, H, numRows], "u8", stepFlags, "step admit flags")), numRows },
   };
   return {
     shape, dims, seqs, pool, tables, batch, rowStart, numRows, qHost, history, poisonPage, tensors,

@@ -246,6 +246,11 @@ export class CpuBackend implements Backend {
     this.#record(() => this.#policy.admit(f, s, offset, stride, layer, batch, dims));
   }
 
+  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const f = cpu(flags);
+    this.#record(() => this.#policy.writeRingFlags(f, offset, stride, layer, batch, dims));
+  }
+
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {
     if (count === 0) return;
     const [p, list] = [cpuPool(pool), cpu(pages)];

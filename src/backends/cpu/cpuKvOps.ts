@@ -7,11 +7,11 @@
  * are built here from the step's sequence fields and the device tables.
  */
 import { DTYPE_BYTES, type AttentionBatch, type AttentionDims, type KvDType, type KvPool } from "../backend.js";
-import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
+import { ADMIT_FULL, PAGE_SIZE, SEQ_ADMISSION, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
 import { cpu, type CpuTensor, type TensorViews } from "./cpuTensor.js";
 import type { CpuKernels } from "./kernels.js";
 import {
-  PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
+  PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_FRESH_ADM, PS_FRESH_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
   PS_ROW0, PS_T, PS_W,
 } from "./pagedAttention.js";
 
@@ -105,12 +105,15 @@ export class CpuKvOps {
   #fillRecords(recordsPtr: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
     const { numLayers: L, numKvHeads: H } = dims;
     const { tables, selection } = batch;
+    const admitted = batch.admitted ?? null;
     const fields = this.views.i32(cpu(batch.seqs), batch.numSeqs * SEQ_FIELDS);
     const records = new Int32Array(this.kernels.buffer(), recordsPtr, batch.numSeqs * PAGED_SEQ_FIELDS);
     const blockTables = cpu(tables.blockTables), ringFlags = cpu(tables.ringFlags), numGlobal = cpu(batch.numGlobal);
     for (let s = 0; s < batch.numSeqs; s++) {
       const f = s * SEQ_FIELDS, r = s * PAGED_SEQ_FIELDS;
       const slot = fields[f + SEQ_SLOT], W = fields[f + SEQ_WINDOW], numRows = fields[f + SEQ_NUM_ROWS];
+      // NOTE: past W the chunk's own keys follow their flags, which only full admission may leave out
+      if (numRows > W && !admitted && fields[f + SEQ_ADMISSION] !== ADMIT_FULL) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${numRows} queries, more than its window ${W}, and the batch has no admit flags`);
       const head0 = (slot * L + layer) * H;
       const ringTable = blockTables.ptr + head0 * tables.rowStride * 4;
       records[r + PS_ROW0] = fields[f + SEQ_ROW_START];
@@ -121,6 +124,8 @@ export class CpuKvOps {
       records[r + PS_RING_STRIDE] = tables.rowStride;
       records[r + PS_RING_ADM] = ringFlags.ptr + head0 * tables.maxWindow;
       records[r + PS_ADM_STRIDE] = tables.maxWindow;
+      records[r + PS_FRESH_ADM] = admitted ? cpu(admitted.flags).ptr + layer * H * admitted.numRows + fields[f + SEQ_ROW_START] : 0;
+      records[r + PS_FRESH_STRIDE] = admitted ? admitted.numRows : 0;
       if (selection && fields[f + SEQ_QUEST_BUDGET] > 0 && numRows === 1) {
         records[r + PS_GLOBAL_TABLE] = cpu(selection.pages).ptr + s * H * selection.stride * 4;
         records[r + PS_GLOBAL_STRIDE] = selection.stride;

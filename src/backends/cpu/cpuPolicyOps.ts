@@ -26,23 +26,19 @@ export class CpuPolicyOps {
   }
 
   admit(flags: CpuTensor, scores: CpuTensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    const { numLayers: L, numKvHeads: H } = dims;
+    const { numKvHeads: H } = dims;
     const fields = this.#views.i32(cpu(batch.seqs), batch.numSeqs * SEQ_FIELDS);
     const out = this.#views.u8(flags);
     const score = scores ? this.#views.f32(scores) : null;
-    const ringFlags = this.#views.u8(cpu(batch.tables.ringFlags));
-    const maxWindow = batch.tables.maxWindow;
     for (let s = 0; s < batch.numSeqs; s++) {
       const f = s * SEQ_FIELDS;
       const row0 = fields[f + SEQ_ROW_START], numRows = fields[f + SEQ_NUM_ROWS], startPos = fields[f + SEQ_START_POS];
-      const W = fields[f + SEQ_WINDOW], slot = fields[f + SEQ_SLOT], kind = fields[f + SEQ_ADMISSION], arg = fields[f + SEQ_ADMISSION_ARG];
-      const seed = fields[f + SEQ_ADMISSION_SEED];
+      const kind = fields[f + SEQ_ADMISSION], arg = fields[f + SEQ_ADMISSION_ARG], seed = fields[f + SEQ_ADMISSION_SEED];
       // NOTE: compared in f32, as torch compares an f32 tensor with a Python float:
       // a score equal to f32(tau) is not admitted (in f64 it would exceed 0.1).
       const tau = f32FromBits(arg);
       if (kind === ADMIT_GATE && !score) throw new Error("admit: gate admission without gate scores");
       for (let h = 0; h < H; h++) {
-        const ring = ((slot * L + layer) * H + h) * maxWindow;
         for (let t = 0; t < numRows; t++) {
           const pos = startPos + t, at = offset + h * stride + row0 + t;
           let admitted: boolean;
@@ -55,8 +51,25 @@ export class CpuPolicyOps {
             default: throw new Error(`admit: unknown admission kind ${kind}`);
           }
           out[at] = admitted ? 1 : 0;
-          ringFlags[ring + (pos % W)] = admitted ? 1 : 0;
         }
+      }
+    }
+  }
+
+  writeRingFlags(flags: CpuTensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const { numLayers: L, numKvHeads: H } = dims;
+    const fields = this.#views.i32(cpu(batch.seqs), batch.numSeqs * SEQ_FIELDS);
+    const stepFlags = this.#views.u8(flags);
+    const ringFlags = this.#views.u8(cpu(batch.tables.ringFlags));
+    const maxWindow = batch.tables.maxWindow;
+    for (let s = 0; s < batch.numSeqs; s++) {
+      const f = s * SEQ_FIELDS;
+      const row0 = fields[f + SEQ_ROW_START], numRows = fields[f + SEQ_NUM_ROWS], startPos = fields[f + SEQ_START_POS];
+      const W = fields[f + SEQ_WINDOW], slot = fields[f + SEQ_SLOT];
+      for (let h = 0; h < H; h++) {
+        const ring = ((slot * L + layer) * H + h) * maxWindow;
+        // NOTE: a step longer than W wrote its first tokens to global slots: only the last W own ring offsets
+        for (let t = Math.max(0, numRows - W); t < numRows; t++) ringFlags[ring + ((startPos + t) % W)] = stepFlags[offset + h * stride + row0 + t];
       }
     }
   }

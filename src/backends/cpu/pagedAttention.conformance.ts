@@ -87,10 +87,11 @@ export function runPagedAttentionConformance(name: string, createKernels: () => 
       for (const c of specialCases()) await checkBatch(kernels, c);
     });
 
-    test("equals dense attention under DESIGN.md §3's rule on real sequences' rings and shuffled global pages", async () => {
+    test("equals dense attention under DESIGN.md §3's rule on real sequences' rings, shuffled global pages and a chunk longer than W", async () => {
       let seed = 77;
       for (const kvDType of KV_DTYPES) {
-        const seqs = [[1, 150, 32], [5, 97, 48], [32, 140, 32], [16, 20, 32]].map(([numQueries, qPos0, window]) => ({ numQueries, qPos0, window, admitRate: 0.3 }));
+        // NOTE: [70, 30, 32] is a chunk longer than its window: its older keys follow their flags
+        const seqs = [[1, 150, 32], [5, 97, 48], [32, 140, 32], [16, 20, 32], [70, 30, 32]].map(([numQueries, qPos0, window]) => ({ numQueries, qPos0, window, admitRate: 0.3 }));
         await checkDenseRule(kernels, { kvDType, numKvHeads: 2, group: 3, headDim: 16, seqs, seed: seed++ });
         for (const s of seqs) await checkDenseRule(kernels, { kvDType, numKvHeads: 2, group: 3, headDim: 16, seqs: [s], seed: seed++ });
       }
@@ -271,6 +272,7 @@ export async function checkDenseRule(kernels: PagedAttentionKernels, c: DenseBat
       ringAdm: h.admitted.map((flags) => Uint8Array.from({ length: s.window }, (_, o) => (o < numRing ? Number(flags[ringPositions[o]]) : random.int(2)))),
       globalK: h.keys.map((k, g) => rowsOf(k, h.globalLists[g])), globalV: h.values.map((v, g) => rowsOf(v, h.globalLists[g])),
       kFresh: fresh((g) => h.keys[g]), vFresh: fresh((g) => h.values[g]),
+      freshAdm: h.admitted.map((flags) => Uint8Array.from({ length: s.numQueries }, (_, r) => Number(flags[s.qPos0 + r]))),
     };
   });
   let q: Float32Array = new Float32Array(0);

@@ -16,7 +16,10 @@
  * A record names, per sequence: its first row, its T queries, the tokens it
  * has cached (the first query's position), its window, and pointers to its
  * KV heads' ring page ids, global page ids, global token counts and ring
- * admit flags (u8), each with a per-head stride. Ring offset o of a head
+ * admit flags (u8), each with a per-head stride, and to the chunk's own
+ * admit flags (u8, from its first row; 0: none, every chunk key at or before
+ * a query is visible) with their per-head stride: a chunk key more than W
+ * before a query is visible only if admitted. Ring offset o of a head
  * holding n tokens holds position o + W * floor((n - 1 - o) / W).
  * The layout is mirrored in wasm/assembly/pagedDescriptor.ts (a test pins it).
  */
@@ -40,7 +43,9 @@ export const PS_GLOBAL_STRIDE = 7;
 export const PS_NUM_GLOBAL = 8;
 export const PS_RING_ADM = 9;
 export const PS_ADM_STRIDE = 10;
-export const PAGED_SEQ_FIELDS = 12;
+export const PS_FRESH_ADM = 11;
+export const PS_FRESH_STRIDE = 12;
+export const PAGED_SEQ_FIELDS = 14;
 
 export interface PagedAttentionParams {
   readonly numSeqs: number;
@@ -85,6 +90,9 @@ export interface PagedSeq {
   readonly numGlobal: number;
   readonly ringAdm: number;
   readonly admStride: number;
+  /** Byte address of the chunk's first row's admit flag (KV head 0), or 0: every chunk key is visible causally. */
+  readonly freshAdm: number;
+  readonly freshStride: number;
 }
 
 export function readPagedSeqs(buffer: ArrayBufferLike, ptr: number, numSeqs: number): PagedSeq[] {
@@ -97,6 +105,7 @@ export function readPagedSeqs(buffer: ArrayBufferLike, ptr: number, numSeqs: num
       row0: r[at + PS_ROW0], numQueries: r[at + PS_T], numCached: r[at + PS_QPOS0], window: r[at + PS_W],
       ringTable: u[at + PS_RING_TABLE], ringStride: r[at + PS_RING_STRIDE], globalTable: u[at + PS_GLOBAL_TABLE],
       globalStride: r[at + PS_GLOBAL_STRIDE], numGlobal: u[at + PS_NUM_GLOBAL], ringAdm: u[at + PS_RING_ADM], admStride: r[at + PS_ADM_STRIDE],
+      freshAdm: u[at + PS_FRESH_ADM], freshStride: r[at + PS_FRESH_STRIDE],
     };
   });
 }
@@ -106,7 +115,6 @@ export function validatePagedCall(buffer: ArrayBufferLike, seqs: readonly PagedS
   if (p.numHeads % p.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${p.numHeads} is not a multiple of numKvHeads ${p.numKvHeads}`);
   seqs.forEach((s, i) => {
     if (s.window <= 0 || s.window % PAGE_SIZE !== 0) throw new RangeError(`paged attention: sequence ${i} has window ${s.window}, not a multiple of 16`);
-    if (s.numQueries > s.window) throw new RangeError(`paged attention: sequence ${i} has a chunk of ${s.numQueries} queries, more than its window ${s.window}`);
     const numGlobal = new Int32Array(buffer, s.numGlobal, p.numKvHeads);
     for (let g = 0; g < p.numKvHeads; g++) if (!(numGlobal[g] >= 0)) throw new RangeError(`paged attention: sequence ${i}, KV head ${g} has ${numGlobal[g]} global tokens`);
   });
@@ -135,8 +143,16 @@ export function visibleKeys(buffer: ArrayBufferLike, s: PagedSeq, g: number, r: 
   }
   for (let t = 0; t < numGlobal; t++) slots.push(globalTable[t >> 4] * PAGE_SIZE + (t & 15));
   const freshRows: number[] = [];
-  for (let j = 0; j <= r; j++) freshRows.push(s.row0 + j);
+  const isFreshVisible = freshVisibility(buffer, s, g);
+  for (let j = 0; j <= r; j++) if (isFreshVisible(r, j)) freshRows.push(s.row0 + j);
   return { slots, freshRows };
+}
+
+/** Whether chunk query r of `s` (KV head g) sees chunk key j <= r: within W of it, or admitted (its flag in the record's chunk flags). */
+export function freshVisibility(buffer: ArrayBufferLike, s: PagedSeq, g: number): (r: number, j: number) => boolean {
+  if (s.freshAdm === 0) return () => true;
+  const flags = new Uint8Array(buffer, s.freshAdm + g * s.freshStride, s.numQueries);
+  return (r, j) => r - j < s.window || flags[j] !== 0;
 }
 
 /** Reads element i of a page store as f32. */

@@ -6,7 +6,7 @@
  * the engine's tests on.
  */
 import { ringPosition } from "../stepLayout.js";
-import { createKvReader, PAGE_SIZE, readPagedSeqs, validatePagedCall, type PagedAttentionParams, type PagedAttentionPointers } from "./pagedAttention.js";
+import { createKvReader, freshVisibility, PAGE_SIZE, readPagedSeqs, validatePagedCall, type PagedAttentionParams, type PagedAttentionPointers } from "./pagedAttention.js";
 
 export function jsPagedAttention(buffer: ArrayBufferLike, ptrs: PagedAttentionPointers, p: PagedAttentionParams): void {
   const { numHeads, numKvHeads, headDim: d, scale, kvDType } = p;
@@ -67,7 +67,9 @@ export function jsPagedAttention(buffer: ArrayBufferLike, ptrs: PagedAttentionPo
         }
         const fk = (i: number) => kFresh[i];
         const fv = (i: number) => vFresh[i];
+        const isFreshVisible = freshVisibility(buffer, s, g);
         for (let j = 0; j <= r; j++) {
+          if (!isFreshVisible(r, j)) continue;
           const at = ((s.row0 + j) * numKvHeads + g) * d;
           visit(fk, at, fv, at);
         }

@@ -22,7 +22,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from "../../util/halfFloat.js";
 import { check, type TestRandom } from "../conformance/testData.js";
 import type { CpuKernels } from "./kernels.js";
 import {
-  PAGE_SIZE, PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
+  PAGE_SIZE, PAGED_SEQ_FIELDS, PS_ADM_STRIDE, PS_FRESH_ADM, PS_FRESH_STRIDE, PS_GLOBAL_STRIDE, PS_GLOBAL_TABLE, PS_NUM_GLOBAL, PS_QPOS0, PS_RING_ADM, PS_RING_STRIDE, PS_RING_TABLE,
   PS_ROW0, PS_T, PS_W, referencePagedAttention, type KvDType, type PagedAttentionKernel, type PagedAttentionParams, type PagedAttentionPointers,
 } from "./pagedAttention.js";
 
@@ -49,6 +49,8 @@ export interface SeqContent {
   /** The chunk's keys and values, f32 [T, Hkv, d]. */
   readonly kFresh: Float32Array;
   readonly vFresh: Float32Array;
+  /** Per KV head: the chunk's admit flags [T] (a chunk longer than W reads its older keys by them); absent: all visible causally. */
+  readonly freshAdm?: readonly Uint8Array[];
 }
 
 export interface BatchShape {
@@ -122,7 +124,10 @@ export function layOutBatch(
     const adm = Uint8Array.from({ length: H * admStride }, () => random.int(2));
     for (let g = 0; g < H; g++) adm.set(s.ringAdm[g], g * admStride);
     const numGlobal = Int32Array.from({ length: H }, (_, g) => s.globalK[g].length / d);
-    return { sharedRow, ring, ringStride, global, globalStride, globalAt, adm, admStride, numGlobal };
+    const freshStride = s.numQueries + random.int(5);
+    const fresh = Uint8Array.from({ length: s.freshAdm ? H * freshStride : 0 }, () => random.int(2));
+    s.freshAdm?.forEach((flags, g) => fresh.set(flags, g * freshStride));
+    return { sharedRow, ring, ringStride, global, globalStride, globalAt, adm, admStride, numGlobal, fresh, freshStride };
   });
 
   // ---- rows in shuffled order
@@ -144,7 +149,7 @@ export function layOutBatch(
   // ---- the arena: inputs, then the two outputs, 64-byte gaps between regions
   const regions: [string, number][] = [
     ["kPages", kValues.length * elemBytes], ["vPages", vValues.length * elemBytes], ["q", qData.byteLength], ["kFresh", kFresh.byteLength], ["vFresh", vFresh.byteLength],
-    ...tables.flatMap((t, i): [string, number][] => [[`ring${i}`, t.ring.byteLength], [`global${i}`, t.sharedRow ? 0 : t.global.byteLength], [`adm${i}`, t.adm.byteLength], [`numGlobal${i}`, t.numGlobal.byteLength]]),
+    ...tables.flatMap((t, i): [string, number][] => [[`ring${i}`, t.ring.byteLength], [`global${i}`, t.sharedRow ? 0 : t.global.byteLength], [`adm${i}`, t.adm.byteLength], [`numGlobal${i}`, t.numGlobal.byteLength], [`fresh${i}`, t.fresh.byteLength]]),
     ["records", seqs.length * PAGED_SEQ_FIELDS * 4], ["out", qData.byteLength], ["outReference", qData.byteLength],
   ];
   const offsets = new Map<string, number>();
@@ -175,6 +180,7 @@ export function layOutBatch(
     if (!t.sharedRow) put(`global${i}`, t.global);
     put(`adm${i}`, t.adm);
     put(`numGlobal${i}`, t.numGlobal);
+    put(`fresh${i}`, t.fresh);
     const r = i * PAGED_SEQ_FIELDS, s = seqs[i];
     records[r + PS_ROW0] = rowStart[i];
     records[r + PS_T] = s.numQueries;
@@ -187,6 +193,8 @@ export function layOutBatch(
     records[r + PS_NUM_GLOBAL] = at(`numGlobal${i}`);
     records[r + PS_RING_ADM] = at(`adm${i}`);
     records[r + PS_ADM_STRIDE] = t.admStride;
+    records[r + PS_FRESH_ADM] = s.freshAdm ? at(`fresh${i}`) : 0;
+    records[r + PS_FRESH_STRIDE] = t.freshStride;
   });
   put("records", records);
   const ptrs: PagedAttentionPointers = { out: at("out"), q: at("q"), kFresh: at("kFresh"), vFresh: at("vFresh"), kPages: at("kPages"), vPages: at("vPages"), seqs: at("records") };

@@ -2,13 +2,14 @@
  * The host's plan of paged attention: every block's key tiles are covered
  * once by its splits, in order; blocks split only down to minSplitTiles
  * tiles per item; decode rows go to the small-block list; reused arrays
- * give the same plans.
+ * give the same plans; a gated chunk longer than its window names its
+ * step flags, and keeps off the small-block list.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
+import { ADMIT_FULL, ADMIT_RANDOM, SEQ_ADMISSION, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
 import { planAttention, PlanScratch, type AttentionPlanInput } from "./attentionPlan.js";
-import { attentionShape, IT_G, IT_ROW0, IT_TILE0, IT_TILE1, ITEM_WORDS, REDUCE_WORDS } from "./kernels/attentionKernels.js";
+import { attentionShape, IT_ADMIT, IT_G, IT_ROW0, IT_TILE0, IT_TILE1, ITEM_WORDS, NO_ADMIT, REDUCE_WORDS } from "./kernels/attentionKernels.js";
 
 /** One decode row per sequence, `past` tokens cached, `global` of them in the global cache, 2 KV heads. */
 function decodeInput(past: number[], global: number, targetWorkgroups: number, minSplitTiles?: number): AttentionPlanInput {
@@ -80,4 +81,29 @@ test("attention plan: plans made with reused scratch arrays are the plans made w
     for (const key of ["items", "smallItems", "reduce"] as const) assert.deepEqual(reused[key], fresh[key], `${past}: ${key}`);
     assert.deepEqual([reused.numItems, reused.numSmallItems, reused.numReduce, reused.numPartials], [fresh.numItems, fresh.numSmallItems, fresh.numReduce, fresh.numPartials]);
   }
+});
+
+test("attention plan: a gated chunk longer than its window reads its keys by the step's flags, and only then", () => {
+  // sequence 0: 41 rows, window 16, random admission; sequence 1: the same under full admission; sequence 2: 16 rows, random
+  const rows = [[0, 41, ADMIT_RANDOM], [41, 41, ADMIT_FULL], [82, 16, ADMIT_RANDOM]] as const;
+  const seqs = new Int32Array(rows.length * SEQ_FIELDS);
+  rows.forEach(([row0, T, admission], s) => {
+    const f = s * SEQ_FIELDS;
+    [seqs[f + SEQ_ROW_START], seqs[f + SEQ_NUM_ROWS], seqs[f + SEQ_START_POS], seqs[f + SEQ_WINDOW], seqs[f + SEQ_SLOT], seqs[f + SEQ_ADMISSION]] = [row0, T, 20, 16, s, admission];
+  });
+  const input: AttentionPlanInput = {
+    seqs, numSeqs: rows.length, numGlobal: new Int32Array(rows.length * 2).fill(3), layer: 0, numLayers: 1, numKvHeads: 2,
+    rowStride: 8, maxWindow: 16, quest: null, targetWorkgroups: 1, smallQueries: 4,
+  };
+  const small = attentionShape(16, 4, "f32", 32768);
+  assert.throws(() => planAttention(input, small), /sequence 0 has a chunk of 41 queries, more than its window 16, and the batch has no admit flags/);
+  const plan = planAttention({ ...input, admitted: { byteBase: 1002, numRows: 98 } }, small);
+  const admitOf = new Map<string, number>();
+  for (const [list, n] of [[plan.items, plan.numItems], [plan.smallItems, plan.numSmallItems]] as const) {
+    for (let i = 0; i < n; i++) admitOf.set(`${list[i * ITEM_WORDS + IT_ROW0]}:${list[i * ITEM_WORDS + IT_G]}`, list[i * ITEM_WORDS + IT_ADMIT]);
+  }
+  assert.deepEqual(Object.fromEntries(admitOf), { "0:0": 1002, "0:1": 1002 + 98, "41:0": NO_ADMIT, "41:1": NO_ADMIT, "82:0": NO_ADMIT, "82:1": NO_ADMIT });
+  // 41 rows in blocks of 8 with group 4, then one of 1 row: the gated chunk's in `items` (the decode kernels see chunk keys causally)
+  const smallRows = new Set(Array.from({ length: plan.numSmallItems }, (_, i) => plan.smallItems[i * ITEM_WORDS + IT_ROW0]));
+  assert.deepEqual([...smallRows], [41]);
 });

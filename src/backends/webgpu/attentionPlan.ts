@@ -11,11 +11,13 @@
  * Blocks of few query vectors (decode rows: qn x group <= smallQueries) go
  * to a second list, for the kernel shaped for them (no padding to 32
  * queries); both lists write one space of partial rows and one reduce.
+ * A chunk longer than its window (not under full admission) reads its own
+ * older keys by the step's admit flags, which the host copies into scratch.
  */
-import { PAGE_SIZE, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
+import { ADMIT_FULL, PAGE_SIZE, SEQ_ADMISSION, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_QUEST_BUDGET, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../stepLayout.js";
 import {
-  IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W, ITEM_WORDS,
-  REDUCE_WORDS, type AttentionShape,
+  IT_ADMIT, IT_FLAGS, IT_G, IT_NGLOBAL, IT_P, IT_PARTIAL, IT_QN, IT_QR0, IT_QUEST, IT_QUEST_COUNT, IT_ROW0, IT_T, IT_TABLE, IT_TILE0, IT_TILE1, IT_W, ITEM_WORDS,
+  NO_ADMIT, REDUCE_WORDS, type AttentionShape,
 } from "./kernels/attentionKernels.js";
 
 export interface AttentionPlanInput {
@@ -34,6 +36,20 @@ export interface AttentionPlanInput {
   readonly minSplitTiles?: number;
   /** Query vectors of the small-block kernel (0: every block in `items`). */
   readonly smallQueries?: number;
+  /**
+   * Where the layer's step admit flags sit in scratch (byte of KV head 0's flag of batch row 0; head g's
+   * rows follow at g * numRows), when the batch has them: chunks longer than their window read by them.
+   */
+  readonly admitted?: { readonly byteBase: number; readonly numRows: number } | null;
+}
+
+/**
+ * Whether sequence s's chunk keys are seen by the step's admit flags: a chunk longer than its window
+ * under an admission other than full (under full every flag is 1: causal alone is the rule).
+ */
+export function chunkByFlags(seqs: Int32Array, s: number): boolean {
+  const f = s * SEQ_FIELDS;
+  return seqs[f + SEQ_NUM_ROWS] > seqs[f + SEQ_WINDOW] && seqs[f + SEQ_ADMISSION] !== ADMIT_FULL;
 }
 
 export interface AttentionPlan {
@@ -78,7 +94,7 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
     const f = s * SEQ_FIELDS;
     const T = seqs[f + SEQ_NUM_ROWS], W = seqs[f + SEQ_WINDOW];
     if (!(W > 0 && W % PAGE_SIZE === 0)) throw new RangeError(`paged attention: sequence ${s} has window ${W}, not a multiple of 16`);
-    if (T > W) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${T} queries, more than its window ${W}`);
+    if (chunkByFlags(seqs, s) && !p.admitted) throw new RangeError(`paged attention: sequence ${s} has a chunk of ${T} queries, more than its window ${W}, and the batch has no admit flags`);
     numBlocks += H * Math.ceil(T / rowsPerBlock);
   }
   const blocks = scratch.take("blocks", numBlocks * 5);
@@ -102,9 +118,11 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
   }
   const splitsWanted = Math.max(1, Math.ceil(p.targetWorkgroups / Math.max(1, numBlocks)));
   const splitsOf = (bi: number) => Math.max(1, Math.min(splitsWanted, Math.ceil(blocks[bi * 5 + 4] / minSplitTiles)));
+  // NOTE: a chunk read by its flags keeps even its short blocks off the small-block (decode) kernels, which see chunk keys causally
+  const isSmall = (bi: number) => blocks[bi * 5 + 3] * G <= smallQueries && !chunkByFlags(seqs, blocks[bi * 5]);
   let numItems = 0, numSmallItems = 0;
   for (let bi = 0; bi < numBlocks; bi++) {
-    if (blocks[bi * 5 + 3] * G <= smallQueries) numSmallItems += splitsOf(bi);
+    if (isSmall(bi)) numSmallItems += splitsOf(bi);
     else numItems += splitsOf(bi);
   }
   const items = scratch.take("items", numItems * ITEM_WORDS);
@@ -126,9 +144,10 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
     reduce[r + 3] = rowStart + qr0;
     reduce[r + 4] = qn;
     reduce[r + 5] = g;
-    const isSmall = per <= smallQueries;
-    const list = isSmall ? smallItems : items;
-    const first = (isSmall ? smallItem : item) * ITEM_WORDS;
+    const small = isSmall(bi);
+    const list = small ? smallItems : items;
+    const first = (small ? smallItem : item) * ITEM_WORDS;
+    const admit = p.admitted && chunkByFlags(seqs, s) ? p.admitted.byteBase + g * p.admitted.numRows + rowStart : NO_ADMIT;
     // the block's fields once; each split copies them and sets its tiles and partials
     list[first + IT_ROW0] = rowStart;
     list[first + IT_T] = T;
@@ -148,9 +167,10 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
       list[at + IT_TILE0] = Math.floor((tiles * sp) / splits);
       list[at + IT_TILE1] = Math.floor((tiles * (sp + 1)) / splits);
       list[at + IT_PARTIAL] = partial;
+      list[at + IT_ADMIT] = admit;
       partial += per;
     }
-    if (isSmall) smallItem += splits;
+    if (small) smallItem += splits;
     else item += splits;
   }
   return { items, numItems, smallItems, numSmallItems, reduce, numReduce: numBlocks, numPartials: partial };

@@ -5,13 +5,14 @@
  * in parts of one storage binding each (gpuPool.ts), writes and copies of
  * their slots, scatters into step tensors, and paged attention, whose work
  * items are planned on the host (attentionPlan.ts) from the shadows of the
- * step's metadata.
+ * step's metadata (and the step's admit flags copied into scratch where a
+ * chunk longer than its window reads its keys by them).
  */
 import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAttentionKernel.js";
 import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./kernels/decodeTwoPassKernel.js";
 import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
 import { PAGE_SIZE } from "../stepLayout.js";
-import { planAttention, PlanScratch } from "./attentionPlan.js";
+import { chunkByFlags, planAttention, PlanScratch } from "./attentionPlan.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
 import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
@@ -144,6 +145,20 @@ export class CacheOps {
     return lanes === 0 ? attentionKernel(small) : decodeAttentionKernel({ ...block, lanes, unroll });
   }
 
+  /**
+   * The byte range of the step's admit flags of `layer` ([L, Hkv, numRows] u8) when some chunk of the
+   * batch reads its keys by them (attentionPlan.ts chunkByFlags), else null: most steps copy nothing.
+   */
+  #admittedBytes(batch: AttentionBatch, seqs: Int32Array, layer: number, dims: AttentionDims): { first: number; count: number } | null {
+    let needed = false;
+    for (let s = 0; s < batch.numSeqs && !needed; s++) needed = chunkByFlags(seqs, s);
+    if (!needed || !batch.admitted) return null;
+    const { flags, numRows } = batch.admitted;
+    const count = dims.numKvHeads * numRows, first = layer * count;
+    if (flags.numel < dims.numLayers * count) throw new RangeError(`paged attention: ${flags.label} holds ${flags.numel} flags, fewer than [${dims.numLayers}, ${dims.numKvHeads}, ${numRows}]`);
+    return { first, count };
+  }
+
   pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
     const [o, qt, kt, vt, p] = [gpu(out), gpu(q), gpu(k), gpu(v), gpuPool(pool)];
     this.#ctx.checkLive();
@@ -163,20 +178,29 @@ export class CacheOps {
     const sel = batch.selection;
     let questWords = 0;
     if (sel) questWords = gpu(sel.pages).numel + gpu(sel.numTokens).numel;
+    // NOTE: the step's flags of the layer are copied beside them where a chunk reads by them (its kernels bind nothing more)
+    const flagBytes = this.#admittedBytes(batch, seqs, layer, dims);
     const input = {
       seqs, numSeqs: batch.numSeqs, numGlobal, layer, numLayers: dims.numLayers, numKvHeads: H, rowStride: batch.tables.rowStride, maxWindow: batch.tables.maxWindow,
       quest: null, targetWorkgroups: c.attentionItems, minSplitTiles: c.attentionSplitTiles, smallQueries: smallShape ? smallShape.numQueries : 0,
+      admitted: flagBytes ? { byteBase: 0, numRows: batch.admitted!.numRows } : null,
     };
     const probe = planAttention(input, shape, this.#planScratch);
     const partialWords = probe.numPartials * (d + 2);
     const quest = sel ? { pagesWord: partialWords, countsWord: partialWords + gpu(sel.pages).numel, stride: sel.stride } : null;
+    // the flags' aligned words at admittedWord; their first byte `skew` bytes in
+    const admittedWord = partialWords + questWords;
+    const skew = flagBytes ? flagBytes.first % 4 : 0;
+    const admitted = flagBytes ? { byteBase: admittedWord * 4 + skew, numRows: batch.admitted!.numRows } : null;
     // NOTE: the second plan reuses the probe's arrays: only the probe's partial count is read
-    const plan = quest ? planAttention({ ...input, quest }, shape, this.#planScratch) : probe;
-    const scratch = mem.scratchFor((partialWords + questWords) * 4);
+    const plan = quest || admitted ? planAttention({ ...input, quest, admitted }, shape, this.#planScratch) : probe;
+    const copyBytes = flagBytes ? Math.ceil((skew + flagBytes.count) / 4) * 4 : 0;
+    const scratch = mem.scratchFor((partialWords + questWords) * 4 + copyBytes);
     if (sel && quest) {
       rt.copy(gpu(sel.pages).buffer, 0, scratch, quest.pagesWord * 4, gpu(sel.pages).numel * 4);
       rt.copy(gpu(sel.numTokens).buffer, 0, scratch, quest.countsWord * 4, gpu(sel.numTokens).numel * 4);
     }
+    if (flagBytes) rt.copy(gpu(batch.admitted!.flags).buffer, flagBytes.first - skew, scratch, admittedWord * 4, copyBytes);
     const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
     const part = partOfLayer(p, layer);
     const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];

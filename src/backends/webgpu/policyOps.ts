@@ -2,7 +2,8 @@
  * @module backends/webgpu/policyOps
  *
  * The KV policies' ops on the WebGPU backend (docs/design.md §3): the write
- * gate's weights and scores, admission, Quest's page bounds and page choice,
+ * gate's weights and scores, admission (the step's flags, then the ring's
+ * after the attention), Quest's page bounds and page choice,
  * SnapKV's observations and scores. Quest's and SnapKV's records are planned
  * on the host from the shadows of the step's metadata (gpuTensor.ts).
  */
@@ -14,7 +15,7 @@ import type { GpuContext } from "./gpuContext.js";
 import { gpuPool, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
 import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
 import { gateKernel } from "./kernels/gateKernels.js";
-import { admitKernel, pageBoundsKernel, questSelectKernel } from "./kernels/policyKernels.js";
+import { admitKernel, pageBoundsKernel, questSelectKernel, writeRingFlagsKernel } from "./kernels/policyKernels.js";
 import { snapKvKernel, storeObservationsKernel } from "./kernels/snapKvKernels.js";
 
 interface GpuGate extends GateHandle {
@@ -58,11 +59,18 @@ export class PolicyOps {
   admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
     const [f, s] = [gpu(flags), scores ? gpu(scores) : null];
     this.#ctx.checkLive();
+    deviceWrites(f);
+    const buffers = [f.buffer, s ? s.buffer : this.#ctx.mem.dummy, gpu(batch.seqs).buffer];
+    this.#ctx.rt.dispatch(admitKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numKvHeads, s ? 1 : 0]);
+  }
+
+  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+    const f = gpu(flags);
+    this.#ctx.checkLive();
     const ring = gpu(batch.tables.ringFlags);
-    const seqs = gpu(batch.seqs);
-    deviceWrites(f, ring);
-    const buffers = [f.buffer, s ? s.buffer : this.#ctx.mem.dummy, seqs.buffer, ring.buffer];
-    this.#ctx.rt.dispatch(admitKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numLayers, dims.numKvHeads, batch.tables.maxWindow, s ? 1 : 0]);
+    deviceWrites(ring);
+    const buffers = [f.buffer, gpu(batch.seqs).buffer, ring.buffer];
+    this.#ctx.rt.dispatch(writeRingFlagsKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numLayers, dims.numKvHeads, batch.tables.maxWindow]);
   }
 
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {

@@ -22,7 +22,7 @@ const params = (numSeqs: number, numHeads = 6, numKvHeads = 2): PagedAttentionPa
 
 /** A sequence as the planner reads it: T queries after `cached` tokens, window W (tables irrelevant here). */
 const seq = (numQueries: number, numCached: number, window = 256): PagedSeq => ({
-  row0: 0, numQueries, numCached, window, ringTable: 0, ringStride: 0, globalTable: 0, globalStride: 0, numGlobal: 0, ringAdm: 0, admStride: 0,
+  row0: 0, numQueries, numCached, window, ringTable: 0, ringStride: 0, globalTable: 0, globalStride: 0, numGlobal: 0, ringAdm: 0, admStride: 0, freshAdm: 0, freshStride: 0,
 });
 
 interface Task { seq: number; g: number; h0: number; h1: number; r0: number; r1: number; b0: number; b1: number; partialRow: number }

@@ -6,9 +6,10 @@
  * (sequence, KV head, block of query rows, range of key tiles), and runs an
  * online softmax over tiles of 16 keys, each a ring page (masked by
  * docs/design.md §3's rule), a global page (the block table's, or Quest's
- * choice) or 16 of the chunk's own rows (causal). Keys are read at page
- * precision and widened to f32 once per tile in workgroup memory; scores,
- * the running max and sum, and the output accumulate in f32.
+ * choice) or 16 of the chunk's own rows (causal, and past the window only
+ * if `admit` admitted them). Keys are read at page precision and widened to
+ * f32 once per tile in workgroup memory; scores, the running max and sum,
+ * and the output accumulate in f32.
  *
  * The host plans the items (webgpu/attentionPlan.ts): long key ranges are
  * split into equal chunks of tiles across sequences and heads (split-K) so
@@ -38,6 +39,9 @@ export const IT_QN = 11; //           rows in the block
 export const IT_TILE0 = 12; //        key tiles [tile0, tile1) of the logical list ring, global, chunk
 export const IT_TILE1 = 13;
 export const IT_PARTIAL = 14; //      first partial row (of qn * group)
+export const IT_ADMIT = 15; //        byte index in scratch of the step's admit flag of the sequence's first row (KV head g), or NO_ADMIT
+/** IT_ADMIT of a sequence whose chunk keys are all seen causally (a chunk within its window, or full admission). */
+export const NO_ADMIT = 0xffffffff;
 
 export const REDUCE_WORDS = 6;
 
@@ -54,12 +58,6 @@ export interface AttentionShape {
 }
 
 /**
- * The visibility rule of ring keys (docs/design.md §3), for kernels that bind
- * the ring flags as `flags` (u8 packed in u32): ring slot t of a sequence
- * with P tokens cached holds the latest position written there, kp; a query
- * at position pos sees it inside the window, or when it was admitted.
- */
-/**
  * A work item's fields as WGSL lets, shared by both attention kernels (in
  * `main`, after `wg`; needs `scratch`, for Quest's counts, and the kernel's
  * `TK` keys per tile): the item's rows, its tiles [tile0, tile1), and how
@@ -69,7 +67,7 @@ export const ITEM_FIELDS_WGSL = /* wgsl */ `  let ib = 8u + wg * ${ITEM_WORDS}u;
   let row0 = au(ib + ${IT_ROW0}u); let T = au(ib + ${IT_T}u); let P = au(ib + ${IT_P}u); let W = au(ib + ${IT_W}u);
   let tab = au(ib + ${IT_TABLE}u); let fl = au(ib + ${IT_FLAGS}u); let g = au(ib + ${IT_G}u);
   let qr0 = au(ib + ${IT_QR0}u); let qn = au(ib + ${IT_QN}u); let tile0 = au(ib + ${IT_TILE0}u); let tile1 = au(ib + ${IT_TILE1}u);
-  let quest = au(ib + ${IT_QUEST}u);
+  let quest = au(ib + ${IT_QUEST}u); let adm = au(ib + ${IT_ADMIT}u);
   var nG = au(ib + ${IT_NGLOBAL}u);
   if (quest != 0xffffffffu) { nG = min(nG, scratch[au(ib + ${IT_QUEST_COUNT}u)]); }
   let numRing = min(P, W);
@@ -98,11 +96,29 @@ fn pageOf(kind: u32, t: u32, tab: u32, W: u32, quest: u32) -> u32 {
   return u32(tables[tab + W / 16u + t / 16u]);
 }`;
 
+/**
+ * The visibility rule of ring keys (docs/design.md §3), for kernels that bind
+ * the ring flags as `flags` (u8 packed in u32): ring slot t of a sequence
+ * with P tokens cached holds the latest position written there, kp; a query
+ * at position pos sees it inside the window, or when it was admitted.
+ */
 export const RING_VISIBILITY_WGSL = /* wgsl */ `
 fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 fn ringVisible(t: u32, P: u32, W: u32, pos: u32, fl: u32) -> bool {
   let kp = t + W * ((P - 1u - t) / W);
   return pos - kp < W || flagAt(fl + t) != 0u;
+}`;
+
+/**
+ * The same rule for the chunk's own keys (`fn chunkVisible(t, r, W, adm)`: chunk key t, query
+ * at chunk row r): causal, and past the window only if admitted. The step's flags (u8, `admit`'s)
+ * are read from scratch at byte adm + t (the host copies the layer's there: no binding more than the
+ * 7 + arguments every device has), and only for keys past the window: a chunk within it reads none.
+ */
+export const CHUNK_VISIBILITY_WGSL = /* wgsl */ `
+fn stepFlagAt(b: u32) -> u32 { return (scratch[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+fn chunkVisible(t: u32, r: u32, W: u32, adm: u32) -> bool {
+  return t <= r && (r - t < W || adm == ${NO_ADMIT}u || stepFlagAt(adm + t) != 0u);
 }`;
 
 /**
@@ -150,6 +166,7 @@ var<workgroup> mrow: array<f32, ${NQ}>;
 var<workgroup> lrow: array<f32, ${NQ}>;
 var<workgroup> alpha: array<f32, ${NQ}>;
 ${RING_VISIBILITY_WGSL}
+${CHUNK_VISIBILITY_WGSL}
 ${PAGE_OF_WGSL}
 
 @compute @workgroup_size(${NUM_THREADS}) fn main(${MAIN_ARGS}) {
@@ -201,7 +218,7 @@ ${ITEM_FIELDS_WGSL}
         if (kind == 0u) {
           visible = ringVisible(t, P, W, pos, fl);
         } else if (kind == 2u) {
-          visible = t <= r;
+          visible = chunkVisible(t, r, W, adm);
         }
         if (visible) {
           var dotv = 0.0;

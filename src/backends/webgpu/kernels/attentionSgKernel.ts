@@ -26,7 +26,7 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { ATTENTION_ACCESS, ATTENTION_BINDINGS, IT_PARTIAL, ITEM_FIELDS_WGSL, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { ATTENTION_ACCESS, ATTENTION_BINDINGS, CHUNK_VISIBILITY_WGSL, IT_PARTIAL, ITEM_FIELDS_WGSL, NO_ADMIT, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
@@ -162,6 +162,7 @@ var<workgroup> rescale: array<u32, 4>;
 var<workgroup> kmode: array<u32, ${KT}>;
 var<workgroup> kposs: array<u32, ${KT}>;
 ${RING_VISIBILITY_WGSL}
+${CHUNK_VISIBILITY_WGSL}
 ${PAGE_OF_WGSL}
 ${kvPairWgsl(kvDType)}
 ${F16_SPLIT_WGSL}
@@ -185,7 +186,8 @@ ${ITEM_FIELDS_WGSL}
 ${queries}
 ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
   for (var tile = tile0; tile < tile1; tile += ${KF}u) {
-    // ---- each key's visibility rule, once per step: 0 hidden, 1 seen, 2 seen within the window (ring, not admitted), 3 causal (the chunk's own)
+    // ---- each key's visibility rule, once per step: 0 hidden, 1 seen, 2 seen within the window (ring, not admitted),
+    // 3 causal (the chunk's own), 4 causal within the window (the chunk's own, not admitted)
     if (lid < KT) {
       let tj = tile + lid / TK;
       var mode = 0u; var kpos = 0u;
@@ -195,7 +197,12 @@ ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
         if (lid % TK < tl.z) {
           if (tl.x == 0u) { kpos = t + W * ((P - 1u - t) / W); mode = select(2u, 1u, flagAt(fl + t) != 0u); }
           else if (tl.x == 1u) { mode = 1u; }
-          else { mode = 3u; kpos = t; }
+          else {
+            kpos = t;
+            // NOTE: the flag is read only where the block's last row is past the window from the key (never in a chunk within it)
+            let pastWindow = adm != ${NO_ADMIT}u && qr0 + qn - 1u >= t + W;
+            mode = select(3u, 4u, pastWindow && stepFlagAt(adm + t) == 0u);
+          }
         }
       }
       kmode[lid] = mode; kposs[lid] = kpos;
@@ -234,7 +241,7 @@ ${scores}
     for (var jj = 0u; jj < ${KT / 2}u; jj++) {
       let j = h * ${KT / 2}u + jj;
       let mode = kmode[j]; let kp = kposs[j];
-      let visible = v < nv && (mode == 1u || (mode == 2u && P + r - kp < W) || (mode == 3u && kp <= r));
+      let visible = v < nv && (mode == 1u || (mode == 2u && P + r - kp < W) || (mode == 3u && kp <= r) || (mode == 4u && kp <= r && r - kp < W));
       let sc = select(MASKED, ss[v * KT + j] * scale, visible);
       ss[v * KT + j] = sc;
       mt = max(mt, sc);

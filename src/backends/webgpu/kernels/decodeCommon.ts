@@ -5,7 +5,8 @@
  * team per key; decodeTwoPassKernel.ts, scores then values) share: their
  * shape's common fields, bindings and start of `main`, where a key of the
  * logical list (ring, global, chunk) lives, the item's page ids brought into workgroup memory a segment
- * at a time, and the widening of a vec4 of page words to f32.
+ * at a time, and the widening of a vec4 of page words to f32. Both see the chunk's own keys causally
+ * only: a chunk that reads them by the step's admit flags never comes here (attentionPlan.ts chunkByFlags).
  */
 import type { KvDType } from "../../backend.js";
 import { ITEM_FIELDS_WGSL } from "./attentionKernels.js";

@@ -2,10 +2,11 @@
  * @module backends/webgpu/kernels/policyKernels
  *
  * The KV policies' ops (docs/design.md §3) on the GPU: admission by each
- * sequence's rule (flags to the step's tensor and the ring flags, u8 packed
- * in words, written through atomics), Quest's per-page key bounds and page
- * choice (a radix select of the budget's best pages, ties to the lower
- * index, then an in-order compaction). SnapKV's kernels are in
+ * sequence's rule (flags to the step's tensor, u8 packed in words, written
+ * through atomics), the flags copied into the ring's after the attention,
+ * Quest's per-page key bounds and page choice (a radix select of the
+ * budget's best pages, ties to the lower index, then an in-order
+ * compaction). SnapKV's kernels are in
  * snapKvKernels.ts. cpu/cpuPolicyOps.ts is the reference.
  */
 import type { KvDType } from "../../backend.js";
@@ -13,16 +14,22 @@ import { SEQ_ADMISSION, SEQ_ADMISSION_ARG, SEQ_ADMISSION_SEED, SEQ_FIELDS, SEQ_N
 import type { Kernel } from "../gpuRuntime.js";
 import { elementReader, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from "./wgslCommon.js";
 
+/** WGSL `fn name(b, v)`: byte b of `arr` (atomic u32 words) = v; atomics, as neighbouring bytes belong to other invocations. */
+const SET_BYTE_WGSL = (name: string, arr: string) =>
+  `fn ${name}(b: u32, v: u32) { let sh = (b & 3u) * 8u; atomicAnd(&${arr}[b >> 2u], ~(0xffu << sh)); atomicOr(&${arr}[b >> 2u], v << sh); }`;
 
-/** One workgroup per (sequence, KV head). args: offset, stride, layer, L, H, maxWindow, hasScores */
+
+/**
+ * Admission, one workgroup per (sequence, KV head): flags[offset + h * stride + row] = admitted, u8.
+ * The ring's flags are writeRingFlagsKernel's, after the layer's attention (which still reads the old ones).
+ * args: offset, stride, layer, H, hasScores
+ */
 export const admitKernel = memoKernel(function admitKernel(): Kernel {
-  return kernelOf("admit", ["rw", "ro", "ro", "rw"], /* wgsl */ `
+  return kernelOf("admit", ["rw", "ro", "ro"], /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> flags: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 @group(0) @binding(2) var<storage, read> seqs: array<i32>;
-@group(0) @binding(3) var<storage, read_write> ring: array<atomic<u32>>;
-fn setFlag(b: u32, v: u32) { let sh = (b & 3u) * 8u; atomicAnd(&flags[b >> 2u], ~(0xffu << sh)); atomicOr(&flags[b >> 2u], v << sh); }
-fn setRing(b: u32, v: u32) { let sh = (b & 3u) * 8u; atomicAnd(&ring[b >> 2u], ~(0xffu << sh)); atomicOr(&ring[b >> 2u], v << sh); }
+${SET_BYTE_WGSL("setFlag", "flags")}
 fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
   var h = (seed ^ 0x9e3779b9u) * 0x85ebca6bu;
   h = (h ^ (layer + 0x7f4a7c15u) ^ (h >> 15u)) * 0xc2b2ae35u;
@@ -33,14 +40,12 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
 }
 @compute @workgroup_size(64) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let H = au(4u);
+  let H = au(3u);
   let s = wg / H; let h = wg % H;
   let f = s * ${SEQ_FIELDS}u;
   let row0 = u32(seqs[f + ${SEQ_ROW_START}u]); let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]); let start = u32(seqs[f + ${SEQ_START_POS}u]);
-  let W = u32(seqs[f + ${SEQ_WINDOW}u]); let slot = u32(seqs[f + ${SEQ_SLOT}u]);
   let kind = seqs[f + ${SEQ_ADMISSION}u]; let arg = seqs[f + ${SEQ_ADMISSION_ARG}u]; let seed = bitcast<u32>(seqs[f + ${SEQ_ADMISSION_SEED}u]);
   let layer = au(2u);
-  let ringBase = ((slot * au(3u) + layer) * H + h) * au(5u);
   for (var t = lid; t < n; t += 64u) {
     let pos = start + t;
     let at = au(0u) + h * au(1u) + row0 + t;
@@ -49,11 +54,38 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
       case 0: { a = 1u; }
       case 2: { a = select(0u, 1u, i32(pos) < arg); }
       case 3: { a = select(0u, 1u, ahash(seed, layer, h, pos) < bitcast<u32>(arg)); }
-      case 4: { a = select(0u, 1u, au(6u) == 1u && scores[at] > bitcast<f32>(arg)); }
+      case 4: { a = select(0u, 1u, au(4u) == 1u && scores[at] > bitcast<f32>(arg)); }
       default: { a = 0u; }
     }
     setFlag(at, a);
-    setRing(ringBase + pos % W, a);
+  }
+}`);
+});
+
+/**
+ * The step's flags into the ring's, one workgroup per (sequence, KV head), after the layer's attention:
+ * the sequence's last min(T, W) rows take ring offsets pos mod W (a step longer than W wrote its first
+ * tokens to global slots). ring[((slot * L + layer) * H + h) * maxWindow + pos % W] = flags[offset + h * stride + row].
+ * args: offset, stride, layer, L, H, maxWindow
+ */
+export const writeRingFlagsKernel = memoKernel(function writeRingFlagsKernel(): Kernel {
+  return kernelOf("writeRingFlags", ["ro", "ro", "rw"], /* wgsl */ `
+@group(0) @binding(0) var<storage, read> flags: array<u32>;
+@group(0) @binding(1) var<storage, read> seqs: array<i32>;
+@group(0) @binding(2) var<storage, read_write> ring: array<atomic<u32>>;
+${SET_BYTE_WGSL("setRing", "ring")}
+fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
+@compute @workgroup_size(64) fn main(${MAIN_ARGS}) {
+  ${WG_INDEX}
+  let H = au(4u);
+  let s = wg / H; let h = wg % H;
+  let f = s * ${SEQ_FIELDS}u;
+  let row0 = u32(seqs[f + ${SEQ_ROW_START}u]); let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]); let start = u32(seqs[f + ${SEQ_START_POS}u]);
+  let W = u32(seqs[f + ${SEQ_WINDOW}u]); let slot = u32(seqs[f + ${SEQ_SLOT}u]);
+  let ringBase = ((slot * au(3u) + au(2u)) * H + h) * au(5u);
+  // NOTE: from the first row whose ring offset the step's later rows do not take again
+  for (var t = n - min(n, W) + lid; t < n; t += 64u) {
+    setRing(ringBase + (start + t) % W, flagAt(au(0u) + h * au(1u) + row0 + t));
   }
 }`);
 });

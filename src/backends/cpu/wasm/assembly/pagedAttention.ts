@@ -15,7 +15,7 @@
 import { attendBlock, BLOCK_KEYS } from "./pagedAttend";
 import { BLOCK_PAGES, decodeRows, freshMasks, fullMasks, gatherRows, KV_F32, PAGE, ringMasks } from "./pagedBlock";
 import {
-  D, DTYPE, entryAt, SAFE, HKV, HQ, K_FRESH, K_PAGES, OUT, PARTIAL_HEAD, PARTIALS, Q, S_ADM_STRIDE, S_GLOBAL_STRIDE, S_GLOBAL_TABLE,
+  D, DTYPE, entryAt, SAFE, HKV, HQ, K_FRESH, K_PAGES, OUT, PARTIAL_HEAD, PARTIALS, Q, S_ADM_STRIDE, S_FRESH_ADM, S_FRESH_STRIDE, S_GLOBAL_STRIDE, S_GLOBAL_TABLE,
   S_NUM_GLOBAL, S_QPOS0, S_RING_ADM, S_RING_STRIDE, S_RING_TABLE, S_ROW0, S_T, S_W, SCALE, seqField, slot, V_FRESH, V_PAGES,
 } from "./pagedDescriptor";
 import { scaleRow } from "./pagedReduce";
@@ -67,6 +67,8 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
   const ringAdm = <usize>seqField(desc, seq, S_RING_ADM) + <usize>(g * seqField(desc, seq, S_ADM_STRIDE));
   const kFresh = <usize>slot(desc, K_FRESH), vFresh = <usize>slot(desc, V_FRESH), freshStride = <usize>numKvHeads * rowBytes;
   const numQueries = seqField(desc, seq, S_T), pos0 = numCached + r0;
+  const freshAdm0 = <usize>seqField(desc, seq, S_FRESH_ADM);
+  const freshAdm = freshAdm0 != 0 ? freshAdm0 + <usize>(g * seqField(desc, seq, S_FRESH_STRIDE)) : 0;
 
   for (let b = b0; b < b1; ) {
     // a block: up to BLOCK_PAGES consecutive pages of one kind
@@ -92,7 +94,7 @@ export function pagedAttentionTask(desc: usize, task: i32, scratch: usize): void
         // the chunk's own keys: f32 [T, Hkv, d], gathered into a dense page unless Hkv = 1
         const j0 = (blk - globalEnd) * PAGE;
         n = min(PAGE, numQueries - j0);
-        seen = freshMasks(masks, j0, n, r0, nq, shift);
+        seen = freshMasks(masks, j0, n, r0, nq, shift, freshAdm != 0 ? freshAdm + <usize>j0 : 0, window);
         const at = <usize>((row0 + j0) * numKvHeads + g) * rowBytes;
         if (numKvHeads == 1) {
           store<u32>(kPtrs + (<usize>k << 2), <u32>(kFresh + at));

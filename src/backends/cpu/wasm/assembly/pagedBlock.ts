@@ -86,12 +86,20 @@ export function ringMasks(masks: usize, o0: i32, admitted: usize, n: i32, numCac
   return any;
 }
 
-/** The chunk's keys j0 .. j0 + n, causally: query r0 + qi sees j <= r0 + qi. */
-export function freshMasks(masks: usize, j0: i32, n: i32, r0: i32, nq: i32, shift: i32): u32 {
+/**
+ * The chunk's keys j0 .. j0 + n, causally: query r0 + qi sees j <= r0 + qi,
+ * and past the window only if admitted (`admitted`: the flag of key j0, or
+ * 0 when every chunk key is visible causally).
+ */
+export function freshMasks(masks: usize, j0: i32, n: i32, r0: i32, nq: i32, shift: i32, admitted: usize, W: i32): u32 {
   let any: u32 = 0;
   for (let qi = 0; qi < nq; qi++) {
-    const count = min(n, r0 + qi + 1 - j0);
-    const m: u32 = count > 0 ? <u32>((1 << count) - 1) : 0;
+    const r = r0 + qi;
+    const count = min(n, r + 1 - j0);
+    let m: u32 = count > 0 ? <u32>((1 << count) - 1) : 0;
+    // NOTE: keys j < r - W + 1 are beyond the window; a step of at most W rows has none
+    const far = min(count, r - W + 1 - j0);
+    if (admitted != 0) for (let j = 0; j < far; j++) if (load<u8>(admitted + <usize>j) == 0) m &= ~(<u32>1 << j);
     orMask(masks, qi, m, shift);
     any |= m;
   }

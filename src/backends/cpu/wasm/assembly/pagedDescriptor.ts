@@ -15,9 +15,11 @@ export const PARTIAL_HEAD = 4;
 // ROW0; T queries at positions QPOS0.. (QPOS0 tokens are cached); window W;
 // KV head g's ring pages at RING_TABLE + g * RING_STRIDE entries, its global
 // pages at GLOBAL_TABLE + g * GLOBAL_STRIDE, its global token count at
-// NUM_GLOBAL[g], its ring admit flags (u8) at RING_ADM + g * ADM_STRIDE.
+// NUM_GLOBAL[g], its ring admit flags (u8) at RING_ADM + g * ADM_STRIDE,
+// the chunk's own admit flags (u8, from its first row) at FRESH_ADM +
+// g * FRESH_STRIDE, FRESH_ADM 0 when the chunk's keys are all visible causally.
 export const S_ROW0 = 0, S_T = 1, S_QPOS0 = 2, S_W = 3, S_RING_TABLE = 4, S_RING_STRIDE = 5, S_GLOBAL_TABLE = 6;
-export const S_GLOBAL_STRIDE = 7, S_NUM_GLOBAL = 8, S_RING_ADM = 9, S_ADM_STRIDE = 10, SEQ_REC = 12;
+export const S_GLOBAL_STRIDE = 7, S_NUM_GLOBAL = 8, S_RING_ADM = 9, S_ADM_STRIDE = 10, S_FRESH_ADM = 11, S_FRESH_STRIDE = 12, SEQ_REC = 14;
 
 @inline export function slot(desc: usize, i: i32): i32 {
   return load<i32>(desc + (<usize>i << 2));
