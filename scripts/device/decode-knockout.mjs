@@ -28,7 +28,7 @@ let gcMs = 0;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ["gc"] });
-const ALL = ["embed", "rmsNorm", "matmul", "rope", "siluMul", "add", "copyRows", "gatherRows", "pagedAttention", "sample", "admit", "copySlots", "writeKv", "scatter", "updatePageBounds"];
+const ALL = ["embed", "rmsNorm", "matmul", "rope", "siluMul", "add", "copyRows", "gatherRows", "pagedAttention", "sample", "admit", "writeRingFlags", "copySlots", "writeKv", "scatter", "updatePageBounds"];
 const base = { ...b.kernels };
 // NOTE: a variant's ops may be "ALL" (every op the step records) or "ALL-matmul" (all but the matmuls)
 const VARIANTS = JSON.parse(process.env.KNOCKOUT_VARIANTS ?? "null") ?? [
@@ -37,7 +37,7 @@ const VARIANTS = JSON.parse(process.env.KNOCKOUT_VARIANTS ?? "null") ?? [
   ["splits of 8 tiles", { attentionSplitTiles: 8 }, []],
   ["1024 items", { attentionItems: 1024 }, []],
   ["no attention", {}, ["pagedAttention"]],
-  ["no cache writes", {}, ["admit", "copySlots", "writeKv"]],
+  ["no cache writes", {}, ["admit", "writeRingFlags", "copySlots", "writeKv"]],
   ["no norms, adds", {}, ["rmsNorm", "add"]],
   ["no rope", {}, ["rope"]],
   ["no sampling", {}, ["sample"]],

@@ -71,6 +71,13 @@ test("bench compares a policy with full attention, interleaving their runs", () 
   assert.deepEqual(tags, [64, 96].flatMap((n) => ["warm-up", "run 1", "run 2"].flatMap((what) => [`policy ${n} ${what}`, `full ${n} ${what}`])));
 });
 
+test("bench --no-full measures the policy alone: no full-attention runs, no ratios", () => {
+  const results = bench(["--context", "64", "--decode", "2", "--repeat", "1", "--warmup", "0", "--admission", "local", "--window", "32", "--threads", "1", "--no-full"]) as Result[] & { stderr: string };
+  assert.deepEqual(results.map((r) => r.policy), ["local/all/none/w32"]);
+  assert.equal(results[0].ratio, undefined);
+  assert.deepEqual(results.stderr.trim().split("\n").map((line) => /^\[(\w+) /.exec(line)?.[1]), ["policy"]);
+});
+
 test("bench --concurrency runs sequences together: aggregate and per-sequence figures", () => {
   const results = bench(["--context", "48", "--concurrency", "1,3", "--decode", "4", "--repeat", "1", "--threads", "1"]);
   assert.deepEqual(results.map((r) => [r.concurrency, r.policy]), [[1, "full"], [3, "full"]]);

@@ -29,6 +29,8 @@ interface BenchFlags extends ModelFlags, KvFlags, BatchFlags {
   syntheticFill?: boolean;
   warmup: string;
   decodeWarmup?: string;
+  /** false (--no-full): the policy alone, without full attention's runs beside it. */
+  full: boolean;
 }
 
 /** A result with its aggregate speeds against one sequence's (same context and policy, this run), when concurrency 1 was measured. */
@@ -52,6 +54,7 @@ export function benchCommand(): Command {
     .option("--text <file>", `take the prompts from this text file (.br, .gz, .xz are decompressed), or "${HAYSTACK_NAME}" for the one shipped with wgkv; default: seeded random token ids`)
     .option("--json", "print a JSON array, one object per (context, concurrency, policy)")
     .option("--synthetic-fill", "fill the KV cache without computing the prompt (the cache's own ops only, at the policy's admission rate): decode figures at long contexts; prefill figures are then the fill's")
+    .option("--no-full", "measure the policy alone, without full attention's runs beside it (no ratios): a long prompt's full-attention prefill can take minutes")
     .option("--decode-warmup <ms>", "decode untimed for this long first (default: 2000 with --synthetic-fill, whose light load lets a GPU lower its clocks; else 0)")
     .action(async (flags: BenchFlags) => {
       const contexts = parseList("--context", flags.context);
@@ -71,10 +74,11 @@ export function benchCommand(): Command {
           }
         }
         const policy = await kvPolicyFromFlags(model, flags);
-        const compare = policy.admission.kind !== "full" || policy.selection.kind !== "all" || policy.eviction.kind !== "none";
+        const isFull = policy.admission.kind === "full" && policy.selection.kind === "all" && policy.eviction.kind === "none";
+        const compare = !isFull && flags.full;
         const maxTokens = Math.max(...contexts) * Math.max(...concurrencies);
         const promptIds = flags.text ? await promptFromText(model, flags.text, maxTokens) : undefined;
-        const cases: BenchCase[] = [{ tag: compare ? "policy" : "full", policy }];
+        const cases: BenchCase[] = [{ tag: isFull ? "full" : "policy", policy }];
         if (compare) cases.push({ tag: "full", policy: resolveKvPolicy({ window: policy.window }) });
         const results: (ScaledResult | ComparedResult)[] = [];
         const oneSequence = new Map<string, BenchResult>();

@@ -90,7 +90,7 @@ test("tokens leaving the window are promoted exactly when admitted, before their
   assert.deepEqual(range(0, 32).filter((r) => head.ringAdmitted[r]), [20]);
   assert.equal(head.numPagesHeld, 3);
   assert.equal(head.numPeakPages, 3);
-  assert.equal(head.residentBytes(64), 3 * 16 * 64);
+  assert.equal(head.numPagesSettled, 3);
   head.commitFlags(new Uint8Array(16));
   head.checkInvariants();
   pool.checkInvariants();
@@ -314,7 +314,10 @@ test("long steps: leaving tokens take global slots at once; the rejected are dro
       head.commitFlags(admitted.subarray(start, start + numNew));
       start += numNew;
       assert.equal(head.numRejected, admitted.subarray(start - numNew, Math.max(start - numNew, start - 16)).filter((f) => !f).length, "the step's own leaving tokens whose flag is 0");
+      const settled = head.numPagesSettled;
+      assert.ok(settled <= head.numPagesHeld && (head.numRejected >= 16 ? settled < head.numPagesHeld : true));
       store.copy(head.dropGlobal(head.takeRejected()));
+      assert.equal(head.numPagesHeld, settled, "settled: the pages held once the rejected are dropped");
       head.checkInvariants();
       assert.deepEqual(store.readVisible(head), bruteForceVisible(start - 1, admitted, 16), `rate ${rate}, after ${start} tokens`);
     }

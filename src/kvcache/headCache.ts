@@ -13,14 +13,12 @@
  * step without the new tokens' flags, and {@link HeadCache.commitFlags}
  * records them once the device has decided; the next append requires it.
  *
- * Long steps (`longSteps`, kvPolicy.ts takesLongSteps) may append more than
- * W tokens: the last W take ring slots; the others leave the window within
- * the step, before their flags are known, so they are written straight to
- * global slots as if admitted (the slot mapping names them). commitFlags
- * notes those whose flag is 0 as rejected; {@link HeadCache.takeRejected}
- * hands them to the next step's plan, which drops them (dropGlobal) before
- * anything reads the global pages. Under full attention none is rejected.
- * Long prompt chunks keep the GPU's matmuls wide.
+ * Long steps (`longSteps`, kvPolicy.ts takesLongSteps: wide GPU matmuls) may
+ * append more than W tokens: the last W take ring slots; the others leave the
+ * window within the step, before their flags are known, so they go straight
+ * to global slots as if admitted. commitFlags notes those flagged 0 as
+ * rejected; the next plan drops them ({@link HeadCache.takeRejected}, then
+ * dropGlobal) before anything reads the global pages.
  *
  * Invariants (checked by {@link HeadCache.checkInvariants}, tracked through the view):
  * - Positions arrive in order 0, 1, 2, ...; the token at position p < numTokens
@@ -105,14 +103,13 @@ export class HeadCache implements BlockTableView {
   /** Tokens the policy ever admitted here, including those still in the ring or since evicted. */
   get numAdmittedTotal(): number { return this.#numAdmittedTotal; }
   get numPagesHeld(): number { return this.#ringPageIds.length + this.#globalPageIds.length; }
+  /** Pages held once the last long step's rejected tokens are dropped (what the next step keeps; peak counts them). */
+  get numPagesSettled(): number { return this.#ringPageIds.length + Math.ceil((this.#numGlobal - this.#rejected.length) / PAGE_SIZE); }
   get numPeakPages(): number { return this.#numPeakPages; }
+  /** The last long step's rejected tokens not yet taken. */
+  get numRejected(): number { return this.#rejected.length; }
   /** True while the last step's admit flags are unknown. */
   get hasPendingFlags(): boolean { return this.#numPending > 0; }
-
-  /** Bytes held, whole pages counted; `bytesPerToken` covers K and V of one token of one head. */
-  residentBytes(bytesPerToken: number): number {
-    return this.numPagesHeld * PAGE_SIZE * bytesPerToken;
-  }
 
   slotOfRing(offset: number): number {
     return this.#ringPageIds[offset >> 4]! * PAGE_SIZE + (offset & (PAGE_SIZE - 1));
@@ -228,11 +225,6 @@ export class HeadCache implements BlockTableView {
     const rejected = this.#rejected;
     this.#rejected = [];
     return rejected;
-  }
-
-  /** Rejected tokens not yet taken. */
-  get numRejected(): number {
-    return this.#rejected.length;
   }
 
   /**

@@ -49,7 +49,11 @@ export interface StepAppend {
 export interface CacheStats {
   readonly numTokens: number;
   readonly numPagesHeld: number;
-  /** Whole pages held × 16 × bytes per token per head. */
+  /**
+   * Whole pages held × 16 × bytes per token per head, once the last long
+   * step's rejected keys are dropped (the next step drops them first; until
+   * then numPagesHeld and peakBytes count them).
+   */
   readonly residentBytes: number;
   readonly peakBytes: number;
   /** What full attention would hold: numTokens × layers × KV heads × 2 × headDim × bytesPerElement. */
@@ -183,7 +187,11 @@ export class SequenceCache {
     return numPages;
   }
 
-  get residentBytes(): number { return this.numPagesHeld * PAGE_SIZE * this.bytesPerToken; }
+  get residentBytes(): number {
+    let numPages = 0;
+    for (const head of this.#heads) numPages += head.numPagesSettled;
+    return numPages * PAGE_SIZE * this.bytesPerToken;
+  }
   get peakBytes(): number { return this.#numPeakPages * PAGE_SIZE * this.bytesPerToken; }
   get fullAttentionBytes(): number { return this.numTokens * this.#heads.length * this.bytesPerToken; }
 
@@ -198,7 +206,7 @@ export class SequenceCache {
     let numGlobalTokens = 0;
     for (const head of this.#heads) {
       numAdmitted += head.numAdmittedTotal;
-      numGlobalTokens += head.numGlobalTokens;
+      numGlobalTokens += head.numGlobalTokens - head.numRejected;
     }
     return {
       numTokens: this.numTokens, numPagesHeld: this.numPagesHeld, residentBytes: this.residentBytes,

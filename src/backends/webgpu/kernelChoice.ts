@@ -174,3 +174,12 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     matvecPairHalfUnroll: false,
   };
 }
+
+/** The kernels of `c` in words (the backend's description); `emulated`: the subgroup-matrix kernels run emulated. */
+export function describeKernels(c: KernelChoice, emulated: boolean): string {
+  const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
+  const small = c.sgMatrixSmall ? ` (${c.sgMatrixSmall.bm}x${c.sgMatrixSmall.bn} for small grids)` : "";
+  const tiles = c.sgMatrix ? `${c.sgMatrixSplit ? "split-f16" : "f16"} tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${emulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
+  const attention = c.sgAttentionKeys > 0 ? `, tensor-core prefill attention (${c.sgAttentionSplit ? "operands split in two f16" : "f16"}${emulated ? ", emulated" : ""})` : "";
+  return `${matvec}, ${tiles}${attention}`;
+}

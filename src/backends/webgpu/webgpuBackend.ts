@@ -28,7 +28,7 @@ import { GpuMemory, hostView } from "./gpuMemory.js";
 import { GpuRuntime, type Kernel } from "./gpuRuntime.js";
 import { ERROR_MESSAGES } from "./kernelAbi.js";
 import { gpu, hostWrites } from "./gpuTensor.js";
-import { defaultKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
+import { defaultKernels, describeKernels, sgMatrixDialect, subgroupMatrixUsable, type KernelChoice } from "./kernelChoice.js";
 import { checkKernels } from "./kernelCheck.js";
 import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
 import { PolicyOps } from "./policyOps.js";
@@ -75,12 +75,7 @@ export class WebGpuBackend implements Backend {
   }
 
   get description(): string {
-    const c = this.kernels;
-    const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
-    const small = c.sgMatrixSmall ? ` (${c.sgMatrixSmall.bm}x${c.sgMatrixSmall.bn} for small grids)` : "";
-    const tiles = c.sgMatrix ? `${c.sgMatrixSplit ? "split-f16" : "f16"} tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${this.subgroupMatrixEmulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
-    const attention = c.sgAttentionKeys > 0 ? `, tensor-core prefill attention (${c.sgAttentionSplit ? "operands split in two f16" : "f16"}${this.subgroupMatrixEmulated ? ", emulated" : ""})` : "";
-    return `WebGPU ${this.#adapterDescription}; ${matvec}, ${tiles}${attention}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
+    return `WebGPU ${this.#adapterDescription}; ${describeKernels(this.kernels, this.subgroupMatrixEmulated)}${this.#notes.length ? `; ${this.#notes.join("; ")}` : ""}`;
   }
 
   /** Checks the feature paths chosen at creation on this device, once, and turns off any that disagrees (kernelCheck.ts). */
@@ -91,9 +86,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- memory
 
-  availableBytes(): number {
-    return this.#mem.availableBytes();
-  }
+  availableBytes(): number { return this.#mem.availableBytes(); }
 
   createTensor(shape: readonly number[], dtype: DType, label: string): Tensor {
     this.#checkLive();
@@ -266,13 +259,9 @@ export class WebGpuBackend implements Backend {
   }
 
   /** What the WGSL compiler says is wrong with kernel `k`, or null (gpuRuntime.ts compileError). */
-  kernelCompileError(k: Kernel): Promise<string | null> {
-    return this.#rt.compileError(k);
-  }
+  kernelCompileError(k: Kernel): Promise<string | null> { return this.#rt.compileError(k); }
 
-  get sharedMemoryBytes(): number {
-    return this.#device.limits.maxComputeWorkgroupStorageSize;
-  }
+  get sharedMemoryBytes(): number { return this.#device.limits.maxComputeWorkgroupStorageSize; }
 
   /** Whether the subgroup-matrix tiles run here emulated (sgMatrixWgsl.ts; tests of their kernels on devices without tensor cores). */
   get subgroupMatrixEmulated(): boolean {
@@ -280,9 +269,7 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Commands recorded before they are submitted mid-step (gpuRuntime.ts; 0: only at reads and writes). */
-  get submitEvery(): number {
-    return this.#rt.submitEvery;
-  }
+  get submitEvery(): number { return this.#rt.submitEvery; }
 
   set submitEvery(n: number) {
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`submitEvery must be a whole number >= 0, got ${n}`);
