@@ -30,6 +30,7 @@ import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf } from "./matmulKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
+import { tileLoopWgsl } from "./tileLoopWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 export interface F16MatmulVariant {
@@ -156,36 +157,7 @@ ${frags.map(([i, j]) => `      c${i}_${j} = ${ops.mma(`a${i}`, `b${j}`, `c${i}_$
   const registers = `  var xr: array<vec4<u32>, ${xSlots.length}>;
   var wr: array<vec4<u32>, ${wSlots.length}>;
 ${fetch("0u")}`;
-  // NOTE: two buffers: while the products read buffer `cur`, the next slice goes into the other; the one barrier
-  // a slice both shows it and keeps the next put from overwriting a buffer still being read
-  const loop =
-    BUFS === 1
-      ? `${registers}
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-${put("0u", "0u")}
-    workgroupBarrier();
-    if (k0 + ${BK}u < K) {
-${fetch(`k0 + ${BK}u`)}
-    }
-${products("0u", "0u")}
-    workgroupBarrier();
-  }`
-      : `${registers}
-${put("0u", "0u")}
-  workgroupBarrier();
-  var cur = 0u;
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    let more = k0 + ${BK}u < K;
-    if (more) {
-${fetch(`k0 + ${BK}u`)}
-    }
-${products(`cur * ${BM * S}u`, `cur * ${BN * S}u`)}
-    if (more) {
-${put(`(1u - cur) * ${BM * S}u`, `(1u - cur) * ${BN * S}u`)}
-    }
-    workgroupBarrier();
-    cur = 1u - cur;
-  }`;
+  const loop = tileLoopWgsl({ bk: BK, buffers: BUFS, registers, fetch, put, products, xTile: BM * S, wTile: BN * S });
   return { decls, loop };
 }
 

@@ -32,6 +32,7 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
+import { tileLoopWgsl } from "./tileLoopWgsl.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel, range } from "./wgslCommon.js";
 
@@ -135,8 +136,6 @@ ${frags.flatMap(([i, j]) => terms.map(([a, b]) => `      c${i}_${j} = ${ops.mma(
   const registers = `  var xr: array<vec4<f32>, ${xSlots.length}>;
   var wr: array<${wVec}, ${wSlots.length}>;
 ${fetch("0u")}`;
-  // NOTE: two buffers: while the products read buffer `cur`, the next slice goes into the other; the one barrier
-  // a slice both shows it and keeps the next put from overwriting a buffer still being read
   const loop = !vectorised
     ? `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
 ${elementFill}
@@ -144,33 +143,7 @@ ${elementFill}
 ${products("0u", "0u")}
     workgroupBarrier();
   }`
-    : BUFS === 1
-      ? `${registers}
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-${put("0u", "0u")}
-    workgroupBarrier();
-    if (k0 + ${BK}u < K) {
-${fetch(`k0 + ${BK}u`)}
-    }
-${products("0u", "0u")}
-    workgroupBarrier();
-  }`
-      : `${registers}
-${put("0u", "0u")}
-  workgroupBarrier();
-  var cur = 0u;
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    let more = k0 + ${BK}u < K;
-    if (more) {
-${fetch(`k0 + ${BK}u`)}
-    }
-${products(`cur * ${BM * S}u`, `cur * ${BN * S}u`)}
-    if (more) {
-${put(`(1u - cur) * ${BM * S}u`, `(1u - cur) * ${BN * S}u`)}
-    }
-    workgroupBarrier();
-    cur = 1u - cur;
-  }`;
+    : tileLoopWgsl({ bk: BK, buffers: BUFS, registers, fetch, put, products, xTile: BM * S, wTile: BN * S });
   const epilogue = `  let hasBias = au(3u) == 1u;
   if (m0 + ${BM}u <= rows && c0 + ${BN}u <= Np && !hasBias) {
 ${frags.map(([i, j]) => `    ${ops.store("outp", `(m0 + am + ${i * 16}u) * Nout + n0 + c0 + bn0 + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}

@@ -1,0 +1,60 @@
+/**
+ * @module backends/webgpu/kernels/tileLoopWgsl
+ *
+ * The k loop of the tensor-core matmuls whose slices go through workgroup
+ * tiles (matmulSgKernels.ts, matmulF16Kernels.ts): the next slice's loads are
+ * in flight in registers while this slice's products run.
+ */
+
+/** What a generator supplies: WGSL statements, each placed as the loop needs it. */
+export interface TileLoopParts {
+  /** Slice depth: k advances by it. */
+  readonly bk: number;
+  /** Tiles in workgroup memory: 1, or 2 (the next slice put in the other during this one's products, one barrier a slice). */
+  readonly buffers: 1 | 2;
+  /** Declares the registers and fetches the slice at k = 0 into them. */
+  readonly registers: string;
+  /** Fetches the slice at `k` (a WGSL u32 expression) into the registers. */
+  readonly fetch: (k: string) => string;
+  /** Puts the registers into the tiles at element offsets `xo`, `wo`. */
+  readonly put: (xo: string, wo: string) => string;
+  /** The slice's products from the tiles at `xo`, `wo`. */
+  readonly products: (xo: string, wo: string) => string;
+  /** Elements of one buffer of the x tiles and of the w tiles (the second buffer's offsets). */
+  readonly xTile: number;
+  readonly wTile: number;
+}
+
+export function tileLoopWgsl(p: TileLoopParts): string {
+  const { bk: BK } = p;
+  if (p.buffers === 1) {
+    return `${p.registers}
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+${p.put("0u", "0u")}
+    workgroupBarrier();
+    if (k0 + ${BK}u < K) {
+${p.fetch(`k0 + ${BK}u`)}
+    }
+${p.products("0u", "0u")}
+    workgroupBarrier();
+  }`;
+  }
+  // NOTE: while the products read buffer `cur`, the next slice goes into the other; the one barrier a slice
+  // both shows it and keeps the next put from overwriting a buffer still being read
+  return `${p.registers}
+${p.put("0u", "0u")}
+  workgroupBarrier();
+  var cur = 0u;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    let more = k0 + ${BK}u < K;
+    if (more) {
+${p.fetch(`k0 + ${BK}u`)}
+    }
+${p.products(`cur * ${p.xTile}u`, `cur * ${p.wTile}u`)}
+    if (more) {
+${p.put(`(1u - cur) * ${p.xTile}u`, `(1u - cur) * ${p.wTile}u`)}
+    }
+    workgroupBarrier();
+    cur = 1u - cur;
+  }`;
+}
