@@ -5,16 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { defaultKernels, sgMatrixTiles, TENSOR_CORE_SMALL_TILES, TENSOR_CORE_TILES } from "./kernelChoice.js";
-import { SG_MATRIX_NONUNIFORM_DIRECTIVES } from "./kernels/sgMatrixWgsl.js";
+import { H200_OPTIONS } from "../../testing/h200Options.js";
 
-const H200 = {
-  memoryBytes: 2 ** 37,
-  adapterDescription: "nvidia",
-  software: false,
-  features: new Set(["shader-f16", "subgroups", "chromium-experimental-subgroup-matrix"]),
-  subgroupSizes: { min: 32, max: 32 },
-  subgroupMatrix: { syntax: "new" as const, nonUniform: SG_MATRIX_NONUNIFORM_DIRECTIVES[0] },
-};
+const H200 = H200_OPTIONS;
 
 test("tensor cores with per-subgroup operands take the tensor-core matmul and the split tensor-core attention; without, the f32 paths", () => {
   const c = defaultKernels(H200);

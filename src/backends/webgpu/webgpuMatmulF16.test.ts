@@ -18,7 +18,7 @@ import type { Tensor } from "../backend.js";
 import { GpuRuntime } from "./gpuRuntime.js";
 import { defaultKernels, f16MatmulTiles, SG_MATRIX_TOLERANCE, TENSOR_CORE_F16_SMALL_TILES, TENSOR_CORE_F16_TILES } from "./kernelChoice.js";
 import { f16RowsKernel, type F16MatmulVariant } from "./kernels/matmulF16Kernels.js";
-import { SG_MATRIX_NONUNIFORM_DIRECTIVES } from "./kernels/sgMatrixWgsl.js";
+import { H200_OPTIONS } from "../../testing/h200Options.js";
 import type { WebGpuBackend } from "./webgpuBackend.js";
 
 /** Fragments tiled along N, then along M with two tile buffers. */
@@ -27,14 +27,7 @@ const EMULATED_F16: readonly F16MatmulVariant[] = [
   { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1, from: "workgroup", pad: 8, buffers: 2 },
 ];
 
-const H200 = {
-  memoryBytes: 2 ** 37,
-  adapterDescription: "nvidia",
-  software: false,
-  features: new Set(["shader-f16", "subgroups", "chromium-experimental-subgroup-matrix"]),
-  subgroupSizes: { min: 32, max: 32 },
-  subgroupMatrix: { syntax: "new" as const, nonUniform: SG_MATRIX_NONUNIFORM_DIRECTIVES[0] },
-};
+const H200 = H200_OPTIONS;
 
 function random(seed: number): () => number {
   let s = seed;

@@ -30,7 +30,7 @@ import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf } from "./matmulKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
-import { tileLoopWgsl } from "./tileLoopWgsl.js";
+import { tileLoopWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 export interface F16MatmulVariant {
@@ -74,22 +74,7 @@ export const f16MatmulKernel = memoKernel(function f16MatmulKernel(wType: F16Mat
   const ops = new SgMatrixWgsl(dialect.syntax);
   const frags = range(FM).flatMap((i) => range(FN).map((j) => [i, j] as const));
   const body = v.from === "storage" ? storageLoop(v, ops, FM, FN) : workgroupLoop(wType, v, ops, NT, FM, FN);
-  const epilogue = `  let hasBias = au(3u) == 1u;
-  if (m0 + ${BM}u <= rows && c0 + ${BN}u <= Np && !hasBias) {
-${frags.map(([i, j]) => `    ${ops.store("outp", `(am + ${i * 16}u) * Nout + n0 + bn0 + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
-  } else {
-${frags
-  .map(
-    ([i, j]) => `    ${ops.store("cs", "sg * 256u", `c${i}_${j}`, "16u")};
-    workgroupBarrier();
-    for (var e = lid % 32u; e < 256u; e += 32u) {
-      let m = am + ${i * 16}u + e / 16u; let n = bn0 + ${j * 16}u + e % 16u;
-      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[sg * 256u + e] + select(0.0, bias[n0 + n], hasBias); }
-    }
-    workgroupBarrier();`,
-  )
-  .join("\n")}
-  }`;
+  const epilogue = tileStoreWgsl(ops, frags, "am", "bn0", BM, BN);
   const name = `matmul f16 ${v.from} ${BM}x${BN}${v.from === "storage" ? ` u${v.unroll ?? 1}` : `x${v.bk} pad${v.pad ?? 8}${v.buffers === 2 ? " db" : ""}`} ${SM}x${SN} w ${wType}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   const arrays = v.from === "storage" ? ["array<f16>", "array<f16>"] : ["array<vec4<u32>>", "array<vec4<u32>>"];
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}

@@ -32,7 +32,7 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
-import { tileLoopWgsl } from "./tileLoopWgsl.js";
+import { tileLoopWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel, range } from "./wgslCommon.js";
 
@@ -144,22 +144,7 @@ ${products("0u", "0u")}
     workgroupBarrier();
   }`
     : tileLoopWgsl({ bk: BK, buffers: BUFS, registers, fetch, put, products, xTile: BM * S, wTile: BN * S });
-  const epilogue = `  let hasBias = au(3u) == 1u;
-  if (m0 + ${BM}u <= rows && c0 + ${BN}u <= Np && !hasBias) {
-${frags.map(([i, j]) => `    ${ops.store("outp", `(m0 + am + ${i * 16}u) * Nout + n0 + c0 + bn0 + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
-  } else {
-${frags
-  .map(
-    ([i, j]) => `    ${ops.store("cs", "sg * 256u", `c${i}_${j}`, "16u")};
-    workgroupBarrier();
-    for (var e = lid % 32u; e < 256u; e += 32u) {
-      let m = m0 + am + ${i * 16}u + e / 16u; let n = c0 + bn0 + ${j * 16}u + e % 16u;
-      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[sg * 256u + e] + select(0.0, bias[n0 + n], hasBias); }
-    }
-    workgroupBarrier();`,
-  )
-  .join("\n")}
-  }`;
+  const epilogue = tileStoreWgsl(ops, frags, "m0 + am", "c0 + bn0", BM, BN);
   const name = `matmul sgmatrix ${wType} ${BM}x${BN}x${BK} ${SM}x${SN}${PAD ? ` pad${PAD}` : ""}${BUFS === 2 ? " db" : ""}${vectorised ? " vec4" : ""}${split ? " split" : ""}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   const arrays = vectorised ? [wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>", "array<vec4<f32>>"] : ["array<u32>", "array<f32>"];
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}

@@ -1,10 +1,13 @@
 /**
  * @module backends/webgpu/kernels/tileLoopWgsl
  *
- * The k loop of the tensor-core matmuls whose slices go through workgroup
- * tiles (matmulSgKernels.ts, matmulF16Kernels.ts): the next slice's loads are
- * in flight in registers while this slice's products run.
+ * The k loop and the store of the tensor-core matmuls whose slices go
+ * through workgroup tiles (matmulSgKernels.ts, matmulF16Kernels.ts): the next
+ * slice's loads are in flight in registers while this slice's products run;
+ * whole tiles without bias are stored straight from the fragments, the rest
+ * through workgroup memory (`cs`, 256 floats a subgroup), element by element.
  */
+import type { SgMatrixWgsl } from "./sgMatrixWgsl.js";
 
 /** What a generator supplies: WGSL statements, each placed as the loop needs it. */
 export interface TileLoopParts {
@@ -56,5 +59,28 @@ ${p.put(`(1u - cur) * ${p.xTile}u`, `(1u - cur) * ${p.wTile}u`)}
     }
     workgroupBarrier();
     cur = 1u - cur;
+  }`;
+}
+
+/**
+ * Stores fragments c{i}_{j} (16 x 16 each) to out f32 [rows, Nout] at columns n0 + ...: `row` and `col` are
+ * WGSL expressions of this subgroup's first output row and column (less n0); adds the bias where au(3) is 1.
+ */
+export function tileStoreWgsl(ops: SgMatrixWgsl, frags: readonly (readonly [number, number])[], row: string, col: string, bm: number, bn: number): string {
+  return `  let hasBias = au(3u) == 1u;
+  if (m0 + ${bm}u <= rows && c0 + ${bn}u <= Np && !hasBias) {
+${frags.map(([i, j]) => `    ${ops.store("outp", `(${row} + ${i * 16}u) * Nout + n0 + ${col} + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
+  } else {
+${frags
+  .map(
+    ([i, j]) => `    ${ops.store("cs", "sg * 256u", `c${i}_${j}`, "16u")};
+    workgroupBarrier();
+    for (var e = lid % 32u; e < 256u; e += 32u) {
+      let m = ${row} + ${i * 16}u + e / 16u; let n = ${col} + ${j * 16}u + e % 16u;
+      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[sg * 256u + e] + select(0.0, bias[n0 + n], hasBias); }
+    }
+    workgroupBarrier();`,
+  )
+  .join("\n")}
   }`;
 }
