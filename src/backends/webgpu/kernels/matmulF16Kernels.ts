@@ -1,10 +1,11 @@
 /**
  * @module backends/webgpu/kernels/matmulF16Kernels
  *
- * Prefill matmul on tensor cores with both operands already f16 in storage:
- * x f16 [rows, K] (converted once per matmul input by `f16RowsKernel`, not
- * once per tile as matmulSgKernels.ts does) and w f16 [Np, K] (weights made
- * f16 once, at upload). The matmulKernels.ts contract otherwise (args rows,
+ * Prefill matmul on tensor cores with x already f16 in storage: x f16
+ * [rows, K] (converted once per matmul input by `f16RowsKernel`, not once
+ * per tile as matmulSgKernels.ts does) and w [Np, K] as stored: bf16 (the
+ * engine's weights: each pair widened and narrowed to f16 in the tile fill,
+ * exact in f16's normal range) or f16. The matmulKernels.ts contract otherwise (args rows,
  * Np, K, hasBias, Nout, n0; out f32 [rows, Nout]).
  *
  * Why: matmulSgKernels.ts converts each x element to f16 once for every
@@ -161,19 +162,5 @@ ${F16_SPLIT_WGSL}
   if (i >= au(0u)) { return; }
   let v = src[i];
   outw[i] = bitcast<u32>(vec2<f16>(toF16(v.x), toF16(v.y)));
-}`);
-});
-
-/** bf16 -> f16 in place, two per u32 word (exact in f16's normal range; clamped to +-65504 beyond). args: words. */
-export const f16OfBf16Kernel = memoKernel(function f16OfBf16Kernel(): Kernel {
-  return kernelOf("f16 of bf16", ["rw"], /* wgsl */ `enable f16;
-@group(0) @binding(0) var<storage, read_write> words: array<u32>;
-${F16_SPLIT_WGSL}
-@compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
-  ${WG_INDEX}
-  let i = wg * 256u + lid;
-  if (i >= au(0u)) { return; }
-  let u = words[i];
-  words[i] = bitcast<u32>(vec2<f16>(toF16(bitcast<f32>(u << 16u)), toF16(bitcast<f32>(u & 0xffff0000u))));
 }`);
 });
