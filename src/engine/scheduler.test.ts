@@ -292,6 +292,23 @@ test("a sequence running alone that cannot grow fails instead of preempting itse
   assert.equal(d.numFreePages, 1);
 });
 
+test("a long step that the pool cannot hold is halved, down to the window, instead of failing or preempting", () => {
+  // 3 usable pages: a 64-token step of window 16 needs the ring's page and 3 global pages for the 48 tokens
+  // leaving within it (4); 32 tokens need 2; what the policy keeps (nothing admitted) is the ring's page
+  const d = new Driver(4, { prefillChunk: 64 });
+  d.flags = (n) => new Uint8Array(n);
+  d.add("A", 64, { longSteps: true, maxNewTokens: 2 });
+  assert.deepEqual(d.steps(), [[["A", 32]], [["A", 32]], [["A", 1]]]);
+  assert.deepEqual(d.cannotFit, []);
+  assert.deepEqual(d.preempted, []);
+  assert.deepEqual(d.finished, ["A"]);
+  // with the pool to spare, the same prompt goes in one step
+  const roomy = new Driver(8, { prefillChunk: 64 });
+  roomy.flags = (n) => new Uint8Array(n);
+  roomy.add("A", 64, { longSteps: true, maxNewTokens: 2 });
+  assert.deepEqual(roomy.steps(), [[["A", 64]], [["A", 1]]]);
+});
+
 test("random mixes of admissions, preemptions and aborts respect every budget and return every page (seeded)", () => {
   let totals = { preemptions: 0, cannotFit: 0, aborts: 0, steps: 0 };
   for (let seed = 1; seed <= 30; seed++) {

@@ -14,6 +14,7 @@
 import { InvalidInputError } from "../errors.js";
 import type { KvManager } from "../kvcache/kvManager.js";
 import { takesLongSteps } from "../kvcache/kvPolicy.js";
+import type { SequenceCache } from "../kvcache/sequenceCache.js";
 import type { Sequence } from "./sequence.js";
 
 export interface SchedulerLimits {
@@ -75,8 +76,9 @@ export class Scheduler {
     // ---- running sequences, oldest first; the newest give their pages up when pages run out
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const seq = this.running[i];
-      const numNew = this.#chunk(seq, budget, logitRows);
+      let numNew = this.#chunk(seq, budget, logitRows);
       if (numNew === 0) continue;
+      numNew = shortenToFit(seq.cache!, seq.window, numNew, freePages);
       let needed = seq.cache!.numPagesNeeded(numNew);
       while (needed > freePages && this.running.length - 1 > i) {
         const victim = this.running[this.running.length - 1];
@@ -99,9 +101,10 @@ export class Scheduler {
     // ---- waiting sequences, first come first served, while the step and the pool have room
     while (this.waiting.length > 0 && budget > 0 && step.length < this.limits.maxSeqs && this.kv.numFreeSlots > 0) {
       const seq = this.waiting[0];
-      const numNew = this.#chunk(seq, budget, logitRows);
+      let numNew = this.#chunk(seq, budget, logitRows);
       if (numNew === 0) break;
       const cache = this.kv.createCache(seq.window, takesLongSteps(seq.options.policy));
+      numNew = shortenToFit(cache, seq.window, numNew, freePages - (this.running.length > 0 ? this.limits.watermarkPages : 0));
       const needed = cache.numPagesNeeded(numNew);
       if (needed > this.kv.blockPool.numUsablePages) {
         this.waiting.shift();
@@ -151,4 +154,16 @@ export class Scheduler {
     const needs = held > 0 ? `after ${seq.numComputed} tokens it holds ${held} pages of 16 tokens and its next step needs ${needed} more` : `its next step needs ${needed} pages of 16 tokens`;
     this.onCannotFit(seq, new InvalidInputError(`the KV memory budget is too small for this request: ${needs}, and the pool holds ${pool.numUsablePages}; raise kvMemory (--kv-memory) or shorten the request`));
   }
+}
+
+/**
+ * A chunk longer than the window (a long step) halved, down to the window at
+ * the least, until its pages fit `available`: a long step gives every token
+ * leaving the window within it a global slot until its flag is known, so a
+ * pool sized for what the policy keeps may hold W-token steps but not a
+ * 2048-token one. Shorter chunks than W need no such pages.
+ */
+function shortenToFit(cache: SequenceCache, window: number, numNew: number, available: number): number {
+  while (numNew > window && cache.numPagesNeeded(numNew) > available) numNew = Math.max(window, Math.floor(numNew / 2));
+  return numNew;
 }
