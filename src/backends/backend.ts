@@ -227,15 +227,18 @@ export interface Backend {
    * in batch.seqs): flags[offset + h * stride + r] = admitted (u8). `scores`
    * (laid out like flags) is read for sequences admitting by the gate. The
    * ring's flags are left alone: the layer's attention still reads the old
-   * tokens' there (writeRingFlags follows it).
+   * tokens' there (writeRingFlags follows the step's last layer).
    */
   admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void;
   /**
-   * After the layer's attention: the flags `admit` wrote of each sequence's
-   * last min(T, W) rows, those that take ring offsets, into
+   * After the step's last layer (a layer's ring flags are read only by its
+   * attention, in later steps): the flags `admit` wrote, of every layer
+   * (flags[(layer * Hkv + h) * stride + r]), of each sequence's last
+   * min(T, W) rows, those that take ring offsets, into
    * batch.tables.ringFlags at the token's ring offset (position mod W).
+   * One call for all layers: one dispatch a step, not one a layer.
    */
-  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void;
+  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void;
   /** Recomputes the per-page key bounds (Quest) of pages[i, 0] over its first pages[i, 1] tokens, i in [first, first + count). */
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void;
   /** Quest: for decode rows of sequences with a budget, chooses the global pages to read (batch.selection). */

@@ -108,8 +108,7 @@ export function forwardStep(b: Backend, m: ModelParts, pool: KvPool, a: Activati
     if (n.usesQuest) b.questSelect(a.q, pool, l, s.batch, dims);
     b.pagedAttention(a.attn, a.q, a.k, a.v, pool, l, s.batch, dims);
     if (n.usesObservations) b.storeObservations(s.observations!, a.q, l, s.batch, dims);
-    // ---- the layer's KV: the new tokens' ring flags, promote what leaves the window, write the new tokens to their slots
-    b.writeRingFlags(s.flags, l * numHkvT, T, l, s.batch, dims);
+    // ---- the layer's KV: promote what leaves the window, write the new tokens to their slots (their ring flags: after the last layer)
     b.copySlots(pool, s.copies, n.layerCopyStart[l], n.layerCopyCount[l]);
     b.writeKv(pool, a.k, a.v, s.slotMapping, l * numHkvT, T);
     b.matmul(a.proj, a.attn, lw.wo, lw.bo, T);
@@ -122,6 +121,7 @@ export function forwardStep(b: Backend, m: ModelParts, pool: KvPool, a: Activati
     b.matmul(a.proj, a.gate, lw.wDown, lw.bDown, T);
     b.add(a.x, a.proj, T);
   }
+  b.writeRingFlags(s.flags, T, s.batch, dims);
   b.updatePageBounds(pool, s.boundsAfter, 0, n.numBoundsAfter);
   if (n.numSnapRequests > 0) b.snapKvScores(s.snapScores, s.snapRequests, n.numSnapRequests, s.observations!, pool, s.batch.tables, dims);
 

@@ -5,8 +5,9 @@
  * gate/gateMath.ts (rows [row0, row0 + n) of one layer into
  * scores[offset + h * stride + r], nothing else written), and admit for
  * every admission kind of stepLayout.ts in one batch, each sequence by its
- * own rule, with the flags written to the step's flags tensor only; then
- * writeRingFlags puts the flags of each sequence's last min(T, W) tokens at
+ * own rule, with the flags written to the step's flags tensor only, for
+ * both layers; then one writeRingFlags puts the flags of every layer of each
+ * sequence's last min(T, W) tokens at
  * their ring offset pos mod W in KvTables.ringFlags (every other ring flag,
  * the state of earlier steps, untouched).
  *
@@ -99,26 +100,31 @@ export function describeAdmission(ctx: ConformanceContext): void {
       const flags = tensorFrom(b, [L, H, T], "u8", new Uint8Array(L * H * T).fill(UNTOUCHED), "flags");
       const ringFlags = tensorFrom(b, [numSlots, L, H, maxWindow], "u8", new Uint8Array(numSlots * L * H * maxWindow).fill(UNTOUCHED), "ring flags");
       const batch = admissionBatch(b, fields, seqs.length, ringFlags, numSlots, maxWindow, L, H);
-      b.admit(flags, f32Tensor(b, [L, H, T], scores, "scores"), layer * H * T, T, layer, batch, { numLayers: L, numHeads: 2 * H, numKvHeads: H, headDim: 16 });
+      // every layer's admission, as a step does, then one writeRingFlags for all of them after the last
+      const dims = { numLayers: L, numHeads: 2 * H, numKvHeads: H, headDim: 16 };
+      const scoreTensor = f32Tensor(b, [L, H, T], scores, "scores");
+      for (let l = 0; l < L; l++) b.admit(flags, scoreTensor, l * H * T, T, l, batch, dims);
       const [gotFlags, ringAfterAdmit] = await b.read([{ tensor: flags }, { tensor: ringFlags }]);
       assert.ok(Array.from(ringAfterAdmit).every((x) => x === UNTOUCHED), "admit wrote ring flags (the layer's attention still reads the old ones)");
-      b.writeRingFlags(flags, layer * H * T, T, layer, batch, { numLayers: L, numHeads: 2 * H, numKvHeads: H, headDim: 16 });
+      b.writeRingFlags(flags, T, batch, dims);
       const [gotRing] = await b.read([{ tensor: ringFlags }]);
 
       const wantFlags = new Uint8Array(L * H * T).fill(UNTOUCHED);
       const wantRing = new Uint8Array(numSlots * L * H * maxWindow).fill(UNTOUCHED);
       seqs.forEach(([kind, arg, seed, slot, W, startPos, rows], s) => {
-        for (let h = 0; h < H; h++) {
-          for (let r = 0; r < rows; r++) {
-            const pos = startPos + r, at = layer * H * T + h * T + rowStart[s] + r;
-            const admitted =
-              kind === ADMIT_FULL ? true
-              : kind === ADMIT_LOCAL ? false
-              : kind === ADMIT_SINKS ? pos < arg
-              : kind === ADMIT_RANDOM ? admissionHash(seed, layer, h, pos) < arg >>> 0
-              : Math.fround(scores[at]) > Math.fround(tau[s - 5]);
-            wantFlags[at] = admitted ? 1 : 0;
-            if (r >= rows - W) wantRing[((slot * L + layer) * H + h) * maxWindow + (pos % W)] = admitted ? 1 : 0;
+        for (let l = 0; l < L; l++) {
+          for (let h = 0; h < H; h++) {
+            for (let r = 0; r < rows; r++) {
+              const pos = startPos + r, at = l * H * T + h * T + rowStart[s] + r;
+              const admitted =
+                kind === ADMIT_FULL ? true
+                : kind === ADMIT_LOCAL ? false
+                : kind === ADMIT_SINKS ? pos < arg
+                : kind === ADMIT_RANDOM ? admissionHash(seed, l, h, pos) < arg >>> 0
+                : Math.fround(scores[at]) > Math.fround(tau[s - 5]);
+              wantFlags[at] = admitted ? 1 : 0;
+              if (r >= rows - W) wantRing[((slot * L + l) * H + h) * maxWindow + (pos % W)] = admitted ? 1 : 0;
+            }
           }
         }
       });

@@ -246,9 +246,9 @@ export class CpuBackend implements Backend {
     this.#record(() => this.#policy.admit(f, s, offset, stride, layer, batch, dims));
   }
 
-  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
     const f = cpu(flags);
-    this.#record(() => this.#policy.writeRingFlags(f, offset, stride, layer, batch, dims));
+    this.#record(() => this.#policy.writeRingFlags(f, stride, batch, dims));
   }
 
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {

@@ -56,7 +56,7 @@ export class CpuPolicyOps {
     }
   }
 
-  writeRingFlags(flags: CpuTensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+  writeRingFlags(flags: CpuTensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
     const { numLayers: L, numKvHeads: H } = dims;
     const fields = this.#views.i32(cpu(batch.seqs), batch.numSeqs * SEQ_FIELDS);
     const stepFlags = this.#views.u8(flags);
@@ -66,10 +66,10 @@ export class CpuPolicyOps {
       const f = s * SEQ_FIELDS;
       const row0 = fields[f + SEQ_ROW_START], numRows = fields[f + SEQ_NUM_ROWS], startPos = fields[f + SEQ_START_POS];
       const W = fields[f + SEQ_WINDOW], slot = fields[f + SEQ_SLOT];
-      for (let h = 0; h < H; h++) {
-        const ring = ((slot * L + layer) * H + h) * maxWindow;
+      for (let lh = 0; lh < L * H; lh++) {
+        const ring = (slot * L * H + lh) * maxWindow;
         // NOTE: a step longer than W wrote its first tokens to global slots: only the last W own ring offsets
-        for (let t = Math.max(0, numRows - W); t < numRows; t++) ringFlags[ring + ((startPos + t) % W)] = stepFlags[offset + h * stride + row0 + t];
+        for (let t = Math.max(0, numRows - W); t < numRows; t++) ringFlags[ring + ((startPos + t) % W)] = stepFlags[lh * stride + row0 + t];
       }
     }
   }

@@ -64,13 +64,14 @@ export class PolicyOps {
     this.#ctx.rt.dispatch(admitKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numKvHeads, s ? 1 : 0]);
   }
 
-  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
     const f = gpu(flags);
     this.#ctx.checkLive();
     const ring = gpu(batch.tables.ringFlags);
     deviceWrites(ring);
     const buffers = [f.buffer, gpu(batch.seqs).buffer, ring.buffer];
-    this.#ctx.rt.dispatch(writeRingFlagsKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numLayers, dims.numKvHeads, batch.tables.maxWindow]);
+    const groups = batch.numSeqs * dims.numLayers * dims.numKvHeads;
+    this.#ctx.rt.dispatch(writeRingFlagsKernel(), buffers, groups, [stride, dims.numLayers * dims.numKvHeads, batch.tables.maxWindow, groups]);
   }
 
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {

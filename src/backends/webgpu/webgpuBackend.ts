@@ -220,8 +220,8 @@ export class WebGpuBackend implements Backend {
     this.#policy.admit(flags, scores, offset, stride, layer, batch, dims);
   }
 
-  writeRingFlags(flags: Tensor, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    this.#policy.writeRingFlags(flags, offset, stride, layer, batch, dims);
+  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
+    this.#policy.writeRingFlags(flags, stride, batch, dims);
   }
 
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {

@@ -21,7 +21,7 @@ const SET_BYTE_WGSL = (name: string, arr: string) =>
 
 /**
  * Admission, one workgroup per (sequence, KV head): flags[offset + h * stride + row] = admitted, u8.
- * The ring's flags are writeRingFlagsKernel's, after the layer's attention (which still reads the old ones).
+ * The ring's flags are writeRingFlagsKernel's, after the step's last layer (the attention still reads the old ones).
  * args: offset, stride, layer, H, hasScores
  */
 export const admitKernel = memoKernel(function admitKernel(): Kernel {
@@ -63,10 +63,10 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
 });
 
 /**
- * The step's flags into the ring's, one workgroup per (sequence, KV head), after the layer's attention:
- * the sequence's last min(T, W) rows take ring offsets pos mod W (a step longer than W wrote its first
- * tokens to global slots). ring[((slot * L + layer) * H + h) * maxWindow + pos % W] = flags[offset + h * stride + row].
- * args: offset, stride, layer, L, H, maxWindow
+ * The step's flags into the ring's, one workgroup per (sequence, layer x KV head) of all layers, after the
+ * step's last layer: the sequence's last min(T, W) rows take ring offsets pos mod W (a step longer than W
+ * wrote its first tokens to global slots). ring[((slot * L * H + lh) * maxWindow + pos % W] = flags[lh * stride + row].
+ * args: stride, L * H, maxWindow, workgroups (numSeqs * L * H)
  */
 export const writeRingFlagsKernel = memoKernel(function writeRingFlagsKernel(): Kernel {
   return kernelOf("writeRingFlags", ["ro", "ro", "rw"], /* wgsl */ `
@@ -77,15 +77,17 @@ ${SET_BYTE_WGSL("setRing", "ring")}
 fn flagAt(b: u32) -> u32 { return (flags[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 @compute @workgroup_size(64) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let H = au(4u);
-  let s = wg / H; let h = wg % H;
+  // NOTE: a grid past the device's limit per dimension is rounded up to whole rows of workgroups
+  if (wg >= au(3u)) { return; }
+  let LH = au(1u);
+  let s = wg / LH; let lh = wg % LH;
   let f = s * ${SEQ_FIELDS}u;
   let row0 = u32(seqs[f + ${SEQ_ROW_START}u]); let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]); let start = u32(seqs[f + ${SEQ_START_POS}u]);
   let W = u32(seqs[f + ${SEQ_WINDOW}u]); let slot = u32(seqs[f + ${SEQ_SLOT}u]);
-  let ringBase = ((slot * au(3u) + au(2u)) * H + h) * au(5u);
+  let ringBase = (slot * LH + lh) * au(2u);
   // NOTE: from the first row whose ring offset the step's later rows do not take again
   for (var t = n - min(n, W) + lid; t < n; t += 64u) {
-    setRing(ringBase + (start + t) % W, flagAt(au(0u) + h * au(1u) + row0 + t));
+    setRing(ringBase + (start + t) % W, flagAt(lh * au(0u) + row0 + t));
   }
 }`);
 });
