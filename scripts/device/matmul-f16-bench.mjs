@@ -1,13 +1,13 @@
 // Times the tensor-core matmuls on the device (the H200), side by side in one
 // process: the f16-operand kernels (kernels/matmulF16Kernels.ts: fragments
-// from storage, or through workgroup tiles) against the per-tile-converting
+// through workgroup tiles, f16 or bf16 weights) against the per-tile-converting
 // kernel the backend ran before (matmulSgKernels.ts, f32 x and bf16 w), on
 // Llama-3.1-8B's shapes (q/k/v and gate/up also as one matmul each), and
 // the f32 -> f16 pass of x they need. Each f16 kernel is checked against
 // f64 sums of the same f16 inputs on sampled outputs (at the first row count). Raw WebGPU dispatches
 // (no engine), wall time over bursts after a warm-up (clocks up).
 //
-//   [ROWS=512,2048,8192] [ONLY=storage|workgroup|old] node scripts/device/matmul-f16-bench.mjs
+//   [ROWS=512,2048,8192] [ONLY=f16|old] node scripts/device/matmul-f16-bench.mjs
 import { appendFileSync, mkdirSync } from "node:fs";
 import { createNodeWebGpuBackend, createNodeWebGpuDevice } from "../../dist/platform/node/webgpu.js";
 import { f16MatmulKernel, f16MatmulKStep, f16MatmulSharedBytes, f16RowsKernel } from "../../dist/backends/webgpu/kernels/matmulF16Kernels.js";
@@ -99,7 +99,7 @@ function randomHalves(n, e0) {
 }
 const halfValue = (h) => (h & 0x8000 ? -1 : 1) * 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 0x3ff) / 1024);
 
-const base = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, from: "workgroup", pad: 8 };
+const base = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
 const f16Variants = [
   ["f16", base],
   ["f16", { ...base, buffers: 2 }],
@@ -109,7 +109,7 @@ const f16Variants = [
   ["f16", { ...base, bn: 256, sgn: 4 }],
   ["f16", { ...base, bm: 256, sgm: 4 }],
   ["f16", { ...base, bk: 64 }],
-].filter(([, v]) => !ONLY || v.from === ONLY);
+].filter(() => !ONLY || ONLY === "f16");
 const oldVariants = !ONLY || ONLY === "old" ? [TENSOR_CORE_TILES, TENSOR_CORE_SMALL_TILES] : [];
 
 // NOTE: SMALL=1 divides the shapes by 32 (a check of the script on a software adapter)
@@ -142,7 +142,7 @@ for (const [name, N, K] of shapes) {
     const convMs = await timeIt(conv, [xConv, xfB], [(rows * K) / 2], Math.ceil((rows * K) / 2 / 256));
     console.log(JSON.stringify({ part: "f16 of x", shape: name, rows, ms: convMs }));
     for (const [kind, variant] of [...f16Variants, ...oldVariants.map((v) => ["old", v])]) {
-      const label = kind === "old" ? `old ${variant.bm}x${variant.bn}x${variant.bk}` : `${kind} ${variant.from} ${variant.bm}x${variant.bn} ${variant.sgm}x${variant.sgn} ${variant.from === "storage" ? `u${variant.unroll}` : `k${variant.bk} p${variant.pad}${variant.buffers === 2 ? " db" : ""}`}`;
+      const label = kind === "old" ? `old ${variant.bm}x${variant.bn}x${variant.bk}` : `${kind} ${variant.bm}x${variant.bn} ${variant.sgm}x${variant.sgn} k${variant.bk} p${variant.pad}${variant.buffers === 2 ? " db" : ""}`;
       if (kind !== "old" && K % f16MatmulKStep(variant) !== 0) continue;
       // NOTE: without validation (hardware adapters) a kernel over the limit aborts the process at pipeline creation
       if (kind !== "old" && f16MatmulSharedBytes(variant) > device.limits.maxComputeWorkgroupStorageSize) { record({ shape: name, rows, variant: label, error: `${f16MatmulSharedBytes(variant)} bytes of workgroup memory`, TFLOPs: 0 }); continue; }

@@ -84,9 +84,9 @@ export const TENSOR_CORE_TILES: SgMatrixVariant = { bm: 128, bn: 128, bk: 32, sg
 export const TENSOR_CORE_SMALL_TILES: SgMatrixVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
 
 /** The f16-operand tiles devices with tensor cores run by default (matmul-f16-bench.mjs, H200, 8B shapes at 2048 and 8192 rows: 128 TFLOP/s, TENSOR_CORE_TILES 90). */
-export const TENSOR_CORE_F16_TILES: F16MatmulVariant = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, from: "workgroup", pad: 8 };
+export const TENSOR_CORE_F16_TILES: F16MatmulVariant = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
 /** Half as tall for small grids, as TENSOR_CORE_SMALL_TILES is (that measurement is the older kernel's; this one's is not made yet). */
-export const TENSOR_CORE_F16_SMALL_TILES: F16MatmulVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, from: "workgroup", pad: 8 };
+export const TENSOR_CORE_F16_SMALL_TILES: F16MatmulVariant = { bm: 64, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
 
 /**
  * The f16-operand tiles of a matmul of `rows` x `N` x `K` under `c` (c.sgMatrix set, rows >= sgMatrixMinRows),

@@ -23,8 +23,8 @@ import type { WebGpuBackend } from "./webgpuBackend.js";
 
 /** Fragments tiled along N, then along M with two tile buffers. */
 const EMULATED_F16: readonly F16MatmulVariant[] = [
-  { bm: 32, bn: 32, bk: 16, sgm: 1, sgn: 2, from: "workgroup", pad: 8 },
-  { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1, from: "workgroup", pad: 8, buffers: 2 },
+  { bm: 32, bn: 32, bk: 16, sgm: 1, sgn: 2, pad: 8 },
+  { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1, pad: 8, buffers: 2 },
 ];
 
 const H200 = H200_OPTIONS;

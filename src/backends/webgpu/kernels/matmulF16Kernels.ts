@@ -13,40 +13,31 @@
  * every row tile, with exact rounding in integer arithmetic; on the H200 that
  * ALU work, not the tensor cores, bounds it.
  *
- * Two ways to feed the fragments, a variant's `from`:
- * - "storage": every subgroup loads its fragments straight from x and w (row
- *   major, stride K; B = w^T is w read column-major). No workgroup memory and
- *   no barriers; the subgroups of a workgroup share rows and columns, which
- *   the L1 cache serves. `unroll` k16 steps issue all their loads before
- *   their products.
- * - "workgroup": BK-deep slices copied into workgroup tiles (8 halves per
- *   vec4 load), the next slice's loads in flight during this one's products,
- *   as matmulSgKernels.ts does.
+ * BK-deep slices of x and w are copied into workgroup tiles (8 halves per
+ * vec4 load), the next slice's loads in flight during this one's products,
+ * as matmulSgKernels.ts does.
  *
  * Loads past the end of x or w (a partial last tile) read zeros or stale
  * rows under robust access; they reach only outputs that are not stored.
- * K must be a multiple of 16 x unroll ("storage") or of BK ("workgroup").
+ * K must be a multiple of BK.
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf } from "./matmulKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
-import { tileLoopWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
+import { tileLoopWgsl, tileOriginWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 export interface F16MatmulVariant {
   readonly bm: number;
   readonly bn: number;
-  /** Slice depth (workgroup: the tile's; storage: unused, 16 x unroll). */
+  /** Slice depth. */
   readonly bk: number;
   readonly sgm: number;
   readonly sgn: number;
-  readonly from: "storage" | "workgroup";
-  /** storage: k16 steps per loop iteration, loads first (default 1). */
-  readonly unroll?: number;
-  /** workgroup: halves each tile row is padded by (default 8). */
+  /** Halves each tile row is padded by (default 8). */
   readonly pad?: number;
-  /** workgroup: tiles in workgroup memory (default 1); with 2 the next slice is put in the other during this one's products, one barrier a slice. */
+  /** Tiles in workgroup memory (default 1); with 2 the next slice is put in the other during this one's products, one barrier a slice. */
   readonly buffers?: 1 | 2;
 }
 
@@ -55,17 +46,16 @@ export type F16MatmulWeights = "f16" | "bf16";
 
 /** Workgroup memory a variant declares: its f16 tiles and the f32 staging of one fragment per subgroup. */
 export function f16MatmulSharedBytes(v: F16MatmulVariant): number {
-  const tiles = v.from === "storage" ? 0 : 2 * (v.bk + (v.pad ?? 8)) * (v.buffers ?? 1) * (v.bm + v.bn);
+  const tiles = 2 * (v.bk + (v.pad ?? 8)) * (v.buffers ?? 1) * (v.bm + v.bn);
   return tiles + 4 * 256 * v.sgm * v.sgn;
 }
 
 /** The K step a variant's loop takes (K must be a multiple). */
 export function f16MatmulKStep(v: F16MatmulVariant): number {
-  return v.from === "storage" ? 16 * (v.unroll ?? 1) : v.bk;
+  return v.bk;
 }
 
 export const f16MatmulKernel = memoKernel(function f16MatmulKernel(wType: F16MatmulWeights, v: F16MatmulVariant, dialect: SgMatrixDialect): Kernel {
-  if (wType === "bf16" && v.from === "storage") throw new Error("f16 matmul: fragments load from storage only from f16 weights");
   const { bm: BM, bn: BN, sgm: SM, sgn: SN } = v;
   const NSG = SM * SN, NT = 32 * NSG;
   const [WM, WN] = [BM / SM, BN / SN];
@@ -74,39 +64,22 @@ export const f16MatmulKernel = memoKernel(function f16MatmulKernel(wType: F16Mat
   if (NSG > 1 && dialect.syntax !== "emulated" && !dialect.nonUniform) throw new Error("f16 matmul: this device's WGSL compiler allows one subgroup per workgroup only");
   const ops = new SgMatrixWgsl(dialect.syntax);
   const frags = range(FM).flatMap((i) => range(FN).map((j) => [i, j] as const));
-  const body = v.from === "storage" ? storageLoop(v, ops, FM, FN) : workgroupLoop(wType, v, ops, NT, FM, FN);
+  const body = workgroupLoop(wType, v, ops, NT, FM, FN);
   const epilogue = tileStoreWgsl(ops, frags, "am", "bn0", BM, BN);
-  const name = `matmul f16 ${v.from} ${BM}x${BN}${v.from === "storage" ? ` u${v.unroll ?? 1}` : `x${v.bk} pad${v.pad ?? 8}${v.buffers === 2 ? " db" : ""}`} ${SM}x${SN} w ${wType}${dialect.syntax === "emulated" ? " emulated" : ""}`;
-  const arrays = v.from === "storage" ? ["array<f16>", "array<f16>"] : ["array<vec4<u32>>", "array<vec4<u32>>"];
+  const name = `matmul f16 ${BM}x${BN}x${v.bk} pad${v.pad ?? 8}${v.buffers === 2 ? " db" : ""} ${SM}x${SN} w ${wType}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}
-${MATMUL_BINDINGS(arrays[0], arrays[1])}
+${MATMUL_BINDINGS("array<vec4<u32>>", "array<vec4<u32>>")}
 ${body.decls}
 var<workgroup> cs: array<f32, ${NSG * 256}>;
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
-  let tn = (Np + ${BN - 1}u) / ${BN}u;
-  let m0 = (wg / tn) * ${BM}u; let c0 = (wg % tn) * ${BN}u;
-  // NOTE: this subgroup's block of the tile (one subgroup: a constant, which Tint's uniformity analysis accepts)
-  let sg = ${NSG > 1 ? "lid / 32u" : "0u"};
-  let am = m0 + (sg / ${SN}u) * ${WM}u; let bn0 = c0 + (sg % ${SN}u) * ${WN}u;
+${tileOriginWgsl(BM, BN, SM, SN, false)}
 ${frags.map(([i, j]) => `  var c${i}_${j} = ${ops.zero()};`).join("\n")}
 ${body.loop}
 ${epilogue}
 }
 ${ops.helpers()}`);
 });
-
-function storageLoop(v: F16MatmulVariant, ops: SgMatrixWgsl, FM: number, FN: number): { decls: string; loop: string } {
-  const U = v.unroll ?? 1;
-  const frags = range(FM).flatMap((i) => range(FN).map((j) => [i, j] as const));
-  const loads = range(U).flatMap((u) => [
-    ...range(FM).map((i) => `    let a${u}_${i} = ${ops.load("left", "x", `(am + ${i * 16}u) * K + k0 + ${u * 16}u`, false, "K")};`),
-    ...range(FN).map((j) => `    let b${u}_${j} = ${ops.load("right", "w", `(bn0 + ${j * 16}u) * K + k0 + ${u * 16}u`, true, "K")};`),
-  ]);
-  const products = range(U).flatMap((u) => frags.map(([i, j]) => `    c${i}_${j} = ${ops.mma(`a${u}_${i}`, `b${u}_${j}`, `c${i}_${j}`)};`));
-  return { decls: "", loop: `  for (var k0 = 0u; k0 < K; k0 += ${16 * U}u) {\n${loads.join("\n")}\n${products.join("\n")}\n  }` };
-}
 
 function workgroupLoop(wType: F16MatmulWeights, v: F16MatmulVariant, ops: SgMatrixWgsl, NT: number, FM: number, FN: number): { decls: string; loop: string } {
   const { bm: BM, bn: BN, bk: BK } = v;

@@ -32,7 +32,7 @@
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf, weightAt, type WeightType } from "./matmulKernels.js";
-import { tileLoopWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
+import { tileLoopWgsl, tileOriginWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl, type SgMatrixSyntax } from "./sgMatrixWgsl.js";
 import { MAIN_ARGS, WG_INDEX, memoKernel, range } from "./wgslCommon.js";
 
@@ -156,12 +156,7 @@ var<workgroup> cs: array<f32, ${NSG * 256}>;
 ${F16_SPLIT_WGSL}
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
-  let tn = (Np + ${BN - 1}u) / ${BN}u;
-  let m0 = (wg / tn) * ${BM}u; let c0 = (wg % tn) * ${BN}u;
-  // NOTE: this subgroup's block of the tile (one subgroup: a constant, which Tint's uniformity analysis accepts)
-  let sg = ${NSG > 1 ? "lid / 32u" : "0u"};
-  let am = (sg / ${SN}u) * ${WM}u; let bn0 = (sg % ${SN}u) * ${WN}u;
+${tileOriginWgsl(BM, BN, SM, SN, true)}
 ${frags.map(([i, j]) => `  var c${i}_${j} = ${ops.zero()};`).join("\n")}
 ${loop}
 ${epilogue}

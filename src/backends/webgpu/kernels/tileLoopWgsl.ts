@@ -1,7 +1,7 @@
 /**
  * @module backends/webgpu/kernels/tileLoopWgsl
  *
- * The k loop and the store of the tensor-core matmuls whose slices go
+ * The tile origin, the k loop and the store of the tensor-core matmuls whose slices go
  * through workgroup tiles (matmulSgKernels.ts, matmulF16Kernels.ts): the next
  * slice's loads are in flight in registers while this slice's products run;
  * whole tiles without bias are stored straight from the fragments, the rest
@@ -83,4 +83,18 @@ ${frags
   )
   .join("\n")}
   }`;
+}
+
+/**
+ * The kernel's first statements: the args (rows, Np, K, Nout, n0), the workgroup's tile origin (m0, c0) and
+ * this subgroup's block of it (am, bn0: absolute, or `relative` to the tile's origin).
+ */
+export function tileOriginWgsl(bm: number, bn: number, sgm: number, sgn: number, relative: boolean): string {
+  const [origin0, origin1] = relative ? ["", ""] : ["m0 + ", "c0 + "];
+  return `  let rows = au(0u); let Np = au(1u); let K = au(2u); let Nout = au(4u); let n0 = au(5u);
+  let tn = (Np + ${bn - 1}u) / ${bn}u;
+  let m0 = (wg / tn) * ${bm}u; let c0 = (wg % tn) * ${bn}u;
+  // NOTE: this subgroup's block of the tile (one subgroup: a constant, which Tint's uniformity analysis accepts)
+  let sg = ${sgm * sgn > 1 ? "lid / 32u" : "0u"};
+  let am = ${origin0}(sg / ${sgn}u) * ${bm / sgm}u; let bn0 = ${origin1}(sg % ${sgn}u) * ${bn / sgn}u;`;
 }
