@@ -10,7 +10,7 @@
 #
 # Models: random bf16 weights of real shapes made at load (--random-weights),
 # full attention and random:0.2 (W = 256) taking turns in one process, bf16
-# KV pages (pools larger than one storage binding are split by layer groups).
+# KV pages (KV_DTYPE=f16: f16, which the tensor-core attention reads directly; pools larger than one storage binding are split by layer groups).
 # decode: the cache filled synthetically at the policy's admission rate
 #   (bench --synthetic-fill: the cache's own ops only), then 2 s of untimed
 #   decode (the fill's light load lets the GPU drop its clocks to 345 MHz;
@@ -32,7 +32,7 @@ node -e 'import("webgpu").then(async ({create, globals}) => { Object.assign(glob
 run() {
   local tag=$1; shift
   local t0=$SECONDS
-  timeout "$LIMIT" node dist/cli.js bench --backend webgpu --json --kv-dtype bf16 --admission random:0.2 --window 256 --repeat 1 "$@" > "$OUT/$tag.json" 2> "$OUT/$tag.log"
+  timeout "$LIMIT" node dist/cli.js bench --backend webgpu --json --kv-dtype "${KV_DTYPE:-bf16}" --admission random:0.2 --window 256 --repeat 1 "$@" > "$OUT/$tag.json" 2> "$OUT/$tag.log"
   echo "$tag: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/runs.txt"
 }
 

@@ -39,7 +39,7 @@ export function testAttentionVariants(what: string, cases: VariantCases, seedBas
       try {
         const defaults: KernelChoice = { ...b.kernels };
         // NOTE: the f32 kernels unless `base` says otherwise (the tensor-core attention has its own tolerance)
-        const all = [{}, { attentionItems: 1 }, { attentionItems: 64 }, ...variants].map((v) => ({ sgAttentionKeys: 0, ...base, ...v }));
+        const all = [{}, { attentionItems: 1 }, { attentionItems: 64 }, ...variants].map((v) => ({ sgAttentionKeys: 0, sgAttentionDirectKeys: 0, ...base, ...v }));
         let seed = seedBase + 10 * Object.keys(cases).indexOf(kvDType);
         for (const [headDim, numHeads] of shapes) {
           const shape: FixtureShape = { numLayers: 1, numHeads, numKvHeads: 2, headDim, kvDType, numSlots: 5, maxWindow: 32 };

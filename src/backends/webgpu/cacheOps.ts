@@ -15,9 +15,10 @@ import { PAGE_SIZE } from "../stepLayout.js";
 import { chunkByFlags, planAttention, PlanScratch } from "./attentionPlan.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { chooseGroups, gpuPool, pagePairBytes, partOfLayer, partsTouched, type GpuPool, type PoolPart } from "./gpuPool.js";
-import { deviceWrites, gpu, shadowI32 } from "./gpuTensor.js";
+import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
 import { attentionKernel, attentionShape, NUM_THREADS, type AttentionShape } from "./kernels/attentionKernels.js";
 import { SG_ATTENTION_QUERIES, sgAttentionKernel, sgAttentionStepKeys } from "./kernels/attentionSgKernel.js";
+import { chunkF16Kernel, chunkF16PartElements, DIRECT_ATTENTION_QUERIES, directAttentionApplies, directAttentionKernel } from "./kernels/attentionDirectKernel.js";
 import { sgMatrixDialect } from "./kernelChoice.js";
 import { attentionReduceKernel } from "./kernels/attentionReduceKernel.js";
 import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
@@ -28,6 +29,8 @@ export class CacheOps {
   readonly #smallKernels = new Map<string, Kernel>();
   /** The attention plans' arrays, reused (a plan's lists are copied into the arguments as it is dispatched). */
   readonly #planScratch = new PlanScratch();
+  /** The step's own keys and values as f16 halves, for the direct tensor-core attention (chunkF16Kernel): grows, never shrinks. */
+  #chunkF16: GPUBuffer | null = null;
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
@@ -114,6 +117,22 @@ export class CacheOps {
     rt.dispatch(scatterKernel(d.dtype === "u8"), [d.buffer, u.buffer, rt.errorBuffer], Math.ceil(count / 256), [count, d.numel]);
   }
 
+  /**
+   * The step's own keys and values (k, v f32 [rows, Hkv * d]) as f16 halves (chunkF16Kernel), recorded now, and the
+   * elements of each of the copy's four parts. A grown buffer replaces the old only after the commands recorded so far.
+   */
+  #chunkF16Of(k: GpuTensor, v: GpuTensor, numKvHeads: number, headDim: number): [GPUBuffer, number] {
+    const rows = k.shape[0], partElements = chunkF16PartElements(rows, numKvHeads, headDim);
+    const bytes = 4 * partElements * 2;
+    if (!this.#chunkF16 || this.#chunkF16.size < bytes) {
+      if (this.#chunkF16) this.#ctx.mem.free(this.#chunkF16);
+      this.#chunkF16 = this.#ctx.mem.buffer(bytes, "attention chunk f16");
+    }
+    const words = (rows * numKvHeads * headDim) / 2;
+    this.#ctx.rt.dispatch(chunkF16Kernel(), [this.#chunkF16, k.buffer, v.buffer], Math.ceil(words / 256), [words, partElements / 2]);
+    return [this.#chunkF16, partElements];
+  }
+
   #attentionShape(dims: AttentionDims, kvDType: KvDType, minQueries?: number): AttentionShape {
     return attentionShape(dims.headDim, dims.numHeads / dims.numKvHeads, kvDType, this.#ctx.device.limits.maxComputeWorkgroupStorageSize, minQueries);
   }
@@ -165,10 +184,13 @@ export class CacheOps {
     if (dims.numHeads % dims.numKvHeads !== 0) throw new RangeError(`paged attention: numHeads ${dims.numHeads} is not a multiple of numKvHeads ${dims.numKvHeads}`);
     if (batch.numSeqs === 0) return;
     const { rt, mem, kernels: c } = this.#ctx;
-    const stepKeys = sgAttentionStepKeys(c.sgAttentionKeys, dims.headDim, dims.numHeads / dims.numKvHeads, c.sgAttentionSplit, this.#ctx.device.limits.maxComputeWorkgroupStorageSize);
-    const dialect = stepKeys > 0 ? sgMatrixDialect(this.#ctx.options, c) : null;
-    // NOTE: the tensor-core kernel takes blocks of 64 query vectors in tiles of 16 keys
-    const shape = dialect ? { headDim: dims.headDim, group: dims.numHeads / dims.numKvHeads, kvDType: p.kvDType, tileKeys: 16, numQueries: SG_ATTENTION_QUERIES } : this.#attentionShape(dims, p.kvDType);
+    const group = dims.numHeads / dims.numKvHeads;
+    const direct = c.sgAttentionDirectKeys > 0 && p.kvDType === "f16" && directAttentionApplies(dims.headDim, group);
+    const stepKeys = direct ? 0 : sgAttentionStepKeys(c.sgAttentionKeys, dims.headDim, group, c.sgAttentionSplit, this.#ctx.device.limits.maxComputeWorkgroupStorageSize);
+    const dialect = stepKeys > 0 || direct ? sgMatrixDialect(this.#ctx.options, c) : null;
+    // NOTE: the tensor-core kernels take blocks of 64 (16 reading pages directly) query vectors in tiles of 16 keys
+    const numQueries = direct ? DIRECT_ATTENTION_QUERIES : SG_ATTENTION_QUERIES;
+    const shape = dialect ? { headDim: dims.headDim, group, kvDType: p.kvDType, tileKeys: 16, numQueries } : this.#attentionShape(dims, p.kvDType);
     const smallWanted = c.attentionSmallRows * shape.group;
     const smallShape = smallWanted > 0 && smallWanted < shape.numQueries ? this.#attentionShape(dims, p.kvDType, smallWanted) : null;
     const seqs = shadowI32(gpu(batch.seqs), "pagedAttention");
@@ -206,8 +228,19 @@ export class CacheOps {
     const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
     // NOTE: arg 6 is read by the tensor-core kernel only
     const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, c.sgAttentionLazyMax, 0];
-    const blocks = dialect ? sgAttentionKernel({ headDim: d, group: shape.group, kvDType: p.kvDType, stepKeys, split: c.sgAttentionSplit }, dialect) : attentionKernel(shape);
-    rt.dispatch(blocks, buffers, plan.numItems, args(plan.numItems), F(4, 6), [plan.items]);
+    if (dialect && direct) {
+      // NOTE: the chunk's own keys and values made f16 first (arg 7: elements of each of its four parts)
+      if (plan.numItems > 0) {
+        const [chunk, partElements] = this.#chunkF16Of(kt, vt, H, d);
+        const kernel = directAttentionKernel({ headDim: d, group, stepKeys: c.sgAttentionDirectKeys, split: c.sgAttentionSplit }, dialect);
+        const directArgs = args(plan.numItems);
+        directArgs[7] = partElements;
+        rt.dispatch(kernel, [qt.buffer, chunk, part.buffer, tables.buffer, flags.buffer, scratch], plan.numItems, directArgs, F(4, 6), [plan.items]);
+      }
+    } else {
+      const blocks = dialect ? sgAttentionKernel({ headDim: d, group, kvDType: p.kvDType, stepKeys, split: c.sgAttentionSplit }, dialect) : attentionKernel(shape);
+      rt.dispatch(blocks, buffers, plan.numItems, args(plan.numItems), F(4, 6), [plan.items]);
+    }
     if (smallShape) rt.dispatch(this.#smallBlockKernel(smallShape, shape.tileKeys, part.vBase), buffers, plan.numSmallItems, args(plan.numSmallItems), F(4, 6), [plan.smallItems]);
     deviceWrites(o);
     // NOTE: one workgroup per (block, query vector): the widest block sets the grid

@@ -9,10 +9,11 @@
  *
  * - the subgroup-matrix matmul's tiles (and those for small grids) against
  *   the f32 tiles on cases with tails, within SG_MATRIX_TOLERANCE;
- * - the tensor-core prefill attention against the f32 kernel on a paged
- *   batch (ring, global pages, the chunk's own keys, a decode row), within
- *   its bound (SG_ATTENTION_SPLIT_TOLERANCE, or SG_ATTENTION_TOLERANCE for
- *   operands rounded once to f16).
+ * - the tensor-core prefill attentions (staged, on bf16 pages; direct, on
+ *   f16 pages) against the f32 kernel on a paged batch (ring, global pages,
+ *   the chunk's own keys, a decode row), within their bound
+ *   (SG_ATTENTION_SPLIT_TOLERANCE, or SG_ATTENTION_TOLERANCE for operands
+ *   rounded once to f16).
  *
  * Kernels are compiled alone first: a module that fails to compile must not
  * reach pipeline creation, where dawn.node aborts the process.
@@ -24,6 +25,7 @@ import { relativeError } from "../conformance/testData.js";
 import type { Kernel } from "./gpuRuntime.js";
 import { SG_MATRIX_SPLIT_TOLERANCE, SG_MATRIX_TOLERANCE, type KernelChoice } from "./kernelChoice.js";
 import { SG_ATTENTION_SPLIT_TOLERANCE, SG_ATTENTION_TOLERANCE, sgAttentionKernel, sgAttentionStepKeys } from "./kernels/attentionSgKernel.js";
+import { chunkF16Kernel, directAttentionApplies, directAttentionKernel } from "./kernels/attentionDirectKernel.js";
 import { sgMatrixMatmulKernel, sgMatrixSharedBytes, type SgMatrixDialect, type SgMatrixVariant } from "./kernels/matmulSgKernels.js";
 
 /** A backend whose kernels the checks can compile alone. */
@@ -57,10 +59,17 @@ export async function checkKernels(backend: CheckedBackend, kernels: KernelChoic
     }
   }
   if (kernels.sgAttentionKeys > 0) {
-    const error = await sgAttentionError(backend, kernels, attention);
+    const error = await sgAttentionError(backend, kernels, attention, "staged");
     if (error) {
       kernels.sgAttentionKeys = 0;
       notes.push(`tensor-core attention off (${error})`);
+    }
+  }
+  if (kernels.sgAttentionDirectKeys > 0) {
+    const error = await sgAttentionError(backend, kernels, attention, "direct");
+    if (error) {
+      kernels.sgAttentionDirectKeys = 0;
+      notes.push(`direct tensor-core attention off (${error})`);
     }
   }
   return notes.length > 0 ? notes.join("; ") : null;
@@ -131,23 +140,28 @@ const ATTENTION_SEQS: readonly FixtureSeq[] = [
 ];
 
 /**
- * The tensor-core attention's compile errors, else how it differs from the
+ * A tensor-core attention's compile errors, else how it differs from the
  * f32 kernel: "" when within its bound. Groups of 4 and head dim 128 (the
- * usual shape) where the kernel fits this device, else 64.
+ * usual shape) where the kernel fits this device, else 64. "staged" runs on
+ * bf16 pages (attentionSgKernel.ts), "direct" on f16 (attentionDirectKernel.ts).
  */
-async function sgAttentionError(backend: CheckedBackend, kernels: KernelChoice, { headDims = [128, 64], tolerance }: AttentionCheck): Promise<string> {
+async function sgAttentionError(backend: CheckedBackend, kernels: KernelChoice, { headDims = [128, 64], tolerance }: AttentionCheck, path: "staged" | "direct"): Promise<string> {
   const dialect = backend.subgroupMatrixDialect;
   if (!dialect) return "no shader-f16";
-  const group = 4, kvDType = "bf16" as const;
+  const group = 4, kvDType = path === "staged" ? ("bf16" as const) : ("f16" as const);
   const split = kernels.sgAttentionSplit;
   const bound = tolerance ?? (split ? SG_ATTENTION_SPLIT_TOLERANCE : SG_ATTENTION_TOLERANCE);
-  const headDim = headDims.find((d) => sgAttentionStepKeys(kernels.sgAttentionKeys, d, group, split, backend.sharedMemoryBytes) > 0);
+  const fits = (d: number) => (path === "staged" ? sgAttentionStepKeys(kernels.sgAttentionKeys, d, group, split, backend.sharedMemoryBytes) > 0 : directAttentionApplies(d, group));
+  const headDim = headDims.find(fits);
   // NOTE: the kernel fits no shape here, so it never runs
   if (headDim === undefined) return "";
   const stepKeys = sgAttentionStepKeys(kernels.sgAttentionKeys, headDim, group, split, backend.sharedMemoryBytes);
-  const error = await compileError(backend, () => sgAttentionKernel({ headDim, group, kvDType, stepKeys, split }, dialect));
+  const error =
+    path === "staged"
+      ? await compileError(backend, () => sgAttentionKernel({ headDim, group, kvDType, stepKeys, split }, dialect))
+      : (await compileError(backend, () => chunkF16Kernel())) || (await compileError(backend, () => directAttentionKernel({ headDim, group, stepKeys: kernels.sgAttentionDirectKeys, split }, dialect)));
   if (error) return error;
-  const keys = kernels.sgAttentionKeys;
+  const [keys, directKeys] = [kernels.sgAttentionKeys, kernels.sgAttentionDirectKeys];
   let f: PagedFixture | null = null;
   const outs: Tensor[] = [];
   try {
@@ -156,6 +170,7 @@ async function sgAttentionError(backend: CheckedBackend, kernels: KernelChoice, 
     for (const i of [0, 1]) outs.push(backend.createTensor([f.numRows, f.dims.numHeads * headDim], "f32", `check attention ${i}`));
     backend.pagedAttention(outs[0], f.q, f.k, f.v, f.pool, 0, f.batch, f.dims);
     kernels.sgAttentionKeys = 0;
+    kernels.sgAttentionDirectKeys = 0;
     backend.pagedAttention(outs[1], f.q, f.k, f.v, f.pool, 0, f.batch, f.dims);
     const [got, want] = (await backend.read(outs.map((tensor) => ({ tensor })))) as Float32Array[];
     const rel = relativeError(got, want);
@@ -165,6 +180,7 @@ async function sgAttentionError(backend: CheckedBackend, kernels: KernelChoice, 
     return String((err as Error).message).split("\n")[0];
   } finally {
     kernels.sgAttentionKeys = keys;
+    kernels.sgAttentionDirectKeys = directKeys;
     destroyAll(backend, [...(f?.tensors ?? []), ...outs]);
   }
 }

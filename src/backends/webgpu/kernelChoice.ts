@@ -39,6 +39,12 @@ export interface KernelChoice {
   sgAttentionKeys: number;
   /** That kernel's operands each as two f16 (near f32's answers, three products per one); off: rounded once to f16. */
   sgAttentionSplit: boolean;
+  /**
+   * Keys per step (16 or 32) of the prefill attention over f16 pages on tensor cores that reads its fragments
+   * straight from the pages, one subgroup per 16 query vectors (attentionDirectKernel.ts), at `sgAttentionSplit`'s
+   * precision; 0: f16 pages go to `sgAttentionKeys`'s kernel.
+   */
+  sgAttentionDirectKeys: number;
   /** How far a step's max may pass that kernel's running max before it moves and the output is rescaled (8; 0: at every rise, which tests use). */
   sgAttentionLazyMax: number;
   /** Run the subgroup-matrix kernels in the emulated dialect even on tensor cores (tells a kernel's bug from the compiler's or the hardware's). */
@@ -154,6 +160,7 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     sgAttentionKeys: tensorCores ? 32 : 0,
     // NOTE: near f32's answers (a greedy id of the mistral fixture flipped with operands rounded once) for 5-13% more time
     sgAttentionSplit: true,
+    sgAttentionDirectKeys: tensorCores ? 16 : 0,
     sgAttentionLazyMax: 8,
     sgMatrixEmulate: false,
     fuse: true,
@@ -180,6 +187,7 @@ export function describeKernels(c: KernelChoice, emulated: boolean): string {
   const matvec = `matvec ${c.matvec.tpr} threads/row${c.matvec.subgroups ? " (subgroups)" : ""}`;
   const small = c.sgMatrixSmall ? ` (${c.sgMatrixSmall.bm}x${c.sgMatrixSmall.bn} for small grids)` : "";
   const tiles = c.sgMatrix ? `${c.sgMatrixSplit ? "split-f16" : "f16"} tensor-core tiles ${c.sgMatrix.bm}x${c.sgMatrix.bn}${small}${emulated ? " (emulated)" : ""}` : `f32 tiles ${c.tiled.bm}x${c.tiled.bn}`;
-  const attention = c.sgAttentionKeys > 0 ? `, tensor-core prefill attention (${c.sgAttentionSplit ? "operands split in two f16" : "f16"}${emulated ? ", emulated" : ""})` : "";
+  const paths = [c.sgAttentionKeys > 0 ? "staged" : "", c.sgAttentionDirectKeys > 0 ? "direct on f16 pages" : ""].filter(Boolean).join(" and ");
+  const attention = paths ? `, tensor-core prefill attention (${paths}; ${c.sgAttentionSplit ? "operands split in two f16" : "f16"}${emulated ? ", emulated" : ""})` : "";
   return `${matvec}, ${tiles}${attention}`;
 }

@@ -26,9 +26,10 @@
  */
 import type { KvDType } from "../../backend.js";
 import type { Kernel } from "../gpuRuntime.js";
-import { ATTENTION_ACCESS, ATTENTION_BINDINGS, CHUNK_VISIBILITY_WGSL, IT_PARTIAL, ITEM_FIELDS_WGSL, NO_ADMIT, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
+import { ATTENTION_ACCESS, ATTENTION_BINDINGS, CHUNK_VISIBILITY_WGSL, IT_PARTIAL, ITEM_FIELDS_WGSL, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
+import { keyModesWgsl, partialRowsWgsl, softmaxStepWgsl, TILE_OF_WGSL } from "./sgAttentionWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 /** Query vectors per workgroup (four subgroups of 16). */
@@ -134,11 +135,7 @@ ${range(DF).map((i) => `  let q${part}_${i} = ${ops.load("left", "kv", `q0 * ${S
     range(parts)
       .map((part) => `      { let r = ${row(part)}; for (var i = 0u; i < 4u; i++) { kv[r + i] = ${part === 0 ? "toF16" : "lowF16"}(${a}[i]); kv[r + 4u + i] = ${part === 0 ? "toF16" : "lowF16"}(${b}[i]); } }`)
       .join("\n");
-  // NOTE: a fragment goes through this subgroup's 256 floats of `ss` (free at these points), then each lane takes 8 of them
-  const throughShared = (i: number, body: string) => `  ${ops.store("ss", "sg * 256u", `o${i}`, "16u")};
-  workgroupBarrier();
-  for (var e = lane; e < 256u; e += 32u) { let v = q0 + e / 16u; ${body} }
-  workgroupBarrier();`;
+  const place = { q0: "q0", lane: "lane", at: "sg * 256u" };
   return kernelOf(`paged attention sgmatrix d${D} g${G} k${KT}${split ? " split" : ""} ${kvDType}${dialect.syntax === "emulated" ? " emulated" : ""}`, ATTENTION_ACCESS, /* wgsl */ `${ops.enables(dialect.nonUniform)}
 ${ATTENTION_BINDINGS}
 const D = ${D}u;
@@ -166,13 +163,7 @@ ${CHUNK_VISIBILITY_WGSL}
 ${PAGE_OF_WGSL}
 ${kvPairWgsl(kvDType)}
 ${F16_SPLIT_WGSL}
-/** Tile tj of the item's logical key list: kind (0 ring, 1 global, 2 the chunk's own), first key, keys. */
-fn tileOf(tj: u32, ringTiles: u32, globalTiles: u32, numRing: u32, nG: u32, T: u32) -> vec3<u32> {
-  if (tj < ringTiles) { return vec3<u32>(0u, tj * TK, min(TK, numRing - tj * TK)); }
-  if (tj < ringTiles + globalTiles) { let f = (tj - ringTiles) * TK; return vec3<u32>(1u, f, min(TK, nG - f)); }
-  let f = (tj - ringTiles - globalTiles) * TK;
-  return vec3<u32>(2u, f, min(TK, T - f));
-}
+${TILE_OF_WGSL}
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   if (wg >= au(0u)) { return; }
@@ -188,25 +179,7 @@ ${range(DF).map((i) => `  var o${i} = ${ops.zero()};`).join("\n")}
   for (var tile = tile0; tile < tile1; tile += ${KF}u) {
     // ---- each key's visibility rule, once per step: 0 hidden, 1 seen, 2 seen within the window (ring, not admitted),
     // 3 causal (the chunk's own), 4 causal within the window (the chunk's own, not admitted)
-    if (lid < KT) {
-      let tj = tile + lid / TK;
-      var mode = 0u; var kpos = 0u;
-      if (tj < tile1) {
-        let tl = tileOf(tj, ringTiles, globalTiles, numRing, nG, T);
-        let t = tl.y + lid % TK;
-        if (lid % TK < tl.z) {
-          if (tl.x == 0u) { kpos = t + W * ((P - 1u - t) / W); mode = select(2u, 1u, flagAt(fl + t) != 0u); }
-          else if (tl.x == 1u) { mode = 1u; }
-          else {
-            kpos = t;
-            // NOTE: the flag is read only where the block's last row is past the window from the key (never in a chunk within it)
-            let pastWindow = adm != ${NO_ADMIT}u && qr0 + qn - 1u >= t + W;
-            mode = select(3u, 4u, pastWindow && stepFlagAt(adm + t) == 0u);
-          }
-        }
-      }
-      kmode[lid] = mode; kposs[lid] = kpos;
-    }
+${keyModesWgsl("globalTiles", "nG")}
     // ---- KT keys and values as f16 (0 where no key), eight elements per invocation and step
     for (var e = lid; e < ${(KT * D) / 8}u; e += ${NT}u) {
       let j = e / ${D / 8}u; let c = (e % ${D / 8}u) * 8u;
@@ -235,63 +208,13 @@ ${stage((part) => `(${(parts + part) * KT}u + j) * ${S}u + c`, "va", "vb")}
 ${scores}
     workgroupBarrier();
     // ---- masked and scaled, two lanes per query vector (keys [h KT/2, (h + 1) KT/2)); the step's max per vector
-    let v = q0 + lane / 2u; let h = lane % 2u;
-    let r = qr0 + v / G;
-    var mt = MASKED;
-    for (var jj = 0u; jj < ${KT / 2}u; jj++) {
-      let j = h * ${KT / 2}u + jj;
-      let mode = kmode[j]; let kp = kposs[j];
-      let visible = v < nv && (mode == 1u || (mode == 2u && P + r - kp < W) || (mode == 3u && kp <= r) || (mode == 4u && kp <= r && r - kp < W));
-      let sc = select(MASKED, ss[v * KT + j] * scale, visible);
-      ss[v * KT + j] = sc;
-      mt = max(mt, sc);
-    }
-    pairs[lid] = mt;
-    workgroupBarrier();
-    mt = max(mt, pairs[lid ^ 1u]);
-    // NOTE: the running max moves only past lazyMax above it (8: p <= e^8 holds in f16, and O is rarely rescaled)
-    let mOld = mrow[v];
-    var m = mOld; var a = 1.0;
-    if (mt > MASKED && (mOld == MASKED || mt > mOld + lazyMax)) { m = mt; a = select(exp(mOld - mt), 0.0, mOld == MASKED); }
-    var sum = 0.0;
-    for (var jj = 0u; jj < ${KT / 2}u; jj++) {
-      let j = h * ${KT / 2}u + jj;
-      let sc = ss[v * KT + j];
-      let p = select(exp(sc - m), 0.0, sc == MASKED);
-      ps[v * KT + j] = toF16(p);${split ? `\n      ps[${NQ * KT}u + v * KT + j] = lowF16(p);` : ""}
-      sum += p;
-    }
-    workgroupBarrier();
-    pairs[lid] = sum;
-    workgroupBarrier();
-    if (h == 0u) {
-      mrow[v] = m; lrow[v] = lrow[v] * a + sum + pairs[lid + 1u]; arow[v] = a;
-      // NOTE: a row's first visible keys need no rescale (its output is still 0)
-      if (a != 1.0 && mOld != MASKED) { rescale[0] = 1u; }
-    }
-    // ---- where a running max moved, every subgroup rescales its output rows (workgroupUniformLoad: a barrier)
-    if (workgroupUniformLoad(&rescale[0]) != 0u) {
-${range(DF)
-  .map((i) => `${throughShared(i, "ss[sg * 256u + e] *= arow[v];")}
-  o${i} = ${ops.load("result", "ss", "sg * 256u", false, "16u")};
-  workgroupBarrier();`)
-  .join("\n")
-  .replace(/^/gm, "    ")}
-      if (lid == 0u) { rescale[0] = 0u; }
-    }
+${softmaxStepWgsl(ops, place, { NQ, KT, DF, split, skew: false })}
     // ---- O += P V
 ${pv}
     workgroupBarrier();
   }
   // ---- partial rows: max, sum, acc
-  let base = au(ib + ${IT_PARTIAL}u);
-${range(DF)
-  .map((i) => throughShared(i, `if (v < nv) { scratch[(base + v) * (D + 2u) + ${2 + i * 16}u + e % 16u] = bitcast<u32>(ss[sg * 256u + e]); }`))
-  .join("\n")}
-  if (lid < nv) {
-    scratch[(base + lid) * (D + 2u)] = bitcast<u32>(mrow[lid]);
-    scratch[(base + lid) * (D + 2u) + 1u] = bitcast<u32>(lrow[lid]);
-  }
+${partialRowsWgsl(ops, place, DF, `${IT_PARTIAL}`)}
 }
 ${ops.helpers()}`);
 });
