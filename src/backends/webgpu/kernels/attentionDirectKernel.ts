@@ -8,11 +8,12 @@
  * `chunkF16Kernel`), so the key loop stages nothing in workgroup memory
  * and shares nothing across subgroups: its barriers span one subgroup.
  * attentionSgKernel.ts (bf16 and f32 pages) converts every key in
- * workgroup memory for 64 query vectors; there the conversion and the
- * workgroup-wide steps, not the products, took the time (design §5).
+ * workgroup memory for 64 query vectors, and its 27 KiB of it let an H200
+ * SM run one workgroup at a time (design §5).
  *
  * Contract: attentionKernels.ts's work items, visibility rule and partial
- * rows; the online softmax and its lazy running max as attentionSgKernel.ts.
+ * rows; the online softmax and its lazy running max (sgAttentionWgsl.ts) as
+ * attentionSgKernel.ts.
  *
  * Precision, split (the default): page keys and values are exact in f16,
  * so q and p are each split in two f16 and every product takes both halves
@@ -28,9 +29,10 @@
  * output.
  *
  * Workgroup memory: ~2-3 KiB. On the H200 it bounds how many of these
- * workgroups an SM runs at once, and with them the time (each 8 KiB more
- * cost 1.4-1.9x, scripts/device/prefill-attention-bench.mjs): queries and
- * short tiles' values pass through P's space one fragment at a time.
+ * workgroups an SM runs at once, and with them the time (8, 16 and 32 KiB
+ * more, unused, made it 1.9, 2.6 and 4.8x slower;
+ * scripts/device/prefill-attention-bench.mjs): queries and short tiles'
+ * values pass through P's space one fragment at a time.
  */
 import type { Kernel } from "../gpuRuntime.js";
 import { CHUNK_VISIBILITY_WGSL, IT_PARTIAL, ITEM_FIELDS_WGSL, PAGE_OF_WGSL, RING_VISIBILITY_WGSL } from "./attentionKernels.js";
