@@ -12,6 +12,7 @@
 // (webgpuAttention.test.ts): run them in the same call.
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
+import { msPerCall } from "./timeCalls.mjs";
 import { SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../dist/backends/stepLayout.js";
 
 const QUICK = process.argv.includes("--quick");
@@ -104,15 +105,6 @@ function setUp(shapeName, context, rate, S) {
   };
 }
 
-async function time(c, reps) {
-  c.call();
-  await b.read([{ tensor: c.out, numElements: 1 }]);
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) c.call();
-  await b.read([{ tensor: c.out, numElements: 1 }]);
-  return (performance.now() - t0) / reps / c.layers;
-}
-
 for (const [shapeName, context, rate, S] of CASES) {
   const c = setUp(shapeName, context, rate, S);
   const reps = Number(process.env.ATTENTION_REPS ?? 0) || Math.max(10, Math.min(200, Math.round(2e10 / c.bytes / c.layers)));
@@ -121,7 +113,7 @@ for (const [shapeName, context, rate, S] of CASES) {
     for (const [name, v] of VARIANTS) {
       Object.assign(b.kernels, base, v);
       try {
-        ms.get(name).push(await time(c, reps));
+        ms.get(name).push((await msPerCall(b, c, reps)) / c.layers);
       } catch (err) {
         ms.get(name).push(NaN);
         console.log(`${name}: ${String(err.message).split("\n")[0]}`);

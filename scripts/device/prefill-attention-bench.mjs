@@ -13,6 +13,7 @@
 // and writes $OUT/prefill-attention.jsonl.
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
+import { msPerCall } from "./timeCalls.mjs";
 import { ADMIT_FULL, SEQ_ADMISSION, SEQ_FIELDS, SEQ_NUM_ROWS, SEQ_ROW_START, SEQ_SLOT, SEQ_START_POS, SEQ_WINDOW } from "../../dist/backends/stepLayout.js";
 
 const OUT = process.env.OUT ?? ".";
@@ -106,15 +107,6 @@ async function output(c) {
   return Float32Array.from(o);
 }
 
-async function time(c, reps) {
-  c.call();
-  await b.read([{ tensor: c.out, numElements: 1 }]);
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) c.call();
-  await b.read([{ tensor: c.out, numElements: 1 }]);
-  return (performance.now() - t0) / reps;
-}
-
 function relativeL2(x, want) {
   let e = 0, n = 0;
   for (let i = 0; i < want.length; i++) {
@@ -144,7 +136,7 @@ for (const [shapeName, P, T, rate, kvDType] of CASES) {
     for (const [name, v] of VARIANTS) {
       Object.assign(b.kernels, base, v);
       try {
-        ms.get(name).push(await time(c, reps));
+        ms.get(name).push(await msPerCall(b, c, reps));
       } catch {
         ms.get(name).push(NaN);
       }

@@ -226,16 +226,14 @@ export class CacheOps {
     const tables = gpu(batch.tables.blockTables), flags = gpu(batch.tables.ringFlags);
     const part = partOfLayer(p, layer);
     const buffers = [qt.buffer, kt.buffer, vt.buffer, part.buffer, tables.buffer, flags.buffer, scratch];
-    // NOTE: arg 6 is read by the tensor-core kernel only
-    const args = (n: number) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, c.sgAttentionLazyMax, 0];
+    // NOTE: arg 6 is read by the tensor-core kernels only, arg 7 by the direct one (elements of each part of the chunk's f16 copy)
+    const args = (n: number, chunkPart = 0) => [n, dims.numHeads, H, part.vBase, 1 / Math.sqrt(d), part.firstPage, c.sgAttentionLazyMax, chunkPart];
     if (dialect && direct) {
-      // NOTE: the chunk's own keys and values made f16 first (arg 7: elements of each of its four parts)
+      // NOTE: the chunk's own keys and values made f16 first
       if (plan.numItems > 0) {
         const [chunk, partElements] = this.#chunkF16Of(kt, vt, H, d);
         const kernel = directAttentionKernel({ headDim: d, group, stepKeys: c.sgAttentionDirectKeys, split: c.sgAttentionSplit }, dialect);
-        const directArgs = args(plan.numItems);
-        directArgs[7] = partElements;
-        rt.dispatch(kernel, [qt.buffer, chunk, part.buffer, tables.buffer, flags.buffer, scratch], plan.numItems, directArgs, F(4, 6), [plan.items]);
+        rt.dispatch(kernel, [qt.buffer, chunk, part.buffer, tables.buffer, flags.buffer, scratch], plan.numItems, args(plan.numItems, partElements), F(4, 6), [plan.items]);
       }
     } else {
       const blocks = dialect ? sgAttentionKernel({ headDim: d, group, kvDType: p.kvDType, stepKeys, split: c.sgAttentionSplit }, dialect) : attentionKernel(shape);

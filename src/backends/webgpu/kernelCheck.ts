@@ -155,10 +155,9 @@ async function sgAttentionError(backend: CheckedBackend, kernels: KernelChoice, 
   const headDim = headDims.find(fits);
   // NOTE: the kernel fits no shape here, so it never runs
   if (headDim === undefined) return "";
-  const stepKeys = sgAttentionStepKeys(kernels.sgAttentionKeys, headDim, group, split, backend.sharedMemoryBytes);
   const error =
     path === "staged"
-      ? await compileError(backend, () => sgAttentionKernel({ headDim, group, kvDType, stepKeys, split }, dialect))
+      ? await compileError(backend, () => sgAttentionKernel({ headDim, group, kvDType, stepKeys: sgAttentionStepKeys(kernels.sgAttentionKeys, headDim, group, split, backend.sharedMemoryBytes), split }, dialect))
       : (await compileError(backend, () => chunkF16Kernel())) || (await compileError(backend, () => directAttentionKernel({ headDim, group, stepKeys: kernels.sgAttentionDirectKeys, split }, dialect)));
   if (error) return error;
   const [keys, directKeys] = [kernels.sgAttentionKeys, kernels.sgAttentionDirectKeys];
