@@ -7,7 +7,7 @@
 // f64 sums of the same f16 inputs on sampled outputs (at the first row count). Raw WebGPU dispatches
 // (no engine), wall time over bursts after a warm-up (clocks up).
 //
-//   [ROWS=512,2048,8192] [ONLY=f16|old] node scripts/device/matmul-f16-bench.mjs
+//   [ROWS=512,2048,8192] [ONLY=f16|old] [SHAPES=q/o,down] [F16_VARIANTS='[["bf16",{...}]]'] node scripts/device/matmul-f16-bench.mjs
 import { appendFileSync, mkdirSync } from "node:fs";
 import { createNodeWebGpuBackend, createNodeWebGpuDevice } from "../../dist/platform/node/webgpu.js";
 import { f16MatmulKernel, f16MatmulKStep, f16MatmulSharedBytes, f16RowsKernel } from "../../dist/backends/webgpu/kernels/matmulF16Kernels.js";
@@ -100,21 +100,28 @@ function randomHalves(n, e0) {
 const halfValue = (h) => (h & 0x8000 ? -1 : 1) * 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 0x3ff) / 1024);
 
 const base = { bm: 128, bn: 128, bk: 32, sgm: 2, sgn: 2, pad: 8 };
-const f16Variants = [
-  ["f16", base],
-  ["f16", { ...base, buffers: 2 }],
+const turns = { stageInTurns: true };
+// NOTE: by the workgroup memory they declare (the H200 runs fewer workgroups per SM the more a kernel declares):
+// the default (24.5 KiB), +8 KiB of padding, edge tiles staged in turns, 16-deep slices, 8 subgroups, 256-wide tiles
+const f16Variants = (JSON.parse(process.env.F16_VARIANTS ?? "null") ?? [
   ["bf16", base],
-  ["f16", { ...base, bm: 64 }],
-  ["f16", { ...base, bm: 64, buffers: 2 }],
-  ["f16", { ...base, bn: 256, sgn: 4 }],
-  ["f16", { ...base, bm: 256, sgm: 4 }],
-  ["f16", { ...base, bk: 64 }],
-].filter(() => !ONLY || ONLY === "f16");
+  ["bf16", { ...base, pad: 24 }],
+  ["bf16", { ...base, ...turns }],
+  ["bf16", { ...base, bk: 16 }],
+  ["bf16", { ...base, bk: 16, ...turns }],
+  ["bf16", { ...base, sgm: 4, ...turns }],
+  ["bf16", { ...base, sgm: 4, bk: 16, ...turns }],
+  ["bf16", { ...base, bn: 256, sgn: 4, bk: 16, ...turns }],
+  ["bf16", { ...base, bm: 256, sgm: 4, bk: 16, ...turns }],
+  ["bf16", { ...base, bm: 64, ...turns }],
+  ["bf16", { ...base, bm: 64, bk: 16, ...turns }],
+]).filter(() => !ONLY || ONLY === "f16");
 const oldVariants = !ONLY || ONLY === "old" ? [TENSOR_CORE_TILES, TENSOR_CORE_SMALL_TILES] : [];
 
 // NOTE: SMALL=1 divides the shapes by 32 (a check of the script on a software adapter)
 const scale = process.env.SMALL === "1" ? 32 : 1;
-const shapes = [["q/o", 4096, 4096], ["k/v", 1024, 4096], ["qkv", 6144, 4096], ["gate/up", 14336, 4096], ["gate+up", 28672, 4096], ["down", 4096, 14336]].map(([n, N, K]) => [n, N / scale, K / scale]);
+const SHAPES = process.env.SHAPES ? process.env.SHAPES.split(",") : null;
+const shapes = [["q/o", 4096, 4096], ["k/v", 1024, 4096], ["qkv", 6144, 4096], ["gate/up", 14336, 4096], ["gate+up", 28672, 4096], ["down", 4096, 14336]].filter(([n]) => !SHAPES || SHAPES.includes(n)).map(([n, N, K]) => [n, N / scale, K / scale]);
 const maxRows = Math.max(...ROWS);
 const table = new Map();
 const record = (rec) => {
@@ -142,7 +149,7 @@ for (const [name, N, K] of shapes) {
     const convMs = await timeIt(conv, [xConv, xfB], [(rows * K) / 2], Math.ceil((rows * K) / 2 / 256));
     console.log(JSON.stringify({ part: "f16 of x", shape: name, rows, ms: convMs }));
     for (const [kind, variant] of [...f16Variants, ...oldVariants.map((v) => ["old", v])]) {
-      const label = kind === "old" ? `old ${variant.bm}x${variant.bn}x${variant.bk}` : `${kind} ${variant.bm}x${variant.bn} ${variant.sgm}x${variant.sgn} k${variant.bk} p${variant.pad}${variant.buffers === 2 ? " db" : ""}`;
+      const label = kind === "old" ? `old ${variant.bm}x${variant.bn}x${variant.bk}` : `${kind} ${variant.bm}x${variant.bn} ${variant.sgm}x${variant.sgn} k${variant.bk} p${variant.pad}${variant.buffers === 2 ? " db" : ""}${variant.stageInTurns ? " turns" : ""} ${f16MatmulSharedBytes(variant)}B`;
       if (kind !== "old" && K % f16MatmulKStep(variant) !== 0) continue;
       // NOTE: without validation (hardware adapters) a kernel over the limit aborts the process at pipeline creation
       if (kind !== "old" && f16MatmulSharedBytes(variant) > device.limits.maxComputeWorkgroupStorageSize) { record({ shape: name, rows, variant: label, error: `${f16MatmulSharedBytes(variant)} bytes of workgroup memory`, TFLOPs: 0 }); continue; }

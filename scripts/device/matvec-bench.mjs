@@ -1,13 +1,13 @@
 // The decode matvecs of one Llama-3.1-8B layer as decode records them (q, k
 // and v fused; o; gate and up with the siluMul; down) and the lm_head, under
-// matvec variants taking turns (five rounds, medians), with the GPU kept
+// matvec variants taking turns (ROUNDS rounds, default 5; medians), with the GPU kept
 // busy: two seconds of work first, then each measurement ~100 back-to-back
 // layers (the clock governor lowers the SM clock within ~0.3 s of light
 // load, which made earlier per-call timings of these kernels unreliable).
 // Prints one JSON line per (variant, op) with GB/s of weights, and writes
 // $OUT/matvec.jsonl.
 //
-//   node scripts/device/matvec-bench.mjs
+//   [ROUNDS=5] [BYTES=4e9] [MATVEC_VARIANTS=JSON] node scripts/device/matvec-bench.mjs
 import { appendFileSync } from "node:fs";
 import { createNodeWebGpuBackend } from "../../dist/platform/node/webgpu.js";
 import { MATVEC_VARIANTS } from "../../dist/backends/webgpu/kernelVariants.js";
@@ -45,11 +45,16 @@ async function time(op, reps) {
 const t0 = performance.now();
 while (performance.now() - t0 < (process.env.SMALL ? 100 : 2000)) for (const [, op] of Object.values(OPS)) await time(op, 20);
 const ms = new Map();
-for (let round = 0; round < 5; round++) {
+// NOTE: ROUNDS (default 5) of every variant in turn, each op ~BYTES (default 4e9) of weights per measurement
+const ROUNDS = Number(process.env.ROUNDS ?? 5), BYTES = Number(process.env.BYTES ?? 4e9);
+for (let round = 0; round < ROUNDS; round++) {
   for (const v of VARIANTS) {
-    b.kernels.matvec = v;
+    // NOTE: a variant's "pairHalfUnroll" is the kernel choice matvecPairHalfUnroll (the gate/up pair at half the unroll)
+    const { pairHalfUnroll, ...matvec } = v;
+    b.kernels.matvec = matvec;
+    b.kernels.matvecPairHalfUnroll = pairHalfUnroll ?? false;
     for (const [name, [bytes, op]] of Object.entries(OPS)) {
-      const reps = process.env.SMALL ? 2 : Math.max(20, Math.round(4e9 / bytes));
+      const reps = process.env.SMALL ? 2 : Math.max(20, Math.round(BYTES / bytes));
       await time(op, 2);
       const s = performance.now();
       await time(op, reps);
@@ -60,11 +65,13 @@ for (let round = 0; round < 5; round++) {
 }
 for (const [key, runs] of ms) {
   const us = runs.map((r) => r.us).sort((x, y) => x - y);
+  const mid = Math.floor(us.length / 2);
   const [variant, op] = [key.slice(0, key.lastIndexOf(" ")), key.slice(key.lastIndexOf(" ") + 1)];
-  const r = { part: "matvec", op, variant: JSON.parse(variant), us: +us[2].toFixed(2), spread_us: +(us[4] - us[0]).toFixed(2), GBps: Math.round(runs[0].bytes / us[2] / 1e3) };
+  const r = { part: "matvec", op, variant: JSON.parse(variant), us: +us[mid].toFixed(2), spread_us: +(us[us.length - 1] - us[0]).toFixed(2), GBps: Math.round(runs[0].bytes / us[mid] / 1e3) };
   console.log(JSON.stringify(r));
   appendFileSync(`${OUT}/matvec.jsonl`, JSON.stringify(r) + "\n");
 }
 b.kernels.matvec = base.matvec;
+b.kernels.matvecPairHalfUnroll = base.matvecPairHalfUnroll;
 b.dispose();
 process.exit(0);

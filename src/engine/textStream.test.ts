@@ -10,6 +10,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { DEFAULT_MODEL_DIR } from "../testing/fixtures.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import { TextStream } from "./textStream.js";
 
@@ -106,4 +110,67 @@ test("without a tokenizer there is no text", () => {
   assert.deepEqual(stream.push(5), { delta: "", stopped: false });
   assert.equal(stream.text, "");
   assert.equal(stream.flush(), "");
+});
+
+/** A real tokenizer as TextStream uses it, counting the ids each decode takes. */
+function counted(tokenizer: Tokenizer): { tokenizer: TextTokenizer; sizes: number[] } {
+  const sizes: number[] = [];
+  const wrapped = {
+    decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+      sizes.push(ids.length);
+      return tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
+    },
+  } as unknown as TextTokenizer;
+  return { tokenizer: wrapped, sizes };
+}
+
+/** SentencePiece-style: one character per token, "▁" for spaces, a decoder that drops the first token's leading space. */
+function metaspaceTokenizer(): Tokenizer {
+  const vocab: Record<string, number> = { "<unk>": 0, "</s>": 1 };
+  [..."abcdefghijklmnopqrstuvwxyzéü東京▁.,!?\n"].forEach((c, i) => (vocab[c] = 10 + i));
+  return new Tokenizer(
+    {
+      version: "1.0",
+      added_tokens: [{ id: 1, content: "</s>", special: true, normalized: false, lstrip: false, rstrip: false, single_word: false }],
+      normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+      pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+      post_processor: null,
+      decoder: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+      model: { type: "BPE", vocab, merges: [], unk_token: "<unk>", fuse_unk: true, byte_fallback: false },
+    },
+    {},
+  );
+}
+
+test("real tokenizers: the text is the whole decode at every token, and each token decodes a short window, not every id", () => {
+  const byteLevel = new Tokenizer(JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "tokenizer.json"), "utf8")), {});
+  const text = "東京 and Zürich😀, spaces  and\nnewlines; ".repeat(40);
+  for (const [name, tok] of [["byte-level", byteLevel], ["metaspace", metaspaceTokenizer()]] as const) {
+    const source = name === "metaspace" ? text.replace(/[^a-zéü東京 .,!?\n]/g, "") : text;
+    const ids: number[] = tok.encode(source, { add_special_tokens: false }).ids;
+    assert.ok(ids.length > 300, `${name}: ${ids.length} tokens`);
+    const { tokenizer, sizes } = counted(tok);
+    const stream = new TextStream(tokenizer, new Set([-1]), []);
+    const deltas = ids.map((id, i) => {
+      const { delta } = stream.push(id);
+      assert.equal(stream.text, tok.decode(ids.slice(0, i + 1), { skip_special_tokens: true }), `${name}: text after ${i + 1} tokens`);
+      return delta;
+    });
+    assert.equal(deltas.join("") + stream.flush(), tok.decode(ids, { skip_special_tokens: true }), name);
+    // NOTE: a window spans 4 ids of context and the tokens of an unfinished character (😀: up to 4 bytes)
+    assert.ok(Math.max(...sizes) <= 9, `${name}: a decode took ${Math.max(...sizes)} ids`);
+  }
+});
+
+test("clean-up that edits text before the window (\" ,\" -> \",\") still gives the whole decode", () => {
+  for (const source of ["a , b . c ! d ? e", "x ,, y  ,z , ", " , . ! ?"]) {
+    const tok = metaspaceTokenizer();
+    const ids: number[] = tok.encode(source, { add_special_tokens: false }).ids;
+    const { tokenizer } = counted(tok);
+    const stream = new TextStream(tokenizer, new Set([-1]), []);
+    ids.forEach((id, i) => {
+      stream.push(id);
+      assert.equal(stream.text, tok.decode(ids.slice(0, i + 1), { skip_special_tokens: true }), `${JSON.stringify(source)} after ${i + 1} tokens`);
+    });
+  }
 });

@@ -71,9 +71,21 @@ export function partOfPage(pool: GpuPool, page: number): number {
  * `ids[first + i * stride + j]` for i < count, j < width; negative ids are
  * skipped. All parts when the host does not know the list.
  */
-export function partsTouched(pool: GpuPool, ids: Int32Array | null, first: number, count: number, stride: number, width: number, perPage: number): number[] {
-  if (pool.parts.length === 1) return [0];
+export function partsTouched(pool: GpuPool, ids: Int32Array | null, first: number, count: number, stride: number, width: number, perPage: number): readonly number[] {
+  if (pool.parts.length === 1) return FIRST_PART;
   if (!ids) return pool.parts.map((_, i) => i);
+  // NOTE: a bit per part, no allocation (writeKv and copySlots ask for every layer at every decode step)
+  if (pool.parts.length <= 30) {
+    let mask = 0;
+    const pagesPer = pool.pagesPerGroup * perPage;
+    for (let i = 0; i < count; i++) {
+      for (let j = 0; j < width; j++) {
+        const id = ids[first + i * stride + j];
+        if (id >= 0) mask |= 1 << Math.floor(id / pagesPer);
+      }
+    }
+    return partsOfMask(mask);
+  }
   const seen = new Set<number>();
   for (let i = 0; i < count; i++) {
     for (let j = 0; j < width; j++) {
@@ -82,6 +94,19 @@ export function partsTouched(pool: GpuPool, ids: Int32Array | null, first: numbe
     }
   }
   return [...seen].sort((a, b) => a - b);
+}
+
+const FIRST_PART: readonly number[] = Object.freeze([0]);
+const maskParts = new Map<number, readonly number[]>();
+/** The parts whose bits are set, ascending (one frozen list per mask). */
+function partsOfMask(mask: number): readonly number[] {
+  let parts = maskParts.get(mask);
+  if (!parts) {
+    const list: number[] = [];
+    for (let i = 0; i < 30; i++) if (mask & (1 << i)) list.push(i);
+    maskParts.set(mask, (parts = Object.freeze(list)));
+  }
+  return parts;
 }
 
 /** The pool as the WebGPU backend's, or an error. */

@@ -27,6 +27,7 @@
 import type { GpuProfiler } from "./gpuProfiler.js";
 import { moduleSource } from "./kernelAbi.js";
 import { shaderCompileError } from "./gpuFeatures.js";
+import { BindGroupCache, type Binding } from "./bindGroupCache.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -38,8 +39,7 @@ export interface Kernel {
   readonly label: string;
 }
 
-/** A buffer bound to a kernel: a whole buffer, or a byte range of it. */
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+export type { Binding } from "./bindGroupCache.js";
 
 const ALIGN = 256;
 /** Bytes a dispatch may read from its argument window. */
@@ -47,14 +47,13 @@ const WINDOW = 1 << 20;
 
 export class GpuRuntime {
   readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
-  readonly #bindGroups = new Map<string, GPUBindGroup>();
-  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
-  #nextBufferId = 1;
+  readonly #bindGroups: BindGroupCache;
   readonly #argsLayout: GPUBindGroupLayout;
   #argsBuffer: GPUBuffer;
   #argsGroup: GPUBindGroup;
   #host = new ArrayBuffer(1 << 16);
   #hostU32 = new Uint32Array(this.#host);
+  #hostF32 = new Float32Array(this.#host);
   #used = 0;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
@@ -70,7 +69,12 @@ export class GpuRuntime {
   /** Times each dispatch when set (gpuProfiler.ts): one pass per dispatch. */
   profiler: GpuProfiler | null = null;
 
+  /** device.limits' value, read once (each read of a limit is a native getter). */
+  readonly #maxGroupsPerDimension: number;
+
   constructor(readonly device: GPUDevice) {
+    this.#bindGroups = new BindGroupCache(device);
+    this.#maxGroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
     this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
     this.#argsLayout = device.createBindGroupLayout({
       entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage", hasDynamicOffset: true } }],
@@ -107,8 +111,9 @@ export class GpuRuntime {
       new Uint8Array(grown).set(new Uint8Array(this.#host, 0, this.#used));
       this.#host = grown;
       this.#hostU32 = new Uint32Array(grown);
+      this.#hostF32 = new Float32Array(grown);
     }
-    const u = this.#hostU32, f = new Float32Array(this.#host);
+    const u = this.#hostU32, f = this.#hostF32;
     let at = offset / 4;
     for (let i = 0; i < words.length; i++, at++) {
       if (floats?.has(i)) f[at] = words[i];
@@ -160,30 +165,9 @@ export class GpuRuntime {
     return shaderCompileError(this.device, moduleSource(k), k.label);
   }
 
-  #bufferId(b: GPUBuffer): number {
-    let id = this.#bufferIds.get(b);
-    if (id === undefined) this.#bufferIds.set(b, (id = this.#nextBufferId++));
-    return id;
-  }
-
-  #bindGroup(k: Kernel, layout: GPUBindGroupLayout, buffers: readonly Binding[]): GPUBindGroup {
-    const key = k.label + "|" + k.code.length + "|" + buffers.map((b) => ("buffer" in b && !(b instanceof GPUBuffer) ? `${this.#bufferId(b.buffer)}@${b.offset}+${b.size}` : this.#bufferId(b as GPUBuffer))).join(",");
-    let g = this.#bindGroups.get(key);
-    if (!g) {
-      g = this.device.createBindGroup({
-        layout,
-        entries: buffers.map((b, binding) => ({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : { buffer: b.buffer, offset: b.offset, size: b.size } })),
-      });
-      this.#bindGroups.set(key, g);
-    }
-    return g;
-  }
-
   /** Forgets bind groups that name a buffer about to be destroyed. */
   forget(buffer: GPUBuffer): void {
-    const id = this.#bufferIds.get(buffer);
-    if (id === undefined) return;
-    for (const key of [...this.#bindGroups.keys()]) if (new RegExp(`[|,]${id}(@|,|$)`).test(key)) this.#bindGroups.delete(key);
+    this.#bindGroups.forget(buffer);
   }
 
   // ---- recording
@@ -203,9 +187,9 @@ export class GpuRuntime {
     if (this.profiler) this.#endPass();
     const pass = this.#computePass(this.profiler?.passFor(k.label));
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.#bindGroup(k, layout, buffers));
+    pass.setBindGroup(0, this.#bindGroups.get(layout, buffers));
     pass.setBindGroup(1, this.#argsGroup, [offset]);
-    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const max = this.#maxGroupsPerDimension;
     if (groups <= max) pass.dispatchWorkgroups(groups);
     else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
     if (this.profiler) this.#endPass();

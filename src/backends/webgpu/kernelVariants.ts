@@ -23,6 +23,10 @@ export const MATVEC_VARIANTS: readonly MatvecVariant[] = [
   { tpr: 64, unroll: 2, subgroups: true },
   { tpr: 128, unroll: 4, subgroups: true },
   { tpr: 256, unroll: 2, subgroups: true },
+  // NOTE: several output rows per team: each x load serves them all
+  { tpr: 32, unroll: 2, subgroups: true, outRows: 2 },
+  { tpr: 32, unroll: 1, subgroups: true, outRows: 4 },
+  { tpr: 64, unroll: 2, subgroups: true, outRows: 3 },
 ];
 
 export const TILED_VARIANTS: readonly TiledVariant[] = [

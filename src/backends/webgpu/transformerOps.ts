@@ -15,7 +15,7 @@ import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKern
 import { f16MatmulKernel } from "./kernels/matmulF16Kernels.js";
 import { f16MatmulTiles, sgMatrixDialect, sgMatrixTiles } from "./kernelChoice.js";
 import { F16Rows } from "./f16Rows.js";
-import { matvecFamilyKernel } from "./kernels/matvecKernels.js";
+import { matvecFamilyKernel, matvecWorkgroups } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
 
@@ -114,7 +114,7 @@ export class TransformerOps {
       const args = [rows, part.numRows, K, b ? 1 : 0, N, part.firstRow];
       if (rows <= 8) {
         const vectorised = matvecVectorised(wType, K);
-        rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, Math.ceil(part.numRows / (256 / c.matvec.tpr)), [rows, K, part.firstRow, N, part.numRows, b ? 1 : 0]);
+        rt.dispatch(matvecKernel(wType, rows, vectorised, c.matvec), buffers, matvecWorkgroups(c.matvec, vectorised, [part.numRows]), [rows, K, part.firstRow, N, part.numRows, b ? 1 : 0]);
       } else if (c.sgMatrix && rows >= c.sgMatrixMinRows) {
         const dialect = sgMatrixDialect(this.#ctx.options, c);
         if (!dialect) throw new Error("matmul: the subgroup-matrix tiles need shader-f16, which this device lacks");
@@ -265,10 +265,11 @@ export class TransformerOps {
     const outs = p.items.map((i) => i.out.buffer), ws = p.items.map((i) => i.w.buffer), bs = p.items.map((i) => (i.bias ? i.bias.buffer : dummy));
     const args = [rows, K, 0, p.items[0].w.shape[0]];
     for (const i of p.items) args.push(i.w.shape[0], i.bias ? 1 : 0);
-    const total = form === "silu pair" ? p.items[0].w.shape[0] : p.items.reduce((n, i) => n + i.w.shape[0], 0);
+    const rowCounts = form === "silu pair" ? [p.items[0].w.shape[0]] : p.items.map((i) => i.w.shape[0]);
     // NOTE: the pair's teams read two weight rows: unroll / 2 keeps a thread's loads in flight (and registers) as one row's
     const variant = form === "silu pair" && this.#ctx.kernels.matvecPairHalfUnroll ? this.#halfUnroll(v) : v;
-    const kernel = matvecFamilyKernel(wType, rows, matvecVectorised(wType, K), variant, p.items.length, form);
-    this.#ctx.rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], Math.ceil(total / (256 / v.tpr)), args);
+    const vectorised = matvecVectorised(wType, K);
+    const kernel = matvecFamilyKernel(wType, rows, vectorised, variant, p.items.length, form);
+    this.#ctx.rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], matvecWorkgroups(variant, vectorised, rowCounts), args);
   }
 }

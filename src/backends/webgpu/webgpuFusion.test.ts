@@ -28,9 +28,11 @@ test("fused decode ops give the bits of the ops one by one", async () => {
     const bq = b.uploadWeight(weightData([Q], vec(Q)), "vector"), norm = b.uploadWeight(weightData([H], vec(H)), "vector");
     const x0 = vec(rows * H);
     const table = { invFreq: Float32Array.from({ length: d / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / d)) };
-    const run = async (fuse: boolean, pairHalfUnroll = false): Promise<Float32Array[]> => {
+    const base = b.kernels.matvec;
+    const run = async (fuse: boolean, pairHalfUnroll = false, matvec = base): Promise<Float32Array[]> => {
       b.kernels.fuse = fuse;
       b.kernels.matvecPairHalfUnroll = pairHalfUnroll;
+      b.kernels.matvec = matvec;
       const t = (n: number, label: string) => b.createTensor([rows, n], "f32", label);
       const [x, xb, q, k, v, proj, gate, up] = [t(H, "x"), t(H, "xb"), t(Q, "q"), t(KV, "k"), t(KV, "v"), t(H, "proj"), t(I, "gate"), t(I, "up")];
       const positions = b.createTensor([rows], "i32", "positions");
@@ -60,6 +62,17 @@ test("fused decode ops give the bits of the ops one by one", async () => {
     for (const pairHalfUnroll of [false, true]) {
       const fused = await run(true, pairHalfUnroll);
       fused.forEach((f, i) => assert.deepEqual(bits(f), bits(apart[i]), `${names[i]}${pairHalfUnroll ? " (pair at half the unroll)" : ""}`));
+    }
+    // NOTE: teams of several output rows (rows past a segment's end: KV 16 and I 40 are not multiples of 3) sum each
+    // row in the same order as teams of one, fused or not
+    if (base.subgroups) {
+      for (const outRows of [2, 3]) {
+        const matvec = { ...base, outRows };
+        for (const [fuse, pairHalfUnroll] of [[false, false], [true, false], [true, true]] as const) {
+          const got = await run(fuse, pairHalfUnroll, matvec);
+          got.forEach((f, i) => assert.deepEqual(bits(f), bits(apart[i]), `${names[i]} (${outRows} rows per team${fuse ? ", fused" : ""}${pairHalfUnroll ? ", pair at half the unroll" : ""})`));
+        }
+      }
     }
   } finally {
     b.dispose();

@@ -21,10 +21,11 @@ import { f16RowsKernel, type F16MatmulVariant } from "./kernels/matmulF16Kernels
 import { H200_OPTIONS } from "../../testing/h200Options.js";
 import type { WebGpuBackend } from "./webgpuBackend.js";
 
-/** Fragments tiled along N, then along M with two tile buffers. */
+/** Fragments tiled along N, then along M with two tile buffers, then four subgroups storing edge tiles in turns. */
 const EMULATED_F16: readonly F16MatmulVariant[] = [
   { bm: 32, bn: 32, bk: 16, sgm: 1, sgn: 2, pad: 8 },
   { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 1, pad: 8, buffers: 2 },
+  { bm: 32, bn: 32, bk: 16, sgm: 2, sgn: 2, pad: 8, stageInTurns: true },
 ];
 
 const H200 = H200_OPTIONS;

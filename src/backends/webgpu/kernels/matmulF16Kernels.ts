@@ -25,7 +25,7 @@ import type { Kernel } from "../gpuRuntime.js";
 import { MATMUL_BINDINGS, matmulKernelOf } from "./matmulKernels.js";
 import type { SgMatrixDialect } from "./matmulSgKernels.js";
 import { F16_SPLIT_WGSL, SgMatrixWgsl } from "./sgMatrixWgsl.js";
-import { tileLoopWgsl, tileOriginWgsl, tileStoreWgsl } from "./tileLoopWgsl.js";
+import { tileLoopWgsl, tileOriginWgsl, tileStageBytes, tileStoreWgsl } from "./tileLoopWgsl.js";
 import { MAIN_ARGS, WG_INDEX, kernelOf, memoKernel, range } from "./wgslCommon.js";
 
 export interface F16MatmulVariant {
@@ -39,6 +39,8 @@ export interface F16MatmulVariant {
   readonly pad?: number;
   /** Tiles in workgroup memory (default 1); with 2 the next slice is put in the other during this one's products, one barrier a slice. */
   readonly buffers?: 1 | 2;
+  /** Edge tiles staged through one subgroup's 256 floats, subgroups taking turns (tileLoopWgsl.ts), instead of 256 each. */
+  readonly stageInTurns?: boolean;
 }
 
 /** How w is stored: f16, or bf16 (each pair widened and narrowed to f16 in the tile fill: exact in f16's normal range). */
@@ -47,7 +49,7 @@ export type F16MatmulWeights = "f16" | "bf16";
 /** Workgroup memory a variant declares: its f16 tiles and the f32 staging of one fragment per subgroup. */
 export function f16MatmulSharedBytes(v: F16MatmulVariant): number {
   const tiles = 2 * (v.bk + (v.pad ?? 8)) * (v.buffers ?? 1) * (v.bm + v.bn);
-  return tiles + 4 * 256 * v.sgm * v.sgn;
+  return tiles + tileStageBytes(v.sgm * v.sgn, v.stageInTurns ?? false);
 }
 
 /** The K step a variant's loop takes (K must be a multiple). */
@@ -65,12 +67,13 @@ export const f16MatmulKernel = memoKernel(function f16MatmulKernel(wType: F16Mat
   const ops = new SgMatrixWgsl(dialect.syntax);
   const frags = range(FM).flatMap((i) => range(FN).map((j) => [i, j] as const));
   const body = workgroupLoop(wType, v, ops, NT, FM, FN);
-  const epilogue = tileStoreWgsl(ops, frags, "am", "bn0", BM, BN);
-  const name = `matmul f16 ${BM}x${BN}x${v.bk} pad${v.pad ?? 8}${v.buffers === 2 ? " db" : ""} ${SM}x${SN} w ${wType}${dialect.syntax === "emulated" ? " emulated" : ""}`;
+  const turns = v.stageInTurns && NSG > 1;
+  const epilogue = tileStoreWgsl(ops, frags, "am", "bn0", BM, BN, turns ? NSG : 0);
+  const name = `matmul f16 ${BM}x${BN}x${v.bk} pad${v.pad ?? 8}${v.buffers === 2 ? " db" : ""}${turns ? " turns" : ""} ${SM}x${SN} w ${wType}${dialect.syntax === "emulated" ? " emulated" : ""}`;
   return matmulKernelOf(name, /* wgsl */ `${ops.enables(NSG > 1 ? dialect.nonUniform : "")}
 ${MATMUL_BINDINGS("array<vec4<u32>>", "array<vec4<u32>>")}
 ${body.decls}
-var<workgroup> cs: array<f32, ${NSG * 256}>;
+var<workgroup> cs: array<f32, ${turns ? 256 : NSG * 256}>;
 @compute @workgroup_size(${NT}) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
 ${tileOriginWgsl(BM, BN, SM, SN, false)}

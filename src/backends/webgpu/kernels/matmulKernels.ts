@@ -50,6 +50,8 @@ export interface MatvecVariant {
   readonly unroll: number;
   /** Team sums through subgroupAdd (needs the subgroups feature, subgroups of at most tpr threads). */
   readonly subgroups: boolean;
+  /** Output rows per team (default 1; more need subgroups): each load of x serves them all. */
+  readonly outRows?: number;
 }
 
 export const PORTABLE_MATVEC: MatvecVariant = { tpr: 64, unroll: 2, subgroups: false };

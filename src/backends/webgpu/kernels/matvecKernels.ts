@@ -7,7 +7,10 @@
  * vec4 load, `unroll` loads issued before they are used (bytes in flight
  * are what a bandwidth-bound kernel needs); the team's sum by a
  * shared-memory tree, or with subgroups by subgroupAdd and one shared step
- * (teams are whole subgroups).
+ * (teams are whole subgroups). With `outRows` > 1 (subgroups only) a team
+ * takes that many consecutive rows, each load of x serving them all, the sums
+ * in the single-row order (the same bits); on the H200 no setting of it beat
+ * one row per team in whole decode steps (bench-only variants).
  *
  * Forms (fewer dispatches per decode step; transformerOps.ts fuses the ops):
  * - "segments" (1 to 3): matmuls of one x into their own outputs, their
@@ -29,11 +32,18 @@ export type MatvecForm = "segments" | "silu pair";
 export const matvecFamilyKernel = memoKernel(function matvecFamilyKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant, numSegs: number, form: MatvecForm): Kernel {
   const { tpr: TPR, subgroups } = variant;
   const U = vectorised ? variant.unroll : 1;
+  const O = teamRows(variant, vectorised);
+  if (O > 1 && !subgroups) throw new Error(`matvec: ${O} output rows per team need subgroup sums`);
   const RPW = 256 / TPR;
-  const R = range(rows), S = range(numSegs);
+  const R = range(rows), S = range(numSegs), OR = range(O);
   const sets = form === "silu pair" ? ["A", "B"] : ["A"];
+  // NOTE: with one output row per team the names (and the WGSL) are those of the single-row kernel
+  const acc = (a: string, r: number, o: number) => (O === 1 ? `acc${a}${r}` : `acc${a}${r}_${o}`);
+  const sum = (a: string, r: number, o: number) => (O === 1 ? `sum${a}${r}` : `sum${a}${r}_${o}`);
+  const slot = (i: number, r: number, o: number) => (O === 1 ? (i * rows + r) * 256 : ((i * rows + r) * O + o) * MAX_SUBGROUPS);
   // ---- the team's loop over K for segment s (or both weights of the pair)
-  const loop = (ws: string[]) => {
+  const loop = (ws: string[], np: string) => {
+    if (O > 1) return teamRowsLoop(ws, np);
     if (!vectorised) {
       return `
     for (var k = t; k < K; k += ${TPR}u) {
@@ -71,22 +81,59 @@ ${loads([0])}
 ${use(0)}
     }`;
   };
+  // ---- O output rows per team (vectorised): each x load serves every row; rows past np load the last row, not stored
+  const teamRowsLoop = (ws: string[], np: string) => {
+    const per = wType === "bf16" ? 8 : 4;
+    const use = (u: number) => {
+      const jj = `j + ${u * TPR}u`;
+      const xs = R.map((r) => (wType === "bf16" ? `      let xa${r}_${u} = x[${r}u * K4 + 2u * (${jj})]; let xb${r}_${u} = x[${r}u * K4 + 2u * (${jj}) + 1u];` : `      let xa${r}_${u} = x[${r}u * K4 + ${jj}];`)).join("\n");
+      const math = ws
+        .flatMap((_, i) =>
+          OR.map((o) => {
+            const q = `q${i}_${o}_${u}`;
+            if (wType === "bf16") {
+              return `      {
+        let lo = vec4<f32>(bitcast<f32>(${q}.x << 16u), bitcast<f32>(${q}.x & 0xffff0000u), bitcast<f32>(${q}.y << 16u), bitcast<f32>(${q}.y & 0xffff0000u));
+        let hi = vec4<f32>(bitcast<f32>(${q}.z << 16u), bitcast<f32>(${q}.z & 0xffff0000u), bitcast<f32>(${q}.w << 16u), bitcast<f32>(${q}.w & 0xffff0000u));
+${R.map((r) => `        ${acc(sets[i], r, o)} += dot(lo, xa${r}_${u}) + dot(hi, xb${r}_${u});`).join("\n")}
+      }`;
+            }
+            return R.map((r) => `      ${acc(sets[i], r, o)} += dot(${q}, xa${r}_${u});`).join("\n");
+          }),
+        )
+        .join("\n");
+      return `${xs}\n${math}`;
+    };
+    const loads = (us: number[]) => us.map((u) => ws.map((w, i) => OR.map((o) => `      let q${i}_${o}_${u} = ${w}[wb${o} + j + ${u * TPR}u];`).join("\n")).join("\n")).join("\n");
+    return `
+    let K4 = K / 4u; let nj = K / ${per}u;
+${OR.map((o) => `    let wb${o} = min(n + ${o}u, ${np} - 1u) * nj;`).join("\n")}
+    var j = t;
+    for (; j + ${(U - 1) * TPR}u < nj; j += ${U * TPR}u) {
+${loads(range(U))}
+${range(U).map(use).join("\n")}
+    }
+    for (; j < nj; j += ${TPR}u) {
+${loads([0])}
+${use(0)}
+    }`;
+  };
   const body =
     form === "silu pair"
-      ? `if (n < np0) {${loop(["w0", "w1"])}
+      ? `if (n < np0) {${loop(["w0", "w1"], "np0")}
   }`
-      : S.map((s) => `${s === 0 ? "" : " else "}if (seg == ${s}u && n < np${s}) {${loop([`w${s}`])}
+      : S.map((s) => `${s === 0 ? "" : " else "}if (seg == ${s}u && n < np${s}) {${loop([`w${s}`], `np${s}`)}
   }`).join("");
   // ---- team sums into sumA/sumB (valid in the team's first thread)
   const reduce = subgroups
     ? `
-${sets.map((a) => R.map((r) => `  let s${a}${r} = subgroupAdd(acc${a}${r});`).join("\n")).join("\n")}
+${sets.map((a) => R.map((r) => OR.map((o) => `  let s${a}${r}${O === 1 ? "" : `_${o}`} = subgroupAdd(${acc(a, r, o)});`).join("\n")).join("\n")).join("\n")}
   if (sid == 0u) {
-${sets.map((a, i) => R.map((r) => `    red[${(i * rows + r) * 256}u + lid / sgs] = s${a}${r};`).join("\n")).join("\n")}
+${sets.map((a, i) => R.map((r) => OR.map((o) => `    red[${slot(i, r, o)}u + lid / sgs] = s${a}${r}${O === 1 ? "" : `_${o}`};`).join("\n")).join("\n")).join("\n")}
   }
   workgroupBarrier();
   let first = lid / sgs; let count = ${TPR}u / sgs;
-${sets.map((a, i) => R.map((r) => `  var sum${a}${r} = 0.0;\n  for (var i = 0u; i < count; i++) { sum${a}${r} += red[${(i * rows + r) * 256}u + first + i]; }`).join("\n")).join("\n")}`
+${sets.map((a, i) => R.map((r) => OR.map((o) => `  var ${sum(a, r, o)} = 0.0;\n  for (var i = 0u; i < count; i++) { ${sum(a, r, o)} += red[${slot(i, r, o)}u + first + i]; }`).join("\n")).join("\n")).join("\n")}`
     : `
 ${sets.map((a, i) => R.map((r) => `  red[${(i * rows + r) * 256}u + lid] = acc${a}${r};`).join("\n")).join("\n")}
   workgroupBarrier();
@@ -97,19 +144,29 @@ ${sets.map((_, i) => R.map((r) => `      red[${(i * rows + r) * 256}u + lid] += 
     workgroupBarrier();
   }
 ${sets.map((a, i) => R.map((r) => `  let sum${a}${r} = red[${(i * rows + r) * 256}u + lid];`).join("\n")).join("\n")}`;
+  // NOTE: row n + o of the team (o = 0 alone with one row per team, whose WGSL it keeps)
+  const rowAt = (o: number) => (O === 1 ? "n" : `(n + ${o}u)`);
   const store =
     form === "silu pair"
       ? `
   if (t == 0u && n < np0) {
-    let bg = select(0.0, bias0[n0 + n], au(5u) == 1u);
-    let bu = select(0.0, bias1[n0 + n], au(7u) == 1u);
-${R.map((r) => `    { let u = sumB${r} + bu; let g = sumA${r} + bg; out1[${r}u * nout + n0 + n] = u; out0[${r}u * nout + n0 + n] = (g / (1.0 + exp(-g))) * u; }`).join("\n")}
+${OR.map((o) => {
+      const n = rowAt(o);
+      const inner = `let bg = select(0.0, bias0[n0 + ${n}], au(5u) == 1u);
+    let bu = select(0.0, bias1[n0 + ${n}], au(7u) == 1u);
+${R.map((r) => `    { let u = ${sum("B", r, o)} + bu; let g = ${sum("A", r, o)} + bg; out1[${r}u * nout + n0 + ${n}] = u; out0[${r}u * nout + n0 + ${n}] = (g / (1.0 + exp(-g))) * u; }`).join("\n")}`;
+      return O === 1 ? `    ${inner}` : `    if (n + ${o}u < np0) {\n    ${inner}\n    }`;
+    }).join("\n")}
   }`
       : `
   if (t == 0u) {
 ${S.map((s) => `    ${s === 0 ? "" : "else "}if (seg == ${s}u && n < np${s}) {
-      let b = select(0.0, bias${s}[${s === 0 ? "n0 + " : ""}n], au(${5 + 2 * s}u) == 1u);
-${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0 ? "n0 + " : ""}n] = sumA${r} + b;`).join("\n")}
+${OR.map((o) => {
+  const n = rowAt(o);
+  const inner = `      let b = select(0.0, bias${s}[${s === 0 ? "n0 + " : ""}${n}], au(${5 + 2 * s}u) == 1u);
+${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0 ? "n0 + " : ""}${n}] = ${sum("A", r, o)} + b;`).join("\n")}`;
+  return O === 1 ? inner : `      if (n + ${o}u < np${s}) {\n${inner}\n      }`;
+}).join("\n")}
     }`).join("\n")}
   }`;
   const wArray = vectorised ? (wType === "bf16" ? "array<vec4<u32>>" : "array<vec4<f32>>") : "array<u32>";
@@ -130,26 +187,43 @@ ${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0
     ...W.map((i) => `@group(0) @binding(${b++}) var<storage, read> w${i}: ${wArray};`),
     ...W.map((i) => `@group(0) @binding(${b++}) var<storage, read> bias${i}: array<f32>;`),
   ];
-  const total = form === "silu pair" ? "np0" : S.map((s) => `np${s}`).join(" + ");
+  // NOTE: teams per segment (O rows each); with one row per team, its rows
+  const tn = (s: number) => (O === 1 ? `np${s}` : `tn${s}`);
+  const total = form === "silu pair" ? tn(0) : S.map(tn).join(" + ");
   const sgArgs = subgroups ? ", @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32" : "";
   const code = /* wgsl */ `${subgroups ? "enable subgroups;" : ""}
 ${bindings.join("\n")}
 ${wAts}
-var<workgroup> red: array<f32, ${256 * rows * sets.length}>;
+var<workgroup> red: array<f32, ${O === 1 ? 256 * rows * sets.length : MAX_SUBGROUPS * rows * sets.length * O}>;
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}${sgArgs}) {
   ${WG_INDEX}
   let K = au(1u); let n0 = au(2u); let nout = au(3u);
-${(form === "silu pair" ? [0] : S).map((s) => `  let np${s} = au(${4 + 2 * s}u);`).join("\n")}
+${(form === "silu pair" ? [0] : S).map((s) => `  let np${s} = au(${4 + 2 * s}u);${O === 1 ? "" : ` let tn${s} = (np${s} + ${O - 1}u) / ${O}u;`}`).join("\n")}
   let gi = wg * ${RPW}u + lid / ${TPR}u; let t = lid % ${TPR}u;
   var seg = 0u; var n = gi;
-${form === "silu pair" ? "" : S.slice(1).map((s) => `  if (gi >= ${range(s).map((p) => `np${p}`).join(" + ")}) { n = gi - (${range(s).map((p) => `np${p}`).join(" + ")}); seg = ${s}u; }`).join("\n")}
-  if (gi >= ${total}) { n = 0xffffffffu; }
-${sets.map((a) => R.map((r) => `  var acc${a}${r} = 0.0;`).join("\n")).join("\n")}
+${form === "silu pair" ? "" : S.slice(1).map((s) => `  if (gi >= ${range(s).map(tn).join(" + ")}) { n = gi - (${range(s).map(tn).join(" + ")}); seg = ${s}u; }`).join("\n")}
+  if (gi >= ${total}) { n = 0xffffffffu; }${O === 1 ? "" : ` else { n = n * ${O}u; }`}
+${sets.map((a) => R.map((r) => OR.map((o) => `  var ${acc(a, r, o)} = 0.0;`).join("\n")).join("\n")).join("\n")}
   ${body}
 ${reduce}
 ${store}
 }`;
-  const label = `matvec ${form === "silu pair" ? "gate-up-silu" : `x${numSegs}`} ${wType} x${rows} t${TPR} u${U}${subgroups ? " sg" : ""}`;
+  const label = `matvec ${form === "silu pair" ? "gate-up-silu" : `x${numSegs}`} ${wType} x${rows} t${TPR} u${U}${O === 1 ? "" : ` o${O}`}${subgroups ? " sg" : ""}`;
   const bind: Kernel["bindings"] = [...W.map(() => "rw" as const), "ro", ...W.map(() => "ro" as const), ...W.map(() => "ro" as const)];
   return { label, bindings: bind, code };
 });
+
+/** Subgroups of a 256-invocation workgroup at the smallest subgroup size the matvec runs with (4): the team sums' slots. */
+const MAX_SUBGROUPS = 64;
+
+/** Output rows each team of `variant` takes (1 unless vectorised with `outRows`). */
+export function teamRows(variant: MatvecVariant, vectorised: boolean): number {
+  return vectorised ? (variant.outRows ?? 1) : 1;
+}
+
+/** Workgroups of a matvec dispatch over segments of `rowCounts` output rows (concatenated, or one for the pair). */
+export function matvecWorkgroups(variant: MatvecVariant, vectorised: boolean, rowCounts: readonly number[]): number {
+  const o = teamRows(variant, vectorised);
+  const teams = rowCounts.reduce((n, r) => n + Math.ceil(r / o), 0);
+  return Math.ceil(teams / (256 / variant.tpr));
+}

@@ -65,24 +65,44 @@ ${p.put(`(1u - cur) * ${p.xTile}u`, `(1u - cur) * ${p.wTile}u`)}
 /**
  * Stores fragments c{i}_{j} (16 x 16 each) to out f32 [rows, Nout] at columns n0 + ...: `row` and `col` are
  * WGSL expressions of this subgroup's first output row and column (less n0); adds the bias where au(3) is 1.
+ * Edge tiles and biased ones pass through `cs`: 256 floats per subgroup, or with `subgroupsTakeTurns` (of
+ * `numSubgroups`) 256 floats in all, the subgroups storing one after another. Why the second: on the H200 the
+ * workgroup memory a kernel declares bounds how many of its workgroups an SM runs, and staging is rare.
  */
-export function tileStoreWgsl(ops: SgMatrixWgsl, frags: readonly (readonly [number, number])[], row: string, col: string, bm: number, bn: number): string {
+export function tileStoreWgsl(ops: SgMatrixWgsl, frags: readonly (readonly [number, number])[], row: string, col: string, bm: number, bn: number, subgroupsTakeTurns = 0): string {
   return `  let hasBias = au(3u) == 1u;
   if (m0 + ${bm}u <= rows && c0 + ${bn}u <= Np && !hasBias) {
 ${frags.map(([i, j]) => `    ${ops.store("outp", `(${row} + ${i * 16}u) * Nout + n0 + ${col} + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
   } else {
-${frags
-  .map(
-    ([i, j]) => `    ${ops.store("cs", "sg * 256u", `c${i}_${j}`, "16u")};
-    workgroupBarrier();
-    for (var e = lid % 32u; e < 256u; e += 32u) {
-      let m = ${row} + ${i * 16}u + e / 16u; let n = ${col} + ${j * 16}u + e % 16u;
-      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[sg * 256u + e] + select(0.0, bias[n0 + n], hasBias); }
-    }
-    workgroupBarrier();`,
-  )
-  .join("\n")}
+${frags.map(([i, j]) => (subgroupsTakeTurns > 1 ? stagedInTurns : staged)(ops, `c${i}_${j}`, `${row} + ${i * 16}u`, `${col} + ${j * 16}u`, subgroupsTakeTurns)).join("\n")}
   }`;
+}
+
+/** Workgroup memory (bytes) of `cs` for tileStoreWgsl's staging. */
+export function tileStageBytes(numSubgroups: number, subgroupsTakeTurns: boolean): number {
+  return 4 * 256 * (subgroupsTakeTurns ? 1 : numSubgroups);
+}
+
+// NOTE: one fragment through this subgroup's 256 floats of cs, copied out by the subgroup's lanes with guards
+const copyOut = (at: string, row: string, col: string) => `for (var e = lid % 32u; e < 256u; e += 32u) {
+      let m = ${row} + e / 16u; let n = ${col} + e % 16u;
+      if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[${at} + e] + select(0.0, bias[n0 + n], hasBias); }
+    }`;
+
+function staged(ops: SgMatrixWgsl, frag: string, row: string, col: string): string {
+  return `    ${ops.store("cs", "sg * 256u", frag, "16u")};
+    workgroupBarrier();
+    ${copyOut("sg * 256u", row, col)}
+    workgroupBarrier();`;
+}
+
+function stagedInTurns(ops: SgMatrixWgsl, frag: string, row: string, col: string, numSubgroups: number): string {
+  return `    for (var turn = 0u; turn < ${numSubgroups}u; turn++) {
+      if (sg == turn) { ${ops.store("cs", "0u", frag, "16u")}; }
+      workgroupBarrier();
+      if (sg == turn) { ${copyOut("0u", row, col)} }
+      workgroupBarrier();
+    }`;
 }
 
 /**

@@ -13,15 +13,35 @@ import type { Kernel } from "../gpuRuntime.js";
  * A kernel factory memoized by its arguments: recording an op looks its
  * kernel up without building WGSL source (the source is the pipeline key,
  * built once per argument list; decode records hundreds of ops a step).
+ * The lookup walks one map per argument, objects (variants) keyed by their
+ * JSON, which is computed once per object: the JSON of every argument list
+ * at every op was host time on the decode path.
  */
 export function memoKernel<A extends readonly unknown[]>(make: (...args: A) => Kernel): (...args: A) => Kernel {
-  const made = new Map<string, Kernel>();
+  const root: MemoNode = new Map();
   return (...args: A) => {
-    const key = args.length === 0 ? "" : args.map((a) => (typeof a === "object" && a !== null ? JSON.stringify(a) : String(a))).join("|");
-    let k = made.get(key);
-    if (!k) made.set(key, (k = make(...args)));
+    let node = root;
+    for (const a of args) {
+      const key = typeof a === "object" && a !== null ? jsonOf(a) : a;
+      let next = node.get(key) as MemoNode | undefined;
+      if (!next) node.set(key, (next = new Map()));
+      node = next;
+    }
+    let k = node.get(MADE) as Kernel | undefined;
+    if (!k) node.set(MADE, (k = make(...args)));
     return k;
   };
+}
+
+type MemoNode = Map<unknown, MemoNode | Kernel>;
+/** The key of a node's kernel (no argument equals it). */
+const MADE = Symbol("kernel");
+const jsons = new WeakMap<object, string>();
+/** An object argument's JSON, once per object (variants are not mutated after they are made). */
+function jsonOf(a: object): string {
+  let j = jsons.get(a);
+  if (j === undefined) jsons.set(a, (j = JSON.stringify(a)));
+  return j;
 }
 
 /** [0, n): the indices kernels unroll over when they generate WGSL. */
