@@ -52,13 +52,12 @@ async function pipeline(k) {
 }
 function encode(p, buffers, args, groups, n) {
   const argBuf = buffer(args.length * 4, Uint32Array.from(args));
-  const bg0 = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: buffers.map((b, i) => ({ binding: i, resource: { buffer: b } })) });
-  const bg1 = device.createBindGroup({ layout: p.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: argBuf } }] });
+  // NOTE: the arguments are the binding after the kernel's own (kernelAbi.ts)
+  const bg0 = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [...buffers, argBuf].map((b, i) => ({ binding: i, resource: { buffer: b } })) });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(p);
   pass.setBindGroup(0, bg0);
-  pass.setBindGroup(1, bg1);
   for (let i = 0; i < n; i++) pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535));
   pass.end();
   device.queue.submit([enc.finish()]);

@@ -163,8 +163,7 @@ export function planAttention(p: AttentionPlanInput, shape: AttentionShape, scra
     list[first + IT_QN] = qn;
     for (let sp = 0; sp < splits; sp++) {
       const at = first + sp * ITEM_WORDS;
-      // NOTE: a loop, not copyWithin: for 12 words the builtin's call cost more (8B decode: 8K splits a step)
-      if (sp > 0) for (let w = 0; w < IT_TILE0; w++) list[at + w] = list[first + w];
+      if (sp > 0) list.copyWithin(at, first, first + IT_TILE0);
       list[at + IT_TILE0] = Math.floor((tiles * sp) / splits);
       list[at + IT_TILE1] = Math.floor((tiles * (sp + 1)) / splits);
       list[at + IT_PARTIAL] = partial;

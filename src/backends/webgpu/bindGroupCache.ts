@@ -28,19 +28,22 @@ export class BindGroupCache {
 
   constructor(readonly device: GPUDevice) {}
 
-  /** The bind group of `layout` binding `bindings` in order (binding i at index i). */
-  get(layout: GPUBindGroupLayout, bindings: readonly Binding[]): GPUBindGroup {
+  /** The bind group of `layout` binding `bindings` in order (binding i at index i), then `last` if given (no array built per call). */
+  get(layout: GPUBindGroupLayout, bindings: readonly Binding[], last?: Binding): GPUBindGroup {
     let h = bindings.length;
-    for (const b of bindings) {
-      if (b instanceof GPUBuffer) h = (Math.imul(h, 31) + this.#id(b)) | 0;
-      else h = (Math.imul((Math.imul(h, 31) + this.#id(b.buffer)) | 0, 31) + b.offset + 7 * b.size) | 0;
-    }
+    for (const b of bindings) h = this.#mix(h, b);
+    if (last) h = this.#mix(h, last);
     let buckets = this.#byLayout.get(layout);
     if (!buckets) this.#byLayout.set(layout, (buckets = new Map()));
     let bucket = buckets.get(h);
     if (!bucket) buckets.set(h, (bucket = []));
-    for (const e of bucket) if (sameBindings(e, bindings)) return e.group;
-    return this.#add(layout, bindings, bucket);
+    for (const e of bucket) if (sameBindings(e, bindings, last)) return e.group;
+    return this.#add(layout, last ? [...bindings, last] : bindings, bucket);
+  }
+
+  #mix(h: number, b: Binding): number {
+    if (b instanceof GPUBuffer) return (Math.imul(h, 31) + this.#id(b)) | 0;
+    return (Math.imul((Math.imul(h, 31) + this.#id(b.buffer)) | 0, 31) + b.offset + 7 * b.size) | 0;
   }
 
   /** Forgets the bind groups that name `buffer` (about to be destroyed). */
@@ -86,13 +89,14 @@ export class BindGroupCache {
   }
 }
 
-function sameBindings(e: Entry, bindings: readonly Binding[]): boolean {
-  if (e.buffers.length !== bindings.length) return false;
-  for (let i = 0; i < bindings.length; i++) {
-    const b = bindings[i];
-    if (b instanceof GPUBuffer) {
-      if (e.buffers[i] !== b || e.ranges[2 * i] !== -1) return false;
-    } else if (e.buffers[i] !== b.buffer || e.ranges[2 * i] !== b.offset || e.ranges[2 * i + 1] !== b.size) return false;
-  }
-  return true;
+function sameBindings(e: Entry, bindings: readonly Binding[], last: Binding | undefined): boolean {
+  const n = bindings.length;
+  if (e.buffers.length !== n + (last ? 1 : 0)) return false;
+  for (let i = 0; i < n; i++) if (!sameBinding(e, i, bindings[i])) return false;
+  return !last || sameBinding(e, n, last);
+}
+
+function sameBinding(e: Entry, i: number, b: Binding): boolean {
+  if (b instanceof GPUBuffer) return e.buffers[i] === b && e.ranges[2 * i] === -1;
+  return e.buffers[i] === b.buffer && e.ranges[2 * i] === b.offset && e.ranges[2 * i + 1] === b.size;
 }

@@ -9,8 +9,8 @@
  *
  * Arguments: each dispatch appends its parameters (and any host-planned
  * list, e.g. attention's work items) to a host arena at a 256-byte aligned
- * offset; kernels read them from `args` (bind group 1, a read-only storage
- * binding with a dynamic offset). At a flush the arena is written with one
+ * offset; kernels read them from `args` (the binding after the kernel's own in
+ * its one bind group, read-only storage with a dynamic offset). At a flush the arena is written with one
  * queue.writeBuffer, which the queue runs before the flushed commands, so
  * one GPU buffer serves every flush (the queue orders a flush's write after
  * the previous flush's commands).
@@ -48,15 +48,17 @@ const WINDOW = 1 << 20;
 export class GpuRuntime {
   readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   readonly #bindGroups: BindGroupCache;
-  readonly #argsLayout: GPUBindGroupLayout;
   #argsBuffer: GPUBuffer;
-  #argsGroup: GPUBindGroup;
+  /** The arena's window as every bind group's last binding (the dispatch's dynamic offset moves it). */
+  #argsBinding: { buffer: GPUBuffer; offset: number; size: number };
   #host = new ArrayBuffer(1 << 16);
   #hostU32 = new Uint32Array(this.#host);
   #hostF32 = new Float32Array(this.#host);
   #used = 0;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  /** The pipeline set in #pass. */
+  #passPipeline: GPUComputePipeline | null = null;
   #numCommands = 0;
   /** Buffers to destroy once the commands recorded so far are submitted. */
   #doomed: GPUBuffer[] = [];
@@ -76,11 +78,8 @@ export class GpuRuntime {
     this.#bindGroups = new BindGroupCache(device);
     this.#maxGroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
     this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
-    this.#argsLayout = device.createBindGroupLayout({
-      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage", hasDynamicOffset: true } }],
-    });
     this.#argsBuffer = this.#createArgsBuffer(4 << 20);
-    this.#argsGroup = this.#argsBindGroup();
+    this.#argsBinding = { buffer: this.#argsBuffer, offset: 0, size: this.window };
     this.errorBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: "errors" });
   }
 
@@ -102,9 +101,10 @@ export class GpuRuntime {
         this.flush();
         return this.#appendArgs(words, floats, extra);
       }
+      this.#bindGroups.forget(this.#argsBuffer);
       this.#doomed.push(this.#argsBuffer);
       this.#argsBuffer = this.#createArgsBuffer(2 * (offset + this.window));
-      this.#argsGroup = this.#argsBindGroup();
+      this.#argsBinding = { buffer: this.#argsBuffer, offset: 0, size: this.window };
     }
     if (offset + bytes > this.#host.byteLength) {
       const grown = new ArrayBuffer(Math.max(2 * this.#host.byteLength, offset + bytes));
@@ -131,10 +131,6 @@ export class GpuRuntime {
     return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: "arguments" });
   }
 
-  #argsBindGroup(): GPUBindGroup {
-    return this.device.createBindGroup({ layout: this.#argsLayout, entries: [{ binding: 0, resource: { buffer: this.#argsBuffer, offset: 0, size: this.window } }] });
-  }
-
   // ---- pipelines and bind groups
 
   #pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
@@ -142,12 +138,15 @@ export class GpuRuntime {
     if (!p) {
       const layout = this.device.createBindGroupLayout({
         label: k.label,
-        entries: k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? "read-only-storage" : "storage" } })),
+        entries: [
+          ...k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? ("read-only-storage" as const) : ("storage" as const) } })),
+          { binding: k.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage", hasDynamicOffset: true } },
+        ],
       });
       const module = this.device.createShaderModule({ code: moduleSource(k), label: k.label });
       const pipeline = this.device.createComputePipeline({
         label: k.label,
-        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#argsLayout] }),
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
         compute: { module, entryPoint: "main" },
       });
       p = { pipeline, layout };
@@ -186,9 +185,9 @@ export class GpuRuntime {
     const offset = this.#appendArgs(args, floats, extra);
     if (this.profiler) this.#endPass();
     const pass = this.#computePass(this.profiler?.passFor(k.label));
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.#bindGroups.get(layout, buffers));
-    pass.setBindGroup(1, this.#argsGroup, [offset]);
+    // NOTE: a pass keeps its pipeline between dispatches (the same kernel over a weight's or a pool's parts)
+    if (pipeline !== this.#passPipeline) pass.setPipeline((this.#passPipeline = pipeline));
+    pass.setBindGroup(0, this.#bindGroups.get(layout, buffers, this.#argsBinding), [offset]);
     const max = this.#maxGroupsPerDimension;
     if (groups <= max) pass.dispatchWorkgroups(groups);
     else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
@@ -230,6 +229,7 @@ export class GpuRuntime {
   #endPass(): void {
     this.#pass?.end();
     this.#pass = null;
+    this.#passPipeline = null;
   }
 
   /** Submits what is recorded (with the arguments it reads). */
