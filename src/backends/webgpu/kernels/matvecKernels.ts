@@ -41,6 +41,18 @@ export const matvecFamilyKernel = memoKernel(function matvecFamilyKernel(wType: 
   const acc = (a: string, r: number, o: number) => (O === 1 ? `acc${a}${r}` : `acc${a}${r}_${o}`);
   const sum = (a: string, r: number, o: number) => (O === 1 ? `sum${a}${r}` : `sum${a}${r}_${o}`);
   const slot = (i: number, r: number, o: number) => (O === 1 ? (i * rows + r) * 256 : ((i * rows + r) * O + o) * MAX_SUBGROUPS);
+  // ---- the vectorised loop over K: `unroll` steps' loads issued before their use, then the tail a step at a time
+  const kLoop = (prologue: string, loads: (us: number[]) => string, use: (u: number) => string) => `
+${prologue}
+    var j = t;
+    for (; j + ${(U - 1) * TPR}u < nj; j += ${U * TPR}u) {
+${loads(range(U))}
+${range(U).map(use).join("\n")}
+    }
+    for (; j < nj; j += ${TPR}u) {
+${loads([0])}
+${use(0)}
+    }`;
   // ---- the team's loop over K for segment s (or both weights of the pair)
   const loop = (ws: string[], np: string) => {
     if (O > 1) return teamRowsLoop(ws, np);
@@ -59,8 +71,7 @@ ${ws.map((_, i) => R.map((r) => `      acc${sets[i]}${r} += x[${r}u * K + k] * w
           const q = `q${i}_${u}`;
           if (wType === "bf16") {
             return `      {
-        let lo = vec4<f32>(bitcast<f32>(${q}.x << 16u), bitcast<f32>(${q}.x & 0xffff0000u), bitcast<f32>(${q}.y << 16u), bitcast<f32>(${q}.y & 0xffff0000u));
-        let hi = vec4<f32>(bitcast<f32>(${q}.z << 16u), bitcast<f32>(${q}.z & 0xffff0000u), bitcast<f32>(${q}.w << 16u), bitcast<f32>(${q}.w & 0xffff0000u));
+${bf16Halves(q)}
 ${R.map((r) => `        acc${sets[i]}${r} += dot(lo, x[${r}u * K4 + 2u * (${jj})]) + dot(hi, x[${r}u * K4 + 2u * (${jj}) + 1u]);`).join("\n")}
       }`;
           }
@@ -69,17 +80,7 @@ ${R.map((r) => `        acc${sets[i]}${r} += dot(lo, x[${r}u * K4 + 2u * (${jj})
         .join("\n");
     };
     const loads = (us: number[]) => us.map((u) => ws.map((w, i) => `      let q${i}_${u} = ${w}[wb + j + ${u * TPR}u];`).join("\n")).join("\n");
-    return `
-    let K4 = K / 4u; let nj = K / ${per}u; let wb = n * nj;
-    var j = t;
-    for (; j + ${(U - 1) * TPR}u < nj; j += ${U * TPR}u) {
-${loads(range(U))}
-${range(U).map(use).join("\n")}
-    }
-    for (; j < nj; j += ${TPR}u) {
-${loads([0])}
-${use(0)}
-    }`;
+    return kLoop(`    let K4 = K / 4u; let nj = K / ${per}u; let wb = n * nj;`, loads, use);
   };
   // ---- O output rows per team (vectorised): each x load serves every row; rows past np load the last row, not stored
   const teamRowsLoop = (ws: string[], np: string) => {
@@ -93,8 +94,7 @@ ${use(0)}
             const q = `q${i}_${o}_${u}`;
             if (wType === "bf16") {
               return `      {
-        let lo = vec4<f32>(bitcast<f32>(${q}.x << 16u), bitcast<f32>(${q}.x & 0xffff0000u), bitcast<f32>(${q}.y << 16u), bitcast<f32>(${q}.y & 0xffff0000u));
-        let hi = vec4<f32>(bitcast<f32>(${q}.z << 16u), bitcast<f32>(${q}.z & 0xffff0000u), bitcast<f32>(${q}.w << 16u), bitcast<f32>(${q}.w & 0xffff0000u));
+${bf16Halves(q)}
 ${R.map((r) => `        ${acc(sets[i], r, o)} += dot(lo, xa${r}_${u}) + dot(hi, xb${r}_${u});`).join("\n")}
       }`;
             }
@@ -105,18 +105,8 @@ ${R.map((r) => `        ${acc(sets[i], r, o)} += dot(lo, xa${r}_${u}) + dot(hi, 
       return `${xs}\n${math}`;
     };
     const loads = (us: number[]) => us.map((u) => ws.map((w, i) => OR.map((o) => `      let q${i}_${o}_${u} = ${w}[wb${o} + j + ${u * TPR}u];`).join("\n")).join("\n")).join("\n");
-    return `
-    let K4 = K / 4u; let nj = K / ${per}u;
-${OR.map((o) => `    let wb${o} = min(n + ${o}u, ${np} - 1u) * nj;`).join("\n")}
-    var j = t;
-    for (; j + ${(U - 1) * TPR}u < nj; j += ${U * TPR}u) {
-${loads(range(U))}
-${range(U).map(use).join("\n")}
-    }
-    for (; j < nj; j += ${TPR}u) {
-${loads([0])}
-${use(0)}
-    }`;
+    return kLoop(`    let K4 = K / 4u; let nj = K / ${per}u;
+${OR.map((o) => `    let wb${o} = min(n + ${o}u, ${np} - 1u) * nj;`).join("\n")}`, loads, use);
   };
   const body =
     form === "silu pair"
@@ -226,4 +216,10 @@ export function matvecWorkgroups(variant: MatvecVariant, vectorised: boolean, ro
   const o = teamRows(variant, vectorised);
   const teams = rowCounts.reduce((n, r) => n + Math.ceil(r / o), 0);
   return Math.ceil(teams / (256 / variant.tpr));
+}
+
+/** WGSL of the 8 bf16 weights of vec4<u32> `q` as two vec4<f32>, lo and hi (a bf16 is an f32's high half). */
+function bf16Halves(q: string): string {
+  return `        let lo = vec4<f32>(bitcast<f32>(${q}.x << 16u), bitcast<f32>(${q}.x & 0xffff0000u), bitcast<f32>(${q}.y << 16u), bitcast<f32>(${q}.y & 0xffff0000u));
+        let hi = vec4<f32>(bitcast<f32>(${q}.z << 16u), bitcast<f32>(${q}.z & 0xffff0000u), bitcast<f32>(${q}.w << 16u), bitcast<f32>(${q}.w & 0xffff0000u));`;
 }
