@@ -15,8 +15,10 @@
  * first-token rule, clean-up of " ," and the like, a character split over
  * tokens); where the window's text does not extend what it had at the
  * anchor (clean-up edited text before the anchor), the whole text is decoded
- * once and the anchor moves there. So `text` is always what decoding every
- * id gives.
+ * once and the anchor moves there. So `text` is what decoding every id
+ * gives wherever a decoder's effects reach at most four ids back (byte-level
+ * BPE, Metaspace, byte fallback and clean-up all do; tests check both kinds
+ * of tokenizer at every token).
  */
 import { scanStops } from "./stopStrings.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
