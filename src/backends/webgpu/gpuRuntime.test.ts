@@ -39,3 +39,26 @@ test("gpuRuntime: submitEvery bounds the commands held back; 0 holds all until t
     release();
   }
 });
+
+test("gpuRuntime: reads reuse small staging buffers, in sequence and at once, and large reads get their own; every read sees its data", async () => {
+  const { device, release } = await createNodeWebGpuDevice();
+  try {
+    const rt = new GpuRuntime(device);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const big = 80 << 10; // past the pooled size (64 KiB)
+    const x = device.createBuffer({ size: big, usage });
+    const words = (n: number, seed: number) => Uint32Array.from({ length: n }, (_, i) => (i * 2654435761 + seed) >>> 0);
+    for (let round = 0; round < 6; round++) {
+      const n = [1, 7, 1024, big / 4, 3, 16000][round];
+      const want = words(n, round);
+      device.queue.writeBuffer(x, 0, want);
+      const [{ data }, second] = await Promise.all([rt.readBack([{ buffer: x, bytes: n * 4 }]), rt.readBack([{ buffer: x, bytes: 4, offset: 0 }, { buffer: x, bytes: 8, offset: 4 * (n > 2 ? n - 2 : 0) }])]);
+      assert.deepEqual(new Uint32Array(data[0]), want, `round ${round}: ${n} words`);
+      assert.deepEqual([...new Uint32Array(second.data[0]), ...new Uint32Array(second.data[1])], [want[0], ...(n > 2 ? [want[n - 2], want[n - 1]] : [want[0], n > 1 ? want[1] : 0])].slice(0, 3), `round ${round}: the read beside it`);
+    }
+    x.destroy();
+  } finally {
+    device.destroy();
+    release();
+  }
+});

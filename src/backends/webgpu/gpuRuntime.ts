@@ -42,6 +42,14 @@ export interface Kernel {
 export type { Binding } from "./bindGroupCache.js";
 
 const ALIGN = 256;
+/**
+ * Reads of at most this many bytes (a decode step's sampled ids) reuse
+ * staging buffers: creating and destroying one per read was host time on
+ * every step (a native call each, and dawn.node tracks every buffer it makes).
+ */
+const POOLED_STAGING_BYTES = 64 << 10;
+/** Free pooled staging buffers kept (reads in flight at once take one each). */
+const MAX_POOLED_STAGING = 4;
 /** Bytes a dispatch may read from its argument window. */
 const WINDOW = 1 << 20;
 
@@ -62,6 +70,8 @@ export class GpuRuntime {
   #numCommands = 0;
   /** Buffers to destroy once the commands recorded so far are submitted. */
   #doomed: GPUBuffer[] = [];
+  /** Unmapped staging buffers of POOLED_STAGING_BYTES, free for the next small read. */
+  readonly #staging: GPUBuffer[] = [];
   readonly errorBuffer: GPUBuffer;
   /** The first uncaptured device error (a bug), reported by the next read. */
   deviceError: string | null = null;
@@ -259,20 +269,25 @@ export class GpuRuntime {
       offsets.push(total);
       total += Math.ceil(r.bytes / 4) * 4;
     }
-    const staging = this.device.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read staging" });
+    const pooled = total <= POOLED_STAGING_BYTES;
+    const staging = (pooled ? this.#staging.pop() : undefined) ?? this.device.createBuffer({ size: pooled ? POOLED_STAGING_BYTES : total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read staging" });
     this.copy(this.errorBuffer, 0, staging, 0, 16);
     ranges.forEach((r, i) => this.copy(r.buffer, r.offset ?? 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
     this.clear(this.errorBuffer, 0, 16);
     this.flush();
+    let reusable = false;
     try {
-      await staging.mapAsync(GPUMapMode.READ);
-      const all = staging.getMappedRange();
+      await staging.mapAsync(GPUMapMode.READ, 0, total);
+      const all = staging.getMappedRange(0, total);
       const error = new Uint32Array(all.slice(0, 16));
       const data = ranges.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));
       staging.unmap();
+      reusable = pooled;
       return { data, error };
     } finally {
-      staging.destroy();
+      // NOTE: a buffer whose mapping failed (device lost) is not reused
+      if (reusable && this.#staging.length < MAX_POOLED_STAGING) this.#staging.push(staging);
+      else staging.destroy();
     }
   }
 }
