@@ -72,41 +72,31 @@ export function partOfPage(pool: GpuPool, page: number): number {
  * skipped. All parts when the host does not know the list.
  */
 export function partsTouched(pool: GpuPool, ids: Int32Array | null, first: number, count: number, stride: number, width: number, perPage: number): readonly number[] {
-  if (pool.parts.length === 1) return FIRST_PART;
+  if (pool.parts.length === 1) return onlyPart(0);
   if (!ids) return pool.parts.map((_, i) => i);
-  // NOTE: a bit per part, no allocation (writeKv and copySlots ask for every layer at every decode step)
-  if (pool.parts.length <= 30) {
-    let mask = 0;
-    const pagesPer = pool.pagesPerGroup * perPage;
-    for (let i = 0; i < count; i++) {
-      for (let j = 0; j < width; j++) {
-        const id = ids[first + i * stride + j];
-        if (id >= 0) mask |= 1 << Math.floor(id / pagesPer);
-      }
-    }
-    return partsOfMask(mask);
-  }
-  const seen = new Set<number>();
+  // NOTE: a list usually lies in one part (a layer's pages share a group): that case allocates nothing
+  // (writeKv and copySlots ask for every layer at every decode step)
+  const pagesPerPart = pool.pagesPerGroup * perPage;
+  let one = -1;
+  let more: Set<number> | null = null;
   for (let i = 0; i < count; i++) {
     for (let j = 0; j < width; j++) {
       const id = ids[first + i * stride + j];
-      if (id >= 0) seen.add(partOfPage(pool, Math.floor(id / perPage)));
+      if (id < 0) continue;
+      const part = Math.floor(id / pagesPerPart);
+      if (one < 0) one = part;
+      else if (part !== one) (more ??= new Set([one])).add(part);
     }
   }
-  return [...seen].sort((a, b) => a - b);
+  if (more) return [...more].sort((x, y) => x - y);
+  return one < 0 ? NO_PARTS : onlyPart(one);
 }
 
-const FIRST_PART: readonly number[] = Object.freeze([0]);
-const maskParts = new Map<number, readonly number[]>();
-/** The parts whose bits are set, ascending (one frozen list per mask). */
-function partsOfMask(mask: number): readonly number[] {
-  let parts = maskParts.get(mask);
-  if (!parts) {
-    const list: number[] = [];
-    for (let i = 0; i < 30; i++) if (mask & (1 << i)) list.push(i);
-    maskParts.set(mask, (parts = Object.freeze(list)));
-  }
-  return parts;
+const NO_PARTS: readonly number[] = Object.freeze([]);
+const singleParts: (readonly number[])[] = [];
+/** [part], one frozen list per part. */
+function onlyPart(part: number): readonly number[] {
+  return (singleParts[part] ??= Object.freeze([part]));
 }
 
 /** The pool as the WebGPU backend's, or an error. */

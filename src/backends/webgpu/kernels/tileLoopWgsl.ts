@@ -74,7 +74,7 @@ export function tileStoreWgsl(ops: SgMatrixWgsl, frags: readonly (readonly [numb
   if (m0 + ${bm}u <= rows && c0 + ${bn}u <= Np && !hasBias) {
 ${frags.map(([i, j]) => `    ${ops.store("outp", `(${row} + ${i * 16}u) * Nout + n0 + ${col} + ${j * 16}u`, `c${i}_${j}`, "Nout")};`).join("\n")}
   } else {
-${frags.map(([i, j]) => (subgroupsTakeTurns > 1 ? stagedInTurns : staged)(ops, `c${i}_${j}`, `${row} + ${i * 16}u`, `${col} + ${j * 16}u`, subgroupsTakeTurns)).join("\n")}
+${frags.map(([i, j]) => staged(ops, `c${i}_${j}`, `${row} + ${i * 16}u`, `${col} + ${j * 16}u`, subgroupsTakeTurns)).join("\n")}
   }`;
 }
 
@@ -89,15 +89,15 @@ const copyOut = (at: string, row: string, col: string) => `for (var e = lid % 32
       if (m < rows && n < Np) { outp[m * Nout + n0 + n] = cs[${at} + e] + select(0.0, bias[n0 + n], hasBias); }
     }`;
 
-function staged(ops: SgMatrixWgsl, frag: string, row: string, col: string): string {
-  return `    ${ops.store("cs", "sg * 256u", frag, "16u")};
+/** One fragment through cs: each subgroup through its own 256 floats, or (`turns` > 1) through one 256 in turns. */
+function staged(ops: SgMatrixWgsl, frag: string, row: string, col: string, turns: number): string {
+  if (turns <= 1) {
+    return `    ${ops.store("cs", "sg * 256u", frag, "16u")};
     workgroupBarrier();
     ${copyOut("sg * 256u", row, col)}
     workgroupBarrier();`;
-}
-
-function stagedInTurns(ops: SgMatrixWgsl, frag: string, row: string, col: string, numSubgroups: number): string {
-  return `    for (var turn = 0u; turn < ${numSubgroups}u; turn++) {
+  }
+  return `    for (var turn = 0u; turn < ${turns}u; turn++) {
       if (sg == turn) { ${ops.store("cs", "0u", frag, "16u")}; }
       workgroupBarrier();
       if (sg == turn) { ${copyOut("0u", row, col)} }
