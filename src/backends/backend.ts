@@ -228,8 +228,11 @@ export interface Backend {
    * (laid out like flags) is read for sequences admitting by the gate. The
    * ring's flags are left alone: the layer's attention still reads the old
    * tokens' there (writeRingFlags follows the step's last layer).
+   * numLayers > 1: layers [layer, layer + numLayers) in one call, layer
+   * layer + i at offset + i * Hkv * stride (a step without gate scores
+   * decides every layer's admission before its first layer: one dispatch, not one a layer).
    */
-  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void;
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims, numLayers?: number): void;
   /**
    * After the step's last layer (a layer's ring flags are read only by its
    * attention, in later steps): the flags `admit` wrote, of every layer

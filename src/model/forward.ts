@@ -88,6 +88,9 @@ export function forwardStep(b: Backend, m: ModelParts, pool: KvPool, a: Activati
   b.updatePageBounds(pool, s.boundsBefore, 0, n.numBoundsBefore);
 
   b.embed(a.x, w.embedTokens, s.ids, T);
+  // NOTE: without gate scores no layer's admission depends on the step's activations: every layer's at once
+  const admitEach = n.gateRuns.length > 0;
+  if (!admitEach) b.admit(s.flags, null, 0, T, 0, s.batch, dims, c.numLayers);
   for (let l = 0; l < c.numLayers; l++) {
     const lw = w.layers[l];
     // ---- attention block
@@ -104,7 +107,7 @@ export function forwardStep(b: Backend, m: ModelParts, pool: KvPool, a: Activati
     b.rope(a.k, s.positions, T, c.numKvHeads, m.rope);
     for (const run of n.gateRuns) b.gateScores(s.gateScores, l * numHkvT, T, run.gate, l, a.kPre, a.k, run.row0, run.numRows);
     // NOTE: admission before the attention: a chunk longer than W reads its own older keys by their flags
-    b.admit(s.flags, n.gateRuns.length > 0 ? s.gateScores : null, l * numHkvT, T, l, s.batch, dims);
+    if (admitEach) b.admit(s.flags, s.gateScores, l * numHkvT, T, l, s.batch, dims);
     if (n.usesQuest) b.questSelect(a.q, pool, l, s.batch, dims);
     b.pagedAttention(a.attn, a.q, a.k, a.v, pool, l, s.batch, dims);
     if (n.usesObservations) b.storeObservations(s.observations!, a.q, l, s.batch, dims);

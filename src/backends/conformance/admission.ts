@@ -105,6 +105,16 @@ export function describeAdmission(ctx: ConformanceContext): void {
       const scoreTensor = f32Tensor(b, [L, H, T], scores, "scores");
       for (let l = 0; l < L; l++) b.admit(flags, scoreTensor, l * H * T, T, l, batch, dims);
       const [gotFlags, ringAfterAdmit] = await b.read([{ tensor: flags }, { tensor: ringFlags }]);
+      // every layer in one call (a step without gate scores): the same flags
+      const together = tensorFrom(b, [L, H, T], "u8", new Uint8Array(L * H * T).fill(UNTOUCHED), "flags, one call");
+      b.admit(together, scoreTensor, 0, T, 0, batch, dims, L);
+      const [gotTogether] = await b.read([{ tensor: together }]);
+      assert.deepEqual(Array.from(gotTogether), Array.from(gotFlags), "every layer's admission in one call");
+      // layers [1, L) from layer 1's offset: layer 0's flags untouched
+      const tail = tensorFrom(b, [L, H, T], "u8", new Uint8Array(L * H * T).fill(UNTOUCHED), "flags, layers after the first");
+      b.admit(tail, scoreTensor, H * T, T, 1, batch, dims, L - 1);
+      const [gotTail] = await b.read([{ tensor: tail }]);
+      assert.deepEqual(Array.from(gotTail), [...new Array(H * T).fill(UNTOUCHED), ...Array.from(gotFlags).slice(H * T)], "layers after the first in one call");
       assert.ok(Array.from(ringAfterAdmit).every((x) => x === UNTOUCHED), "admit wrote ring flags (the layer's attention still reads the old ones)");
       b.writeRingFlags(flags, T, batch, dims);
       const [gotRing] = await b.read([{ tensor: ringFlags }]);

@@ -241,9 +241,11 @@ export class CpuBackend implements Backend {
     this.#record(() => cpuGateScores(this.kernels, gate as CpuGate, layer, s, offset, stride, pre, post, row0, numRows));
   }
 
-  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims, numLayers = 1): void {
     const [f, s] = [cpu(flags), scores ? cpu(scores) : null];
-    this.#record(() => this.#policy.admit(f, s, offset, stride, layer, batch, dims));
+    this.#record(() => {
+      for (let i = 0; i < numLayers; i++) this.#policy.admit(f, s, offset + i * dims.numKvHeads * stride, stride, layer + i, batch, dims);
+    });
   }
 
   writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {

@@ -7,6 +7,10 @@
  * items are planned on the host (attentionPlan.ts) from the shadows of the
  * step's metadata (and the step's admit flags copied into scratch where a
  * chunk longer than its window reads its keys by them).
+ *
+ * Fusion: a layer's slot copies (promotions) wait to see whether its
+ * writeKv follows on the same pool part; short lists of both (decode) then
+ * take one dispatch (copyThenWriteKvKernel), the same bits as two.
  */
 import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAttentionKernel.js";
 import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./kernels/decodeTwoPassKernel.js";
@@ -21,11 +25,26 @@ import { SG_ATTENTION_QUERIES, sgAttentionKernel, sgAttentionStepKeys } from "./
 import { chunkF16Kernel, chunkF16PartElements, DIRECT_ATTENTION_QUERIES, directAttentionApplies, directAttentionKernel } from "./kernels/attentionDirectKernel.js";
 import { sgMatrixDialect } from "./kernelChoice.js";
 import { attentionReduceKernel } from "./kernels/attentionReduceKernel.js";
-import { copySlotsKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
+import { copySlotsKernel, copyThenWriteKvKernel, scatterKernel, writeKvKernel } from "./kernels/kvKernels.js";
 import type { Kernel } from "./gpuRuntime.js";
+
+/** Copies and rows a fused copy-then-write takes at most (each item scans the other list). */
+const MAX_FUSED_COPIES = 64;
+const MAX_FUSED_ROWS = 64;
+
+interface PendingCopies {
+  readonly pool: GpuPool;
+  readonly copies: GpuTensor;
+  readonly first: number;
+  readonly count: number;
+  /** The one pool part holding them. */
+  readonly part: number;
+}
 
 export class CacheOps {
   readonly #ctx: GpuContext;
+  /** Slot copies waiting to see whether writeKv follows (see the module's header). */
+  #pendingCopies: PendingCopies | null = null;
   readonly #smallKernels = new Map<string, Kernel>();
   /** The attention plans' arrays, reused (a plan's lists are copied into the arguments as it is dispatched). */
   readonly #planScratch = new PlanScratch();
@@ -86,13 +105,25 @@ export class CacheOps {
 
   writeKv(pool: KvPool, k: Tensor, v: Tensor, slotMapping: Tensor, offset: number, rows: number): void {
     const [p, kt, vt, m] = [gpuPool(pool), gpu(k), gpu(v), gpu(slotMapping)];
+    // NOTE: taken before checkLive, which records whatever waits
+    const pending = this.#pendingCopies;
+    this.#pendingCopies = null;
     this.#ctx.checkLive();
     const d = p.headDim, H = kt.numel / kt.shape[0] / d;
     const wpr = p.wordsPerRow;
     const shadow = m.shadow instanceof Int32Array ? m.shadow : null;
-    for (const i of partsTouched(p, shadow, offset, 1, 0, H * rows, PAGE_SIZE)) {
+    const parts = partsTouched(p, shadow, offset, 1, 0, H * rows, PAGE_SIZE);
+    const args = (part: PoolPart) => [rows, H, wpr, d, offset, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE];
+    if (pending && (pending.pool !== p || parts.length !== 1 || parts[0] !== pending.part || rows * H > MAX_FUSED_ROWS)) this.#recordCopies(pending);
+    else if (pending) {
+      const part = p.parts[pending.part];
+      const items = (pending.count + rows * H) * wpr;
+      this.#ctx.rt.dispatch(copyThenWriteKvKernel(p.kvDType), [part.buffer, kt.buffer, vt.buffer, m.buffer, pending.copies.buffer], Math.ceil(items / 256), [...args(part), pending.first, pending.count]);
+      return;
+    }
+    for (const i of parts) {
       const part = p.parts[i];
-      this.#ctx.rt.dispatch(writeKvKernel(p.kvDType), [part.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), [rows, H, wpr, d, offset, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
+      this.#ctx.rt.dispatch(writeKvKernel(p.kvDType), [part.buffer, kt.buffer, vt.buffer, m.buffer], Math.ceil((rows * H * wpr) / 256), args(part));
     }
   }
 
@@ -100,9 +131,23 @@ export class CacheOps {
     if (count === 0) return;
     const [p, c] = [gpuPool(pool), gpu(copies)];
     this.#ctx.checkLive();
-    const wpr = p.wordsPerRow;
     const shadow = c.shadow instanceof Int32Array ? c.shadow : null;
-    for (const i of partsTouched(p, shadow, 2 * first, count, 2, 1, PAGE_SIZE)) {
+    const parts = partsTouched(p, shadow, 2 * first, count, 2, 1, PAGE_SIZE);
+    const pending = { pool: p, copies: c, first, count, part: parts[0] };
+    if (this.#ctx.kernels.fuse && this.#ctx.kernels.fuseCopyWrite && parts.length === 1 && count <= MAX_FUSED_COPIES) this.#pendingCopies = pending;
+    else this.#recordCopies(pending, parts);
+  }
+
+  /** Records the copies that wait for a writeKv, alone (the backend calls it before any other op). */
+  settle(): void {
+    const pending = this.#pendingCopies;
+    this.#pendingCopies = null;
+    if (pending) this.#recordCopies(pending);
+  }
+
+  #recordCopies({ pool: p, copies: c, first, count, part }: PendingCopies, parts: readonly number[] = [part]): void {
+    const wpr = p.wordsPerRow;
+    for (const i of parts) {
       const part = p.parts[i];
       this.#ctx.rt.dispatch(copySlotsKernel(), [part.buffer, c.buffer], Math.ceil((count * wpr) / 256), [first, count, wpr, part.vBase, part.firstPage * PAGE_SIZE, part.numPages * PAGE_SIZE]);
     }

@@ -11,6 +11,7 @@ import type { GpuMemory } from "./gpuMemory.js";
 import type { GpuRuntime } from "./gpuRuntime.js";
 import type { KernelChoice } from "./kernelChoice.js";
 import type { SgMatrixDialect } from "./kernels/matmulSgKernels.js";
+import type { IdleFor } from "./readPacer.js";
 
 export interface WebGpuBackendOptions {
   /** Bytes the backend may allocate (the platform's estimate of GPU memory). */
@@ -35,6 +36,8 @@ export interface WebGpuBackendOptions {
   readonly software?: boolean;
   /** Time every dispatch with timestamp queries (gpuProfiler.ts), where the device has them. */
   readonly profile?: boolean;
+  /** The platform's way to idle without polling the GPU (Node's: readPacer.ts says why); reads idle before mapping. */
+  readonly idleFor?: IdleFor;
 }
 
 /** The state the backend's op files share (one object, made by the backend). */
@@ -45,7 +48,7 @@ export interface GpuContext {
   /** The kernel variants in use (the backend's own `kernels`: benchmarks and tests change its fields). */
   readonly kernels: KernelChoice;
   readonly options: WebGpuBackendOptions;
-  /** Throws after dispose; records what waits for fusion first, unless the caller may fuse with it (settle false). */
+  /** Throws after dispose; records what waits for fusion first (slot copies always; the transformer's op unless the caller may fuse with it: settle false). */
   checkLive(settle?: boolean): void;
 }
 

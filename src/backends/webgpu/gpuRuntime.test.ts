@@ -1,7 +1,8 @@
 /**
  * The runtime's mid-step submits: every `submitEvery` commands a dispatch
  * submits what is recorded; 0 records until a read (it once submitted at
- * every dispatch). Results are the same either way.
+ * every dispatch). Results are the same either way. Paced reads idle before
+ * mapping once a read of the same work has been timed, and see the same data.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -56,6 +57,43 @@ test("gpuRuntime: reads reuse small staging buffers, in sequence and at once, an
       assert.deepEqual(new Uint32Array(data[0]), want, `round ${round}: ${n} words`);
       assert.deepEqual([...new Uint32Array(second.data[0]), ...new Uint32Array(second.data[1])], [want[0], ...(n > 2 ? [want[n - 2], want[n - 1]] : [want[0], n > 1 ? want[1] : 0])].slice(0, 3), `round ${round}: the read beside it`);
     }
+    x.destroy();
+  } finally {
+    device.destroy();
+    release();
+  }
+});
+
+test("gpuRuntime: paced reads idle before mapping after a read of the same work, and see what unpaced reads see", async () => {
+  const { device, release } = await createNodeWebGpuDevice();
+  try {
+    const rt = new GpuRuntime(device);
+    // NOTE: the whole step waits at the read
+    rt.submitEvery = 0;
+    const idles: number[] = [];
+    rt.idleFor = async (ms) => {
+      idles.push(ms);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    };
+    const x = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const step = async (dispatches: number) => {
+      rt.clear(x, 0, 16);
+      for (let i = 0; i < dispatches; i++) rt.dispatch(addOne, [x], 1, [i + 1]);
+      const { data } = await rt.readBack([{ buffer: x, bytes: 4 }]);
+      return new Uint32Array(data[0])[0];
+    };
+    const sums: number[] = [];
+    const idledAt: boolean[] = [];
+    // NOTE: 2000 dispatches wait long enough on any device (a software renderer runs them one by one)
+    for (const n of [2000, 2000, 2000, 10, 2000, 2000]) {
+      const before = idles.length;
+      sums.push(await step(n));
+      idledAt.push(idles.length > before);
+    }
+    assert.deepEqual(sums, [2000, 2000, 2000, 10, 2000, 2000].map((n) => (n * (n + 1)) / 2), "every read sees its step's sum");
+    // the first read, the one after other work, and the one after that (its last read was other work) map at once
+    assert.deepEqual(idledAt, [false, true, true, false, false, true]);
+    assert.ok(idles.every((ms) => ms >= 0.5), `idles of half a millisecond or more: ${idles}`);
     x.destroy();
   } finally {
     device.destroy();

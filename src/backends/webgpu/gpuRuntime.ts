@@ -20,6 +20,9 @@
  * ops either flushes them first (large writes) or travels through the arena
  * and a copy kernel recorded in order (small writes).
  *
+ * Reads: where the platform gives a way to idle without polling (`idleFor`),
+ * a read idles for most of the wait it expects before it maps (readPacer.ts).
+ *
  * Errors: kernels that validate their inputs (embed's ids, scatter's
  * indices) record the first failure in an error buffer; `read` copies it
  * along and rejects with its message (then clears it).
@@ -28,6 +31,7 @@ import type { GpuProfiler } from "./gpuProfiler.js";
 import { moduleSource } from "./kernelAbi.js";
 import { shaderCompileError } from "./gpuFeatures.js";
 import { BindGroupCache, type Binding } from "./bindGroupCache.js";
+import { ReadPacer, type IdleFor, type RecordedWork } from "./readPacer.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -68,6 +72,8 @@ export class GpuRuntime {
   /** The pipeline set in #pass. */
   #passPipeline: GPUComputePipeline | null = null;
   #numCommands = 0;
+  /** The dispatch's dynamic offset into the arguments (setBindGroup's data). */
+  readonly #dynamicOffset = new Uint32Array(1);
   /** Buffers to destroy once the commands recorded so far are submitted. */
   #doomed: GPUBuffer[] = [];
   /** Unmapped staging buffers of POOLED_STAGING_BYTES, free for the next small read. */
@@ -80,6 +86,11 @@ export class GpuRuntime {
   submitEvery = 48;
   /** Times each dispatch when set (gpuProfiler.ts): one pass per dispatch. */
   profiler: GpuProfiler | null = null;
+  /** The platform's idle without polling (Node); null: reads map at once. */
+  idleFor: IdleFor | null = null;
+  readonly #pacer = new ReadPacer();
+  /** What was recorded since the last read (the pacer's sign of a step like the last). */
+  #sinceRead: RecordedWork = { commands: 0, workgroups: 0 };
 
   /** device.limits' value, read once (each read of a limit is a native getter). */
   readonly #maxGroupsPerDimension: number;
@@ -197,12 +208,16 @@ export class GpuRuntime {
     const pass = this.#computePass(this.profiler?.passFor(k.label));
     // NOTE: a pass keeps its pipeline between dispatches (the same kernel over a weight's or a pool's parts)
     if (pipeline !== this.#passPipeline) pass.setPipeline((this.#passPipeline = pipeline));
-    pass.setBindGroup(0, this.#bindGroups.get(layout, buffers, this.#argsBinding), [offset]);
+    // NOTE: the typed-array form: no array made per dispatch
+    this.#dynamicOffset[0] = offset;
+    pass.setBindGroup(0, this.#bindGroups.get(layout, buffers, this.#argsBinding), this.#dynamicOffset, 0, 1);
     const max = this.#maxGroupsPerDimension;
     if (groups <= max) pass.dispatchWorkgroups(groups);
     else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
     if (this.profiler) this.#endPass();
     this.#numCommands++;
+    this.#sinceRead.commands++;
+    this.#sinceRead.workgroups += groups;
   }
 
   /** Records a buffer copy (sizes and offsets in whole words). */
@@ -211,6 +226,7 @@ export class GpuRuntime {
     this.#endPass();
     this.#encoderNow().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.#numCommands++;
+    this.#sinceRead.commands++;
   }
 
   /** Records zeroing a buffer range (whole words). */
@@ -219,6 +235,7 @@ export class GpuRuntime {
     this.#endPass();
     this.#encoderNow().clearBuffer(buffer, offset, bytes);
     this.#numCommands++;
+    this.#sinceRead.commands++;
   }
 
   /** Destroys a buffer after the commands recorded so far (queued work may still use it). */
@@ -275,9 +292,18 @@ export class GpuRuntime {
     ranges.forEach((r, i) => this.copy(r.buffer, r.offset ?? 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
     this.clear(this.errorBuffer, 0, 16);
     this.flush();
+    const work = this.#sinceRead;
+    this.#sinceRead = { commands: 0, workgroups: 0 };
+    const submittedAt = performance.now();
     let reusable = false;
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, total);
+      const idle = this.idleFor ? this.#pacer.idleMs(work) : 0;
+      if (idle > 0) await this.idleFor!(idle);
+      await staging.mapAsync(GPUMapMode.READ, 0, total).catch((err: unknown) => {
+        this.#pacer.reset();
+        throw err;
+      });
+      this.#pacer.record(work, performance.now() - submittedAt);
       const all = staging.getMappedRange(0, total);
       const error = new Uint32Array(all.slice(0, 16));
       const data = ranges.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));

@@ -49,8 +49,10 @@ export interface KernelChoice {
   sgAttentionLazyMax: number;
   /** Run the subgroup-matrix kernels in the emulated dialect even on tensor cores (tells a kernel's bug from the compiler's or the hardware's). */
   sgMatrixEmulate: boolean;
-  /** Merge ops into fewer dispatches (see transformerOps.ts Pending); off: one dispatch per op. */
+  /** Merge ops into fewer dispatches (see transformerOps.ts Pending, cacheOps.ts); off: one dispatch per op. */
   fuse: boolean;
+  /** With `fuse`: a layer's slot copies and the writeKv after them in one dispatch (cacheOps.ts). */
+  fuseCopyWrite: boolean;
   /** Blocks of at most this many query rows (decode: 1) run a kernel shaped for them (0: none). */
   attentionSmallRows: number;
   /** Attention work items wanted per call at least (split-K below it). */
@@ -164,6 +166,7 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     sgAttentionLazyMax: 8,
     sgMatrixEmulate: false,
     fuse: true,
+    fuseCopyWrite: true,
     attentionSmallRows: 1,
     attentionItems: options.targetWorkgroups ?? 512,
     // NOTE: 2 on software adapters, so that the tests' short contexts still split

@@ -56,12 +56,13 @@ export class PolicyOps {
     this.#ctx.rt.dispatch(gateKernel(), [s.buffer, pre.buffer, post.buffer, g.layers[layer]], numRows * H, [offset, stride, row0, numRows, H, d, E]);
   }
 
-  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims, numLayers = 1): void {
     const [f, s] = [gpu(flags), scores ? gpu(scores) : null];
     this.#ctx.checkLive();
     deviceWrites(f);
     const buffers = [f.buffer, s ? s.buffer : this.#ctx.mem.dummy, gpu(batch.seqs).buffer];
-    this.#ctx.rt.dispatch(admitKernel(), buffers, batch.numSeqs * dims.numKvHeads, [offset, stride, layer, dims.numKvHeads, s ? 1 : 0]);
+    const perLayer = batch.numSeqs * dims.numKvHeads;
+    this.#ctx.rt.dispatch(admitKernel(), buffers, numLayers * perLayer, [offset, stride, layer, dims.numKvHeads, s ? 1 : 0, perLayer]);
   }
 
   writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {

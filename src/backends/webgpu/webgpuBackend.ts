@@ -63,6 +63,7 @@ export class WebGpuBackend implements Backend {
     this.kernels = defaultKernels(options);
     this.#rt = new GpuRuntime(device);
     if (options.profile && device.features.has("timestamp-query")) this.#rt.profiler = new GpuProfiler(device);
+    this.#rt.idleFor = options.idleFor ?? null;
     this.#adapterDescription = options.adapterDescription;
     device.addEventListener("uncapturederror", (e) => {
       this.#rt.deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
@@ -216,8 +217,8 @@ export class WebGpuBackend implements Backend {
     this.#policy.gateScores(scores, offset, stride, gate, layer, kPre, kPost, row0, numRows);
   }
 
-  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
-    this.#policy.admit(flags, scores, offset, stride, layer, batch, dims);
+  admit(flags: Tensor, scores: Tensor | null, offset: number, stride: number, layer: number, batch: AttentionBatch, dims: AttentionDims, numLayers = 1): void {
+    this.#policy.admit(flags, scores, offset, stride, layer, batch, dims, numLayers);
   }
 
   writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
@@ -276,6 +277,13 @@ export class WebGpuBackend implements Backend {
     this.#rt.submitEvery = n;
   }
 
+  /** Whether reads idle through most of their expected wait before mapping (readPacer.ts; where the platform gave a way). */
+  get paceReads(): boolean { return this.#rt.idleFor !== null; }
+
+  set paceReads(on: boolean) {
+    this.#rt.idleFor = on ? (this.#options.idleFor ?? null) : null;
+  }
+
   /** GPU time per kernel since the last call, when the backend was made with `profile` (else null). */
   async takeProfile(): Promise<{ kernels: KernelTime[]; untimed: number } | null> {
     if (!this.#rt.profiler) return null;
@@ -291,9 +299,14 @@ export class WebGpuBackend implements Backend {
     this.#options.onDispose?.();
   }
 
-  /** Throws after dispose; records what waits for fusion first, unless the caller may fuse with it. */
+  /**
+   * Throws after dispose; records what waits for fusion first: slot copies always (an op that takes
+   * them takes them before it asks), the transformer's op unless the caller may fuse with it.
+   */
   #checkLive(settle = true): void {
     if (this.#disposed) throw new Error(`the ${this.name} backend was used after dispose()`);
+    // NOTE: optional: the op files are made after the context that calls this
+    this.#cache?.settle();
     if (settle) this.#ops.settle();
   }
 }

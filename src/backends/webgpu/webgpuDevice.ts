@@ -12,6 +12,7 @@ import { InvalidInputError } from "../../errors.js";
 import { WebGpuUnavailableError } from "./webgpuErrors.js";
 import { probeSubgroupMatrix, subgroupSizesOf } from "./gpuFeatures.js";
 import { WebGpuBackend } from "./webgpuBackend.js";
+import type { IdleFor } from "./readPacer.js";
 
 /** Features the backend uses where the adapter has them. */
 export const WEBGPU_FEATURES = ["shader-f16", "subgroups", "chromium-experimental-subgroup-matrix", "timestamp-query"] as const;
@@ -40,6 +41,8 @@ export interface WebGpuDeviceHooks {
   readonly kernelChoice?: string;
   /** Where the kernel choices came from, for their error messages. */
   readonly kernelChoiceName?: string;
+  /** Idles without polling the GPU, where the platform's mapAsync polls (Node's `webgpu` package; readPacer.ts). */
+  readonly idleFor?: IdleFor;
 }
 
 export { WebGpuUnavailableError };
@@ -117,6 +120,7 @@ export async function createWebGpuBackendOn(gpu: GPU, options: WebGpuDeviceOptio
     subgroupMatrix,
     profile: options.profile,
     software,
+    idleFor: hooks.idleFor,
   });
   try {
     if (hooks.kernelChoice) Object.assign(backend.kernels, parseKernelChoice(hooks.kernelChoice, backend.kernels, hooks.kernelChoiceName));

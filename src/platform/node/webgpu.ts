@@ -13,6 +13,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createWebGpuBackendOn, isSoftwareAdapter, requestWebGpuDevice, WebGpuUnavailableError, type WebGpuDeviceInfo, type WebGpuDeviceOptions } from "../../backends/webgpu/webgpuDevice.js";
 import type { WebGpuBackend } from "../../backends/webgpu/webgpuBackend.js";
 import { InvalidInputError } from "../../errors.js";
+import { idleWithoutPolling } from "./idleWithoutPolling.js";
 
 export { isSoftwareAdapter, parseKernelChoice, WEBGPU_FEATURES, WebGpuUnavailableError } from "../../backends/webgpu/webgpuDevice.js";
 
@@ -107,6 +108,7 @@ export async function createNodeWebGpuBackend(options: NodeWebGpuOptions = {}): 
     noAdapterHint: NO_ADAPTER_HINT,
     // NOTE: benchmarks choose kernel variants by WGKV_KERNELS (JSON of kernelChoice.ts KernelChoice fields)
     kernelChoice: process.env.WGKV_KERNELS,
+    idleFor: idleWithoutPolling,
   });
 }
 

@@ -20,9 +20,10 @@ const SET_BYTE_WGSL = (name: string, arr: string) =>
 
 
 /**
- * Admission, one workgroup per (sequence, KV head): flags[offset + h * stride + row] = admitted, u8.
- * The ring's flags are writeRingFlagsKernel's, after the step's last layer (the attention still reads the old ones).
- * args: offset, stride, layer, H, hasScores
+ * Admission, one workgroup per (layer, sequence, KV head): flags[offset + (i * H + h) * stride + row] =
+ * admitted (u8) for layer first + i. The ring's flags are writeRingFlagsKernel's, after the step's
+ * last layer (the attention still reads the old ones).
+ * args: offset, stride, first layer, H, hasScores, workgroups a layer (sequences x H)
  */
 export const admitKernel = memoKernel(function admitKernel(): Kernel {
   return kernelOf("admit", ["rw", "ro", "ro"], /* wgsl */ `
@@ -41,14 +42,15 @@ fn ahash(seed: u32, layer: u32, head: u32, pos: u32) -> u32 {
 @compute @workgroup_size(64) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   let H = au(3u);
-  let s = wg / H; let h = wg % H;
+  // NOTE: au(5u) workgroups a layer, layers [au(2u), ...) one after another
+  let li = wg / au(5u); let s = (wg % au(5u)) / H; let h = wg % H;
   let f = s * ${SEQ_FIELDS}u;
   let row0 = u32(seqs[f + ${SEQ_ROW_START}u]); let n = u32(seqs[f + ${SEQ_NUM_ROWS}u]); let start = u32(seqs[f + ${SEQ_START_POS}u]);
   let kind = seqs[f + ${SEQ_ADMISSION}u]; let arg = seqs[f + ${SEQ_ADMISSION_ARG}u]; let seed = bitcast<u32>(seqs[f + ${SEQ_ADMISSION_SEED}u]);
-  let layer = au(2u);
+  let layer = au(2u) + li;
   for (var t = lid; t < n; t += 64u) {
     let pos = start + t;
-    let at = au(0u) + h * au(1u) + row0 + t;
+    let at = au(0u) + (li * H + h) * au(1u) + row0 + t;
     var a = 0u;
     switch (kind) {
       case 0: { a = 1u; }
