@@ -2,7 +2,7 @@
  * @module backends/webgpu/gpuRuntime
  *
  * The WebGPU backend's command machinery (docs/design.md §5): pipelines
- * compiled once per kernel source, one command encoder whose compute pass
+ * compiled once per kernel source (pipelineCache.ts), one command encoder whose compute pass
  * records the ops of a step, and an argument arena. Every `submitEvery`
  * commands the recorded ones are submitted, so the GPU runs the start of a
  * step while the host records its rest.
@@ -28,8 +28,7 @@
  * along and rejects with its message (then clears it).
  */
 import type { GpuProfiler } from "./gpuProfiler.js";
-import { moduleSource } from "./kernelAbi.js";
-import { shaderCompileError } from "./gpuFeatures.js";
+import { PipelineCache } from "./pipelineCache.js";
 import { BindGroupCache, type Binding } from "./bindGroupCache.js";
 import { ReadPacer, type IdleFor, type RecordedWork } from "./readPacer.js";
 
@@ -58,7 +57,7 @@ const MAX_POOLED_STAGING = 4;
 const WINDOW = 1 << 20;
 
 export class GpuRuntime {
-  readonly #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  readonly #pipelines: PipelineCache;
   readonly #bindGroups: BindGroupCache;
   #argsBuffer: GPUBuffer;
   /** The arena's window as every bind group's last binding (the dispatch's dynamic offset moves it). */
@@ -96,6 +95,7 @@ export class GpuRuntime {
   readonly #maxGroupsPerDimension: number;
 
   constructor(readonly device: GPUDevice) {
+    this.#pipelines = new PipelineCache(device);
     this.#bindGroups = new BindGroupCache(device);
     this.#maxGroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
     this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
@@ -154,35 +154,12 @@ export class GpuRuntime {
 
   // ---- pipelines and bind groups
 
-  #pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    let p = this.#pipelines.get(k.code);
-    if (!p) {
-      const layout = this.device.createBindGroupLayout({
-        label: k.label,
-        entries: [
-          ...k.bindings.map((access, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === "ro" ? ("read-only-storage" as const) : ("storage" as const) } })),
-          { binding: k.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage", hasDynamicOffset: true } },
-        ],
-      });
-      const module = this.device.createShaderModule({ code: moduleSource(k), label: k.label });
-      const pipeline = this.device.createComputePipeline({
-        label: k.label,
-        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: "main" },
-      });
-      p = { pipeline, layout };
-      this.#pipelines.set(k.code, p);
-    }
-    return p;
-  }
-
   /**
-   * What the WGSL compiler says is wrong with `k`, or null: a kernel that
-   * fails to compile must not reach createComputePipeline, where dawn.node
-   * aborts the process (variants of experimental features are checked first).
+   * What the WGSL compiler says is wrong with `k`, or null (pipelineCache.ts): a kernel that fails to
+   * compile must not reach pipeline creation, where dawn.node aborts the process.
    */
   compileError(k: Kernel): Promise<string | null> {
-    return shaderCompileError(this.device, moduleSource(k), k.label);
+    return this.#pipelines.compileError(k);
   }
 
   /** Forgets bind groups that name a buffer about to be destroyed. */
@@ -202,7 +179,7 @@ export class GpuRuntime {
     if (buffers.length !== k.bindings.length) throw new Error(`${k.label}: ${buffers.length} buffers for ${k.bindings.length} bindings`);
     // NOTE: the GPU starts on what is recorded while the host records the rest of the step (else it idles until the read)
     if (this.submitEvery > 0 && this.#numCommands >= this.submitEvery) this.flush();
-    const { pipeline, layout } = this.#pipeline(k);
+    const { pipeline, layout } = this.#pipelines.get(k);
     const offset = this.#appendArgs(args, floats, extra);
     if (this.profiler) this.#endPass();
     const pass = this.#computePass(this.profiler?.passFor(k.label));

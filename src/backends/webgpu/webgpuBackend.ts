@@ -160,21 +160,13 @@ export class WebGpuBackend implements Backend {
     this.#ops.siluMul(out, gate, up, rows);
   }
 
-  add(x: Tensor, y: Tensor, rows: number): void {
-    this.#ops.add(x, y, rows);
-  }
+  add(x: Tensor, y: Tensor, rows: number): void { this.#ops.add(x, y, rows); }
 
-  copyRows(dst: Tensor, src: Tensor, rows: number): void {
-    this.#ops.copyRows(dst, src, rows);
-  }
+  copyRows(dst: Tensor, src: Tensor, rows: number): void { this.#ops.copyRows(dst, src, rows); }
 
-  gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void {
-    this.#ops.gatherRows(out, x, rowIndex, numRows);
-  }
+  gatherRows(out: Tensor, x: Tensor, rowIndex: Tensor, numRows: number): void { this.#ops.gatherRows(out, x, rowIndex, numRows); }
 
-  sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void {
-    this.#ops.sample(ids, logits, params, numRows);
-  }
+  sample(ids: Tensor, logits: Tensor, params: Tensor, numRows: number): void { this.#ops.sample(ids, logits, params, numRows); }
 
   // ---- the dual cache's ops (cacheOps.ts)
 
@@ -182,9 +174,7 @@ export class WebGpuBackend implements Backend {
     return this.#cache.createKvPool(numPages, headDim, kvDType, numLayers);
   }
 
-  destroyKvPool(pool: KvPool): void {
-    this.#cache.destroyKvPool(pool);
-  }
+  destroyKvPool(pool: KvPool): void { this.#cache.destroyKvPool(pool); }
 
   /** Bits of K and V of pages [first, first + count) as stored (u32 words, [count, 16, wordsPerRow] each): tests and diagnostics. */
   readKvPages(pool: KvPool, first: number, count: number): Promise<{ k: Uint32Array; v: Uint32Array }> {
@@ -199,9 +189,7 @@ export class WebGpuBackend implements Backend {
     this.#cache.copySlots(pool, copies, first, count);
   }
 
-  scatter(dst: Tensor, updates: Tensor, count: number): void {
-    this.#cache.scatter(dst, updates, count);
-  }
+  scatter(dst: Tensor, updates: Tensor, count: number): void { this.#cache.scatter(dst, updates, count); }
 
   pagedAttention(out: Tensor, q: Tensor, k: Tensor, v: Tensor, pool: KvPool, layer: number, batch: AttentionBatch, dims: AttentionDims): void {
     this.#cache.pagedAttention(out, q, k, v, pool, layer, batch, dims);
@@ -209,9 +197,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- the KV policies' ops (policyOps.ts)
 
-  uploadGate(gate: GateWeights): GateHandle {
-    return this.#policy.uploadGate(gate);
-  }
+  uploadGate(gate: GateWeights): GateHandle { return this.#policy.uploadGate(gate); }
 
   gateScores(scores: Tensor, offset: number, stride: number, gate: GateHandle, layer: number, kPre: Tensor, kPost: Tensor, row0: number, numRows: number): void {
     this.#policy.gateScores(scores, offset, stride, gate, layer, kPre, kPost, row0, numRows);
@@ -221,9 +207,7 @@ export class WebGpuBackend implements Backend {
     this.#policy.admit(flags, scores, offset, stride, layer, batch, dims, numLayers);
   }
 
-  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void {
-    this.#policy.writeRingFlags(flags, stride, batch, dims);
-  }
+  writeRingFlags(flags: Tensor, stride: number, batch: AttentionBatch, dims: AttentionDims): void { this.#policy.writeRingFlags(flags, stride, batch, dims); }
 
   updatePageBounds(pool: KvPool, pages: Tensor, first: number, count: number): void {
     this.#policy.updatePageBounds(pool, pages, first, count);
