@@ -13,11 +13,19 @@ const BLOCK_MS = 3;
 const TIMER_SLACK_MS = 1;
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
+/** False once Atomics.wait refused this thread (runtimes that forbid blocking the main thread): timers only. */
+let canBlock = true;
 
 export async function idleWithoutPolling(ms: number): Promise<void> {
   const end = performance.now() + ms;
-  if (ms > BLOCK_MS + TIMER_SLACK_MS) await new Promise((resolve) => setTimeout(resolve, ms - BLOCK_MS - TIMER_SLACK_MS));
+  const blockMs = canBlock ? BLOCK_MS + TIMER_SLACK_MS : 0;
+  if (ms > blockMs) await new Promise((resolve) => setTimeout(resolve, ms - blockMs));
   const left = end - performance.now();
-  // NOTE: nothing ever notifies `cell`: the wait always runs to its timeout
-  if (left > 0) Atomics.wait(cell, 0, 0, left);
+  if (left <= 0 || !canBlock) return;
+  try {
+    // NOTE: nothing ever notifies `cell`: the wait always runs to its timeout
+    Atomics.wait(cell, 0, 0, left);
+  } catch {
+    canBlock = false;
+  }
 }
