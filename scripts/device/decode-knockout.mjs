@@ -6,7 +6,7 @@
 // the wait at the read is the GPU's whole step and the rest is the host's; the
 // drop in the wait when a class is knocked out is that class's GPU time in
 // place. A variant is [name, kernel choice, ops knocked out, runtime fields
-// (submitEvery)]; ROUNDS > 1 runs them all that many times in
+// (submitEvery, paceReads)]; ROUNDS > 1 runs them all that many times in
 // turn and prints the medians.
 // Prints and appends one JSON line per run to $OUT/knockout.jsonl.
 //
