@@ -17,45 +17,58 @@ import { encodeBits, HALF_WGSL, MAIN_ARGS, WG_INDEX, memoKernel, kernelOf } from
 
 
 /**
- * Word `word` of row (t, h) of k, v f32 [T, H, d] into the part's local slot (its K and its V); bindings
- * pool, k, v and the args T, H, wordsPerRow, d, vBase at 0, 1, 2, 3, 5.
+ * writeKv's item j (word j % wpr of row (t, h) of k, v f32 [T, H, d]) into its slot
+ * slots[offset + h * T + t] of the part, K and V; -1 or outside the part: skipped, and with
+ * `skipCopied` rows whose slot is a source or destination of copies [first, first + count) too
+ * (their copy writes them). Bindings pool, k, v, slots (copies); args T, H, wordsPerRow, d, offset,
+ * vBase, firstSlot, numSlots (first, count).
  */
-function rowWordWgsl(dtype: KvDType): string {
+function writeKvItemWgsl(dtype: KvDType, skipCopied: boolean): string {
   const store =
     dtype === "f32"
       ? "pool[dst] = k[src + word]; pool[au(5u) + dst] = v[src + word];"
       : `let e = src + 2u * word;
   pool[dst] = ${encodeBits(dtype, "k[e]")} | (${encodeBits(dtype, "k[e + 1u]")} << 16u);
   pool[au(5u) + dst] = ${encodeBits(dtype, "v[e]")} | (${encodeBits(dtype, "v[e + 1u]")} << 16u);`;
+  const skip = skipCopied
+    ? `
+  for (var c = au(8u); c < au(8u) + au(9u); c++) {
+    if (slot == copies[2u * c] || slot == copies[2u * c + 1u]) { return; }
+  }`
+    : "";
   return `fn writeRowWord(t: u32, h: u32, local: u32, word: u32) {
   let src = (t * au(1u) + h) * au(3u);
   let dst = local * au(2u) + word;
   ${store}
+}
+fn writeKvItem(j: u32) {
+  let T = au(0u); let H = au(1u); let wpr = au(2u);
+  if (j >= T * H * wpr) { return; }
+  let word = j % wpr; let ht = j / wpr; let t = ht % T; let h = ht / T;
+  let slot = slots[au(4u) + h * T + t];
+  let local = u32(slot) - au(6u);
+  if (slot < 0 || local >= au(7u)) { return; }${skip}
+  writeRowWord(t, h, local, word);
 }`;
 }
+
+const WRITE_KV_BINDINGS = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> pool: array<u32>;
+@group(0) @binding(1) var<storage, read> k: array<u32>;
+@group(0) @binding(2) var<storage, read> v: array<u32>;
+@group(0) @binding(3) var<storage, read> slots: array<i32>;`;
 
 /**
  * Rows (t, h) of k, v f32 [T, H, d] to slots slots[offset + h * T + t] (-1, or outside the part: skipped).
  * args: T, H, wordsPerRow, d, offset, vBase, firstSlot, numSlots (of the part)
  */
 export const writeKvKernel = memoKernel(function writeKvKernel(dtype: KvDType): Kernel {
-  return kernelOf(`writeKv ${dtype}`, ["rw", "ro", "ro", "ro"], /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> pool: array<u32>;
-@group(0) @binding(1) var<storage, read> k: array<u32>;
-@group(0) @binding(2) var<storage, read> v: array<u32>;
-@group(0) @binding(3) var<storage, read> slots: array<i32>;
+  return kernelOf(`writeKv ${dtype}`, ["rw", "ro", "ro", "ro"], /* wgsl */ `${WRITE_KV_BINDINGS}
 ${HALF_WGSL}
-${rowWordWgsl(dtype)}
+${writeKvItemWgsl(dtype, false)}
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
-  let T = au(0u); let H = au(1u); let wpr = au(2u);
-  let i = wg * 256u + lid;
-  if (i >= T * H * wpr) { return; }
-  let word = i % wpr; let ht = i / wpr; let t = ht % T; let h = ht / T;
-  let slot = slots[au(4u) + h * T + t];
-  let local = u32(slot) - au(6u);
-  if (slot < 0 || local >= au(7u)) { return; }
-  writeRowWord(t, h, local, word);
+  writeKvItem(wg * 256u + lid);
 }`);
 });
 
@@ -64,47 +77,34 @@ ${rowWordWgsl(dtype)}
  * rows, which usually land in the ring slots the promotions empty). Items [0, count * wpr) are the
  * copies' words: each copies its word, then writes the word of a row whose slot is the copy's source
  * or destination, in that order, as the two kernels one after the other would; items after them are
- * the rows' words, skipping rows a copy writes. So no two invocations touch one word (copies' slots
+ * writeKv's, skipping rows a copy writes. So no two invocations touch one word (copies' slots
  * are distinct, as the copy kernel alone requires). Rows scan the copies and copies the rows: for
  * the short lists of decode steps (the caller bounds them).
  * args: T, H, wordsPerRow, d, offset, vBase, firstSlot, numSlots (writeKv's), first, count (the copies')
  */
 export const copyThenWriteKvKernel = memoKernel(function copyThenWriteKvKernel(dtype: KvDType): Kernel {
-  return kernelOf(`copySlots + writeKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro"], /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> pool: array<u32>;
-@group(0) @binding(1) var<storage, read> k: array<u32>;
-@group(0) @binding(2) var<storage, read> v: array<u32>;
-@group(0) @binding(3) var<storage, read> slots: array<i32>;
+  return kernelOf(`copySlots + writeKv ${dtype}`, ["rw", "ro", "ro", "ro", "ro"], /* wgsl */ `${WRITE_KV_BINDINGS}
 @group(0) @binding(4) var<storage, read> copies: array<i32>;
 ${HALF_WGSL}
-${rowWordWgsl(dtype)}
+${writeKvItemWgsl(dtype, true)}
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}) {
   ${WG_INDEX}
   let T = au(0u); let H = au(1u); let wpr = au(2u); let vb = au(5u); let base = au(6u); let n = au(7u);
-  let first = au(8u); let count = au(9u);
   let i = wg * 256u + lid;
-  if (i < count * wpr) {
-    let c = first + i / wpr; let word = i % wpr;
-    let src0 = u32(copies[2u * c]) - base; let dst0 = u32(copies[2u * c + 1u]) - base;
-    if (src0 >= n || dst0 >= n) { return; }
-    pool[dst0 * wpr + word] = pool[src0 * wpr + word];
-    pool[vb + dst0 * wpr + word] = pool[vb + src0 * wpr + word];
-    for (var r = 0u; r < T * H; r++) {
-      let slot = slots[au(4u) + r];
-      if (slot == copies[2u * c] || slot == copies[2u * c + 1u]) { writeRowWord(r % T, r / T, u32(slot) - base, word); }
-    }
+  let count = au(9u);
+  if (i >= count * wpr) {
+    writeKvItem(i - count * wpr);
     return;
   }
-  let j = i - count * wpr;
-  if (j >= T * H * wpr) { return; }
-  let word = j % wpr; let ht = j / wpr; let t = ht % T; let h = ht / T;
-  let slot = slots[au(4u) + h * T + t];
-  let local = u32(slot) - base;
-  if (slot < 0 || local >= n) { return; }
-  for (var c = first; c < first + count; c++) {
-    if (slot == copies[2u * c] || slot == copies[2u * c + 1u]) { return; }
+  let c = au(8u) + i / wpr; let word = i % wpr;
+  let src0 = u32(copies[2u * c]) - base; let dst0 = u32(copies[2u * c + 1u]) - base;
+  if (src0 >= n || dst0 >= n) { return; }
+  pool[dst0 * wpr + word] = pool[src0 * wpr + word];
+  pool[vb + dst0 * wpr + word] = pool[vb + src0 * wpr + word];
+  for (var r = 0u; r < T * H; r++) {
+    let slot = slots[au(4u) + r];
+    if (slot == copies[2u * c] || slot == copies[2u * c + 1u]) { writeRowWord(r % T, r / T, u32(slot) - base, word); }
   }
-  writeRowWord(t, h, local, word);
 }`);
 });
 
