@@ -71,6 +71,7 @@ export class GpuRuntime {
   /** The pipeline set in #pass. */
   #passPipeline: GPUComputePipeline | null = null;
   #numCommands = 0;
+  #numDispatches = 0;
   /** The dispatch's dynamic offset into the arguments (setBindGroup's data). */
   readonly #dynamicOffset = new Uint32Array(1);
   /** Buffers to destroy once the commands recorded so far are submitted. */
@@ -104,9 +105,9 @@ export class GpuRuntime {
     this.errorBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: "errors" });
   }
 
-  get numCommands(): number {
-    return this.#numCommands;
-  }
+  get numCommands(): number { return this.#numCommands; }
+  /** Dispatches recorded since the runtime was made (what the fusions save: tests). */
+  get numDispatches(): number { return this.#numDispatches; }
 
   // ---- arguments
 
@@ -193,6 +194,7 @@ export class GpuRuntime {
     else pass.dispatchWorkgroups(max, Math.ceil(groups / max));
     if (this.profiler) this.#endPass();
     this.#numCommands++;
+    this.#numDispatches++;
     this.#sinceRead.commands++;
     this.#sinceRead.workgroups += groups;
   }

@@ -79,6 +79,11 @@ export interface KernelChoice {
    * five with wide spreads).
    */
   matvecPairHalfUnroll: boolean;
+  /**
+   * With `fuse`, decode's matvecs also take the rmsNorm before them (prologue), the residual add and the RoPE of
+   * q and k after them (epilogues): seven dispatches a decode layer where ten (off: for A/B runs in whole steps).
+   */
+  fuseNormRope: boolean;
 }
 
 /** The tensor-core matmul tiles devices run by default (H200: the fastest whole prefill of kernelVariants.ts's). */
@@ -182,6 +187,7 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionKeysPerInvocation: 1,
     normHeld: true,
     matvecPairHalfUnroll: false,
+    fuseNormRope: true,
   };
 }
 

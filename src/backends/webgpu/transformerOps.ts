@@ -10,49 +10,42 @@
 import type { RopeTable, Tensor } from "../backend.js";
 import { F, type GpuContext } from "./gpuContext.js";
 import { deviceWrites, gpu, shadowI32, type GpuTensor } from "./gpuTensor.js";
-import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel, type MatvecVariant } from "./kernels/matmulKernels.js";
+import { matvecKernel, matvecVectorised, tiledGroups, tiledMatmulKernel } from "./kernels/matmulKernels.js";
 import { sgMatrixMatmulKernel, sgMatrixVectorised } from "./kernels/matmulSgKernels.js";
 import { f16MatmulKernel } from "./kernels/matmulF16Kernels.js";
 import { f16MatmulTiles, sgMatrixDialect, sgMatrixTiles } from "./kernelChoice.js";
 import { F16Rows } from "./f16Rows.js";
-import { matvecFamilyKernel, matvecWorkgroups } from "./kernels/matvecKernels.js";
+import { MatvecGroups, type PendingMatvec, type PendingNorm } from "./matvecGroups.js";
+import { matvecWorkgroups } from "./kernels/matvecKernels.js";
 import { sampleKernel, SMALL_VOCAB, smallSampleKernel } from "./kernels/sampleKernels.js";
 import { addKernel, addRmsNormKernel, embedKernel, gatherRowsKernel, normRounds, rmsNormKernel, ropeKernel, ropePairKernel, siluMulKernel } from "./kernels/transformerKernels.js";
-
-interface PendingMatvec {
-  readonly kind: "matvec";
-  readonly x: GpuTensor;
-  readonly rows: number;
-  readonly K: number;
-  readonly wType: "f32" | "bf16";
-  readonly items: { out: GpuTensor; w: GpuTensor; bias: GpuTensor | null }[];
-}
 
 /**
  * An op waiting to see whether the next one fuses with it (decode records
  * ~20 ops per layer; each dispatch costs host time): matvecs of one x merge
- * (q, k, v; gate, up and the siluMul after them), the ropes of q and k
- * merge, an add merges with the rmsNorm of its result.
+ * (q, k, v; gate, up and the siluMul after them) and take the rmsNorm that
+ * made x as their prologue, a matvec takes the add of its output to the
+ * residual stream as its epilogue, the ropes of q and k merge, and an add
+ * merges with the rmsNorm of its result (prefill, where matmuls do not wait).
  */
 type Pending =
   | PendingMatvec
+  | PendingNorm
   | { readonly kind: "rope"; readonly positions: GpuTensor; readonly rows: number; readonly table: RopeTable; readonly half: number; readonly angles: GPUBuffer; readonly items: { x: GpuTensor; numHeads: number }[] }
   | { readonly kind: "add"; readonly x: GpuTensor; readonly y: GpuTensor; readonly rows: number };
 
 export class TransformerOps {
   readonly #ctx: GpuContext;
   #pending: Pending | null = null;
-  readonly #halves = new WeakMap<MatvecVariant, MatvecVariant>();
   #angles: { buffer: GPUBuffer; table: RopeTable | null; positions: Int32Array };
-  /** Most matvecs one dispatch merges: each binds out, w and bias, beside x and the args (SwiftShader in Chromium allows 10 storage bindings). */
-  readonly #maxMatvecGroup: number;
+  readonly #groups: MatvecGroups;
   /** The f16 copy of x that the f16-operand matmul tiles read, shared by the matmuls of one x. */
   readonly #f16Rows: F16Rows;
 
   constructor(ctx: GpuContext) {
     this.#ctx = ctx;
     this.#f16Rows = new F16Rows(ctx);
-    this.#maxMatvecGroup = Math.min(3, Math.floor((ctx.device.limits.maxStorageBuffersPerShaderStage - 2) / 3));
+    this.#groups = new MatvecGroups(ctx);
     this.#angles = { buffer: ctx.mem.buffer(1 << 12, "rope angles"), table: null, positions: new Int32Array(0) };
   }
 
@@ -79,8 +72,14 @@ export class TransformerOps {
       return;
     }
     this.settle();
+    // NOTE: a decode norm waits for the matvecs that read it (their prologue)
+    if (this.#ctx.kernels.fuse && this.#ctx.kernels.fuseNormRope && !inPlace && rows <= 8 && o !== w) {
+      this.#pending = { kind: "norm", x: xt, out: o, w, rows, eps };
+      return;
+    }
     this.#ctx.rt.dispatch(rmsNormKernel(inPlace, this.#normRounds(w.numel)), inPlace ? [o.buffer, w.buffer] : [o.buffer, xt.buffer, w.buffer], rows, [rows, w.numel, eps], F(2));
   }
+
 
   /** Rounds a norm of `dim` holds in registers (0: the loop form). */
   #normRounds(dim: number): number {
@@ -99,10 +98,14 @@ export class TransformerOps {
     if (c.fuse && rows <= 8 && !wt.parts) {
       const p = this.#pending;
       const item = { out: o, w: wt, bias: b };
-      if (p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && p.items.length < this.#maxMatvecGroup && !p.items.some((i) => i.out === o)) p.items.push(item);
-      else {
+      const joins = p?.kind === "matvec" && p.x === xt && p.rows === rows && p.K === K && p.wType === wType && !p.residual && !p.rope && p.items.length < this.#groups.maxItems && !p.items.some((i) => i.out === o);
+      if (joins && (!p.norm || (o !== p.norm.x && this.#groups.normFits(rows, K, p.items.length + 1)))) p.items.push(item);
+      // NOTE: out must not be the norm's input, which other workgroups may still be reading
+      else if (p?.kind === "norm" && p.out === xt && p.rows === rows && p.w.numel === K && o !== p.x && this.#groups.normFits(rows, K, 1)) {
+        this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item], norm: p, residual: null, rope: null };
+      } else {
         this.settle();
-        this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item] };
+        this.#pending = { kind: "matvec", x: xt, rows, K, wType, items: [item], norm: null, residual: null, rope: null };
       }
       deviceWrites(o);
       return;
@@ -139,6 +142,13 @@ export class TransformerOps {
     if (rows === 0) return;
     const half = table.invFreq.length;
     const p = this.#pending;
+    // NOTE: q and k rotated by the q/k/v matvecs' stores (their pending dispatch: nothing was written since)
+    if (p?.kind === "matvec" && this.#ctx.kernels.fuseNormRope && this.#groups.ropeFuses(p, xt, pos, rows, numHeads, table)) {
+      p.rope ??= { positions: pos, table, half, angles: this.#ropeAngles(table, shadowI32(pos, "rope").subarray(0, rows)), segs: 0 };
+      p.rope.segs++;
+      deviceWrites(xt);
+      return;
+    }
     if (p?.kind === "rope" && p.positions === pos && p.rows === rows && p.table === table && p.items[0].x !== xt) {
       // NOTE: nothing was written since the first rope (writes settle), so its angles hold
       this.#pending = null;
@@ -188,7 +198,7 @@ export class TransformerOps {
     const p = this.#pending;
     if (p?.kind === "matvec" && p.items.length === 2 && p.rows === rows && o === g && p.items[0].out === g && p.items[1].out === u && p.items[0].w.shape[0] === p.items[1].w.shape[0]) {
       this.#pending = null;
-      this.#matvecGroup(p, "silu pair");
+      this.#groups.record(p, "silu pair");
       return;
     }
     this.settle();
@@ -200,8 +210,15 @@ export class TransformerOps {
 
   add(x: Tensor, y: Tensor, rows: number): void {
     const [xt, yt] = [gpu(x), gpu(y)];
-    this.#ctx.checkLive();
+    this.#ctx.checkLive(false);
     deviceWrites(xt);
+    const p = this.#pending;
+    // NOTE: x must be neither the matvec's input nor its output, which other workgroups read or write
+    if (p?.kind === "matvec" && this.#ctx.kernels.fuseNormRope && p.items.length === 1 && p.items[0].out === yt && p.rows === rows && !p.norm && !p.residual && !p.rope && xt !== p.x && xt !== yt && this.#groups.bindingsFit(1, 1)) {
+      p.residual = xt;
+      return;
+    }
+    this.settle();
     this.#pending = { kind: "add", x: xt, y: yt, rows };
     if (!this.#ctx.kernels.fuse) this.settle();
   }
@@ -239,37 +256,18 @@ export class TransformerOps {
     if (!p) return;
     this.#pending = null;
     const { rt } = this.#ctx;
-    if (p.kind === "add") {
+    if (p.kind === "norm") {
+      rt.dispatch(rmsNormKernel(false, this.#normRounds(p.w.numel)), [p.out.buffer, p.x.buffer, p.w.buffer], p.rows, [p.rows, p.w.numel, p.eps], F(2));
+    } else if (p.kind === "add") {
       const n = (p.x.numel / p.x.shape[0]) * p.rows;
       rt.dispatch(addKernel(), [p.x.buffer, p.y.buffer], Math.ceil(n / 256), [n]);
     } else if (p.kind === "rope") {
       const [a] = p.items;
       rt.dispatch(ropeKernel(), [a.x.buffer, p.angles], Math.ceil((p.rows * a.numHeads * p.half) / 256), [p.rows, a.numHeads, p.half]);
     } else {
-      this.#matvecGroup(p, "segments");
+      this.#groups.record(p, "segments");
     }
   }
 
-  /** The variant with half the unroll (at least 1), made once per variant (not an object per dispatch). */
-  #halfUnroll(v: MatvecVariant): MatvecVariant {
-    let half = this.#halves.get(v);
-    if (!half) this.#halves.set(v, (half = { ...v, unroll: Math.max(1, v.unroll >> 1) }));
-    return half;
-  }
 
-  /** One dispatch of the waiting matvecs: their rows concatenated, or gate and up with siluMul's epilogue. */
-  #matvecGroup(p: PendingMatvec, form: "segments" | "silu pair"): void {
-    const { rows, K, wType } = p;
-    const v = this.#ctx.kernels.matvec;
-    const dummy = this.#ctx.mem.dummy;
-    const outs = p.items.map((i) => i.out.buffer), ws = p.items.map((i) => i.w.buffer), bs = p.items.map((i) => (i.bias ? i.bias.buffer : dummy));
-    const args = [rows, K, 0, p.items[0].w.shape[0]];
-    for (const i of p.items) args.push(i.w.shape[0], i.bias ? 1 : 0);
-    const rowCounts = form === "silu pair" ? [p.items[0].w.shape[0]] : p.items.map((i) => i.w.shape[0]);
-    // NOTE: the pair's teams read two weight rows: unroll / 2 keeps a thread's loads in flight (and registers) as one row's
-    const variant = form === "silu pair" && this.#ctx.kernels.matvecPairHalfUnroll ? this.#halfUnroll(v) : v;
-    const vectorised = matvecVectorised(wType, K);
-    const kernel = matvecFamilyKernel(wType, rows, vectorised, variant, p.items.length, form);
-    this.#ctx.rt.dispatch(kernel, [...outs, p.x.buffer, ...ws, ...bs], matvecWorkgroups(variant, vectorised, rowCounts), args);
-  }
 }

@@ -255,6 +255,8 @@ export class WebGpuBackend implements Backend {
 
   /** Commands recorded before they are submitted mid-step (gpuRuntime.ts; 0: only at reads and writes). */
   get submitEvery(): number { return this.#rt.submitEvery; }
+  /** Dispatches recorded so far (fusion tests). */
+  get numDispatches(): number { return this.#rt.numDispatches; }
 
   set submitEvery(n: number) {
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`submitEvery must be a whole number >= 0, got ${n}`);

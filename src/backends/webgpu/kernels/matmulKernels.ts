@@ -58,7 +58,7 @@ export const PORTABLE_MATVEC: MatvecVariant = { tpr: 64, unroll: 2, subgroups: f
 
 /** Decode-sized matmul for exactly `rows` rows (1..8): matvecKernels.ts, one segment. args: rows, K, n0, Nout, Np, hasBias */
 export function matvecKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant = PORTABLE_MATVEC): Kernel {
-  return matvecFamilyKernel(wType, rows, vectorised, variant, 1, "segments");
+  return matvecFamilyKernel(wType, rows, vectorised, variant, 1, "segments", 0, 0, false, 0, 0);
 }
 
 export interface TiledVariant {

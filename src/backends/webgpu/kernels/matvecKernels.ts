@@ -19,20 +19,37 @@
  *   up[n] = x . wUp[n] + b, gate[n] = silu(x . wGate[n] + b) * up[n]
  *   (the siluMul that follows them in the MLP).
  *
- * Bindings: out_0..out_{S-1} (rw), x, w_0..w_{S-1}, bias_0..bias_{S-1}.
- * args: rows, K, n0, Nout0, then per segment (Np, hasBias); segment s > 0
- * writes [rows, Np_s] at column 0 (only a single segment is a row part).
+ * Fused with the ops around it (transformerOps.ts):
+ * - `normK` > 0: x is rmsNorm(xr) of the norm weight `nw` (the rows of
+ *   [rows, normK] normed in each workgroup's memory first, with
+ *   rmsNormKernel's bits; workgroup 0 stores them to `xn`, the norm's output);
+ * - `residual` (one segment): res += out after out is stored (the residual
+ *   add after the o and down projections, with addKernel's bits);
+ * - `ropeHalf` > 0: the first `ropeSegs` segments (q, k: heads of
+ *   2 * ropeHalf rows) rotated by RoPE's cos/sin `cs` f32 [rows, 2, half]
+ *   (ropeKernel's arithmetic) as they are stored: the teams of a workgroup
+ *   take rows in pairs (j, j + half) of a head, each reading its partner's
+ *   sum from the workgroup's slots (one output row per team).
+ *
+ * Bindings: out_0..out_{S-1} (rw), x (or xr), w_0..w_{S-1}, bias_0..bias_{S-1},
+ * then nw (ro) and xn (rw) with the norm, res (rw) with the residual, cs (ro) with RoPE.
+ * args: rows, K, n0, Nout0, then per segment (Np, hasBias), then eps (f32)
+ * with the norm; segment s > 0 writes [rows, Np_s] at column 0 (only a
+ * single segment is a row part).
  */
 import type { Kernel } from "../gpuRuntime.js";
 import type { MatvecVariant, WeightType } from "./matmulKernels.js";
 import { MAIN_ARGS, memoKernel, range, WG_INDEX } from "./wgslCommon.js";
+import { normPrologueWgsl } from "./transformerKernels.js";
 
 export type MatvecForm = "segments" | "silu pair";
 
-export const matvecFamilyKernel = memoKernel(function matvecFamilyKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant, numSegs: number, form: MatvecForm): Kernel {
+export const matvecFamilyKernel = memoKernel(function matvecFamilyKernel(wType: WeightType, rows: number, vectorised: boolean, variant: MatvecVariant, numSegs: number, form: MatvecForm, normK: number, normRounds: number, residual: boolean, ropeHalf: number, ropeSegs: number): Kernel {
+  if (residual && (numSegs !== 1 || form !== "segments")) throw new Error("matvec: the residual add takes one segment");
   const { tpr: TPR, subgroups } = variant;
   const U = vectorised ? variant.unroll : 1;
   const O = teamRows(variant, vectorised);
+  if (ropeHalf > 0 && (O !== 1 || form !== "segments" || (256 / TPR) % 2 !== 0 || ropeSegs > numSegs)) throw new Error("matvec: RoPE's pairs need one row per team, an even number of teams per workgroup and its segments");
   if (O > 1 && !subgroups) throw new Error(`matvec: ${O} output rows per team need subgroup sums`);
   const RPW = 256 / TPR;
   const R = range(rows), S = range(numSegs), OR = range(O);
@@ -123,7 +140,13 @@ ${sets.map((a, i) => R.map((r) => OR.map((o) => `    red[${slot(i, r, o)}u + lid
   }
   workgroupBarrier();
   let first = lid / sgs; let count = ${TPR}u / sgs;
-${sets.map((a, i) => R.map((r) => OR.map((o) => `  var ${sum(a, r, o)} = 0.0;\n  for (var i = 0u; i < count; i++) { ${sum(a, r, o)} += red[${slot(i, r, o)}u + first + i]; }`).join("\n")).join("\n")).join("\n")}`
+${sets.map((a, i) => R.map((r) => OR.map((o) => `  var ${sum(a, r, o)} = 0.0;\n  for (var i = 0u; i < count; i++) { ${sum(a, r, o)} += red[${slot(i, r, o)}u + first + i]; }`).join("\n")).join("\n")).join("\n")}${
+        ropeHalf > 0
+          ? `
+  let pfirst = ((lid / ${TPR}u) ^ 1u) * count;
+${R.map((r) => `  var psum${r} = 0.0;\n  for (var i = 0u; i < count; i++) { psum${r} += red[${slot(0, r, 0)}u + pfirst + i]; }`).join("\n")}`
+          : ""
+      }`
     : `
 ${sets.map((a, i) => R.map((r) => `  red[${(i * rows + r) * 256}u + lid] = acc${a}${r};`).join("\n")).join("\n")}
   workgroupBarrier();
@@ -133,7 +156,8 @@ ${sets.map((_, i) => R.map((r) => `      red[${(i * rows + r) * 256}u + lid] += 
     }
     workgroupBarrier();
   }
-${sets.map((a, i) => R.map((r) => `  let sum${a}${r} = red[${(i * rows + r) * 256}u + lid];`).join("\n")).join("\n")}`;
+${sets.map((a, i) => R.map((r) => `  let sum${a}${r} = red[${(i * rows + r) * 256}u + lid];`).join("\n")).join("\n")}
+${ropeHalf > 0 ? R.map((r) => `  let psum${r} = red[${r * 256}u + (lid ^ ${TPR}u)];`).join("\n") : ""}`;
   // NOTE: row n + o of the team (o = 0 alone with one row per team, whose WGSL it keeps)
   const rowAt = (o: number) => (O === 1 ? "n" : `(n + ${o}u)`);
   const store =
@@ -153,8 +177,10 @@ ${R.map((r) => `    { let u = ${sum("B", r, o)} + bu; let g = ${sum("A", r, o)} 
 ${S.map((s) => `    ${s === 0 ? "" : "else "}if (seg == ${s}u && n < np${s}) {
 ${OR.map((o) => {
   const n = rowAt(o);
+  const at = (r: number) => `${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0 ? "n0 + " : ""}${n}`;
+  if (s < ropeSegs) return ropeStore(s, at, ropeHalf, rows);
   const inner = `      let b = select(0.0, bias${s}[${s === 0 ? "n0 + " : ""}${n}], au(${5 + 2 * s}u) == 1u);
-${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0 ? "n0 + " : ""}${n}] = ${sum("A", r, o)} + b;`).join("\n")}`;
+${R.map((r) => (residual ? `      { let v = ${sum("A", r, o)} + b; out${s}[${at(r)}] = v; res[${at(r)}] = res[${at(r)}] + v; }` : `      out${s}[${at(r)}] = ${sum("A", r, o)} + b;`)).join("\n")}`;
   return O === 1 ? inner : `      if (n + ${o}u < np${s}) {\n${inner}\n      }`;
 }).join("\n")}
     }`).join("\n")}
@@ -173,10 +199,17 @@ ${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0
   let b = 0;
   const bindings = [
     ...W.map((i) => `@group(0) @binding(${b++}) var<storage, read_write> out${i}: array<f32>;`),
-    `@group(0) @binding(${b++}) var<storage, read> x: ${xArray};`,
+    normK > 0 ? `@group(0) @binding(${b++}) var<storage, read> xr: array<f32>;` : `@group(0) @binding(${b++}) var<storage, read> x: ${xArray};`,
     ...W.map((i) => `@group(0) @binding(${b++}) var<storage, read> w${i}: ${wArray};`),
     ...W.map((i) => `@group(0) @binding(${b++}) var<storage, read> bias${i}: array<f32>;`),
+    ...(normK > 0 ? [`@group(0) @binding(${b++}) var<storage, read> nw: array<f32>;`, `@group(0) @binding(${b++}) var<storage, read_write> xn: array<f32>;`] : []),
+    ...(residual ? [`@group(0) @binding(${b++}) var<storage, read_write> res: array<f32>;`] : []),
+    ...(ropeHalf > 0 ? [`@group(0) @binding(${b++}) var<storage, read> cs: array<f32>;`] : []),
   ];
+  // NOTE: with the norm, x is the workgroup's normed copy, so the loops read it by the same names
+  const xWorkgroup = normK > 0 ? `var<workgroup> x: array<${vectorised ? "vec4<f32>" : "f32"}, ${(rows * normK) / (vectorised ? 4 : 1)}>;` : "";
+  const redSize = Math.max(O === 1 ? 256 * rows * sets.length : MAX_SUBGROUPS * rows * sets.length * O, normK > 0 ? 256 : 0);
+  const prologue = normK > 0 ? `  let dim = ${normK}u;\n${normPrologueWgsl(rows, normRounds, vectorised, 4 + 2 * numW)}` : "";
   // NOTE: teams per segment (O rows each); with one row per team, its rows
   const tn = (s: number) => (O === 1 ? `np${s}` : `tn${s}`);
   const total = form === "silu pair" ? tn(0) : S.map(tn).join(" + ");
@@ -184,7 +217,8 @@ ${R.map((r) => `      out${s}[${r}u * ${s === 0 ? "nout" : `np${s}`} + ${s === 0
   const code = /* wgsl */ `${subgroups ? "enable subgroups;" : ""}
 ${bindings.join("\n")}
 ${wAts}
-var<workgroup> red: array<f32, ${O === 1 ? 256 * rows * sets.length : MAX_SUBGROUPS * rows * sets.length * O}>;
+${xWorkgroup}
+var<workgroup> red: array<f32, ${redSize}>;
 @compute @workgroup_size(256) fn main(${MAIN_ARGS}${sgArgs}) {
   ${WG_INDEX}
   let K = au(1u); let n0 = au(2u); let nout = au(3u);
@@ -192,16 +226,43 @@ ${(form === "silu pair" ? [0] : S).map((s) => `  let np${s} = au(${4 + 2 * s}u);
   let gi = wg * ${RPW}u + lid / ${TPR}u; let t = lid % ${TPR}u;
   var seg = 0u; var n = gi;
 ${form === "silu pair" ? "" : S.slice(1).map((s) => `  if (gi >= ${range(s).map(tn).join(" + ")}) { n = gi - (${range(s).map(tn).join(" + ")}); seg = ${s}u; }`).join("\n")}
-  if (gi >= ${total}) { n = 0xffffffffu; }${O === 1 ? "" : ` else { n = n * ${O}u; }`}
+  if (gi >= ${total}) { n = 0xffffffffu; }${O === 1 ? "" : ` else { n = n * ${O}u; }`}${
+    ropeHalf > 0
+      ? `
+  // NOTE: RoPE's pairs: teams 2i and 2i + 1 of a head take its rows i and i + half
+  if (seg < ${ropeSegs}u && n != 0xffffffffu) { let k = n % ${2 * ropeHalf}u; n = n - k + (k & 1u) * ${ropeHalf}u + k / 2u; }`
+      : ""
+  }
+${prologue}
 ${sets.map((a) => R.map((r) => OR.map((o) => `  var ${acc(a, r, o)} = 0.0;`).join("\n")).join("\n")).join("\n")}
   ${body}
 ${reduce}
 ${store}
 }`;
-  const label = `matvec ${form === "silu pair" ? "gate-up-silu" : `x${numSegs}`} ${wType} x${rows} t${TPR} u${U}${O === 1 ? "" : ` o${O}`}${subgroups ? " sg" : ""}`;
-  const bind: Kernel["bindings"] = [...W.map(() => "rw" as const), "ro", ...W.map(() => "ro" as const), ...W.map(() => "ro" as const)];
+  const fused = `${normK > 0 ? " +norm" : ""}${residual ? " +residual" : ""}${ropeHalf > 0 ? ` +rope${ropeSegs}` : ""}`;
+  const label = `matvec ${form === "silu pair" ? "gate-up-silu" : `x${numSegs}`} ${wType} x${rows} t${TPR} u${U}${O === 1 ? "" : ` o${O}`}${subgroups ? " sg" : ""}${fused}`;
+  const bind: Kernel["bindings"] = [...W.map(() => "rw" as const), "ro", ...W.map(() => "ro" as const), ...W.map(() => "ro" as const), ...(normK > 0 ? (["ro", "rw"] as const) : []), ...(residual ? (["rw"] as const) : []), ...(ropeHalf > 0 ? (["ro"] as const) : [])];
   return { label, bindings: bind, code };
 });
+
+/**
+ * The store of row n of a roped segment s (one row per team): its value and
+ * its partner's (row n -+ half of the head), bias added, rotated as
+ * ropeKernel does: x[j] = a * c - b * s, x[j + half] = b * c + a * s.
+ */
+function ropeStore(s: number, at: (r: number) => string, half: number, rows: number): string {
+  const bias = (row: string) => `select(0.0, bias${s}[${s === 0 ? "n0 + " : ""}${row}], au(${5 + 2 * s}u) == 1u)`;
+  return `      let upper = (n % ${2 * half}u) >= ${half}u; let j = n % ${half}u;
+      let pn = select(n + ${half}u, n - ${half}u, upper);
+      let b = ${bias("n")}; let pb = ${bias("pn")};
+${range(rows).map((r) => `      { let v = sumA${r} + b; let vp = psum${r} + pb; let c = cs[${r * 2 * half}u + j]; let sn = cs[${r * 2 * half + half}u + j];
+        out${s}[${at(r)}] = select(v * c - vp * sn, v * c + vp * sn, upper); }`).join("\n")}`;
+}
+
+/** Most bytes of workgroup memory a matvec of `rows` rows takes besides the norm prologue's copy of x (its sums' slots). */
+export function matvecScratchBytes(rows: number): number {
+  return 4 * 256 * rows * 2;
+}
 
 /** Subgroups of a 256-invocation workgroup at the smallest subgroup size the matvec runs with (4): the team sums' slots. */
 const MAX_SUBGROUPS = 64;

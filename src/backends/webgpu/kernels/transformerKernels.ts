@@ -68,31 +68,52 @@ export function normRounds(dim: number): number {
  * loop's), the 1 / rms, and `store(i, value, weight)`. With rounds 0, the
  * loop form: rowRounds twice, the second reloading the row from memory.
  */
-function normRow(rounds: number, load: (i: string) => string, sum: (i: string, value: string) => string, reload: (i: string) => string, store: (i: string, value: string, weight: string) => string): string {
+function normRow(rounds: number, load: (i: string) => string, sum: (i: string, value: string) => string, reload: (i: string) => string, store: (i: string, value: string, weight: string) => string, weights = "w", eps = "af(2u)"): string {
   if (rounds === 0) {
     return `  var s = 0.0;
 ${rowRounds(load, sum)}
-${INV_RMS}
-${rowRounds((i) => `vec2<f32>(w[${i}], ${reload(i)})`, (i, v) => store(i, `${v}.y`, `${v}.x`))}`;
+${invRms(eps)}
+${rowRounds((i) => `vec2<f32>(${weights}[${i}], ${reload(i)})`, (i, v) => store(i, `${v}.y`, `${v}.x`))}`;
   }
   const E = Array.from({ length: 4 * rounds }, (_, e) => e);
   return `  var s = 0.0;
-${E.map((e) => `  let i${e} = min(lid + ${e * 256}u, dim - 1u); let r${e} = ${load(`i${e}`)}; let w${e} = w[i${e}];`).join("\n")}
+${E.map((e) => `  let i${e} = min(lid + ${e * 256}u, dim - 1u); let r${e} = ${load(`i${e}`)}; let w${e} = ${weights}[i${e}];`).join("\n")}
 ${E.map((e) => `  if (lid + ${e * 256}u < dim) { ${sum(`i${e}`, `r${e}`)} }`).join("\n")}
-${INV_RMS}
+${invRms(eps)}
 ${E.map((e) => `  if (lid + ${e * 256}u < dim) { ${store(`i${e}`, `r${e}`, `w${e}`)} }`).join("\n")}`;
+}
+
+/**
+ * The prologue of a decode matvec that reads rmsNorm(xr) (matvecKernels.ts):
+ * every workgroup norms the rows of `xr` (f32 [rows, dim]) into its own copy
+ * `x` in workgroup memory (vec4s when vectorised), by normRow as
+ * rmsNormKernel does (the same bits), and workgroup 0 also stores them to
+ * `xn`, the norm's output. Needs `dim`, the norm's weight `nw`, `red` (at
+ * least 256 f32) and eps as f32 argument `epsArg`. A norm's 256 threads
+ * cost far less than a dispatch of their own (host time per dispatch).
+ */
+export function normPrologueWgsl(rows: number, rounds: number, vectorised: boolean, epsArg: number): string {
+  const store = (i: string, v: string, wt: string) => `let o = ${wt} * (${v} * inv); let e = base + ${i}; ${vectorised ? "x[e >> 2u][e & 3u] = o;" : "x[e] = o;"} if (wg == 0u) { xn[e] = o; }`;
+  // NOTE: a barrier after each row: the next row's sums overwrite red[0], which every thread reads for inv
+  return `  for (var row = 0u; row < ${rows}u; row++) {
+  let base = row * dim;
+${normRow(rounds, (i) => `xr[base + ${i}]`, (_, v) => `s += ${v} * ${v};`, (i) => `xr[base + ${i}]`, store, "nw", `af(${epsArg}u)`)}
+  workgroupBarrier();
+  }`;
 }
 
 /**
  * The row's 1 / rms from each thread's partial sum of squares `s`: a tree sum
  * over the workgroup's 256 threads (needs `var<workgroup> red: array<f32, 256>`
- * and eps as f32 argument 2). Shared by rmsNorm and add + rmsNorm, so the
- * fused kernel stays bit for bit the unfused one.
+ * or longer, and `eps`, an f32 argument). Shared by rmsNorm, add + rmsNorm and the matvec's norm
+ * prologue, so the fused kernels stay bit for bit the unfused one.
  */
-const INV_RMS = /* wgsl */ `  red[lid] = s;
+function invRms(eps: string): string {
+  return `  red[lid] = s;
   workgroupBarrier();
   for (var k = 128u; k > 0u; k >>= 1u) { if (lid < k) { red[lid] += red[lid + k]; } workgroupBarrier(); }
-  let inv = 1.0 / sqrt(red[0] / f32(dim) + af(2u));`;
+  let inv = 1.0 / sqrt(red[0] / f32(dim) + ${eps});`;
+}
 
 /**
  * out[r, :] = w * (x[r, :] * inv_rms), one workgroup per row; x f32 [rows, dim] (in place: out is x).
