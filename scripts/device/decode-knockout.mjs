@@ -6,7 +6,7 @@
 // the wait at the read is the GPU's whole step and the rest is the host's; the
 // drop in the wait when a class is knocked out is that class's GPU time in
 // place. A variant is [name, kernel choice, ops knocked out, runtime fields
-// (submitEvery, paceReads)]; ROUNDS > 1 runs them all that many times in
+// (submitEvery, paceReads, and the engine's chainSteps)]; ROUNDS > 1 runs them all that many times in
 // turn and prints the medians.
 // Prints and appends one JSON line per run to $OUT/knockout.jsonl.
 //
@@ -62,7 +62,9 @@ for (const context of contexts) {
     for (const c of (process.env.POLICIES ?? "full,random:0.2").split(",").map((tag) => (tag === "full" ? full : wgkv))) {
       for (const [name, kernels, skipped, runtime] of VARIANTS) {
         Object.assign(b.kernels, base, kernels);
-        Object.assign(b, baseRuntime, runtime ?? {});
+        const { chainSteps = true, ...fields } = runtime ?? {};
+        Object.assign(b, baseRuntime, fields);
+        model.engine.chainSteps = chainSteps;
         const target = b;
         // NOTE: knocked out once the fill is done (the fill's own cache ops must run): at the first decode step's read
         let armed = false;

@@ -163,6 +163,13 @@ export interface Backend {
    * tensor cores want matmuls thousands of rows tall.
    */
   readonly preferredStepTokens?: number;
+  /**
+   * True where `read` records its copies and submits them when called, not
+   * when awaited: work recorded after the call runs after the copies and may
+   * overwrite what they read, so the engine records the next decode step
+   * while this one runs (engine/stepChain.ts).
+   */
+  readonly queuesReads?: boolean;
 
   // ---- memory
   /** A zeroed tensor. */

@@ -17,6 +17,7 @@ import type { StepEntry, StepPlan } from "../kvcache/stepPlan.js";
 import { planStep } from "../kvcache/stepPlanner.js";
 import type { ModelParts } from "../model/forward.js";
 import { ModelRunner, type StepResult } from "./modelRunner.js";
+import { chainedEntries, chainsNext, type InFlight } from "./stepChain.js";
 import { commitStepResults } from "./stepResults.js";
 import { Scheduler, type Scheduled } from "./scheduler.js";
 import { Sequence, type FinishReason, type SequenceListener, type SequenceOptions } from "./sequence.js";
@@ -28,6 +29,11 @@ export class Engine {
   readonly #scheduler: Scheduler;
   #loop: Promise<void> | null = null;
   #numSteps = 0;
+  #numChainedSteps = 0;
+  /** The next decode step, recorded while the one being awaited runs (stepChain.ts). */
+  #chained: InFlight | null = null;
+  /** Whether decode steps chain (config.chainSteps; benchmarks flip it between runs). */
+  chainSteps: boolean;
   /** Sequences ended so far (the loop tells a stuck step from one the scheduler cleared). */
   #numFinished = 0;
   #numTokensGenerated = 0;
@@ -38,6 +44,7 @@ export class Engine {
     readonly model: ModelParts,
     readonly config: EngineConfig,
   ) {
+    this.chainSteps = config.chainSteps;
     this.kv = new KvManager(backend, model.dims, {
       numPages: config.numPages, kvDType: config.kvDType, numSlots: config.maxSeqs, maxWindow: config.maxWindow, maxContext: config.maxContext,
     });
@@ -94,6 +101,7 @@ export class Engine {
       pageBytes: this.config.pageBytes,
       numPreemptions: this.#scheduler.numPreemptions,
       numSteps: this.#numSteps,
+      numChainedSteps: this.#numChainedSteps,
       numTokensGenerated: this.#numTokensGenerated,
     };
   }
@@ -128,32 +136,40 @@ export class Engine {
   }
 
   async #run(): Promise<void> {
-    while (this.#scheduler.hasWork && !this.#disposed) {
-      const finishedBefore = this.#numFinished;
-      const scheduled = this.#scheduler.schedule();
-      if (scheduled.length === 0) {
-        // NOTE: the scheduler ends requests that can never fit itself (then the next try may run the rest);
-        // else with nothing running every page and slot is free, so the first waiting
-        // sequence fits unless it never will; a running one always gets a token.
-        const stuck = this.#scheduler.running[0] ?? this.#scheduler.waiting[0];
-        if (stuck && this.#numFinished === finishedBefore) {
-          this.#finish(stuck, "aborted", new InvalidInputError("the KV memory budget cannot hold this request's next step; raise kvMemory (--kv-memory)"));
+    while ((this.#scheduler.hasWork || this.#chained) && !this.#disposed) {
+      let step = this.#chained;
+      this.#chained = null;
+      if (!step) {
+        const finishedBefore = this.#numFinished;
+        const scheduled = this.#scheduler.schedule();
+        if (scheduled.length === 0) {
+          // NOTE: the scheduler ends requests that can never fit itself (then the next try may run the rest);
+          // else with nothing running every page and slot is free, so the first waiting
+          // sequence fits unless it never will; a running one always gets a token.
+          const stuck = this.#scheduler.running[0] ?? this.#scheduler.waiting[0];
+          if (stuck && this.#numFinished === finishedBefore) {
+            this.#finish(stuck, "aborted", new InvalidInputError("the KV memory budget cannot hold this request's next step; raise kvMemory (--kv-memory)"));
+          }
+          continue;
         }
-        continue;
+        step = this.#launch(scheduled.map(({ seq }) => seq), () => this.#entries(scheduled), 0);
+        if (!step) continue;
       }
-      try {
-        await this.#step(scheduled);
-      } catch (err) {
-        // NOTE: a bug in planning or applying a step: the sequences in it end with the error, the engine goes on
-        const error = err instanceof Error ? err : new Error(String(err));
-        for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
+      if (this.chainSteps && chainsNext(this.backend, step, this.#scheduler.running, this.#scheduler.waiting.length, this.kv.blockPool)) {
+        const prev = step;
+        this.#chained = this.#launch(prev.seqs, () => chainedEntries(prev), prev.seqs.length);
+        if (this.#chained) this.#numChainedSteps++;
       }
+      await this.#land(step);
       await yieldToEventLoop();
     }
+    // NOTE: disposed with a step in flight: its read still settles (and its errors are nobody's)
+    await this.#chained?.result.catch(() => {});
+    this.#chained = null;
   }
 
-  async #step(scheduled: readonly Scheduled[]): Promise<void> {
-    const entries: StepEntry[] = scheduled.map(({ seq, numNew }) => {
+  #entries(scheduled: readonly Scheduled[]): StepEntry[] {
+    return scheduled.map(({ seq, numNew }) => {
       const s = seq.options.sampling;
       const entry: StepEntry = {
         cache: seq.cache!,
@@ -167,20 +183,51 @@ export class Engine {
       seq.pendingDrops = [];
       return entry;
     });
-    const bySeq = new Map(entries.map((e, i) => [e, scheduled[i].seq]));
-    const plan = planStep(entries, {
-      numLayers: this.model.dims.numLayers, numKvHeads: this.model.dims.numKvHeads, tableRowStride: this.kv.tables.rowStride, observationWindow: this.config.observationWindow,
-    });
+  }
+
+  /**
+   * Plans a step of `seqs` (`entries` in their order) and records it with its read; null if planning failed
+   * (the sequences end with the error). idsFromSampled: rows whose ids the last step's samples give (stepChain.ts).
+   */
+  #launch(seqs: readonly Sequence[], entries: () => StepEntry[], idsFromSampled: number): InFlight | null {
+    try {
+      const all = entries();
+      const bySeq = new Map(all.map((e, i) => [e, seqs[i]]));
+      const plan = planStep(all, {
+        numLayers: this.model.dims.numLayers, numKvHeads: this.model.dims.numKvHeads, tableRowStride: this.kv.tables.rowStride, observationWindow: this.config.observationWindow,
+      });
+      const inPlanOrder = plan.entries.map((e) => bySeq.get(e)!);
+      if (idsFromSampled > 0 && plan.outputs.some((o, i) => o.rowStart !== i || o.sampleIndex !== i)) throw new Error("a chained step's rows must follow the last step's samples");
+      const result = this.#runner.run(plan, inPlanOrder.some((seq) => seq.options.traceGateScores), idsFromSampled);
+      // NOTE: a step left in flight at dispose is awaited without a handler: this one keeps its rejection handled
+      result.catch(() => {});
+      return { plan, seqs: inPlanOrder, result };
+    } catch (err) {
+      // NOTE: a bug in planning a step: the sequences in it end with the error, the engine goes on
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const seq of seqs) this.#finish(seq, "aborted", error);
+      return null;
+    }
+  }
+
+  /** Awaits a step's read and applies it to every sequence in it. */
+  async #land(step: InFlight): Promise<void> {
     let result: StepResult;
     try {
-      result = await this.#runner.run(plan, plan.entries.some((e) => bySeq.get(e)!.options.traceGateScores));
+      result = await step.result;
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      for (const { seq } of scheduled) this.#finish(seq, "aborted", error);
+      for (const seq of step.seqs) this.#finish(seq, "aborted", error);
       return;
     }
     this.#numSteps++;
-    plan.entries.forEach((entry, i) => this.#apply(bySeq.get(entry)!, plan, i, result));
+    step.seqs.forEach((seq, i) => {
+      try {
+        this.#apply(seq, step.plan, i, result);
+      } catch (err) {
+        this.#finish(seq, "aborted", err instanceof Error ? err : new Error(String(err)));
+      }
+    });
   }
 
   /** What a step's results mean for one sequence: its flags, reports, sampled token and whether it is done. */
@@ -223,6 +270,8 @@ export class Engine {
     seq.status = "finished";
     seq.finishReason = reason;
     seq.finishedAt = performance.now();
+    // NOTE: a step recorded ahead for it is dropped: its token never counts (the cache is as after the last step applied)
+    if (seq.cache && this.#chained?.seqs.includes(seq) && seq.cache.numPendingSteps > 0) seq.cache.undoLastAppend();
     try {
       seq.listener.onFinish(reason, this.report(seq), error);
     } finally {

@@ -69,7 +69,7 @@ const resolve = (options: EngineOptions, available = MiB) => resolveEngineConfig
 test("defaults: a quarter of available memory in f32 pages plus the null page, 1% watermark", () => {
   assert.deepEqual(resolve({}), {
     kvDType: "f32", numPages: 256 + 1, pageBytes: 1024, kvMemoryBytes: MiB / 4, maxBatchTokens: 512, maxSeqs: 16, maxLogitRows: 64,
-    prefillChunk: 512, maxWindow: 2048, maxContext: 2048, watermarkPages: 3, observationWindow: 16,
+    prefillChunk: 512, maxWindow: 2048, maxContext: 2048, watermarkPages: 3, observationWindow: 16, chainSteps: true,
   });
   const half = resolve({ kvDType: "bf16", kvMemory: "100KiB", maxSeqs: 100, maxWindow: 64, maxContext: 512, prefillChunk: 32, maxBatchTokens: 64 });
   assert.deepEqual([half.pageBytes, half.numPages, half.maxLogitRows, half.watermarkPages], [512, 200 + 1, 100, 2]);

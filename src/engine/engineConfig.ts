@@ -33,6 +33,11 @@ export interface EngineOptions {
   readonly maxWindow?: number;
   /** Longest sequence, prompt + new tokens (default max_position_embeddings). */
   readonly maxContext?: number;
+  /**
+   * Record the next decode step while the current one runs, where the backend queues reads (WebGPU;
+   * engine/stepChain.ts). Default true; false: one step at a time (the same tokens, for A/B runs).
+   */
+  readonly chainSteps?: boolean;
 }
 
 export interface EngineConfig {
@@ -48,6 +53,7 @@ export interface EngineConfig {
   readonly maxContext: number;
   readonly watermarkPages: number;
   readonly observationWindow: number;
+  readonly chainSteps: boolean;
 }
 
 const DEFAULT_KV_MEMORY_CAP = 2 ** 30;
@@ -87,7 +93,14 @@ export function resolveEngineConfig(options: EngineOptions, config: ModelConfig,
     // NOTE: vLLM keeps 1% back; a new sequence then cannot take the pages running ones grow into next step
     watermarkPages: Math.ceil(numPages / 100),
     observationWindow: SNAPKV_OBSERVATION_WINDOW,
+    chainSteps: flag("chainSteps", options.chainSteps, true),
   };
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new InvalidInputError(`${name} must be true or false, got ${shownValue(value)}`);
+  return value;
 }
 
 /** Bytes from a kvMemory option: a byte count, a size with a unit, or a fraction of `availableBytes`. */

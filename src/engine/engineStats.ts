@@ -21,5 +21,7 @@ export interface EngineStats {
   readonly pageBytes: number;
   readonly numPreemptions: number;
   readonly numSteps: number;
+  /** Of those, steps recorded while the step before them ran (engine/stepChain.ts). */
+  readonly numChainedSteps: number;
   readonly numTokensGenerated: number;
 }

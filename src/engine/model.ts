@@ -23,7 +23,7 @@ export interface ModelLoadOptions extends EngineOptions {
   readonly ropeFreqDType?: RopeFrequencyDType;
 }
 
-const LOAD_OPTIONS = new Set(["onProgress", "ropeFreqDType", "kvMemory", "kvDType", "maxBatchTokens", "maxSeqs", "prefillChunk", "maxWindow", "maxContext"]);
+const LOAD_OPTIONS = new Set(["onProgress", "ropeFreqDType", "kvMemory", "kvDType", "maxBatchTokens", "maxSeqs", "prefillChunk", "maxWindow", "maxContext", "chainSteps"]);
 
 export class Model {
   readonly engine: Engine;

@@ -40,9 +40,14 @@ export class ModelRunner {
     this.#activations = createActivations(backend, model.config, limits.maxRows, limits.maxLogitRows);
   }
 
-  async run(plan: StepPlan, traceGateScores = false): Promise<StepResult> {
+  /**
+   * Records the step and its read (on a backend that queues reads, before the promise returns: stepChain.ts).
+   * idsFromSampled: the first rows' ids are the previous step's first sampled ids, copied on the device (a chained step).
+   */
+  async run(plan: StepPlan, traceGateScores = false, idsFromSampled = 0): Promise<StepResult> {
     const b = this.backend;
     const { tensors, counts } = this.#inputs.upload(plan);
+    if (idsFromSampled > 0) b.copyRows(tensors.ids, tensors.sampled, idsFromSampled);
     forwardStep(b, this.model, this.kv.storage, this.#activations, tensors, counts);
     const { numLayers: L, numKvHeads: H } = this.model.dims;
     const numFlags = L * H * plan.numRows;

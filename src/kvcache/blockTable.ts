@@ -93,7 +93,17 @@ export function concatSlotCopies(lists: readonly SlotCopies[]): SlotCopies {
  * Throws a CacheInvariantError unless the view matches the head layout of
  * cache/headCache: ring offset r holds the latest position p < numTokens with
  * p mod W = r; pages cover exactly the ring in use and the global tokens; global
- * tokens are distinct positions that have left the window.
+ * tokens are distinct positions that have left the window. The head's invariants, in full:
+ *
+ * - Positions arrive in order 0, 1, 2, ...; the token at position p < numTokens
+ *   is in the ring iff p >= numTokens - W, at ring offset p mod W.
+ * - Ring pages are allocated lazily, in ring order, as offsets are first used:
+ *   ceil(min(numTokens, W) / 16) of them, all W/16 once numTokens >= W.
+ * - Global tokens are exactly the admitted tokens with p < numTokens - W that no
+ *   evictor dropped, plus the rejected ones of the last long step until they
+ *   are taken, densely packed: globalPageIds.length = ceil(numGlobal / 16).
+ *   They are appended in position order; eviction may reorder them (attention
+ *   does not care, as keys are stored after RoPE, and globalPositions follows).
  */
 export function checkBlockTableInvariants(view: BlockTableView): void {
   const W = view.window;
@@ -112,4 +122,20 @@ export function checkBlockTableInvariants(view: BlockTableView): void {
     assert(p >= 0 && p < n - W && !seen.has(p), () => `global token ${g} has bad position ${p}`);
     seen.add(p);
   }
+}
+
+/** A block table entry that changed: entry `index` of the head's row (ring pages first, then global) now names `page`. */
+export interface TableUpdate {
+  readonly index: number;
+  readonly page: number;
+}
+
+/** What the device must do for a step of this head. */
+export interface AppendPlan {
+  /** [numNew] ring slot each new token is written to. */
+  readonly slotMapping: Int32Array;
+  /** Ring-to-global copies of admitted tokens leaving the window; apply BEFORE the writes. */
+  readonly promotions: SlotCopies;
+  /** Pages the step allocated, as block table entries (ring index i at i, global index j at W/16 + j). */
+  readonly tableUpdates: readonly TableUpdate[];
 }

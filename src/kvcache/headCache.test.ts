@@ -4,7 +4,8 @@
  * One (layer, KV head) cache through the two-phase step API, with exact page
  * ids: `append(numNew)` plans a step (slot mapping, promotions of admitted
  * tokens leaving the window, table updates for every page it allocated) and
- * `commitFlags` records the new tokens' flags, which the next append needs.
+ * `commitFlags` records the new tokens' flags, which the next append needs
+ * (or the one after it, for a step planned while the last one runs).
  * Also eviction's compaction, release, peak and the exactness of
  * numPagesNeeded. The visibility rule itself is checked in
  * headCacheVisibility.test.ts.
@@ -135,20 +136,58 @@ test("unadmitted tokens leaving the window are dropped: local-only holds one rin
   head.checkInvariants();
 });
 
-test("the next append needs the last step's flags; commitFlags takes exactly the pending count", () => {
+test("one step may be appended before the last step's flags, when none of its leaving tokens awaits them; flags commit oldest first", () => {
   const pool = new BlockPool(8);
   const head = new HeadCache(pool, 16);
   head.append(5);
-  assert.throws(() => head.append(1), /the last step's admit flags were never committed/);
+  head.append(1);
+  assert.equal(head.numPendingSteps, 2);
+  assert.throws(() => head.append(1), /the earlier steps' admit flags were never committed/);
   assert.throws(() => head.numPagesNeeded(1), CacheInvariantError);
   assert.throws(() => head.commitFlags([1, 0, 0]), /^CacheInvariantError: commitFlags: 3 flags for 5 pending tokens$/);
-  assert.equal(head.numTokens, 5, "a refused append changes nothing");
+  assert.equal(head.numTokens, 6, "a refused append changes nothing");
   head.commitFlags([0, 0, 1, 0, 0]);
+  head.commitFlags([1]);
   assert.throws(() => head.commitFlags([1]), /commitFlags: 1 flags for 0 pending tokens/);
-  assert.equal(head.numAdmittedTotal, 1);
-  head.append(2);
-  head.commitFlags([1, 1]);
-  assert.equal(head.numAdmittedTotal, 3);
+  assert.equal(head.numAdmittedTotal, 2);
+  assert.deepEqual([...head.ringAdmitted.subarray(0, 6)], [0, 0, 1, 0, 0, 1]);
+  // NOTE: a step whose leaving token (position 0 of a full ring) has no flag yet must wait for it
+  const full = new HeadCache(pool, 16);
+  full.append(16);
+  assert.equal(full.canAppendBeforeFlags(1), false);
+  assert.throws(() => full.append(1), /the earlier steps' admit flags were never committed/);
+  full.commitFlags(ones(16));
+  full.append(1);
+  assert.equal(full.canAppendBeforeFlags(1), true);
+  assert.equal(full.canAppendBeforeFlags(17), false, "a step longer than W never waits for flags");
+});
+
+test("single-token steps planned one step ahead give the slots, promotions and pages of steps planned after each commit", () => {
+  const random = createRandom(11);
+  for (const W of [16, 32]) {
+    const [poolA, poolB] = [new BlockPool(64), new BlockPool(64)];
+    const [now, ahead] = [new HeadCache(poolA, W), new HeadCache(poolB, W)];
+    const flags = Array.from({ length: 120 }, () => (random() < 0.3 ? 1 : 0));
+    let late: number | null = null;
+    for (const f of flags) {
+      const a = now.append(1);
+      now.commitFlags([f]);
+      const b = ahead.append(1);
+      // NOTE: the last step's flag commits only now, after the next step was planned
+      if (late !== null) ahead.commitFlags([late]);
+      late = f;
+      assert.deepEqual(b, a);
+    }
+    ahead.commitFlags([late!]);
+    const state = (h: HeadCache, pool: BlockPool) => [h.numTokens, h.ringPageIds, h.globalPageIds, [...h.globalPositions], [...h.ringPositions], [...h.ringAdmitted], h.numAdmittedTotal, h.numPeakPages, pool.numFreePages];
+    assert.deepEqual(state(ahead, poolB), state(now, poolA));
+    ahead.checkInvariants();
+    // NOTE: a step taken back (its sequence ended before it) leaves the head, its pages and peak as before it
+    ahead.append(1);
+    ahead.undoLastAppend();
+    assert.deepEqual(state(ahead, poolB), state(now, poolA));
+    assert.throws(() => ahead.undoLastAppend(), /the last change was not a pending one-token append/);
+  }
 });
 
 test("a step appends at most W tokens", () => {

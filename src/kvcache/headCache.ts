@@ -11,7 +11,10 @@
  * promotes (copies to a global page) are the tokens leaving the window, whose
  * flags were learned in earlier steps. So {@link HeadCache.append} plans a
  * step without the new tokens' flags, and {@link HeadCache.commitFlags}
- * records them once the device has decided; the next append requires it.
+ * records them once the device has decided. One step may be appended while
+ * the previous one's flags are still unknown (the engine records a decode
+ * step while the one before it runs), as long as none of its leaving tokens
+ * is among them and neither is a long step; flags commit oldest first.
  *
  * Long steps (`longSteps`, kvPolicy.ts takesLongSteps: wide GPU matmuls) may
  * append more than W tokens: the last W take ring slots; the others leave the
@@ -20,16 +23,7 @@
  * rejected; the next plan drops them ({@link HeadCache.takeRejected}, then
  * dropGlobal) before anything reads the global pages.
  *
- * Invariants (checked by {@link HeadCache.checkInvariants}, tracked through the view):
- * - Positions arrive in order 0, 1, 2, ...; the token at position p < numTokens
- *   is in the ring iff p >= numTokens - W, at ring offset p mod W.
- * - Ring pages are allocated lazily, in ring order, as offsets are first used:
- *   ceil(min(numTokens, W) / 16) of them, all W/16 once numTokens >= W.
- * - Global tokens are exactly the admitted tokens with p < numTokens - W that no
- *   evictor dropped, plus the rejected ones of the last long step until they
- *   are taken, densely packed: globalPageIds.length = ceil(numGlobal / 16).
- *   They are appended in position order; eviction may reorder them (attention
- *   does not care, as keys are stored after RoPE, and globalPositions follows).
+ * Invariants: blockTable.ts checkBlockTableInvariants.
  *
  * Hence query numTokens-1 sees, per docs/design.md §3, exactly the ring plus the
  * global tokens. For a step the device must: 1. attend over the view as it was
@@ -39,24 +33,11 @@
  */
 
 import { assert, OutOfPagesError } from "./errors.js";
+import { PendingSteps } from "./pendingSteps.js";
 import { type PageSource, PAGE_SIZE } from "./blockPool.js";
-import { type BlockTableView, checkBlockTableInvariants, type SlotCopies, toSlotCopies, validateWindow } from "./blockTable.js";
+import { type AppendPlan, type BlockTableView, checkBlockTableInvariants, type SlotCopies, type TableUpdate, toSlotCopies, validateWindow } from "./blockTable.js";
 
-/** A block table entry that changed: entry `index` of the head's row (ring pages first, then global) now names `page`. */
-export interface TableUpdate {
-  readonly index: number;
-  readonly page: number;
-}
-
-/** What the device must do for a step of this head. */
-export interface AppendPlan {
-  /** [numNew] ring slot each new token is written to. */
-  readonly slotMapping: Int32Array;
-  /** Ring-to-global copies of admitted tokens leaving the window; apply BEFORE the writes. */
-  readonly promotions: SlotCopies;
-  /** Pages the step allocated, as block table entries (ring index i at i, global index j at W/16 + j). */
-  readonly tableUpdates: readonly TableUpdate[];
-}
+export type { AppendPlan, TableUpdate } from "./blockTable.js";
 
 /** Ring + global page bookkeeping of one (sequence, layer, KV head). */
 export class HeadCache implements BlockTableView {
@@ -71,8 +52,7 @@ export class HeadCache implements BlockTableView {
   #numGlobal = 0;
   #numAdmittedTotal = 0;
   #numPeakPages = 0;
-  /** Tokens appended by the last step whose flags are not known yet. */
-  #numPending = 0;
+  readonly #pending = new PendingSteps();
   /** A step may append more than W tokens. */
   readonly longSteps: boolean;
   /** Global index of the first token the last append wrote straight to a global slot (a long step). */
@@ -108,16 +88,12 @@ export class HeadCache implements BlockTableView {
   get numPeakPages(): number { return this.#numPeakPages; }
   /** The last long step's rejected tokens not yet taken. */
   get numRejected(): number { return this.#rejected.length; }
-  /** True while the last step's admit flags are unknown. */
-  get hasPendingFlags(): boolean { return this.#numPending > 0; }
+  /** True while some step's admit flags are unknown. */
+  get hasPendingFlags(): boolean { return this.#pending.numSteps > 0; }
+  get numPendingSteps(): number { return this.#pending.numSteps; }
 
-  slotOfRing(offset: number): number {
-    return this.#ringPageIds[offset >> 4]! * PAGE_SIZE + (offset & (PAGE_SIZE - 1));
-  }
-
-  slotOfGlobal(index: number): number {
-    return this.#globalPageIds[index >> 4]! * PAGE_SIZE + (index & (PAGE_SIZE - 1));
-  }
+  slotOfRing(offset: number): number { return this.#ringPageIds[offset >> 4]! * PAGE_SIZE + (offset & (PAGE_SIZE - 1)); }
+  slotOfGlobal(index: number): number { return this.#globalPageIds[index >> 4]! * PAGE_SIZE + (index & (PAGE_SIZE - 1)); }
 
   // ---- check
 
@@ -136,7 +112,7 @@ export class HeadCache implements BlockTableView {
     const end = start + numNew;
     const W = this.window;
     assert(numNew <= this.maxStepTokens, () => `a step appends at most W = ${W} tokens, got ${numNew}`);
-    assert(this.#numPending === 0, "the last step's admit flags were never committed");
+    assert(this.canAppendBeforeFlags(numNew), "the earlier steps' admit flags were never committed");
     const numRingPages = Math.ceil(Math.min(W, end) / PAGE_SIZE);
     const numKept = this.#numGlobal - this.#rejected.length;
     let numGlobal = numKept;
@@ -148,6 +124,14 @@ export class HeadCache implements BlockTableView {
 
   // ---- commit
 
+  /** Whether a step of `numNew` tokens may be planned before the pending flags are known (see the module's note). */
+  canAppendBeforeFlags(numNew: number): boolean {
+    const p = this.#pending;
+    if (p.numSteps === 0) return true;
+    // NOTE: a short step after one short step, whose leaving tokens all precede the pending ones
+    return p.numSteps === 1 && p.oldest <= this.window && numNew <= this.window && this.#rejected.length === 0 && this.#numTokens + numNew - this.window <= this.#numTokens - p.numTokens;
+  }
+
   /**
    * Appends `numNew` (at most maxStepTokens) tokens at positions numTokens..:
    * each takes the ring slot of the token W positions before it; those
@@ -158,6 +142,8 @@ export class HeadCache implements BlockTableView {
    * @throws OutOfPagesError if the pool cannot hold the new pages.
    */
   append(numNew: number): AppendPlan {
+    const r = this.#numTokens % this.window;
+    const before = [this.#numTokens, this.#numGlobal, this.#ringPageIds.length, this.#globalPageIds.length, this.#ringPositions[r], this.#ringAdmitted[r], this.#numPeakPages] as const;
     assert(this.#rejected.length === 0, "the last long step's rejected tokens were never taken (takeRejected, then dropGlobal)");
     const numNeeded = this.numPagesNeeded(numNew);
     if (!this.#pool.canAllocate(numNeeded)) throw new OutOfPagesError(numNeeded, this.#pool.numFreePages, this.#pool.numUsablePages);
@@ -193,21 +179,22 @@ export class HeadCache implements BlockTableView {
       slotMapping[p - start] = this.slotOfRing(p % W);
     }
     this.#numTokens = end;
-    this.#numPending = numNew;
+    this.#pending.push(numNew, before);
     this.#numPeakPages = Math.max(this.#numPeakPages, this.numPagesHeld);
     return { slotMapping, promotions: toSlotCopies(fromSlots, toSlots, numCopies), tableUpdates };
   }
 
   /**
-   * Records the admit flags (nonzero = admitted) of the tokens of the last
-   * append, in position order. Tokens of a long step that went straight to
+   * Records the admit flags (nonzero = admitted) of the tokens of the oldest
+   * append whose flags are unknown, in position order. Tokens of a long step that went straight to
    * global slots and are not admitted become rejected (takeRejected).
    */
   commitFlags(admitted: ArrayLike<number>): void {
-    assert(admitted.length === this.#numPending, () => `commitFlags: ${admitted.length} flags for ${this.#numPending} pending tokens`);
+    const count = this.#pending.oldest;
+    assert(admitted.length === count, () => `commitFlags: ${admitted.length} flags for ${count} pending tokens`);
     const W = this.window;
-    const start = this.#numTokens - this.#numPending;
-    const numDirect = Math.max(0, this.#numPending - W);
+    const start = this.#numTokens - this.#pending.numTokens;
+    const numDirect = Math.max(0, count - W);
     for (let i = 0; i < admitted.length; i++) {
       const isAdmitted = admitted[i] ? 1 : 0;
       if (i < numDirect) {
@@ -217,7 +204,7 @@ export class HeadCache implements BlockTableView {
       }
       this.#numAdmittedTotal += isAdmitted;
     }
-    this.#numPending = 0;
+    this.#pending.shift();
   }
 
   /** Hands over (and forgets) the global indices of the last long step's rejected tokens: the next plan drops them first. */
@@ -235,6 +222,7 @@ export class HeadCache implements BlockTableView {
    * else allocates and writes.
    */
   dropGlobal(indices: ArrayLike<number>): SlotCopies {
+    this.#pending.forgetUndo();
     const numGlobal = this.#numGlobal;
     const isDropped = new Uint8Array(numGlobal);
     for (let i = 0; i < indices.length; i++) {
@@ -263,6 +251,18 @@ export class HeadCache implements BlockTableView {
     return toSlotCopies(fromSlots, toSlots, numCopies);
   }
 
+  /** Takes back the last one-token append, flags pending (a step recorded ahead for a sequence that ended before it: engine/stepChain.ts); the device may still write its slots, which nothing reads again. */
+  undoLastAppend(): void {
+    assert(this.#pending.canUndo, "undoLastAppend: the last change was not a pending one-token append");
+    const [numTokens, numGlobal, ringPages, globalPages, ringPosition, ringAdmitted, peak] = this.#pending.before;
+    this.#pool.free(this.#ringPageIds.splice(ringPages));
+    this.#pool.free(this.#globalPageIds.splice(globalPages));
+    this.#ringPositions[numTokens % this.window] = ringPosition;
+    this.#ringAdmitted[numTokens % this.window] = ringAdmitted;
+    [this.#numTokens, this.#numGlobal, this.#numPeakPages] = [numTokens, numGlobal, peak];
+    this.#pending.pop();
+  }
+
   /** Returns every page to the pool and empties the head (peak is kept). */
   release(): void {
     this.#pool.free(this.#ringPageIds.splice(0));
@@ -272,7 +272,7 @@ export class HeadCache implements BlockTableView {
     this.#numTokens = 0;
     this.#numGlobal = 0;
     this.#numAdmittedTotal = 0;
-    this.#numPending = 0;
+    this.#pending.clear();
     this.#rejected = [];
   }
 

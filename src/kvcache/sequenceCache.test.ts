@@ -130,6 +130,9 @@ test("config and index errors", () => {
   assert.throws(() => cache.dropGlobal(0, 2, []), CacheInvariantError);
   cache.append(2);
   assert.throws(() => cache.commitFlags(new Uint8Array(6), 2), /commitFlags: flags must be \[numLayers, numKvHeads, numNew\]/);
+  // NOTE: one step may run ahead of the flags (headCache.ts); a second may not
+  cache.append(1);
+  assert.equal(cache.canAppendBeforeFlags(1), false);
   assert.throws(() => cache.append(1), /never committed/);
 });
 

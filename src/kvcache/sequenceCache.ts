@@ -71,6 +71,8 @@ export class SequenceCache {
   readonly #pool: BlockPool;
   readonly #heads: HeadCache[]; // [numLayers * numKvHeads], layer-major
   #numPeakPages = 0;
+  /** The peak before the last append (undoLastAppend). */
+  #peakBeforeLast = 0;
 
   constructor(pool: BlockPool, config: SequenceCacheConfig) {
     for (const field of ["numLayers", "numKvHeads", "headDim", "bytesPerElement"] as const) {
@@ -101,6 +103,11 @@ export class SequenceCache {
   /** Readonly view of one head's block table (live: it changes with the cache). */
   head(layer: number, kvHead: number): BlockTableView {
     return this.#head(layer, kvHead);
+  }
+
+  /** Appends whose flags are pending (every head has the same). */
+  get numPendingSteps(): number {
+    return this.#heads[0]!.numPendingSteps;
   }
 
   /** Tokens appended so far (every head holds the same positions). */
@@ -148,11 +155,17 @@ export class SequenceCache {
       }
       promotions.push(concatSlotCopies(layerCopies));
     }
+    this.#peakBeforeLast = this.#numPeakPages;
     this.#numPeakPages = Math.max(this.#numPeakPages, this.numPagesHeld);
     return { numNew, slotMapping, promotions, tableUpdates };
   }
 
-  /** Records the admit flags [numLayers, numKvHeads, numNew] of the last step. */
+  /** Whether a step of `numNew` tokens may be planned before the last step's flags are known (headCache.ts). */
+  canAppendBeforeFlags(numNew: number): boolean {
+    return this.#heads.every((head) => head.canAppendBeforeFlags(numNew));
+  }
+
+  /** Records the admit flags [numLayers, numKvHeads, numNew] of the oldest step whose flags are unknown. */
   commitFlags(flags: ArrayLike<number>, numNew: number): void {
     assert(flags.length === this.#heads.length * numNew, "commitFlags: flags must be [numLayers, numKvHeads, numNew]");
     const view = ArrayBuffer.isView(flags) ? (flags as unknown as Uint8Array) : Uint8Array.from(flags);
@@ -172,6 +185,12 @@ export class SequenceCache {
   /** Evicts global tokens of one head (see {@link HeadCache.dropGlobal}); apply the copies before anything else writes. */
   dropGlobal(layer: number, kvHead: number, indices: ArrayLike<number>): SlotCopies {
     return this.#head(layer, kvHead).dropGlobal(indices);
+  }
+
+  /** Takes back the last append, of one token with its flags pending, on every head (headCache.ts undoLastAppend). */
+  undoLastAppend(): void {
+    for (const head of this.#heads) head.undoLastAppend();
+    this.#numPeakPages = this.#peakBeforeLast;
   }
 
   /** Returns every page of the sequence to the pool; the peak figures are kept. */

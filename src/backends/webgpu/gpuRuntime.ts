@@ -30,7 +30,8 @@
 import type { GpuProfiler } from "./gpuProfiler.js";
 import { PipelineCache } from "./pipelineCache.js";
 import { BindGroupCache, type Binding } from "./bindGroupCache.js";
-import { ReadPacer, type IdleFor, type RecordedWork } from "./readPacer.js";
+import type { IdleFor, RecordedWork } from "./readPacer.js";
+import { GpuReads, type ReadRange } from "./gpuReads.js";
 
 /** How a kernel binds a tensor: read-only or read-write storage. */
 export type Access = "ro" | "rw";
@@ -45,14 +46,6 @@ export interface Kernel {
 export type { Binding } from "./bindGroupCache.js";
 
 const ALIGN = 256;
-/**
- * Reads of at most this many bytes (a decode step's sampled ids) reuse
- * staging buffers: creating and destroying one per read was host time on
- * every step (a native call each, and dawn.node tracks every buffer it makes).
- */
-const POOLED_STAGING_BYTES = 64 << 10;
-/** Free pooled staging buffers kept (reads in flight at once take one each). */
-const MAX_POOLED_STAGING = 4;
 /** Bytes a dispatch may read from its argument window. */
 const WINDOW = 1 << 20;
 
@@ -76,8 +69,6 @@ export class GpuRuntime {
   readonly #dynamicOffset = new Uint32Array(1);
   /** Buffers to destroy once the commands recorded so far are submitted. */
   #doomed: GPUBuffer[] = [];
-  /** Unmapped staging buffers of POOLED_STAGING_BYTES, free for the next small read. */
-  readonly #staging: GPUBuffer[] = [];
   readonly errorBuffer: GPUBuffer;
   /** The first uncaptured device error (a bug), reported by the next read. */
   deviceError: string | null = null;
@@ -88,9 +79,9 @@ export class GpuRuntime {
   profiler: GpuProfiler | null = null;
   /** The platform's idle without polling (Node); null: reads map at once. */
   idleFor: IdleFor | null = null;
-  readonly #pacer = new ReadPacer();
   /** What was recorded since the last read (the pacer's sign of a step like the last). */
   #sinceRead: RecordedWork = { commands: 0, workgroups: 0 };
+  readonly #reads: GpuReads;
 
   /** device.limits' value, read once (each read of a limit is a native getter). */
   readonly #maxGroupsPerDimension: number;
@@ -102,6 +93,7 @@ export class GpuRuntime {
     this.window = Math.min(WINDOW, device.limits.maxStorageBufferBindingSize);
     this.#argsBuffer = this.#createArgsBuffer(4 << 20);
     this.#argsBinding = { buffer: this.#argsBuffer, offset: 0, size: this.window };
+    this.#reads = new GpuReads(this);
     this.errorBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: "errors" });
   }
 
@@ -256,43 +248,16 @@ export class GpuRuntime {
 
   /**
    * Copies byte ranges of buffers (and the error buffer) to the host in one
-   * round trip. Ranges start at word boundaries (offset, default 0); sizes are rounded up to words.
+   * round trip (gpuReads.ts). Ranges start at word boundaries (offset, default 0); sizes are rounded up to words.
    */
-  async readBack(ranges: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[]): Promise<{ data: ArrayBuffer[]; error: Uint32Array }> {
-    const offsets: number[] = [];
-    let total = 16;
-    for (const r of ranges) {
-      offsets.push(total);
-      total += Math.ceil(r.bytes / 4) * 4;
-    }
-    const pooled = total <= POOLED_STAGING_BYTES;
-    const staging = (pooled ? this.#staging.pop() : undefined) ?? this.device.createBuffer({ size: pooled ? POOLED_STAGING_BYTES : total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read staging" });
-    this.copy(this.errorBuffer, 0, staging, 0, 16);
-    ranges.forEach((r, i) => this.copy(r.buffer, r.offset ?? 0, staging, offsets[i], Math.ceil(r.bytes / 4) * 4));
-    this.clear(this.errorBuffer, 0, 16);
-    this.flush();
+  readBack(ranges: readonly ReadRange[]): Promise<{ data: ArrayBuffer[]; error: Uint32Array }> {
+    return this.#reads.read(ranges);
+  }
+
+  /** What was recorded since the last read (the pacer's sign of a step like the last), counted afresh from now. */
+  takeWork(): RecordedWork {
     const work = this.#sinceRead;
     this.#sinceRead = { commands: 0, workgroups: 0 };
-    const submittedAt = performance.now();
-    let reusable = false;
-    try {
-      const idle = this.idleFor ? this.#pacer.idleMs(work) : 0;
-      if (idle > 0) await this.idleFor!(idle);
-      await staging.mapAsync(GPUMapMode.READ, 0, total).catch((err: unknown) => {
-        this.#pacer.reset();
-        throw err;
-      });
-      this.#pacer.record(work, performance.now() - submittedAt);
-      const all = staging.getMappedRange(0, total);
-      const error = new Uint32Array(all.slice(0, 16));
-      const data = ranges.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));
-      staging.unmap();
-      reusable = pooled;
-      return { data, error };
-    } finally {
-      // NOTE: a buffer whose mapping failed (device lost) is not reused
-      if (reusable && this.#staging.length < MAX_POOLED_STAGING) this.#staging.push(staging);
-      else staging.destroy();
-    }
+    return work;
   }
 }

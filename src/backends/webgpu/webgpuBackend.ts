@@ -229,6 +229,7 @@ export class WebGpuBackend implements Backend {
    * 2048 tokens a step where the tensor-core matmul runs: its 128 x 128 tiles fill the H200's 132 SMs only from
    * about 2048 rows (k/v projections of an 8B model: 25 TFLOP/s at 512 rows, 78 at 2048; matmul-f16-bench.mjs).
    */
+  readonly queuesReads = true;
   get preferredStepTokens(): number | undefined {
     return this.kernels.sgMatrix && this.subgroupMatrixUsable ? 2048 : undefined;
   }
