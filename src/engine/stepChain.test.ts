@@ -3,12 +3,13 @@
  * the WebGPU backend (in CI: lavapipe): the same tokens, finish reasons and
  * KV reports as one step at a time, for sequences that end by EOS, by a stop
  * string, by length and by an abort while their next step is in flight,
- * alone and batched, greedy and sampled, with full attention and random
- * admission; and the chained steps are counted (none with chainSteps off).
+ * alone and batched, greedy and sampled, with full attention, random
+ * admission and the write gate; and the chained steps are counted (none with chainSteps off).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULT_MODEL_DIR, generate, generateText, loadModel, type Model } from "../index.js";
+import { TINY_GATE } from "../testing/server.js";
 
 async function runAll(model: Model) {
   const chat = { messages: [{ role: "user" as const, content: "What is the capital of France?" }] };
@@ -16,6 +17,8 @@ async function runAll(model: Model) {
   out.push(await generateText(model, chat, { maxNewTokens: 64 }));
   out.push(await generateText(model, "Once upon a time", { maxNewTokens: 40, stop: ["message to get a message"] }));
   out.push(await generateText(model, "List three colors:", { maxNewTokens: 30, temperature: 0.8, seed: 5, kv: { admission: "random:0.3", window: 16 } }));
+  // NOTE: the write gate decides on the device, inside the step: its steps chain too
+  out.push(await generateText(model, chat, { maxNewTokens: 40, kv: { gate: TINY_GATE, window: 16 } }));
   out.push(...(await Promise.all([chat, "The sea is", "Tell me a story"].map((p, i) => generateText(model, p, { maxNewTokens: 12 + 9 * i, kv: i === 1 ? { admission: "random:0.2", window: 32 } : undefined })))));
   // NOTE: aborted from the token stream: the step after it is already in flight when chained
   const controller = new AbortController();
