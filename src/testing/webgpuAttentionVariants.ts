@@ -21,7 +21,7 @@ import type { KernelChoice } from "../backends/webgpu/webgpuBackend.js";
 import { createNodeWebGpuBackend } from "../platform/node/webgpu.js";
 
 const SEQS: readonly FixtureSeq[] = [
-  { slot: 2, window: 32, startPos: 150, numRows: 1, admitRates: [0.3, 0.8] }, // decode, ring wrapped
+  { slot: 2, window: 32, startPos: 600, numRows: 1, admitRates: [0.3, 0.8] }, // decode, ring wrapped: ~450 keys, chunks of 128 with one item
   { slot: 0, window: 16, startPos: 40, numRows: 9, admitRates: [1, 0.5] }, //   a chunk: with group 4, blocks of 8 rows and 1 (the decode kernel, its own keys causal)
   { slot: 1, window: 32, startPos: 90, numRows: 1, admitRates: [0.6, 0] }, //   decode, head 1 without global tokens
   { slot: 3, window: 16, startPos: 20, numRows: 20, admitRates: [1, 1] }, //    full attention: a chunk longer than its window
