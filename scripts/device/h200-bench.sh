@@ -2,7 +2,7 @@
 # H200 figures of the WebGPU backend (issue 9), in two device calls of at
 # most ~9 minutes each. On the GPU machine, from the project root, with dist/
 # and .devcarry/ carried:
-#   bash .devcarry/run.sh bash scripts/device/h200-bench.sh decode
+#   bash .devcarry/run.sh bash scripts/device/h200-bench.sh decode   (or decode1b, decode8b)
 #   bash .devcarry/run.sh bash scripts/device/h200-bench.sh prefill
 # Writes $OUT/<phase>-<model>.json (wgkv bench --json) and .log, and prints
 # the table of measured figures next to the attainable ones and PyTorch's
@@ -37,18 +37,18 @@ run() {
 }
 
 case "$PHASE" in
-  decode)
-    # KV of full attention at 400K: 1B 13 GB, 8B 54 GB (bf16)
+  decode|decode1b|decode8b)
+    # KV of full attention at 400K: 1B 13 GB, 8B 54 GB (bf16); decode1b, decode8b: one model (a call each)
     # NOTE: the 1K row takes the kernels' compilation, so no warm-up run is needed (each fill costs seconds at 400K)
-    run decode-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 16GiB --synthetic-fill --context 1024,32768,131072,400000 --decode 32 --warmup 0
-    run decode-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 56GiB --synthetic-fill --context 1024,8192,32768,131072,400000 --decode 32 --warmup 0
+    [ "$PHASE" = decode8b ] || run decode-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 16GiB --synthetic-fill --context 1024,32768,131072,400000 --decode 32 --warmup 0
+    [ "$PHASE" = decode1b ] || run decode-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 56GiB --synthetic-fill --context 1024,8192,32768,131072,400000 --decode 32 --warmup 0
     ;;
   prefill)
     run prefill-1b --model "$SHAPES/llama-3.2-1b" --random-weights 1 --kv-memory 8GiB --context ${PREFILL_1B:-1024,8192,32768} --decode 8 --warmup 0
     run prefill-8b --model "$SHAPES/llama-3.1-8b" --random-weights 1 --kv-memory 24GiB --context ${PREFILL_8B:-1024,8192,32768} --decode 8 --warmup 0
     ;;
   *)
-    echo "usage: h200-bench.sh decode|prefill" >&2
+    echo "usage: h200-bench.sh decode|decode1b|decode8b|prefill" >&2
     exit 2
     ;;
 esac

@@ -13,7 +13,6 @@
  * take one dispatch (copyThenWriteKvKernel), the same bits as two.
  */
 import { decodeAttentionKernel, decodeAttentionLanes } from "./kernels/decodeAttentionKernel.js";
-import { decodeOverlapKernel, overlapSharedBytes } from "./kernels/decodeOverlapKernel.js";
 import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./kernels/decodeTwoPassKernel.js";
 import type { AttentionBatch, AttentionDims, KvDType, KvPool, Tensor } from "../backend.js";
 import { PAGE_SIZE } from "../stepLayout.js";
@@ -186,7 +185,7 @@ export class CacheOps {
   /** The kernel of blocks of few query vectors, chosen once per shape and kernel choice (decode asks every layer). */
   #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
     const c = this.#ctx.kernels;
-    const key = `${small.headDim} ${small.group} ${small.kvDType} ${small.numQueries} ${tileKeys} ${vBase % 4} ${c.decodeAttentionSubgroup} ${c.decodeAttentionUnroll} ${c.decodeAttentionLanes} ${c.decodeAttentionTwoPass} ${c.decodeAttentionValueLoads} ${c.decodeAttentionKeysPerInvocation} ${c.decodeAttentionOverlap}`;
+    const key = `${small.headDim} ${small.group} ${small.kvDType} ${small.numQueries} ${tileKeys} ${vBase % 4} ${c.decodeAttentionSubgroup} ${c.decodeAttentionUnroll} ${c.decodeAttentionLanes} ${c.decodeAttentionTwoPass} ${c.decodeAttentionValueLoads} ${c.decodeAttentionKeysPerInvocation}`;
     let k = this.#smallKernels.get(key);
     if (!k) this.#smallKernels.set(key, (k = this.#chooseSmallBlockKernel(small, tileKeys, vBase)));
     return k;
@@ -194,14 +193,13 @@ export class CacheOps {
 
   /** The bandwidth-shaped decode kernel where it applies, else the general one. */
   #chooseSmallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
-    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation, decodeAttentionOverlap: overlap } = this.#ctx.kernels;
+    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation } = this.#ctx.kernels;
     // NOTE: both decode kernels read 16-key tiles and V pages at a vec4 boundary, with one known subgroup size
     if (sg === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
     const block = { headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, subgroupSize: sg };
     if (twoPass && twoPassApplies(small.headDim, small.kvDType, sg)) {
       // NOTE: chunks of one key per invocation where two do not fit workgroup memory (large GQA groups)
       const limit = this.#ctx.device.limits.maxComputeWorkgroupStorageSize;
-      if (overlap && overlapSharedBytes({ ...block, valueLoads }) <= limit) return decodeOverlapKernel({ ...block, valueLoads });
       for (const k of new Set([keysPerInvocation, 1])) {
         const shape = { ...block, valueLoads, keysPerInvocation: k };
         if (twoPassSharedBytes(shape) <= limit) return decodeTwoPassKernel(shape);

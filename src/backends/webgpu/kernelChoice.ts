@@ -71,8 +71,6 @@ export interface KernelChoice {
   decodeAttentionValueLoads: number;
   /** Keys each invocation of that kernel scores per chunk (2: more loads in flight, more registers; slower on the H200). */
   decodeAttentionKeysPerInvocation: number;
-  /** That kernel's scores and values passes on two halves of a workgroup at once (decodeOverlapKernel.ts). */
-  decodeAttentionOverlap: boolean;
   /** RMSNorm holds rows of up to 8192 in registers, one trip to memory (off: the loop form, which reads a row twice). */
   normHeld: boolean;
   /**
@@ -187,7 +185,6 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionTwoPass: options.software === false,
     decodeAttentionValueLoads: 8,
     decodeAttentionKeysPerInvocation: 1,
-    decodeAttentionOverlap: false,
     normHeld: true,
     matvecPairHalfUnroll: false,
     fuseNormRope: true,

@@ -2,9 +2,8 @@
  * The two-pass decode attention kernel (kernels/decodeTwoPassKernel.ts; the
  * default on GPUs) against the dense f64 reference: every page dtype, head
  * dims 16 and 64 (and 128 on GPUs, whose subgroups hold its V rows), GQA
- * groups 1 and 4, few and many split-K items, V rows loaded in batches
- * smaller than a team's keys of a chunk (the batch loop's later rounds), and
- * its passes overlapped on two halves of a workgroup (decodeOverlapKernel.ts).
+ * groups 1 and 4, few and many split-K items, and V rows loaded in batches
+ * smaller than a team's keys of a chunk (the batch loop's later rounds).
  * Shapes are few and bf16 pages have a file of their own
  * (webgpuTwoPassBf16.test.ts): lavapipe takes tens of seconds to compile each
  * of this kernel's unrolled shapes with a cold shader cache.
@@ -15,6 +14,6 @@ import { testAttentionVariants } from "../../testing/webgpuAttentionVariants.js"
 // file compiles no team kernel: within the runner's limit with a cold shader cache
 testAttentionVariants("two-pass decode attention", {
   // head dim 16: V rows in batches of 2 of a team's 4 keys per chunk take the batch loop twice
-  f32: { shapes: [[16, 2]], variants: [{ decodeAttentionValueLoads: 2 }, { decodeAttentionOverlap: true, decodeAttentionValueLoads: 2, attentionItems: 1 }] },
-  f16: { shapes: [[64, 8]], variants: [{ decodeAttentionOverlap: true }] },
+  f32: { shapes: [[16, 2]], variants: [{ decodeAttentionValueLoads: 2 }] },
+  f16: { shapes: [[64, 8]], variants: [] },
 }, 400, { decodeAttentionTwoPass: true });

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KvDType } from "../../backend.js";
-import { decodeOverlapKernel, overlapSharedBytes } from "./decodeOverlapKernel.js";
 import { decodeTwoPassKernel, twoPassApplies, twoPassSharedBytes } from "./decodeTwoPassKernel.js";
 
 /** Bytes of the `var<workgroup>` arrays a WGSL source declares. */
@@ -33,20 +32,6 @@ test("twoPassSharedBytes is what the kernel declares, for every shape it takes",
     }
   }
   assert.ok(checked > 50, `${checked} shapes`);
-});
-
-test("overlapSharedBytes is what the overlapped kernel declares, for every shape it takes", () => {
-  let checked = 0;
-  for (const kvDType of ["f32", "f16", "bf16"] as KvDType[]) {
-    for (const [headDim, subgroupSize, group] of [[64, 8, 4], [128, 32, 4], [128, 16, 8], [16, 8, 1]]) {
-      if (!twoPassApplies(headDim, kvDType, subgroupSize)) continue;
-      const shape = { headDim, group, kvDType, numQueries: group, subgroupSize, valueLoads: 8 };
-      assert.equal(declaredSharedBytes(decodeOverlapKernel(shape).code), overlapSharedBytes(shape), JSON.stringify(shape));
-      checked++;
-    }
-  }
-  assert.ok(checked >= 8, `${checked} shapes`);
-  assert.throws(() => decodeOverlapKernel({ headDim: 128, group: 1, kvDType: "bf16", numQueries: 1, subgroupSize: 8, valueLoads: 8 }), /does not fit subgroups of 8/);
 });
 
 test("the kernel refuses shapes whose V row does not fit a subgroup's 16-byte loads", () => {
