@@ -6,7 +6,7 @@
 // profile instead (what the steps allocate, by function: the garbage whose
 // collection is host time), $OUT/decode-host.heapprofile.
 //
-//   [SHAPE=scripts/device/shapes/llama-3.1-8b] [CONTEXT=8192] [POLICY=full|wgkv] [HEAP=1] node scripts/device/decode-host-profile.mjs
+//   [SHAPE=scripts/device/shapes/llama-3.1-8b] [CONTEXT=8192] [POLICY=full|wgkv] [DECODE=128] [HEAP=1] node scripts/device/decode-host-profile.mjs
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadModel } from "../../dist/index.js";
@@ -35,7 +35,7 @@ if (HEAP) {
 reads.take();
 reads.takeGaps();
 if (!HEAP) await session.post("Profiler.start");
-const decode = 128;
+const decode = Number(process.env.DECODE ?? 128);
 const [result] = await runBenches(model, { ...opts, decode, decodeWarmupMs: 1500 }, [policy], 1);
 const gaps = reads.takeGaps().slice(-decode).sort((a, b) => a - b), waits = reads.take().slice(-decode).sort((a, b) => a - b);
 const med = (a) => +a[Math.floor(a.length / 2)].toFixed(3);
