@@ -1,7 +1,8 @@
 // Shared by the one-layer device benches (attention-bench.mjs,
 // prefill-attention-bench.mjs): ms per call of c.call(), after one untimed
 // call, the GPU drained by a one-element read of c.out before and after; and
-// untimed calls that bring the GPU's clocks up before a case is measured.
+// untimed calls that bring the GPU's clocks up before a case is measured
+// (keepBusy, matvec-bench.mjs's too).
 export async function msPerCall(b, c, reps) {
   c.call();
   await b.read([{ tensor: c.out, numElements: 1 }]);
