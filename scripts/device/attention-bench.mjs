@@ -107,7 +107,7 @@ function setUp(shapeName, context, rate, S) {
 
 for (const [shapeName, context, rate, S] of CASES) {
   const c = setUp(shapeName, context, rate, S);
-  const reps = Number(process.env.ATTENTION_REPS ?? 0) || Math.max(10, Math.min(200, Math.round(2e10 / c.bytes / c.layers)));
+  const reps = Number(process.env.ATTENTION_REPS ?? 0) || Math.max(3, Math.min(200, Math.round(Number(process.env.ATTENTION_BYTES ?? 2e10) / c.bytes / c.layers)));
   const ms = new Map(VARIANTS.map(([name]) => [name, []]));
   await keepBusy(b, c);
   for (let round = 0; round < 3; round++) {

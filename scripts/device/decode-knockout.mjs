@@ -20,7 +20,7 @@ import { FULL as full, WGKV as wgkv, timeReads } from "./decodeRuns.mjs";
 const OUT = process.env.OUT ?? ".";
 const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const shape = process.env.SHAPE ?? "scripts/device/shapes/llama-3.1-8b";
-const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
+const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: process.env.KV_DTYPE ?? "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
 const reads = timeReads(b);
 // NOTE: garbage collection during a run (its pauses fall inside the steps they interrupt)

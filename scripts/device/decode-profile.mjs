@@ -15,7 +15,7 @@ import { formatProfile } from "../../dist/backends/webgpu/gpuProfiler.js";
 const OUT = process.env.OUT ?? ".";
 const contexts = (process.argv[2] ?? "8192,131072").split(",").map(Number);
 const shape = process.env.SHAPE ?? "scripts/device/shapes/llama-3.1-8b";
-const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
+const model = await loadModel(shape, { backend: "webgpu", randomWeights: 1, kvMemory: process.env.KV_MEMORY ?? "60GiB", kvDType: process.env.KV_DTYPE ?? "bf16", maxSeqs: 1, maxContext: Math.max(...contexts) + 64 });
 const b = model.backend;
 const decode = 32;
 await runBenches(model, { context: 1024, decode: 4, repeat: 1, concurrency: 1, syntheticFill: true, warmup: 0 }, [wgkv, full], 1);

@@ -11,9 +11,10 @@
  *   p mod W, with their admit flags in KvTables.ringFlags;
  * - the admitted older positions in global pages, in shuffled order (page
  *   order must not matter), the last page partial;
- * - page ids scattered over the pool; every slot first holds poison
- *   (|value| = 300) written by writeKv, so a read of a slot the tables do not
- *   name shows; spare table entries name a page of poison; ring flags of
+ * - page ids scattered over the pool, page 0 holding no token (the page a
+ *   kernel may read for a masked key); every slot first holds poison
+ *   (|value| = 300, a quarter of the values infinite) written by writeKv, so
+ *   a read of a slot the tables do not name shows; spare table entries name a page of poison; ring flags of
  *   offsets that hold no token are random;
  * - the step's own admit flags (as `admit` leaves them) in batch.admitted:
  *   a chunk longer than its window reads its older keys by them.
@@ -110,6 +111,9 @@ export function buildPagedFixture(b: Backend, shape: FixtureShape, seqs: readonl
   );
   const numPages = pageOwners.length + 2 + random.int(4);
   const ids = random.permutation(numPages);
+  // NOTE: the poison page is page 0, where kernels point the loads of keys they mask (a tile's unused slots)
+  const zeroAt = ids.indexOf(0);
+  [ids[zeroAt], ids[pageOwners.length]] = [ids[pageOwners.length], ids[zeroAt]];
   const poisonPage = ids[pageOwners.length];
   const ringPages = partial.map((ls, s) => ls.map((gs) => gs.map(() => new Array<number>(seqs[s].window / PAGE_SIZE).fill(poisonPage))));
   const globalPages = partial.map((ls) => ls.map((gs) => gs.map((h) => new Array<number>(Math.ceil(h.globalList.length / PAGE_SIZE)))));
@@ -125,7 +129,9 @@ export function buildPagedFixture(b: Backend, shape: FixtureShape, seqs: readonl
   const numSlotsInPool = numPages * PAGE_SIZE;
   const poison = Float32Array.from({ length: numSlotsInPool * d }, () => POISON * (random.next() < 0.5 ? -1 : 1));
   const poisonK = t(f32Tensor(b, [numSlotsInPool, d], poison, "poison keys"));
-  const poisonV = t(f32Tensor(b, [numSlotsInPool, d], poison.map((x) => -x), "poison values"));
+  // NOTE: a quarter of the values' poison is infinite (as f16 pages hold where a model's values overflowed): a hidden
+  // key's value must never meet its zero weight (0 x inf = NaN)
+  const poisonV = t(f32Tensor(b, [numSlotsInPool, d], poison.map((x, i) => (i % 4 === 1 ? -x * Infinity : -x)), "poison values"));
   b.writeKv(pool, poisonK, poisonV, t(i32Tensor(b, [numSlotsInPool], Array.from({ length: numSlotsInPool }, (_, i) => i), "all slots")), 0, numSlotsInPool);
   seqs.forEach((seq, s) => {
     const P = seq.startPos;

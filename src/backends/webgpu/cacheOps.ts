@@ -185,7 +185,7 @@ export class CacheOps {
   /** The kernel of blocks of few query vectors, chosen once per shape and kernel choice (decode asks every layer). */
   #smallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
     const c = this.#ctx.kernels;
-    const key = `${small.headDim} ${small.group} ${small.kvDType} ${small.numQueries} ${tileKeys} ${vBase % 4} ${c.decodeAttentionSubgroup} ${c.decodeAttentionUnroll} ${c.decodeAttentionLanes} ${c.decodeAttentionTwoPass} ${c.decodeAttentionValueLoads} ${c.decodeAttentionKeysPerInvocation}`;
+    const key = `${small.headDim} ${small.group} ${small.kvDType} ${small.numQueries} ${tileKeys} ${vBase % 4} ${c.decodeAttentionSubgroup} ${c.decodeAttentionUnroll} ${c.decodeAttentionLanes} ${c.decodeAttentionTwoPass} ${c.decodeAttentionValueLoads} ${c.decodeAttentionKeysPerInvocation} ${c.decodeAttentionKeyParts} ${c.decodeAttentionChunkBuffers} ${c.decodeAttentionSegTiles} ${c.decodeAttentionZeroHidden}`;
     let k = this.#smallKernels.get(key);
     if (!k) this.#smallKernels.set(key, (k = this.#chooseSmallBlockKernel(small, tileKeys, vBase)));
     return k;
@@ -193,15 +193,16 @@ export class CacheOps {
 
   /** The bandwidth-shaped decode kernel where it applies, else the general one. */
   #chooseSmallBlockKernel(small: AttentionShape, tileKeys: number, vBase: number): Kernel {
-    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads, decodeAttentionKeysPerInvocation: keysPerInvocation } = this.#ctx.kernels;
+    const c = this.#ctx.kernels;
+    const { decodeAttentionSubgroup: sg, decodeAttentionUnroll: unroll, decodeAttentionLanes: wanted, decodeAttentionTwoPass: twoPass, decodeAttentionValueLoads: valueLoads } = c;
     // NOTE: both decode kernels read 16-key tiles and V pages at a vec4 boundary, with one known subgroup size
     if (sg === 0 || tileKeys !== 16 || vBase % 4 !== 0) return attentionKernel(small);
     const block = { headDim: small.headDim, group: small.group, kvDType: small.kvDType, numQueries: small.numQueries, subgroupSize: sg };
     if (twoPass && twoPassApplies(small.headDim, small.kvDType, sg)) {
       // NOTE: chunks of one key per invocation where two do not fit workgroup memory (large GQA groups)
       const limit = this.#ctx.device.limits.maxComputeWorkgroupStorageSize;
-      for (const k of new Set([keysPerInvocation, 1])) {
-        const shape = { ...block, valueLoads, keysPerInvocation: k };
+      for (const k of new Set([c.decodeAttentionKeysPerInvocation, 1])) {
+        const shape = { ...block, valueLoads, keysPerInvocation: k, keyParts: c.decodeAttentionKeyParts, chunkBuffers: c.decodeAttentionChunkBuffers, segTiles: c.decodeAttentionSegTiles, zeroHidden: c.decodeAttentionZeroHidden };
         if (twoPassSharedBytes(shape) <= limit) return decodeTwoPassKernel(shape);
       }
     }

@@ -71,6 +71,14 @@ export interface KernelChoice {
   decodeAttentionValueLoads: number;
   /** Keys each invocation of that kernel scores per chunk (2: more loads in flight, more registers; slower on the H200). */
   decodeAttentionKeysPerInvocation: number;
+  /** Parts a K row's loads come in, in that kernel (1: the whole row in flight; more: fewer registers a thread). */
+  decodeAttentionKeyParts: number;
+  /** Sets of that kernel's chunk arrays (2: by chunk parity; 1: a barrier more a chunk, less workgroup memory). */
+  decodeAttentionChunkBuffers: number;
+  /** Key tiles whose page ids that kernel holds in workgroup memory at once. */
+  decodeAttentionSegTiles: number;
+  /** That kernel zeroes the V rows of keys hidden from every query, so each value enters by one FMA a query (off: a select a query). */
+  decodeAttentionZeroHidden: boolean;
   /** RMSNorm holds rows of up to 8192 in registers, one trip to memory (off: the loop form, which reads a row twice). */
   normHeld: boolean;
   /**
@@ -185,6 +193,10 @@ export function defaultKernels(options: WebGpuBackendOptions): KernelChoice {
     decodeAttentionTwoPass: options.software === false,
     decodeAttentionValueLoads: 8,
     decodeAttentionKeysPerInvocation: 1,
+    decodeAttentionKeyParts: 1,
+    decodeAttentionChunkBuffers: 2,
+    decodeAttentionSegTiles: 256,
+    decodeAttentionZeroHidden: false,
     normHeld: true,
     matvecPairHalfUnroll: false,
     fuseNormRope: true,

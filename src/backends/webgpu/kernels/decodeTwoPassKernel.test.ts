@@ -22,8 +22,8 @@ test("twoPassSharedBytes is what the kernel declares, for every shape it takes",
       for (const subgroupSize of [8, 16, 32]) {
         if (!twoPassApplies(headDim, kvDType, subgroupSize)) continue;
         for (const group of [1, 4, 7, 8]) {
-          for (const keysPerInvocation of [1, 2]) {
-            const shape = { headDim, group, kvDType, numQueries: group, subgroupSize, valueLoads: 8, keysPerInvocation };
+          for (const [keysPerInvocation, chunkBuffers, segTiles, keyParts] of [[1, 2, 256, 1], [2, 2, 256, 1], [1, 1, 64, 2], [2, 1, 3, 4]]) {
+            const shape = { headDim, group, kvDType, numQueries: group, subgroupSize, valueLoads: 8, keysPerInvocation, chunkBuffers, segTiles, keyParts };
             assert.equal(declaredSharedBytes(decodeTwoPassKernel(shape).code), twoPassSharedBytes(shape), JSON.stringify(shape));
             checked++;
           }
@@ -31,7 +31,22 @@ test("twoPassSharedBytes is what the kernel declares, for every shape it takes",
       }
     }
   }
-  assert.ok(checked > 50, `${checked} shapes`);
+  assert.ok(checked > 100, `${checked} shapes`);
+});
+
+test("a K row loads in as many parts as divide it, up to those asked for", () => {
+  const shape = { headDim: 64, group: 1, kvDType: "f16" as KvDType, numQueries: 1, subgroupSize: 32, valueLoads: 8, keysPerInvocation: 1 };
+  // 64 halves: 8 vec4 words a row; parts of 3 are not whole words, so 2
+  const loadsBeforeFirstMath = (keyParts: number) => {
+    const code = decodeTwoPassKernel({ ...shape, keyParts }).code;
+    const scores = code.slice(code.indexOf("let w0_0"));
+    return scores.slice(0, scores.indexOf("{ let k =")).match(/let w0_\d+ = pool/g)?.length;
+  };
+  assert.equal(loadsBeforeFirstMath(1), 8);
+  assert.equal(loadsBeforeFirstMath(3), 4);
+  assert.equal(loadsBeforeFirstMath(4), 2);
+  assert.equal(loadsBeforeFirstMath(100), 1);
+  assert.throws(() => decodeTwoPassKernel({ ...shape, chunkBuffers: 3 }), /3 chunk buffers/);
 });
 
 test("the kernel refuses shapes whose V row does not fit a subgroup's 16-byte loads", () => {

@@ -37,6 +37,17 @@ export interface TwoPassShape extends DecodeBlockShape {
   readonly valueLoads: number;
   /** Keys each invocation scores per chunk (1 or 2; a chunk is 128 x this many keys). */
   readonly keysPerInvocation: number;
+  /** Parts a K row's loads come in, each part's math before the next part's loads (1: the whole row in flight; more: fewer registers). */
+  readonly keyParts?: number;
+  /** Sets of the arrays that pass a chunk between the passes (2: by chunk parity, two barriers a chunk; 1: three, less workgroup memory). */
+  readonly chunkBuffers?: number;
+  /** Key tiles whose page ids sit in workgroup memory at once (default SEG). */
+  readonly segTiles?: number;
+  /**
+   * A key hidden from every query of the block has its V row taken as zeros (its row marked in the scores pass),
+   * so every other key's value enters as p x v, one FMA (false: each query's product is selected by p > 0).
+   */
+  readonly zeroHidden?: boolean;
 }
 
 const NT = 128;
@@ -50,8 +61,8 @@ export function twoPassApplies(headDim: number, kvDType: KvDType, subgroupSize: 
 
 /** Workgroup memory the kernel of this shape declares (bytes). */
 export function twoPassSharedBytes(s: TwoPassShape): number {
-  const NSG = NT / s.subgroupSize, CK = NT * s.keysPerInvocation;
-  return 4 * (s.numQueries * s.headDim + SEG + 2 * NSG * s.numQueries + 2 * s.numQueries * CK + 2 * CK + NSG * s.numQueries + s.numQueries * s.headDim);
+  const NSG = NT / s.subgroupSize, CK = NT * s.keysPerInvocation, B = s.chunkBuffers ?? 2;
+  return 4 * (s.numQueries * s.headDim + (s.segTiles ?? SEG) + B * NSG * s.numQueries + Math.max(B * s.numQueries * CK, s.numQueries * s.headDim) + B * CK + NSG * s.numQueries);
 }
 
 /**
@@ -71,23 +82,31 @@ export const decodeTwoPassKernel = memoKernel(function decodeTwoPassKernel(s: Tw
   const Q = range(NQ), CH = range(C), U = range(s.keysPerInvocation);
   const CK = NT * s.keysPerInvocation; // keys per chunk
   const VB = Math.min(s.valueLoads, CK / KG); // V rows a team loads at once
+  const B = s.chunkBuffers ?? 2, ST = s.segTiles ?? SEG;
+  if ((B !== 1 && B !== 2) || !(Number.isInteger(ST) && ST >= 1)) throw new Error(`two-pass attention: ${B} chunk buffers, ${ST} page ids at once`);
+  // NOTE: parts of whole words: the most that divide the row, up to those asked for
+  let KP = Math.max(1, Math.min(s.keyParts ?? 1, V4));
+  while (V4 % KP !== 0) KP--;
+  const ZH = s.zeroHidden ?? false;
+  const PART = range(KP).map((p) => range(V4 / KP).map((i) => p * (V4 / KP) + i));
   const widen = (w: string, c: number) => widenChunk(kvDType, w, c);
   const f4 = (arr: string, at: string) => `vec4<f32>(${arr}[${at}], ${arr}[${at} + 1u], ${arr}[${at} + 2u], ${arr}[${at} + 3u])`;
-  return kernelOf(`decode attention two-pass d${D} g${G} q${NQ} v${VB} k${s.keysPerInvocation} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
+  return kernelOf(`decode attention two-pass d${D} g${G} q${NQ} v${VB} k${s.keysPerInvocation} p${KP} b${B} s${ST}${ZH ? " zh" : ""} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
 ${DECODE_BINDINGS_WGSL}
 const D = ${D}u;
 const G = ${G}u;
 const TK = 16u;
 const MASKED = -3.0e38;
 const FRESH = 0x80000000u;
+const HIDDEN = 0xffffffffu; // no chunk key's row: theirs are multiples of D with FRESH set
 var<workgroup> qs: array<vec4<f32>, ${NQ * D4}>;
-var<workgroup> segPages: array<u32, ${SEG}>;
-// by chunk parity: each subgroup's max per query, each key's weight per query, each key's row
-var<workgroup> chunkMax: array<f32, ${2 * NSG * NQ}>;
-var<workgroup> weights: array<f32, ${2 * NQ * CK}>;
-var<workgroup> rows: array<u32, ${2 * CK}>;
+var<workgroup> segPages: array<u32, ${ST}>;
+// by chunk parity (B sets): each subgroup's max per query, each key's weight per query, each key's row;
+// after the last chunk \`weights\` holds the merge's sums (NQ x D)
+var<workgroup> chunkMax: array<f32, ${B * NSG * NQ}>;
+var<workgroup> weights: array<f32, ${Math.max(B * NQ * CK, NQ * D)}>;
+var<workgroup> rows: array<u32, ${B * CK}>;
 var<workgroup> lSum: array<f32, ${NSG * NQ}>;
-var<workgroup> accSum: array<f32, ${NQ * D}>;
 ${RING_VISIBILITY_WGSL}
 ${KEY_PLACE_WGSL}
 
@@ -103,8 +122,8 @@ ${DECODE_ITEM_WGSL}
 ${Q.map((v) => `  var m${v} = MASKED; var l${v} = 0.0;\n${CH.map((c) => `  var a${v}_${c} = vec4<f32>(0.0);`).join("\n")}`).join("\n")}
   let lane = lid % ${VL}u; let kg = lid / ${VL}u;
   var par = 0u;
-  for (var seg = tile0; seg < tile1; seg += ${SEG}u) {
-  let segEnd = min(seg + ${SEG}u, tile1);
+  for (var seg = tile0; seg < tile1; seg += ${ST}u) {
+  let segEnd = min(seg + ${ST}u, tile1);
   // NOTE: no barrier before: every scores pass that read segPages ended before the last chunk's first barrier
 ${segPagesWgsl(NT)}
   workgroupBarrier();
@@ -116,12 +135,12 @@ ${U.map((u) => `    let tl${u} = (c0 + lid + ${NT * u}u) / 16u; let j${u} = lid 
     let kind${u} = place${u}.x; let first${u} = place${u}.y; let count${u} = place${u}.z;
     let ok${u} = tl${u} < segEnd && j${u} < count${u};
     let t${u} = first${u} + j${u};
-    let k4_${u} = ((select(firstPage, segPages[min(tl${u} - seg, ${SEG - 1}u)], ok${u}) - firstPage) * 16u + t${u} % 16u) * ${V4}u;
+    let k4_${u} = ((select(firstPage, segPages[min(tl${u} - seg, ${ST - 1}u)], ok${u}) - firstPage) * 16u + t${u} % 16u) * ${V4}u;
     let fb${u} = ((row0 + min(t${u}, T - 1u)) * Hkv + g) * D;
-${range(V4).map((i) => `    let w${u}_${i} = pool[k4_${u} + ${i}u];`).join("\n")}`).join("\n")}
-${U.map((u) => `${Q.map((v) => `    var d${u}_${v} = 0.0;`).join("\n")}
-${range(V4).map((i) => CH.map((c) => `    { let k = ${widen(`w${u}_${i}`, c)};${Q.map((v) => ` d${u}_${v} += dot(qs[${v * D4 + i * C + c}u], k);`).join("")} }`).join("\n")).join("\n")}
-    // NOTE: the chunk's own keys (f32, not in a page) in a branch: select() would read them for every key
+${Q.map((v) => `    var d${u}_${v} = 0.0;`).join("\n")}`).join("\n")}
+${PART.map((part) => `${U.map((u) => part.map((i) => `    let w${u}_${i} = pool[k4_${u} + ${i}u];`).join("\n")).join("\n")}
+${U.map((u) => part.map((i) => CH.map((c) => `    { let k = ${widen(`w${u}_${i}`, c)};${Q.map((v) => ` d${u}_${v} += dot(qs[${v * D4 + i * C + c}u], k);`).join("")} }`).join("\n")).join("\n")).join("\n")}`).join("\n")}
+${U.map((u) => `    // NOTE: the chunk's own keys (f32, not in a page) in a branch: select() would read them for every key
     if (kind${u} == 2u) {
 ${Q.map((v) => `      d${u}_${v} = 0.0;`).join("\n")}
       for (var i = 0u; i < ${D4}u; i++) {
@@ -133,7 +152,7 @@ ${Q.map((v) => `    var vis${u}_${v} = ok${u} && ${v}u < nv;
     if (kind${u} == 0u) { vis${u}_${v} = vis${u}_${v} && ringVisible(t${u}, P, W, P + qr0 + ${v}u / G, fl); }
     else if (kind${u} == 2u) { vis${u}_${v} = vis${u}_${v} && t${u} <= qr0 + ${v}u / G; }
     let s${u}_${v} = select(MASKED, d${u}_${v} * scale, vis${u}_${v});`).join("\n")}
-    rows[par * ${CK}u + lid + ${NT * u}u] = select(k4_${u}, FRESH | fb${u}, kind${u} == 2u);`).join("\n")}
+    rows[par * ${CK}u + lid + ${NT * u}u] = ${ZH ? `select(select(k4_${u}, FRESH | fb${u}, kind${u} == 2u), HIDDEN, !(${Q.map((v) => `vis${u}_${v}`).join(" || ")}))` : `select(k4_${u}, FRESH | fb${u}, kind${u} == 2u)`};`).join("\n")}
 ${Q.map((v) => `    {
       let sm = subgroupMax(${U.map((u) => `s${u}_${v}`).reduce((x, y) => `max(${x}, ${y})`)});
       if (lid % ${SG}u == 0u) { chunkMax[par * ${NSG * NQ}u + sg * ${NQ}u + ${v}u] = sm; }
@@ -161,22 +180,28 @@ ${range(VB).map((u) => `      {
         let kk = kg + ${KG}u * (i0 + ${u}u);
 ${CH.map((c) => `        var v${c} = ${widen(`vw${u}`, c)};`).join("\n")}
         if (r${u} >= FRESH) {
-${CH.map((c) => `          v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n")}
+${ZH ? `          if (r${u} == HIDDEN) {
+${CH.map((c) => `            v${c} = vec4<f32>(0.0);`).join("\n")}
+          } else {
+${CH.map((c) => `            v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n")}
+          }` : CH.map((c) => `          v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n")}
         }
-${Q.map((v) => `        { let p = weights[par * ${NQ * CK}u + ${v * CK}u + kk];${CH.map((c) => ` a${v}_${c} += select(vec4<f32>(0.0), p * v${c}, p > 0.0);`).join("")} }`).join("\n")}
+${Q.map((v) => `        { let p = weights[par * ${NQ * CK}u + ${v * CK}u + kk];${CH.map((c) => (ZH ? ` a${v}_${c} = fma(vec4<f32>(p), v${c}, a${v}_${c});` : ` a${v}_${c} += select(vec4<f32>(0.0), p * v${c}, p > 0.0);`)).join("")} }`).join("\n")}
       }`).join("\n")}
     }
-    par ^= 1u;
+${B === 2 ? "    par ^= 1u;" : "    workgroupBarrier();"}
   }
   }
   // ---- merge: the teams of a subgroup by shuffles, then subgroups in order through workgroup memory
 ${range(Math.log2(SG / VL)).map((b) => `${Q.map((v) => CH.map((c) => `  a${v}_${c} += subgroupShuffleXor(a${v}_${c}, ${VL << b}u);`).join("\n")).join("\n")}`).join("\n")}
 ${Q.map((v) => `  { let ls = subgroupAdd(l${v}); if (lid % ${SG}u == 0u) { lSum[sg * ${NQ}u + ${v}u] = ls; } }`).join("\n")}
-  for (var e = lid; e < ${NQ * D}u; e += ${NT}u) { accSum[e] = 0.0; }
+  // NOTE: the sums take the weights' space: every values pass that read it ends first
+  workgroupBarrier();
+  for (var e = lid; e < ${NQ * D}u; e += ${NT}u) { weights[e] = 0.0; }
   workgroupBarrier();
   for (var i = 0u; i < ${NSG}u; i++) {
     if (sg == i && lid % ${SG}u < ${VL}u) {
-${Q.map((v) => CH.map((c) => `      { let at = ${v * D}u + lane * ${4 * C}u + ${4 * c}u; accSum[at] += a${v}_${c}.x; accSum[at + 1u] += a${v}_${c}.y; accSum[at + 2u] += a${v}_${c}.z; accSum[at + 3u] += a${v}_${c}.w; }`).join("\n")).join("\n")}
+${Q.map((v) => CH.map((c) => `      { let at = ${v * D}u + lane * ${4 * C}u + ${4 * c}u; weights[at] += a${v}_${c}.x; weights[at + 1u] += a${v}_${c}.y; weights[at + 2u] += a${v}_${c}.z; weights[at + 3u] += a${v}_${c}.w; }`).join("\n")).join("\n")}
     }
     workgroupBarrier();
   }
@@ -189,6 +214,6 @@ ${Q.map((v) => `    if (lid == ${v}u) { M = m${v}; }`).join("\n")}
     scratch[(base + lid) * (D + 2u)] = bitcast<u32>(M);
     scratch[(base + lid) * (D + 2u) + 1u] = bitcast<u32>(L);
   }
-  for (var e = lid; e < nv * D; e += ${NT}u) { scratch[(base + e / D) * (D + 2u) + 2u + e % D] = bitcast<u32>(accSum[e]); }
+  for (var e = lid; e < nv * D; e += ${NT}u) { scratch[(base + e / D) * (D + 2u) + 2u + e % D] = bitcast<u32>(weights[e]); }
 }`);
 });
