@@ -3,9 +3,9 @@
  * default on GPUs) against the dense f64 reference: every page dtype, head
  * dims 16 and 64 (and 128 on GPUs, whose subgroups hold its V rows), GQA
  * groups 1 and 4, few and many split-K items, and V rows loaded in batches
- * smaller than a team's keys of a chunk (the batch loop's later rounds), and
- * the lean layout (K rows in parts, one set of chunk arrays, few page ids at
- * once, hidden keys' V rows zeroed so values enter by FMA).
+ * smaller than a team's keys of a chunk (the batch loop's later rounds);
+ * the default lean layout (K rows in halves, one set of chunk arrays, hidden
+ * keys' V rows zeroed so values enter by FMA) and the earlier one.
  * Shapes are few and bf16 pages have a file of their own
  * (webgpuTwoPassBf16.test.ts): lavapipe takes tens of seconds to compile each
  * of this kernel's unrolled shapes with a cold shader cache.
@@ -17,6 +17,6 @@ import { testAttentionVariants } from "../../testing/webgpuAttentionVariants.js"
 testAttentionVariants("two-pass decode attention", {
   // head dim 16: V rows in batches of 2 of a team's 4 keys per chunk take the batch loop twice
   f32: { shapes: [[16, 2]], variants: [{ decodeAttentionValueLoads: 2 }] },
-  // the lean layout: K rows loaded in halves, one set of chunk arrays, page ids 2 tiles at a time (segments in turn)
-  f16: { shapes: [[64, 8]], variants: [{ decodeAttentionKeyParts: 2, decodeAttentionChunkBuffers: 1, decodeAttentionSegTiles: 2, decodeAttentionZeroHidden: true }] },
+  // the earlier layout (whole K rows, chunk arrays by parity, each value selected by its weight), page ids 2 tiles at a time
+  f16: { shapes: [[64, 8]], variants: [{ decodeAttentionKeyParts: 1, decodeAttentionChunkBuffers: 2, decodeAttentionSegTiles: 2, decodeAttentionZeroHidden: false }] },
 }, 400, { decodeAttentionTwoPass: true });
