@@ -7,8 +7,8 @@
  * taken in chunks of 128 keys (or 256: two per invocation, which measured
  * slower on the H200), each in two passes.
  *
- * - Scores: one invocation per key reads the whole K row (vec4 loads, all
- *   issued before the math) and dots it with every query, which sit in
+ * - Scores: one invocation per key reads its K row (vec4 loads, a part's
+ *   issued before its math; halves on GPUs) and dots it with every query, which sit in
  *   workgroup memory (a broadcast read): no shuffles, no per-lane
  *   bookkeeping repeated across a team. The chunk's max (subgroupMax, then
  *   across subgroups) moves the running max; each invocation turns its
@@ -17,11 +17,16 @@
  *   take the chunk's keys in turn, a batch of V rows loaded before their
  *   math (8 measured best: 1 was no faster than the team kernel, 16 ran
  *   out of registers), and accumulate weight x value; the accumulators are
- *   rescaled once per chunk, not once per key.
+ *   rescaled once per chunk, not once per key. With `zeroHidden` a key
+ *   hidden from every query is marked in the scores pass and its V row
+ *   taken as zeros, so each value enters by one FMA a query (a slot an
+ *   earlier owner left may hold inf: 0 x inf is NaN, hence else a select).
  *
  * Workgroup arrays that pass a chunk's weights and rows between the passes
- * alternate by chunk parity, so a chunk costs two barriers. Page ids come
- * into workgroup memory SEG tiles at a time, as in decodeAttentionKernel.ts.
+ * come in one set (three barriers a chunk; the default on GPUs: half the
+ * workgroup memory, measured faster on the H200) or two alternating by chunk
+ * parity (two barriers). Page ids come into workgroup memory `segTiles`
+ * tiles at a time, as in decodeAttentionKernel.ts.
  *
  * Needs: subgroups of a fixed size SG with VL <= SG (rows of whole vec4s:
  * headDim x page bytes divisible by 16, at most SG x 16 bytes); 16 keys per tile.
