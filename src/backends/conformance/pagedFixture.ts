@@ -14,8 +14,8 @@
  * - page ids scattered over the pool, page 0 holding no token (the page a
  *   kernel may read for a masked key); every slot first holds poison
  *   (|value| = 300, a quarter of the values infinite) written by writeKv, so
- *   a read of a slot the tables do not name shows; spare table entries name a page of poison; ring flags of
- *   offsets that hold no token are random;
+ *   a read of a slot the tables do not name shows; spare table entries name
+ *   a page of poison; ring flags of offsets that hold no token are random;
  * - the step's own admit flags (as `admit` leaves them) in batch.admitted:
  *   a chunk longer than its window reads its older keys by them.
  *

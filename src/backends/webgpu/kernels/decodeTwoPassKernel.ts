@@ -7,9 +7,9 @@
  * taken in chunks of 128 keys (or 256: two per invocation, which measured
  * slower on the H200), each in two passes.
  *
- * - Scores: one invocation per key reads its K row (vec4 loads, a part's
- *   issued before its math; halves on GPUs) and dots it with every query, which sit in
- *   workgroup memory (a broadcast read): no shuffles, no per-lane
+ * - Scores: one invocation per key reads its K row (vec4 loads, each
+ *   part's issued before its math; halves on GPUs) and dots it with every
+ *   query, which sit in workgroup memory (a broadcast read): no shuffles, no per-lane
  *   bookkeeping repeated across a team. The chunk's max (subgroupMax, then
  *   across subgroups) moves the running max; each invocation turns its
  *   key's scores into weights and keeps its own running sum.
@@ -96,6 +96,8 @@ export const decodeTwoPassKernel = memoKernel(function decodeTwoPassKernel(s: Tw
   const PART = range(KP).map((p) => range(V4 / KP).map((i) => p * (V4 / KP) + i));
   const widen = (w: string, c: number) => widenChunk(kvDType, w, c);
   const f4 = (arr: string, at: string) => `vec4<f32>(${arr}[${at}], ${arr}[${at} + 1u], ${arr}[${at} + 2u], ${arr}[${at} + 3u])`;
+  // the lane's part of the chunk's own (f32) value row of V batch entry u
+  const freshValues = (u: number, indent: string) => CH.map((c) => `${indent}v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n");
   return kernelOf(`decode attention two-pass d${D} g${G} q${NQ} v${VB} k${s.keysPerInvocation} p${KP} b${B} s${ST}${ZH ? " zh" : ""} ${kvDType}`, ["ro", "ro", "ro", "ro", "ro", "ro", "rw"], /* wgsl */ `enable subgroups;
 ${DECODE_BINDINGS_WGSL}
 const D = ${D}u;
@@ -188,8 +190,8 @@ ${CH.map((c) => `        var v${c} = ${widen(`vw${u}`, c)};`).join("\n")}
 ${ZH ? `          if (r${u} == HIDDEN) {
 ${CH.map((c) => `            v${c} = vec4<f32>(0.0);`).join("\n")}
           } else {
-${CH.map((c) => `            v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n")}
-          }` : CH.map((c) => `          v${c} = ${f4("vf", `(r${u} & ~FRESH) + lane * ${4 * C}u + ${4 * c}u`)};`).join("\n")}
+${freshValues(u, "            ")}
+          }` : freshValues(u, "          ")}
         }
 ${Q.map((v) => `        { let p = weights[par * ${NQ * CK}u + ${v * CK}u + kk];${CH.map((c) => (ZH ? ` a${v}_${c} = fma(vec4<f32>(p), v${c}, a${v}_${c});` : ` a${v}_${c} += select(vec4<f32>(0.0), p * v${c}, p > 0.0);`)).join("")} }`).join("\n")}
       }`).join("\n")}
