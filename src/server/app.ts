@@ -8,9 +8,9 @@
  * the app's onError (server/errors.ts).
  */
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { ApiError, toErrorResponse } from "./errors.js";
+import { limitBody } from "./bodyLimit.js";
 import { ServerMetrics } from "./metrics.js";
 import { RequestQueue } from "./requestQueue.js";
 import { chatRequestSchema, completionRequestSchema, parseBody } from "./schemas.js";
@@ -105,13 +105,7 @@ export function createApp(state: ServerState): Hono {
     throw new ApiError(404, "this server has no Responses API: use /v1/chat/completions (with the AI SDK: provider.chat(id))", "invalid_request_error", null, "not_found");
   });
 
-  const limit = bodyLimit({
-    maxSize: options.maxBodyBytes,
-    onError: () => {
-      // NOTE: the rest of the body is never read: the connection closes after the answer rather than be reused mid-body
-      throw new ApiError(413, `the request body is over ${options.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large", { Connection: "close" });
-    },
-  });
+  const limit = limitBody(options.maxBodyBytes);
 
   app.post("/v1/chat/completions", limit, async (c) => {
     const serving = state.requireServing();

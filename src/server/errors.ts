@@ -50,7 +50,7 @@ export function toErrorResponse(err: unknown, log: (err: unknown) => void): { st
   if (err instanceof ApiError) return { status: err.status, body: body(err.message, err.type, err.param, err.code), headers: err.headers };
   if (isUserError(err)) return { status: 400, body: body(causeText(err), "invalid_request_error"), headers: {} };
   if (err instanceof HTTPException) {
-    // NOTE: Hono's own refusals (body-limit's 413) carry their status; their text is ours to write
+    // NOTE: Hono's own refusals carry their status; their text is ours to write
     const status = err.status as ContentfulStatusCode;
     const message = status === 413 ? "the request body is too large" : causeText(err) || `HTTP ${status}`;
     return { status, body: body(message, "invalid_request_error", null, status === 413 ? "request_too_large" : null), headers: {} };
