@@ -89,7 +89,7 @@ test("the page generates on WebGPU what the CPU backend generates, with and with
     if (r.status() === 404 && !r.url().endsWith("/model/model.safetensors.index.json")) problems.push(`404 ${r.url()}`);
   });
   await page.goto(url);
-  await page.waitForFunction(() => ["ready", "error", "no-webgpu"].includes(document.body.dataset.state ?? ""), null, { timeout: 30_000 });
+  await page.waitForFunction(() => ["ready", "error", "no-webgpu"].includes(document.body.dataset.state ?? ""), null, { timeout: 60_000 });
   const status = await page.textContent("#status");
   assert.equal(await page.getAttribute("body", "data-state"), "ready", `the page did not get ready (no WebGPU adapter in headless Chromium?): ${status}`);
   assert.match(status!, /^Ready: wgkv-tiny-chat on WebGPU .*, write gate wgkv-tiny-chat-gate-0\.016n\.pt\.$/);
@@ -100,7 +100,7 @@ test("the page generates on WebGPU what the CPU backend generates, with and with
     await page.fill("#temperature", "0");
     await page.setChecked("#use-gate", useGate);
     await page.click("#generate");
-    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 40_000 });
+    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 80_000 });
     return page.evaluate(() => ({
       status: document.getElementById("status")!.textContent,
       output: document.getElementById("output")!.textContent,
@@ -141,7 +141,7 @@ test("without WebGPU the page says so in one line and loads nothing", async () =
   const fetched: string[] = [];
   page.on("request", (r) => fetched.push(new URL(r.url()).pathname));
   await page.goto(url);
-  await page.waitForFunction(() => document.body.dataset.state === "no-webgpu", null, { timeout: 10_000 });
+  await page.waitForFunction(() => document.body.dataset.state === "no-webgpu", null, { timeout: 30_000 });
   assert.equal(await page.textContent("#status"), "WebGPU is not available in this browser, so the model cannot run here.");
   assert.equal(await page.isDisabled("#generate"), true);
   assert.deepEqual(fetched.filter((p) => p.startsWith("/model/")), []);
