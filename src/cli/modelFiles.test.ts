@@ -72,8 +72,8 @@ describe("config.json numbers that break the math", () => {
 });
 
 describe("generation_config.json that is not what it says", () => {
-  test("null, or eos_token_id that is not a token id", () => {
-    const cases: Array<[string, string[]]> = [["null", ["expected a JSON object"]], ['{"eos_token_id": "</s>"}', ['field "eos_token_id" must hold non-negative integer token ids, got "</s>"']], ['{"eos_token_id": [2, -1]}', ['"eos_token_id"', "[2,-1]"]]];
+  test("null, or eos_token_id that is not a token id or not one of the vocabulary", () => {
+    const cases: Array<[string, string[]]> = [["null", ["expected a JSON object"]], ['{"eos_token_id": "</s>"}', ['field "eos_token_id" must hold non-negative integer token ids, got "</s>"']], ['{"eos_token_id": [2, -1]}', ['"eos_token_id"', "[2,-1]"]], ['{"eos_token_id": [2, 1000000000]}', ['field "eos_token_id" holds token id 1000000000, past the vocabulary (vocab_size']]];
     for (const [text, names] of cases) {
       const model = qwen2((d) => writeFileSync(join(d, "generation_config.json"), text));
       expectCliError(forward(model), [join(model, "generation_config.json"), ...names], { unchanged: model });

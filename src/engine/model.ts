@@ -9,7 +9,7 @@ import type { Backend } from "../backends/backend.js";
 import { causeText, InvalidInputError, ModelLoadError, WgkvError } from "../errors.js";
 import { describeFile, type FileSource } from "../io/fileSource.js";
 import { DEFAULT_WINDOW } from "../kvcache/kvPolicy.js";
-import { parseModelConfig, type ModelConfig } from "../model/config.js";
+import { parseModelConfig, readTokenIds, type ModelConfig } from "../model/config.js";
 import type { ModelParts } from "../model/forward.js";
 import { createRopeTable, type RopeFrequencyDType } from "../model/rope.js";
 import { loadWeights, type LoadProgress } from "../model/weights.js";
@@ -62,7 +62,7 @@ export class Model {
     resolveEngineConfig({ ...options, kvMemory: options.kvMemory ?? 1 }, config, Number.MAX_SAFE_INTEGER, DEFAULT_WINDOW);
     const tokenizer = (await source.exists("tokenizer.json")) ? await loadTokenizer(source) : null;
     const eos = new Set(config.eosTokenIds);
-    for (const id of await readGenerationEos(source)) eos.add(id);
+    for (const id of await readGenerationEos(source, config.vocabSize)) eos.add(id);
     const weights = await loadWeights(source, config, backend, options.onProgress);
     const dims = { numLayers: config.numLayers, numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const parts: ModelParts = { config, weights, rope: createRopeTable(config, options.ropeFreqDType), dims };
@@ -108,7 +108,7 @@ export class Model {
   }
 }
 
-async function readGenerationEos(source: FileSource): Promise<number[]> {
+async function readGenerationEos(source: FileSource, vocabSize: number): Promise<number[]> {
   if (!(await source.exists("generation_config.json"))) return [];
   const where = describeFile(source, "generation_config.json");
   let json: unknown;
@@ -118,10 +118,5 @@ async function readGenerationEos(source: FileSource): Promise<number[]> {
     throw new ModelLoadError(`${where}: not valid JSON (${causeText(err)})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ModelLoadError(`${where}: expected a JSON object`);
-  const eos = (json as { eos_token_id?: unknown }).eos_token_id;
-  if (eos == null) return [];
-  const ids = Array.isArray(eos) ? eos : [eos];
-  // NOTE: an id the model cannot produce would never stop it: the file is wrong, not the prompt
-  if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) throw new ModelLoadError(`${where}: field "eos_token_id" must hold non-negative integer token ids, got ${JSON.stringify(eos)}`);
-  return ids as number[];
+  return readTokenIds((json as { eos_token_id?: unknown }).eos_token_id, "eos_token_id", where, vocabSize);
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GateFormatError, UnsafePickleError } from "./errors.js";
-import { PickleGlobal, PickleObject, PickleTuple, unpickle, type PickleValue } from "./pickle.js";
+import { MAX_PICKLE_OPS, PickleGlobal, PickleObject, PickleTuple, unpickle, type PickleValue } from "./pickle.js";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
 const NO_GLOBALS = { globals: new Map() };
@@ -96,6 +96,24 @@ test("malformed streams fail with GateFormatError, not a crash", () => {
   for (const [h, re] of cases) {
     assert.throws(() => unpickle(hex(h), "t.pkl", NO_GLOBALS), (e: unknown) => e instanceof GateFormatError && !(e instanceof UnsafePickleError) && re.test((e as Error).message), h);
   }
+});
+
+test("a stream past MAX_PICKLE_OPS opcodes is refused before it grows the stack or the memo without end", () => {
+  const stream = (ops: number, op: number[]) => {
+    const bytes = new Uint8Array(2 + ops * op.length + 1);
+    bytes.set([0x80, 0x02]);
+    for (let i = 0; i < ops; i++) bytes.set(op, 2 + i * op.length);
+    bytes[bytes.length - 1] = 0x2e;
+    return bytes;
+  };
+  const push = [0x4b, 0x01]; // BININT1 1
+  const memoize = [0x94]; // MEMOIZE (of an empty stack's top: the first one fails, so start with a push)
+  // NOTE: the pushes below the limit read; one more, and the same stream fails at the opcode past it
+  assert.equal(unpickle(stream(MAX_PICKLE_OPS - 2, push), "t.pkl", NO_GLOBALS), 1);
+  assert.throws(() => unpickle(stream(MAX_PICKLE_OPS, push), "t.pkl", NO_GLOBALS), (e: unknown) => e instanceof GateFormatError && /t\.pkl: malformed pickle at byte \d+: more than 1048576 opcodes/.test((e as Error).message));
+  const memo = stream(MAX_PICKLE_OPS, memoize);
+  memo.set([0x4b, 0x01], 2);
+  assert.throws(() => unpickle(memo, "t.pkl", NO_GLOBALS), /more than 1048576 opcodes/);
 });
 
 // ---------------------------------------------------------------- the allowlist checks module and name

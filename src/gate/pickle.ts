@@ -75,6 +75,13 @@ Object.assign(OPCODE_NAMES, {
 });
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Opcodes one pickle may run. A gate's data.pkl runs ~20 a tensor (a few
+ * thousand for a 70B model's gate and its optimizer state); the bound keeps a
+ * hostile stream from growing the stack, the memo or a list without end
+ * (150M pushes took 2 GB and then killed V8 with a fatal size error).
+ */
+export const MAX_PICKLE_OPS = 1 << 20;
 const MODULE_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -156,8 +163,9 @@ export function unpickle(bytes: Uint8Array, source: string, options: UnpickleOpt
     for (const item of items) (list as PickleValue[]).push(item); // no spread: items may exceed the argument limit
   };
 
-  for (;;) {
+  for (let ops = 1; ; ops++) {
     at = pos;
+    if (ops > MAX_PICKLE_OPS) fail(`more than ${MAX_PICKLE_OPS} opcodes; a checkpoint of tensors runs far fewer`);
     const op = bytes[need(1)]!;
     switch (op) {
       case 0x80: if (bytes[need(1)]! > 5) fail(`unknown protocol ${bytes[pos - 1]}`); break; // PROTO

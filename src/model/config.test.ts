@@ -177,7 +177,7 @@ describe("parseModelConfig", () => {
 
   test("eos_token_id as a number, an array or null; bos as a number or null", () => {
     assert.deepEqual(parse({ eos_token_id: 2 }).eosTokenIds, [2]);
-    assert.deepEqual(parse({ eos_token_id: [128001, 128008, 128009] }).eosTokenIds, [128001, 128008, 128009]);
+    assert.deepEqual(parse({ vocab_size: 128256, eos_token_id: [128001, 128008, 128009] }).eosTokenIds, [128001, 128008, 128009]);
     assert.deepEqual(parse({ eos_token_id: null }).eosTokenIds, []);
     assert.deepEqual(parse({ eos_token_id: undefined }).eosTokenIds, []);
     assert.equal(parse({ bos_token_id: 1 }).bosTokenId, 1);
@@ -246,7 +246,11 @@ describe("parseModelConfig errors name the file, one line each", () => {
     assertFails(llama({ architectures: ["MistralForCausalLM"], sliding_window: 0 }), ModelLoadError, /"sliding_window" must be a positive integer/);
     assertFails(llama({ eos_token_id: [2, -1] }), ModelLoadError, /"eos_token_id" must hold non-negative integer token ids, got \[2,-1\]/);
     assertFails(llama({ bos_token_id: 1.5 }), ModelLoadError, /"bos_token_id" must hold non-negative integer token ids/);
+    assertFails(llama({ eos_token_id: [2, 99999] }), ModelLoadError, /"eos_token_id" holds token id 99999, past the vocabulary \(vocab_size \d+ in config\.json\)/);
+    assertFails(llama({ bos_token_id: 1e9 }), ModelLoadError, /"bos_token_id" holds token id 1000000000, past the vocabulary/);
     assertFails(llama({ max_position_embeddings: 2 ** 31 - 1 }), ModelLoadError, /"max_position_embeddings" is 2147483647, more than the 16777216 positions of any model/);
+    assertFails(llama({ num_hidden_layers: 2 ** 31 - 1 }), ModelLoadError, /"num_hidden_layers" is 2147483647, more than the 1024 layers of any model/);
+    assert.equal(parse({ num_hidden_layers: 1024 }).numLayers, 1024);
     assert.equal(parse({ max_position_embeddings: 10_000_000 }).maxPositions, 10_000_000);
     assert.equal(parse({ sliding_window: null }).slidingWindow, null);
   });

@@ -98,13 +98,15 @@ function configFromJson(json: Json, file: string): ModelConfig {
   refuseQuantized(json, file);
   const rope = readRope(json, file);
   const numLayers = int("num_hidden_layers");
+  if (numLayers > MAX_LAYERS) throw new ModelLoadError(`${file}: field "num_hidden_layers" is ${numLayers}, more than the ${MAX_LAYERS} layers of any model`);
   const maxPositions = readMaxPositions(json, file);
   // transformers hard-codes each architecture's biases: Qwen2 q/k/v always; Llama and Qwen3 q/k/v/o by
   // attention_bias; only Llama reads mlp_bias; Mistral none (it ignores both fields)
   const attentionBias = architecture === "qwen2" || ((architecture === "llama" || architecture === "qwen3") && json.attention_bias === true);
+  const vocabSize = int("vocab_size");
   return Object.freeze({
     architecture,
-    vocabSize: int("vocab_size"),
+    vocabSize,
     hiddenSize,
     intermediateSize: int("intermediate_size"),
     numLayers,
@@ -121,8 +123,8 @@ function configFromJson(json: Json, file: string): ModelConfig {
     mlpBias: architecture === "llama" && json.mlp_bias === true,
     qkNorm: architecture === "qwen3",
     slidingWindow: readSlidingWindow(json, architecture, numLayers, maxPositions, file),
-    bosTokenId: json.bos_token_id == null ? null : readTokenIds(json.bos_token_id, "bos_token_id", file)[0] ?? null,
-    eosTokenIds: readTokenIds(json.eos_token_id, "eos_token_id", file),
+    bosTokenId: json.bos_token_id == null ? null : readTokenIds(json.bos_token_id, "bos_token_id", file, vocabSize)[0] ?? null,
+    eosTokenIds: readTokenIds(json.eos_token_id, "eos_token_id", file, vocabSize),
     dtype: typeof json.dtype === "string" ? json.dtype : typeof json.torch_dtype === "string" ? json.torch_dtype : null,
   });
 }
@@ -236,17 +238,26 @@ function readCount(json: Json, key: string, file: string, fallback: number): num
 }
 
 /** A token id or a list of them (null: none); each must be a non-negative integer. */
-function readTokenIds(value: unknown, key: string, file: string): number[] {
+/**
+ * `bos_token_id` / `eos_token_id` (one id or a list). An id past the
+ * vocabulary is refused: the model can never produce it, so an end-of-sequence
+ * id there would never stop a generation (generation_config.json's ids too).
+ */
+export function readTokenIds(value: unknown, key: string, file: string, vocabSize: number): number[] {
   if (value == null) return [];
   const ids = Array.isArray(value) ? value : [value];
   for (const id of ids) {
     if (!Number.isSafeInteger(id) || (id as number) < 0) throw new ModelLoadError(`${file}: field "${key}" must hold non-negative integer token ids, got ${JSON.stringify(value)}`);
+    if ((id as number) >= vocabSize) throw new ModelLoadError(`${file}: field "${key}" holds token id ${id as number}, past the vocabulary (vocab_size ${vocabSize} in config.json)`);
   }
   return ids as number[];
 }
 
 /** Sizes beyond this are not a model but a corrupt or hostile file (and would overflow 32-bit indices). */
 const MAX_SIZE = 2 ** 31 - 1;
+
+/** Depths beyond any model's (the deepest have ~130 layers); per-layer bookkeeping is sized by it. */
+const MAX_LAYERS = 1024;
 
 /** Context lengths beyond any model's (the longest are 10M tokens); the KV bookkeeping is sized by it. */
 const MAX_POSITIONS = 2 ** 24;

@@ -7,9 +7,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createFolderSource } from "../platform/node/fileSource.js";
 import { DEFAULT_MODEL_DIR } from "../testing/fixtures.js";
 import { bf16BitsToF32 } from "../util/halfFloat.js";
+import { ModelTooLargeError } from "../errors.js";
 import { randomWeightsSource } from "./randomWeights.js";
 
 async function header(seed: number) {
@@ -49,4 +52,15 @@ test("random weights: every tensor of the config, std 0.02 around 0, norms 1, se
   assert.deepEqual(again, w);
   assert.notDeepEqual(other, w);
   await assert.rejects(source.readRange("model.safetensors", dataStart + 2, 8), /reads must cover one tensor/);
+});
+
+test("random weights of shapes no device holds are refused from config.json, before any header is made", async () => {
+  const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "config.json"), "utf8")) as Record<string, unknown>;
+  const folder = (fields: Record<string, unknown>) => {
+    const text = JSON.stringify({ ...config, ...fields });
+    return { label: "/m", exists: async () => true, size: async () => text.length, readText: async () => text, readRange: async () => new Uint8Array(0) };
+  };
+  await assert.rejects(randomWeightsSource(folder({ hidden_size: 2 ** 30, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 2 ** 30 }), 1), (e: unknown) => e instanceof ModelTooLargeError && /^\/m\/config\.json: random bf16 weights of these shapes take [\d.e+]+ TiB, more than any device holds$/.test((e as Error).message));
+  const fits = await randomWeightsSource(folder({ num_hidden_layers: 1024 }), 1);
+  assert.ok((await fits.size("model.safetensors")) > 1024 * 2 * 384 * 1024 * 3);
 });

@@ -8,10 +8,13 @@
  * the synthetic file through this FileSource, each tensor's bytes made when
  * it is read, so benchmarks of real shapes need no 16 GB download.
  */
-import type { FileSource } from "../io/fileSource.js";
+import { ModelTooLargeError } from "../errors.js";
+import { describeFile, type FileSource } from "../io/fileSource.js";
 import { parseModelConfig } from "./config.js";
 
 const STD = 0.02;
+/** Synthetic checkpoints past this (bytes; 64 TiB) are refused from config.json alone. */
+const MAX_RANDOM_BYTES = 2 ** 46;
 /** Values made per tensor; longer tensors repeat them (timings do not depend on the values). */
 const PERIOD = 1 << 20;
 
@@ -63,6 +66,10 @@ function tensorBytes(name: string, numel: number, seed: number): Uint8Array {
 /** `base` (a folder with config.json) seen with a model.safetensors of random weights. */
 export async function randomWeightsSource(base: FileSource, seed: number): Promise<FileSource> {
   const shapes = tensorShapes(await base.readText("config.json"));
+  const fileBytes = shapes.reduce((sum, [, shape]) => sum + 2 * shape.reduce((a, b) => a * b, 1), 0);
+  if (!(fileBytes <= MAX_RANDOM_BYTES)) {
+    throw new ModelTooLargeError(`${describeFile(base, "config.json")}: random bf16 weights of these shapes take ${(fileBytes / 2 ** 40).toPrecision(3)} TiB, more than any device holds`);
+  }
   const header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
   let at = 0;
   const where = new Map<number, { name: string; numel: number; bytes: number }>();
