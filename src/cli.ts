@@ -32,12 +32,19 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 
+// NOTE: commander's own errors (an unknown option, a missing argument) read as ours: one line, "wgkv: error: ..."
+const oneLineErrors = {
+  outputError: (text: string, write: (s: string) => void) => write(`wgkv: ${text.trim().replace(/\s*\n\s*/g, " ")} (run with --help for usage)\n`),
+};
 const program = new Command("wgkv")
   .description("LLM inference with a write-gated KV cache (WG-KV) for Hugging Face models")
   .version(version, "-V, --version", "print the version")
-  .showHelpAfterError("(run with --help for usage)")
+  .configureOutput(oneLineErrors)
   .exitOverride();
-for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), webCommand(), trainGateCommand()]) program.addCommand(cmd.exitOverride());
+for (const cmd of [generateCommand(), forwardCommand(), benchCommand(), gateCommand(), evalCommand(), serveCommand(), chatCommand(), inspectCommand(), webCommand(), trainGateCommand()]) {
+  program.addCommand(cmd.configureOutput(oneLineErrors).exitOverride());
+  for (const sub of cmd.commands) sub.configureOutput(oneLineErrors).exitOverride();
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -109,7 +109,7 @@ function shard(dir: string): [string, string] {
 
 /**
  * Runs the CLI expecting a user error: non-zero exit, exactly one non-empty
- * stderr line (plus commander's usage hint for commander errors), every
+ * stderr line ("wgkv: error: ...", with the usage hint for commander's errors), every
  * `mustName` substring present, no stack frame, and the model folder unchanged.
  */
 function expectError(args: string[], mustName: string[], options: { model?: string; commander?: boolean; input?: string } = {}): string {
@@ -119,8 +119,8 @@ function expectError(args: string[], mustName: string[], options: { model?: stri
   assert.notEqual(r.status, 0, `expected a non-zero exit, stdout: ${r.stdout}`);
   assert.notEqual(r.status, null, `killed by ${r.signal}`);
   const lines = r.stderr.replace(/\n$/, "").split("\n");
-  if (options.commander && lines.length === 2) assert.match(lines[1], /run with --help/, r.stderr);
-  else assert.equal(lines.length, 1, `stderr is not one line:\n${r.stderr}`);
+  assert.equal(lines.length, 1, `stderr is not one line:\n${r.stderr}`);
+  assert.match(lines[0], options.commander ? /^wgkv: error: .* \(run with --help for usage\)$/ : /^wgkv: error: /);
   assert.ok(lines[0].trim().length > 0, "stderr is empty");
   assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace on stderr:\n${r.stderr}`);
   for (const s of mustName) assert.ok(lines[0].includes(s), `stderr does not name ${JSON.stringify(s)}: ${lines[0]}`);
@@ -348,12 +348,14 @@ describe("bad token ids and flags", () => {
     const model = copyModel();
     expectError(forward(model, "--ids", "1", "--frobnicate"), ["--frobnicate"], { model, commander: true });
     expectError(["generate", "--frobnicate", "hi"], ["--frobnicate"], { commander: true });
+    expectError(["gate", "convert"], ["missing required argument"], { commander: true });
   });
 
   test("bad numeric flags", () => {
     const model = copyModel();
     const gen = (...rest: string[]) => ["generate", "--model", model, ...BACKEND, ...rest, "hello"];
     expectError(gen("--max-tokens", "abc"), ["--max-tokens", '"abc"']);
+    expectError(gen("--kv-memory", "lots"), ["--kv-memory", '"lots"']);
     expectError(gen("--max-tokens", "0"), ["--max-tokens"]);
     expectError(gen("--temperature", "-1"), ["--temperature", '"-1"']);
     expectError(gen("--temperature", "hot"), ["--temperature", '"hot"']);

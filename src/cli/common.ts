@@ -10,7 +10,7 @@ import { BACKEND_NAMES, SIMD_BUILDS, type BackendName, type SimdBuild } from "..
 import type { RopeFrequencyDType } from "../model/rope.js";
 import { resolveKvOptions, type KvOptionNames } from "../engine/kvOptions.js";
 import type { KvPolicy } from "../kvcache/kvPolicy.js";
-import { KV_DTYPES } from "../engine/engineConfig.js";
+import { KV_DTYPES, KV_MEMORY_PATTERN } from "../engine/engineConfig.js";
 import type { KvDType } from "../backends/backend.js";
 import { createProgress } from "./progress.js";
 import { withLoadedGate, type NodeKvOptions } from "../platform/node/gateFiles.js";
@@ -179,6 +179,10 @@ export async function loadModelFromFlags(flags: ModelFlags, extra: { maxSeqs?: n
   if (!(SIMD_BUILDS as readonly string[]).includes(flags.simd)) throw new InvalidInputError(`--simd must be one of ${SIMD_BUILDS.join(", ")}, got "${flags.simd}"`);
   if (flags.ropeFreq !== "f32" && flags.ropeFreq !== "bf16") throw new InvalidInputError(`--rope-freq must be f32 or bf16, got "${flags.ropeFreq}"`);
   if (flags.kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(flags.kvDtype)) throw new InvalidInputError(`--kv-dtype must be one of ${KV_DTYPES.join(", ")}, got "${flags.kvDtype}"`);
+  // NOTE: checked here as well, so that a malformed size names the flag rather than the library's kvMemory option
+  if (flags.kvMemory !== undefined && !KV_MEMORY_PATTERN.test(flags.kvMemory.trim())) {
+    throw new InvalidInputError(`--kv-memory must be bytes (e.g. 536870912, 512MiB, 2GB) or a fraction of free memory in (0, 1], got "${flags.kvMemory}"`);
+  }
   const progress = createProgress("loading weights", { quiet: flags.quiet, format: (b) => `${(b / 2 ** 20).toFixed(0)} MiB` });
   const model = await loadModel(flags.model, {
     backend: flags.backend as BackendName,

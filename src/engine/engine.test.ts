@@ -193,6 +193,7 @@ describe("library options", () => {
     ["tau without a gate", () => generate(model, text(8), { kv: { tau: 0.2 } }).result, /kv\.tau is only used by gate admission/],
     ["a gate another admission would not read", () => generate(model, text(8), { kv: { gate: GATE, admission: "local" } }).result, /^kv\.gate is only used by gate admission, and kv\.admission is local$/],
     ["window not a multiple of 16", () => generate(model, text(8), { kv: { window: 100 } }).result, /kv\.window must be a positive multiple of 16/],
+    ["a gate trained with a window past the engine's", () => generate(model, text(8), { kv: { gate: { ...gate, meta: { ...gate.meta, window: 8192 } } } }).result, /^gate file .*wgkv-tiny-chat-gate-0\.016n\.pt: metadata window=8192 is larger than this engine's largest window 4096; set kv\.window \(at most 4096/],
     ["a missing gate file", () => generate(model, text(8), { kv: { gate: "/no/such/gate.pt" } }).result, /\/no\/such\/gate\.pt: cannot read the gate file/],
     ["unknown option", () => generate(model, text(8), { maxTokens: 3 } as never).result, /unknown generate option "maxTokens"/],
     ["maxNewTokens NaN", () => generate(model, text(8), { maxNewTokens: NaN }).result, /^maxNewTokens must be an integer >= \d+, got NaN$/],

@@ -103,11 +103,14 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
   return value;
 }
 
+/** A kvMemory text: a number (bytes, or a fraction of free memory when at most 1) and an optional unit. */
+export const KV_MEMORY_PATTERN = /^(\d+(?:\.\d+)?|\.\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i;
+
 /** Bytes from a kvMemory option: a byte count, a size with a unit, or a fraction of `availableBytes`. */
 export function parseKvMemory(value: number | string | undefined, availableBytes: number): number {
   if (value === undefined) return Math.floor(Math.min(DEFAULT_KV_MEMORY_CAP, availableBytes / 4));
   const text = String(value).trim();
-  const match = /^(\d+(?:\.\d+)?|\.\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(text);
+  const match = KV_MEMORY_PATTERN.exec(text);
   if (!match) throw new InvalidInputError(`kvMemory must be bytes (e.g. 536870912, 512MiB, 2GB) or a fraction of free memory in (0, 1], got ${shownValue(value)}`);
   const n = Number(match[1]);
   const unit = (match[2] ?? "").toLowerCase();

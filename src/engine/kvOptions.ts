@@ -51,7 +51,14 @@ const KNOWN = new Set(Object.keys(LIBRARY_KV_NAMES));
 /** Uploads each gate once per backend. */
 const uploaded = new WeakMap<Backend, WeakMap<GateWeights, GateHandle>>();
 
-export function resolveKvOptions(options: KvOptions | undefined, model: { config: ModelConfig; backend: Backend }, names: KvOptionNames = LIBRARY_KV_NAMES): KvPolicy {
+/** What resolveKvOptions reads of a model: its config, backend and, when it has one, its engine's largest window. */
+export interface KvOptionsModel {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  readonly engine?: { readonly config: { readonly maxWindow: number } };
+}
+
+export function resolveKvOptions(options: KvOptions | undefined, model: KvOptionsModel, names: KvOptionNames = LIBRARY_KV_NAMES): KvPolicy {
   const o = options ?? {};
   if (typeof o !== "object" || Array.isArray(o)) throw new InvalidInputError(`kv options must be an object, got ${shownValue(o)}`);
   for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new InvalidInputError(`unknown KV option "${key}" (known: ${[...KNOWN].join(", ")})`);
@@ -71,6 +78,10 @@ export function resolveKvOptions(options: KvOptions | undefined, model: { config
   const sliding = model.config.slidingWindow;
   // NOTE: a window past the context keeps everything local, as one as long as the context does
   const window = Math.min(o.window ?? meta.window ?? sliding ?? DEFAULT_WINDOW, Math.ceil(model.config.maxPositions / 16) * 16);
+  const largest = model.engine?.config.maxWindow;
+  if (o.window === undefined && meta.window !== undefined && largest !== undefined && window > largest) {
+    throw new InvalidInputError(`${source}: metadata window=${meta.window} is larger than this engine's largest window ${largest}; set ${names.window} (at most ${largest}, unless the model is loaded with a larger maxWindow)`);
+  }
 
   // a sliding-window model (Mistral v0.1) runs as it was trained by default: its own span, local admission
   const admission = typeof o.admission === "object" ? o.admission : parseAdmission(o.admission ?? (gate ? "gate" : sliding !== null ? "local" : "full"), tau, names.admission);

@@ -121,6 +121,7 @@ describe("where the chat template comes from, as transformers decides", () => {
   test("chat_template.jinja wins over tokenizer_config.json's entry", async () => {
     assert.equal(await render({ "chat_template.jinja": "FILE {{ messages[0].content }}", "tokenizer_config.json": configWith("CONFIG") }), "FILE hi");
     assert.equal(await render({ "chat_template.jinja": null, "tokenizer_config.json": configWith("CONFIG {{ messages[0].content }}") }), "CONFIG hi");
+    await assert.rejects(render({ "chat_template.jinja": "{{ foo.bar.baz }}" }), (e: unknown) => e instanceof ModelLoadError && e.message === "/mem/model/chat_template.jinja: the chat template rendered an empty prompt for 1 message(s)");
   });
 
   test("a list of named templates gives the one named default; without one, a one-line error naming the field", async () => {
@@ -129,6 +130,15 @@ describe("where the chat template comes from, as transformers decides", () => {
     await assert.rejects(loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": configWith([named[0]]) })), (e: unknown) => e instanceof ModelLoadError && /^\/mem\/model\/tokenizer_config\.json: field "chat_template" lists templates named \["tool_use"\] but none named "default"/.test(e.message));
     await assert.rejects(loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": configWith(7) })), (e: unknown) => e instanceof ModelLoadError && /field "chat_template" must be a string or a list of named templates, got number/.test(e.message));
   });
+});
+
+test("tokenizer_config.json's bos_token and eos_token must be tokens: a string that is not would be spelled out as text", async () => {
+  const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
+  const load = (fields: Record<string, unknown>) => loadTokenizer(withFiles({ "chat_template.jinja": null, "tokenizer_config.json": JSON.stringify({ ...config, ...fields }) }));
+  await assert.rejects(load({ bos_token: "<|not_a_token|>" }), (e: unknown) => e instanceof ModelLoadError && e.message === '/mem/model/tokenizer_config.json: field "bos_token" is "<|not_a_token|>", which is not a token of tokenizer.json');
+  await assert.rejects(load({ eos_token: { content: "<|nope|>" } }), /field "eos_token" is "<\|nope\|>", which is not a token/);
+  await assert.rejects(load({ bos_token: 5 }), /tokenizer_config\.json: field "bos_token" must be a token string or \{"content": string\}, got 5/);
+  await load({ bos_token: { content: "<|begin_of_text|>" }, eos_token: "<|eot_id|>", pad_token: null });
 });
 
 test("maxCharsPerToken bounds the token count from below, on text made to use the longest tokens", () => {

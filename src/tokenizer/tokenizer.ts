@@ -139,11 +139,14 @@ export class TextTokenizer {
     if (!this.#template) {
       throw new ModelLoadError(`${this.#templateFile}: no chat template (neither a chat_template in tokenizer_config.json nor chat_template.jinja)`);
     }
-    return this.#template.render({
+    const text = this.#template.render({
       ...this.#specialTokens,
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
     });
+    // NOTE: a template that writes nothing (a variable it expects and does not get) is the template's fault, not the messages'
+    if (text === "") throw new ModelLoadError(`${this.#templateFile}: the chat template rendered an empty prompt for ${messages.length} message(s)`);
+    return text;
   }
 
   /** Reads a model folder's tokenizer files (see {@link loadTokenizer}). */
@@ -180,7 +183,15 @@ async function loadTokenizerParts(source: FileSource) {
     templateText = configTemplate(config.chat_template, templateFile);
   }
   const template = templateText === null ? null : new ChatTemplate(templateText, templateFile);
-  return { tokenizer, template, specialTokens: specialTokenStrings(config), templateFile, config, longestToken: longestTokenOf(tokenizerJson), byteLevel: usesByteLevel(tokenizerJson.decoder) };
+  const specialTokens = specialTokenStrings(config, describeFile(source, "tokenizer_config.json"));
+  for (const key of ["bos_token", "eos_token"]) {
+    // NOTE: templates write these strings into the prompt: one that is not a token would be spelled out as text
+    const text = specialTokens[key];
+    if (text !== undefined && tokenizer.token_to_id(text) === undefined) {
+      throw new ModelLoadError(`${describeFile(source, "tokenizer_config.json")}: field "${key}" is ${JSON.stringify(text.slice(0, 80))}, which is not a token of tokenizer.json`);
+    }
+  }
+  return { tokenizer, template, specialTokens, templateFile, config, longestToken: longestTokenOf(tokenizerJson), byteLevel: usesByteLevel(tokenizerJson.decoder) };
 }
 
 /** Whether tokenizer.json's decoder (or one in its sequence) is ByteLevel: pieces spell bytes through GPT-2's map. */
@@ -233,12 +244,13 @@ function configTemplate(value: unknown, file: string): string {
 }
 
 /** bos_token, eos_token, ... as plain strings, for the template's context. */
-function specialTokenStrings(config: Json): Record<string, string> {
+function specialTokenStrings(config: Json, file: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of ["bos_token", "eos_token", "pad_token", "unk_token"]) {
     const value = config[key];
     if (typeof value === "string") out[key] = value;
     else if (value && typeof value === "object" && typeof (value as Json).content === "string") out[key] = (value as Json).content as string;
+    else if (value != null) throw new ModelLoadError(`${file}: field "${key}" must be a token string or {"content": string}, got ${JSON.stringify(value).slice(0, 80)}`);
   }
   return out;
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,4 +64,7 @@ test("missing, unreadable and corrupt files get one line naming the file", async
   }
   await assert.rejects(readTextPrefix(join(tmp, "none.txt.xz"), 100), /none\.txt\.xz: cannot read the text file \(ENOENT\)/);
   await assert.rejects(readTextPrefix(tmp, 100), new RegExp(`${tmp}: cannot read the text file \\(EISDIR\\)`));
+  const fifo = join(tmp, "pipe.txt");
+  execFileSync("mkfifo", [fifo]);
+  await assert.rejects(readTextPrefix(fifo, 100), /pipe\.txt: cannot read the text file \(not a regular file: a pipe, socket or device\)/);
 });

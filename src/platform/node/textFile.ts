@@ -6,7 +6,7 @@
  * WebAssembly decoder (xz-decompress), so no external tool is needed.
  * Only as much is decompressed as is asked for.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { causeText, InvalidInputError } from "../../errors.js";
@@ -22,9 +22,14 @@ function formatOf(path: string): Format {
 
 /** Up to `maxBytes` bytes of the file's (decompressed) text. */
 export async function readTextPrefix(path: string, maxBytes: number): Promise<string> {
-  const handle = await open(path, "r").catch((err: NodeJS.ErrnoException) => {
+  const cannotRead = (err: NodeJS.ErrnoException) => {
     throw new InvalidInputError(`${path}: cannot read the text file (${err.code ?? err.message})`);
-  });
+  };
+  // NOTE: opening a FIFO waits for a writer (forever, if none comes), and a pipe cannot be read from offset 0
+  const info = await stat(path).catch(cannotRead);
+  if (info.isDirectory()) cannotRead(Object.assign(new Error("is a directory"), { code: "EISDIR" }));
+  if (!info.isFile()) throw new InvalidInputError(`${path}: cannot read the text file (not a regular file: a pipe, socket or device)`);
+  const handle = await open(path, "r").catch(cannotRead);
   const format = formatOf(path);
   try {
     const bytes = format === "plain" ? await readPlain(handle, maxBytes) : await readCompressed(handle, format, maxBytes);
