@@ -16,7 +16,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stat } from "node:fs/promises";
 import { Model, type ModelLoadOptions } from "./engine/model.js";
-import { GenerationStream, type GenerateOptions } from "./engine/generation.js";
+import { GenerationStream, type GenerateOptions as CoreGenerateOptions } from "./engine/generation.js";
 import { finishGeneration, generateWithGates } from "./engine/gateRefs.js";
 import { promptToIds, type Prompt } from "./engine/prompt.js";
 import { InvalidInputError, ModelLoadError } from "./errors.js";
@@ -64,9 +64,12 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadMo
 }
 
 /** generate()'s options as the Node entry takes them: `kv.gate` may be a gate file's path. */
-export interface NodeGenerateOptions extends Omit<GenerateOptions, "kv"> {
+export interface NodeGenerateOptions extends Omit<CoreGenerateOptions, "kv"> {
   readonly kv?: NodeKvOptions;
 }
+
+/** What generate() takes (the Node entry's: `kv.gate` may be a path). */
+export type GenerateOptions = NodeGenerateOptions;
 
 /**
  * Streams a generation: text, chat messages or token ids in; token and text
@@ -84,7 +87,7 @@ export async function generateText(model: Model, prompt: Prompt, options: NodeGe
 
 export { Model, promptToIds, loadGateFile };
 export { GenerationStream };
-export type { Prompt, GenerateOptions };
+export type { Prompt };
 export type { GenerationChunk, GenerationResult, SamplingOptions } from "./engine/generation.js";
 export type { KvOptions, GateInput } from "./engine/kvOptions.js";
 export type { NodeKvOptions } from "./platform/node/gateFiles.js";
