@@ -237,11 +237,9 @@ function readCount(json: Json, key: string, file: string, fallback: number): num
   return value;
 }
 
-/** A token id or a list of them (null: none); each must be a non-negative integer. */
 /**
- * `bos_token_id` / `eos_token_id` (one id or a list). An id past the
- * vocabulary is refused: the model can never produce it, so an end-of-sequence
- * id there would never stop a generation (generation_config.json's ids too).
+ * `bos_token_id` / `eos_token_id`: one id or a list (null: none), each a non-negative integer below vocab_size:
+ * the model never produces an id past it, so such an end id would never stop a generation (generation_config.json's too).
  */
 export function readTokenIds(value: unknown, key: string, file: string, vocabSize: number): number[] {
   if (value == null) return [];
