@@ -66,10 +66,6 @@ function tensorBytes(name: string, numel: number, seed: number): Uint8Array {
 /** `base` (a folder with config.json) seen with a model.safetensors of random weights. */
 export async function randomWeightsSource(base: FileSource, seed: number): Promise<FileSource> {
   const shapes = tensorShapes(await base.readText("config.json"));
-  const fileBytes = shapes.reduce((sum, [, shape]) => sum + 2 * shape.reduce((a, b) => a * b, 1), 0);
-  if (!(fileBytes <= MAX_RANDOM_BYTES)) {
-    throw new ModelTooLargeError(`${describeFile(base, "config.json")}: random bf16 weights of these shapes take ${(fileBytes / 2 ** 40).toPrecision(3)} TiB, more than any device holds`);
-  }
   const header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
   let at = 0;
   const where = new Map<number, { name: string; numel: number; bytes: number }>();
@@ -78,6 +74,9 @@ export async function randomWeightsSource(base: FileSource, seed: number): Promi
     header[name] = { dtype: "BF16", shape, data_offsets: [at, at + numel * 2] };
     where.set(at, { name, numel, bytes: numel * 2 });
     at += numel * 2;
+  }
+  if (!(at <= MAX_RANDOM_BYTES)) {
+    throw new ModelTooLargeError(`${describeFile(base, "config.json")}: random bf16 weights of these shapes take ${(at / 2 ** 40).toPrecision(3)} TiB, more than any device holds`);
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((json.length + 8) % 8)) % 8);

@@ -29,30 +29,20 @@ export function limitBody(maxBytes: number, drainBytes = defaultDrainBytes(maxBy
       throw tooLarge(true);
     }
     const reader = body.getReader();
-    const kept: Uint8Array[] = [];
+    const kept: Uint8Array<ArrayBuffer>[] = []; // a request body's chunks are never shared memory
     let size = 0;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size <= maxBytes) kept.push(value);
+      if (size <= maxBytes) kept.push(value as Uint8Array<ArrayBuffer>);
       else if (size > drainBytes) {
         await reader.cancel().catch(() => undefined);
         throw tooLarge(true);
       }
     }
     if (size > maxBytes) throw tooLarge(false);
-    c.req.raw = new Request(c.req.raw, { body: concatenate(kept, size) });
+    c.req.raw = new Request(c.req.raw, { body: new Blob(kept) });
     return next();
   };
-}
-
-function concatenate(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const whole = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return whole;
 }

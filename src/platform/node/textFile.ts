@@ -27,8 +27,7 @@ export async function readTextPrefix(path: string, maxBytes: number): Promise<st
   };
   // NOTE: opening a FIFO waits for a writer (forever, if none comes), and a pipe cannot be read from offset 0
   const info = await stat(path).catch(cannotRead);
-  if (info.isDirectory()) cannotRead(Object.assign(new Error("is a directory"), { code: "EISDIR" }));
-  if (!info.isFile()) throw new InvalidInputError(`${path}: cannot read the text file (not a regular file: a pipe, socket or device)`);
+  if (!info.isFile()) throw new InvalidInputError(`${path}: cannot read the text file (${info.isDirectory() ? "EISDIR" : "not a regular file: a pipe, socket or device"})`);
   const handle = await open(path, "r").catch(cannotRead);
   const format = formatOf(path);
   try {
